@@ -1,0 +1,4 @@
+"""Losses: per-example pixel losses and their weighted composition."""
+
+from colorize_jax.losses import pixel  # noqa: F401  (registers pixel losses)
+from colorize_jax.losses.objective import Objective, parse_spec  # noqa: F401

@@ -1,0 +1,23 @@
+"""Model families; each module registers its networks under kind "model"
+(generators, and regression models) or "discriminator"."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from colorize_jax import registry
+from colorize_jax.models import layers  # noqa: F401  (registers activations)
+from colorize_jax.models import unet  # noqa: F401
+
+
+def build(model_cfg, *, out_channels: int, kind: str = "model"):
+  """The network a config names, with the config's options as its fields."""
+  cls = registry.get(kind, model_cfg.name)
+  options = {k: v for k, v in model_cfg.items() if k != "name"}
+  if "out_channels" in {f.name for f in dataclasses.fields(cls)}:
+    options["out_channels"] = out_channels
+  valid = sorted(f.name for f in dataclasses.fields(cls) if f.name not in ("parent", "name"))
+  unknown = sorted(set(options) - set(valid))
+  if unknown:
+    raise ValueError(f"{kind} {model_cfg.name!r} has no option(s) {unknown}; valid options: {valid}")
+  return cls(**options)

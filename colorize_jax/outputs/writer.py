@@ -1,0 +1,87 @@
+"""metrics.jsonl (one JSON object per logged step or epoch) and TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+
+def _plain(value: Any) -> Any:
+  value = np.asarray(value).item() if hasattr(value, "shape") or isinstance(value, np.generic) else value
+  if isinstance(value, float) and not math.isfinite(value):
+    return str(value)  # JSON has no NaN; keep it visible rather than dropping it.
+  return value
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  records = []
+  with open(path) as f:
+    for line in f:
+      line = line.strip()
+      if line:
+        try:
+          records.append(json.loads(line))
+        except json.JSONDecodeError:
+          pass  # A line cut short by a killed run.
+  return records
+
+
+class RunWriter:
+  """Writes on process 0 only; every other process gets a writer that does nothing."""
+
+  def __init__(self, workdir: str, *, enabled: bool = True):
+    self.workdir = workdir
+    self.enabled = enabled
+    self._tb = None
+    if enabled:
+      os.makedirs(workdir, exist_ok=True)
+
+  @property
+  def tb(self):
+    if self._tb is None:
+      from tensorboardX import SummaryWriter  # Deferred: slow import, only process 0 needs it.
+      self._tb = SummaryWriter(os.path.join(self.workdir, "tensorboard"))
+    return self._tb
+
+  def truncate_after(self, step: int) -> None:
+    """On resume, forget what was logged after the checkpoint we resume from."""
+    if not self.enabled:
+      return
+    records = [r for r in read_metrics(self.workdir) if r.get("step", 0) <= step]
+    path = os.path.join(self.workdir, "metrics.jsonl")
+    if os.path.exists(path):
+      with open(path + ".tmp", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+      os.replace(path + ".tmp", path)
+
+  def scalars(self, step: int, metrics: dict[str, Any], **fields: Any) -> None:
+    if not self.enabled:
+      return
+    record = {"step": int(step), **{k: _plain(v) for k, v in fields.items()},
+              **{k: _plain(v) for k, v in metrics.items()}}
+    with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
+      f.write(json.dumps(record) + "\n")
+    for name, value in metrics.items():
+      value = _plain(value)
+      if isinstance(value, (int, float)):
+        self.tb.add_scalar(name, value, step)
+
+  def image(self, step: int, name: str, image: np.ndarray) -> None:
+    if self.enabled:
+      self.tb.add_image(name, image, step, dataformats="HWC")
+
+  def flush(self) -> None:
+    if self._tb is not None:
+      self._tb.flush()
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+      self._tb = None
