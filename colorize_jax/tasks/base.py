@@ -32,6 +32,12 @@ class Task(Protocol):
   def eval_step(self, state: Any, batch: dict) -> dict:
     """Per-example metrics, each [B], for a batch of uint8 images."""
 
+  # The network that colorizes: `generator.apply(variables, gray, train=False)`.
+  generator: Any
+
+  def inference_variables(self, state: Any) -> dict:
+    """The generator's variables for inference and export (EMA weights when a task keeps them)."""
+
   def predict(self, state: Any, inputs: jax.Array) -> jax.Array:
     """Model outputs (target space) for model inputs, in inference mode."""
 

@@ -45,8 +45,15 @@ class RegressionTask:
     state = state.apply_gradients(grads=grads, batch_stats=mutated.get("batch_stats", state.batch_stats))
     return state, {k: v.mean() for k, v in per_example.items()}
 
+  @property
+  def generator(self):
+    return self.model
+
+  def inference_variables(self, state: base.TrainState) -> dict:
+    return base.variables_of(state)
+
   def predict(self, state: base.TrainState, inputs):
-    return state.apply_fn(base.variables_of(state), inputs, train=False)
+    return self.model.apply(self.inference_variables(state), inputs, train=False)
 
   def eval_step(self, state: base.TrainState, batch):
     inputs, targets = self.color_space.split(batch["image"])
@@ -54,7 +61,3 @@ class RegressionTask:
 
   def param_counts(self, state: base.TrainState) -> dict[str, int]:
     return {"model": layers.count_params(state.params)}
-
-  def inference_state(self, state: base.TrainState) -> base.TrainState:
-    """The network colorize/export use (the GAN task swaps in EMA weights)."""
-    return state
