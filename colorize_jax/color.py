@@ -52,7 +52,7 @@ def _linear_to_srgb(c):
 def rgb_to_lab(rgb: jnp.ndarray) -> jnp.ndarray:
   """sRGB [..., 3] in [0, 1] -> Lab with L in [0, 100], a and b roughly in [-110, 110]."""
   xyz = _srgb_to_linear(rgb) @ _RGB_TO_XYZ.T / _D65_WHITE
-  f = jnp.where(xyz > _LAB_EPSILON, jnp.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
+  f = jnp.where(xyz > _LAB_EPSILON, jnp.cbrt(jnp.maximum(xyz, _LAB_EPSILON)), 7.787 * xyz + 16.0 / 116.0)
   fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
   return jnp.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
 

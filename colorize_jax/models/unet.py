@@ -25,7 +25,8 @@ class ConvBlock(nn.Module):
   def __call__(self, x, *, train: bool):
     dtype = layers.dtype_of(self.dtype)
     for _ in range(self.convs):
-      x = nn.Conv(self.features, (3, 3), padding="SAME", dtype=dtype)(x)
+      # A bias before BatchNorm is cancelled by its mean subtraction: leave it out.
+      x = nn.Conv(self.features, (3, 3), padding="SAME", use_bias=self.norm != "batch", dtype=dtype)(x)
       x = layers.normalization(self.norm, train=train, dtype=dtype)(x)
       x = layers.activation(self.activation)(x)
     if self.dropout:

@@ -1,0 +1,81 @@
+"""Training-step throughput of any config on the current device(s).
+
+  python bench/train_step.py --config=configs/unet.py
+  python bench/train_step.py --config=configs/pix2pix.py --config.batch_size=16 --steps=10
+
+Prints images/s, time per step, GFLOP per step from XLA's cost analysis and
+the achieved GFLOP/s. Synthetic uint8 batches: this measures the device step,
+not the input pipeline (bench/input_pipeline.py does that).
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from colorize_jax import logs, parallel, tasks
+
+config_flags.DEFINE_config_file("config", None, "Config file (with optional :variant).")
+flags.DEFINE_integer("steps", 20, "Timed steps (after 2 warm-up steps).")
+flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported (machines are shared).")
+flags.mark_flags_as_required(["config"])
+FLAGS = flags.FLAGS
+
+
+def flops_of(compiled) -> float:
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, (list, tuple)):  # Older JAX returned one dict per device program.
+    analysis = analysis[0]
+  return float(analysis.get("flops", 0.0)) if analysis else 0.0
+
+
+def main(argv):
+  del argv
+  logs.quiet_libraries()
+  config = FLAGS.config
+  parallel.check_batch_size(config.batch_size)
+  size = config.data.image_size
+  task = tasks.build(config, total_steps=10_000)
+  mesh = parallel.make_mesh()
+  rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
+  state = jax.jit(lambda k: task.init_state(k, size), out_shardings=rep)(jax.random.key(0))
+  images = np.random.default_rng(0).integers(0, 256, (config.batch_size, size, size, 3), np.uint8)
+  batch = jax.device_put({"image": images}, data)
+  key = jax.random.key(1)
+
+  step = jax.jit(lambda s, b, k: task.train_step(s, b, jax.random.fold_in(k, s.step)),
+                 in_shardings=(rep, data, rep), out_shardings=(rep, rep), donate_argnums=(0,))
+  t0 = time.perf_counter()
+  compiled = step.lower(state, batch, key).compile()
+  compile_s = time.perf_counter() - t0
+  flops = flops_of(compiled)
+  for _ in range(2):
+    state, metrics = compiled(state, batch, key)
+  jax.block_until_ready(metrics)
+
+  best = float("inf")
+  for _ in range(FLAGS.repeats):
+    t0 = time.perf_counter()
+    for _ in range(FLAGS.steps):
+      state, metrics = compiled(state, batch, key)
+    jax.block_until_ready(metrics)
+    best = min(best, (time.perf_counter() - t0) / FLAGS.steps)
+
+  counts = task.param_counts(state)
+  device = jax.devices()[0]
+  print(f"device          {device.platform}:{device.device_kind} x{jax.device_count()}")
+  print(f"model           {config.model.name} {size}x{size}, batch {config.batch_size}, "
+        f"dtype {config.model.get('dtype', 'float32')}, params {counts}")
+  print(f"compile         {compile_s:.1f} s")
+  print(f"step            {best * 1000:.1f} ms (best of {FLAGS.repeats} x {FLAGS.steps})")
+  print(f"images/s        {config.batch_size / best:.1f}")
+  print(f"GFLOP/step      {flops / 1e9:.2f} ({flops / 1e9 / config.batch_size:.2f} per image)")
+  print(f"achieved        {flops / best / 1e9:.1f} GFLOP/s")
+
+
+if __name__ == "__main__":
+  app.run(main)

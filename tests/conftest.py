@@ -1,0 +1,25 @@
+"""Every test runs on 8 fake CPU devices, so data parallelism is exercised without a GPU."""
+
+import importlib.util
+import os
+import pathlib
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import pytest  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(name: str, variant: str | None = None):
+  """configs/<name>.py's get_config(variant), as config_flags would load it."""
+  spec = importlib.util.spec_from_file_location(f"configs.{name}", ROOT / "configs" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(variant)
+
+
+@pytest.fixture(name="load_config")
+def load_config_fixture():
+  return load_config

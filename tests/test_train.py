@@ -1,0 +1,89 @@
+"""The training loop: data parallelism, early stopping, failures and outputs."""
+
+import json
+import math
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from colorize_jax import parallel, tasks, train
+from colorize_jax.outputs import read_metrics
+
+
+def _batch(n=8, size=32, seed=0):
+  return {"image": np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), np.uint8)}
+
+
+def test_step_on_8_devices_equals_step_on_1_device(load_config):
+  assert jax.device_count() == 8
+  config = load_config("unet", "smoke")
+  task = tasks.build(config, total_steps=10)
+  state = task.init_state(jax.random.key(0), 32)
+  batch, rng = _batch(), jax.random.key(1)
+
+  one = jax.devices()[0]
+  state1, metrics1 = jax.jit(task.train_step)(jax.device_put(state, one), jax.device_put(batch, one), rng)
+
+  mesh = parallel.make_mesh()
+  rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
+  sharded = jax.device_put(batch, data)
+  assert len(sharded["image"].addressable_shards) == 8
+  step8 = jax.jit(task.train_step, in_shardings=(rep, data, rep), out_shardings=(rep, rep))
+  state8, metrics8 = step8(jax.device_put(state, rep), sharded, rng)
+
+  # Equal BatchNorm statistics show they are global-batch, not per-device.
+  for a, b in zip(jax.tree.leaves((state1.params, state1.batch_stats)),
+                  jax.tree.leaves((state8.params, state8.batch_stats))):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(metrics1["loss"], metrics8["loss"], rtol=1e-5)
+
+
+def test_batch_the_devices_cannot_split_fails_before_compiling(load_config, tmp_path):
+  config = load_config("unet", "smoke")
+  config.batch_size = 12
+  with pytest.raises(ValueError, match=r"batch_size=12 cannot be split evenly over 8 devices.*e\.g\. 8, 16"):
+    train.Trainer(config, str(tmp_path))
+
+
+def test_early_stopping_restores_the_best_weights(load_config, tmp_path):
+  config = load_config("unet", "smoke")
+  config.num_epochs = 6
+  config.early_stopping.patience = 1
+  # No later epoch can beat the first by this much, so epoch 1 stays the best.
+  config.early_stopping.min_delta = 1e9
+  result = train.train_and_evaluate(config, str(tmp_path))
+
+  steps_per_epoch = result["best_step"]
+  assert result["stopped_early"] and result["epochs"] == 2
+  assert result["step"] == steps_per_epoch  # The final state is epoch 1's.
+  epochs = [r for r in read_metrics(str(tmp_path)) if r["kind"] == "epoch"]
+  assert [r["epoch"] for r in epochs] == [1, 2]
+  assert epochs[0]["val/loss"] != epochs[1]["val/loss"]
+  np.testing.assert_allclose(result["val"]["loss"], epochs[0]["val/loss"], rtol=1e-5)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_saves_nothing_bad(load_config, tmp_path):
+  config = load_config("unet", "smoke")
+  config.optimizer.learning_rate = math.nan
+  with pytest.raises(train.NonFiniteLossError, match="non-finite training metrics at step 2"):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert not [d for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
+
+
+def test_outputs_of_a_run(load_config, tmp_path):
+  config = load_config("unet", "smoke")
+  config.num_epochs = 1
+  result = train.train_and_evaluate(config, str(tmp_path))
+  for path in ("config.json", "metrics.jsonl", "final_metrics.json", "samples/final.png",
+               "samples/epoch_0001.png", "plots/loss.png"):
+    assert (tmp_path / path).exists(), path
+  assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tensorboard"))
+  records = read_metrics(str(tmp_path))
+  assert {r["kind"] for r in records} == {"step", "epoch", "final"}
+  assert all("perf/images_per_sec" in r for r in records if r["kind"] == "step")
+  assert json.loads((tmp_path / "final_metrics.json").read_text())["test"]["examples"] == result["test"]["examples"] > 0
+  # Relaunching a finished run does not train again.
+  again = train.train_and_evaluate(config, str(tmp_path))
+  assert again["step"] == result["step"]
