@@ -15,17 +15,20 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
+import numpy as np
 
 from colorize_jax import registry
 
-_GRAY_WEIGHTS = jnp.array([0.2125, 0.7154, 0.0721])
-_RGB_TO_XYZ = jnp.array([
+# numpy, not jnp: a jnp constant would start the JAX backend at import time,
+# before a multi-process run can call jax.distributed.initialize().
+_GRAY_WEIGHTS = np.array([0.2125, 0.7154, 0.0721], np.float32)
+_RGB_TO_XYZ = np.array([
     [0.412453, 0.357580, 0.180423],
     [0.212671, 0.715160, 0.072169],
     [0.019334, 0.119193, 0.950227],
-])
-_XYZ_TO_RGB = jnp.linalg.inv(_RGB_TO_XYZ)
-_D65_WHITE = jnp.array([0.95047, 1.0, 1.08883])
+], np.float32)
+_XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ).astype(np.float32)
+_D65_WHITE = np.array([0.95047, 1.0, 1.08883], np.float32)
 _LAB_EPSILON = 0.008856
 _L_SCALE, _AB_SCALE = 50.0, 110.0
 

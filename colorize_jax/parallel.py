@@ -37,3 +37,34 @@ def check_batch_size(global_batch_size: int, what: str = "batch_size") -> None:
 def global_batch(local: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
   """Process-local numpy batches -> global arrays sharded on the data axis."""
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in local.items()}
+
+
+def _cluster_detected() -> bool:
+  """True where `jax.distributed.initialize()` can find its peers by itself."""
+  import os
+
+  if os.environ.get("JAX_COORDINATOR_ADDRESS"):
+    return True
+  if int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+    return True
+  # Multi-host TPU slices: one worker hostname per host.
+  return len([h for h in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]) > 1
+
+
+def initialize_distributed(coordinator_address: str = "", num_processes: int = 0, process_id: int = -1) -> bool:
+  """Join a multi-process run when asked to (flags) or when a cluster says so (env).
+
+  Must run before anything touches a JAX device. Returns whether it joined.
+  """
+  if coordinator_address or num_processes > 1:
+    if not (coordinator_address and num_processes > 1 and 0 <= process_id < num_processes):
+      raise ValueError(
+          "a multi-process run needs --coordinator_address=HOST:PORT, --num_processes=N (>1) and "
+          f"--process_id in [0, N); got {coordinator_address!r}, {num_processes}, {process_id}")
+    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
+                               process_id=process_id)
+    return True
+  if _cluster_detected():
+    jax.distributed.initialize()
+    return True
+  return False

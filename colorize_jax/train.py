@@ -57,7 +57,7 @@ class Trainer:
 
     mesh = parallel.make_mesh()
     self.data_sharding = parallel.data_sharding(mesh)
-    replicated = parallel.replicated(mesh)
+    self.replicated = replicated = parallel.replicated(mesh)
     self.init_key, self.key = jax.random.split(jax.random.key(config.seed))
     self._init = jax.jit(
         functools.partial(self.task.init_state, image_size=config.data.image_size), out_shardings=replicated)
@@ -88,12 +88,16 @@ class Trainer:
     return {k: float(v) / max(float(count), 1.0) for k, v in sums.items()} | {"examples": int(count)}
 
   def sample_grid(self, state, images: np.ndarray) -> np.ndarray:
-    """gray | predicted | true for fixed validation images."""
-    inputs, _ = self.color_space.split(jnp.asarray(images))
-    predicted = self.color_space.merge(inputs, self._predict(state, inputs))
+    """gray | predicted | true for fixed validation images.
+
+    Every process must call it: the prediction is one program over all devices.
+    """
+    replicated = jax.make_array_from_process_local_data(self.replicated, images)
+    inputs, _ = jax.jit(self.color_space.split, out_shardings=self.replicated)(replicated)
+    predicted = jax.jit(self.color_space.merge, out_shardings=self.replicated)(
+        inputs, self._predict(state, inputs))
     true = images.astype(np.float32) / 255.0
-    gray = color.rgb_to_gray(jnp.asarray(true))
-    return comparison_grid(gray, predicted, true)
+    return comparison_grid(color.rgb_to_gray(true), np.asarray(predicted), true)
 
   # -- the loop -------------------------------------------------------------
 
@@ -131,8 +135,8 @@ class Trainer:
       if cfg.early_stopping.enabled and progress.bad_epochs >= cfg.early_stopping.patience:
         progress.stopped_early = True
     self.writer.scalars(step, record, kind="epoch", epoch=progress.epoch)
+    grid = self.sample_grid(state, self.fixed_images)
     if self.is_main:
-      grid = self.sample_grid(state, self.fixed_images)
       save_png(grid, os.path.join(self.workdir, "samples", f"epoch_{progress.epoch:04d}.png"))
       save_png(grid, os.path.join(self.workdir, "samples", "latest.png"))
       self.writer.image(step, "samples/val", grid)
@@ -218,8 +222,9 @@ class Trainer:
               "best_step": progress.best_step, "stopped_early": progress.stopped_early,
               "train_seconds": progress.train_seconds,
               "val": self.evaluate(state, "val"), "test": self.evaluate(state, "test")}
+    grid = self.sample_grid(state, self.fixed_images)
     if self.is_main:
-      save_png(self.sample_grid(state, self.fixed_images), os.path.join(self.workdir, "samples", "final.png"))
+      save_png(grid, os.path.join(self.workdir, "samples", "final.png"))
       with open(os.path.join(self.workdir, "final_metrics.json"), "w") as f:
         json.dump(result, f, indent=2)
     self.writer.scalars(result["step"], {f"final/test/{k}": v for k, v in result["test"].items()}, kind="final")

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def plot_curves(history: list[dict], path: str, panels: dict[str, list[str]]) -> bool:
@@ -27,6 +28,7 @@ def plot_curves(history: list[dict], path: str, panels: dict[str, list[str]]) ->
         ax.plot(*zip(*points), marker="o" if len(points) < 30 else None, label=name)
     ax.set_title(title)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
   fig.tight_layout()

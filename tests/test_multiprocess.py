@@ -1,0 +1,80 @@
+"""Two processes on loopback train the same state as one process on the same data."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from colorize_jax import checkpoint, parallel, tasks
+from colorize_jax.data import DataPipeline
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+OVERRIDES = {"num_epochs": 1, "early_stopping.enabled": False, "early_stopping.restore_best": False}
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _two_process_run(workdir: str) -> None:
+  port = _free_port()
+  env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+  args = [sys.executable, "launch.py", "--config=configs/unet.py:smoke", f"--workdir={workdir}",
+          f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+          *(f"--config.{k}={v}" for k, v in OVERRIDES.items())]
+  procs = [subprocess.Popen(args + [f"--process_id={i}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  outputs = [p.communicate(timeout=400)[0] for p in procs]
+  for p, out in zip(procs, outputs):
+    assert p.returncode == 0, out[-3000:]
+  assert "8 device(s) (4 local), process 0 of 2" in outputs[0]
+
+
+def _single_process_reference(config, steps: int):
+  """The loop's step, fed process 0's and process 1's local batches stacked, on 8 devices here."""
+  pipes = [DataPipeline(config.data, global_batch_size=config.batch_size, seed=config.seed,
+                        process_index=i, process_count=2) for i in range(2)]
+  iterators = [p.train_iterator() for p in pipes]
+  task = tasks.build(config, total_steps=steps)
+  mesh = parallel.make_mesh()
+  rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
+  init_key, key = jax.random.split(jax.random.key(config.seed))
+  state = jax.jit(lambda k: task.init_state(k, config.data.image_size), out_shardings=rep)(init_key)
+  step = jax.jit(lambda s, b, k: task.train_step(s, b, jax.random.fold_in(k, s.step)),
+                 in_shardings=(rep, data, rep), out_shardings=(rep, rep))
+  for _ in range(steps):
+    images = np.concatenate([next(it)["image"] for it in iterators])
+    state, _ = step(state, jax.device_put({"image": images}, data), key)
+  return state
+
+
+def test_two_processes_equal_one_process_on_the_same_data(tmp_path, load_config):
+  workdir = str(tmp_path / "run")
+  _two_process_run(workdir)
+  steps = sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
+  final = steps[-1]
+  assert final == 3  # 24 sample crops / global batch 8, one epoch.
+  # Only process 0 writes logs, samples and plots.
+  assert os.path.exists(os.path.join(workdir, "samples", "final.png"))
+  assert len(os.listdir(os.path.join(workdir, "tensorboard"))) == 1
+
+  config = load_config("unet", "smoke")
+  for k, v in OVERRIDES.items():
+    config.update_from_flattened_dict({k: v})
+  reference = _single_process_reference(config, final)
+  saved = ocp.StandardCheckpointer().restore(
+      os.path.join(workdir, "checkpoints", str(final), "state"), checkpoint.abstract_like(reference))
+  assert int(saved.step) == int(reference.step) == final
+  for a, b in zip(jax.tree.leaves((saved.params, saved.batch_stats)),
+                  jax.tree.leaves((reference.params, reference.batch_stats))):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
