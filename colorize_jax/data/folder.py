@@ -1,0 +1,126 @@
+"""`folder` source: every image under a directory tree, split by path hash.
+
+Bad-file policy: at construction each file of the split gets a header-only
+check (PIL open); unreadable files are skipped with one warning each, images
+whose shorter side is below `min_image_size` are skipped too, and both counts
+are logged. A file that passes the header check but fails the full decode
+later (e.g. truncated pixel data) does not raise: `__getitem__` returns a
+zero image with `valid=False`; the training pipeline filters it out and
+evaluation masks it, so a bad file never stops a run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+from absl import logging
+
+from colorize_jax import registry
+from colorize_jax.data import decode
+from colorize_jax.data import splits
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def list_images(root: str) -> list[str]:
+  """Relative POSIX paths of image files under root (sorted; symlinks followed)."""
+  found = []
+  for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+    dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    for name in filenames:
+      if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
+        rel = os.path.relpath(os.path.join(dirpath, name), root)
+        found.append(rel.replace(os.sep, "/"))
+  return sorted(found)
+
+
+@registry.register("source", "folder")
+class FolderSource:
+  """Random-access source over one split of an image folder.
+
+  __getitem__(i) -> {"image": uint8 [S, S, 3] (center square, resized),
+                     "valid": bool}.
+  """
+
+  def __init__(self, data_cfg: Any, split: str):
+    splits.check_split(split)
+    path = str(data_cfg.path or "")
+    if not path:
+      raise ValueError("data.path is empty; the folder source needs a directory of images")
+    root = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(root):
+      raise FileNotFoundError(f"data.path {path!r} does not exist (resolved to {root})")
+    if not os.path.isdir(root):
+      raise ValueError(f"data.path {path!r} is not a directory")
+    all_files = list_images(root)
+    if not all_files:
+      raise ValueError(
+          f"no images found under data.path {path!r} "
+          f"(looked for {', '.join(IMAGE_EXTENSIONS)}, any case, in all subfolders)")
+    self._root = root
+    self._split = split
+    self._size = int(data_cfg.image_size)
+    self._min_size = int(data_cfg.min_image_size)
+    self._fractions = tuple(float(f) for f in data_cfg.split_fractions)
+    candidates = splits.split_by_hash(all_files, self._fractions, split)
+    self._files, self.num_unreadable, self.num_too_small = self._screen(candidates)
+    logging.info(
+        "folder source %s/%s: %d images (%d unreadable and %d smaller than %d px skipped; "
+        "%d files in all splits)", root, split, len(self._files), self.num_unreadable,
+        self.num_too_small, self._min_size, len(all_files))
+    self._warned: set[int] = set()
+    self._warn_lock = threading.Lock()
+
+  def _screen(self, candidates: list[str]) -> tuple[list[str], int, int]:
+    kept, unreadable, too_small = [], 0, 0
+    for rel in candidates:
+      try:
+        width, height = decode.image_size(os.path.join(self._root, rel))
+      except decode.ImageDecodeError as e:
+        logging.warning("skipping unreadable image: %s", e)
+        unreadable += 1
+        continue
+      if min(width, height) < self._min_size:
+        too_small += 1
+        continue
+      kept.append(rel)
+    return kept, unreadable, too_small
+
+  @property
+  def files(self) -> list[str]:
+    """Relative paths, in index order."""
+    return list(self._files)
+
+  def __len__(self) -> int:
+    return len(self._files)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    path = os.path.join(self._root, self._files[index])
+    try:
+      img = decode.open_rgb(path, min_side=self._size)
+      return splits.record(decode.resize_square(img, self._size))
+    except decode.ImageDecodeError as e:
+      with self._warn_lock:
+        first = index not in self._warned
+        self._warned.add(index)
+      if first:
+        logging.warning("image failed to decode, leaving it out: %s", e)
+      return splits.record(np.zeros((self._size, self._size, 3), np.uint8), valid=False)
+
+  def __getstate__(self) -> dict[str, Any]:
+    state = self.__dict__.copy()
+    del state["_warn_lock"]  # Locks do not pickle to grain worker processes.
+    return state
+
+  def __setstate__(self, state: dict[str, Any]) -> None:
+    self.__dict__.update(state)
+    self._warn_lock = threading.Lock()
+
+  def __repr__(self) -> str:
+    # Grain compares this string when restoring an iterator checkpoint.
+    return (f"FolderSource(path={self._root!r}, split={self._split!r}, "
+            f"image_size={self._size}, min_image_size={self._min_size}, "
+            f"split_fractions={self._fractions}, len={len(self._files)})")

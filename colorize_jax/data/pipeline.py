@@ -1,0 +1,154 @@
+"""The grain input pipeline the training loop consumes.
+
+Host side ships uint8 RGB only; colour conversion happens on the device.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Iterable
+
+import grain
+import numpy as np
+from absl import flags
+from absl import logging
+
+from colorize_jax import registry
+from colorize_jax.data import augment
+from colorize_jax.data import splits
+
+
+def _load_or_pad(source: Any, size: int, position: int) -> dict[str, np.ndarray]:
+  """Eval element at a padded position: a real example, or zeros with mask False."""
+  if position >= len(source):
+    return {"image": np.zeros((size, size, 3), np.uint8), "mask": np.bool_(False)}
+  rec = source[position]
+  return {"image": rec["image"], "mask": np.bool_(rec["valid"])}
+
+
+class DataPipeline:
+  """Builds train/eval iterators from `config.data` for one process of a run."""
+
+  def __init__(self, data_cfg: Any, *, global_batch_size: int, seed: int,
+               process_index: int = 0, process_count: int = 1):
+    if process_count < 1 or not 0 <= process_index < process_count:
+      raise ValueError(
+          f"need 0 <= process_index < process_count, got {process_index} and {process_count}")
+    if global_batch_size < 1 or global_batch_size % process_count:
+      raise ValueError(
+          f"global_batch_size {global_batch_size} must be a positive multiple of "
+          f"process_count {process_count}")
+    self._cfg = data_cfg
+    self._source_cls = registry.get("source", data_cfg.source)
+    self._global_batch = int(global_batch_size)
+    self._local_batch = self._global_batch // process_count
+    self._seed = int(seed)
+    self._process_index = int(process_index)
+    self._process_count = int(process_count)
+    self._size = int(data_cfg.image_size)
+    self._sources: dict[str, Any] = {}
+
+  @property
+  def local_batch_size(self) -> int:
+    return self._local_batch
+
+  def source(self, split: str) -> Any:
+    """The split's source, built on first use (a folder split indexes its files then)."""
+    splits.check_split(split)
+    if split not in self._sources:
+      self._sources[split] = self._source_cls(self._cfg, split)
+    return self._sources[split]
+
+  def num_examples(self, split: str) -> int:
+    """Examples in the whole split, across all processes (padding excluded)."""
+    return len(self.source(split))
+
+  def _read_options(self, worker_count: int) -> grain.ReadOptions:
+    if worker_count > 0:
+      # Each worker is already a process; grain's default 16 reader threads
+      # per worker oversubscribe a small host and made 2 workers slower than none.
+      return grain.ReadOptions(num_threads=1, prefetch_buffer_size=64)
+    # In-process: PIL releases the GIL while decoding and resizing, so reader
+    # threads give real parallelism.
+    return grain.ReadOptions(num_threads=max(2, min(8, os.cpu_count() or 1)),
+                             prefetch_buffer_size=256)
+
+  def train_iterator(self) -> grain.DatasetIterator:
+    """Infinite iterator of {"image": uint8 [local_batch, S, S, 3]}.
+
+    This process reads its equal contiguous share of the (hash-ordered)
+    split, reshuffled with a new permutation every epoch, augmented, batches
+    never ragged. Checkpoint it with get_state()/set_state() or
+    grain.checkpoint.CheckpointSave/Restore; resume with the same worker_count.
+    """
+    source = self.source("train")
+    n = len(source)
+    if n < self._global_batch:
+      raise ValueError(
+          f"the train split has {n} examples, fewer than one global batch of "
+          f"{self._global_batch}; use a smaller batch or more data ({source!r})")
+    # Equal shards (remainder dropped) keep every process at the same step count.
+    shard_size = n // self._process_count
+    start = self._process_index * shard_size
+    aug = self._cfg.augment
+    ds = grain.MapDataset.source(source)[start:start + shard_size]
+    # shuffle before repeat: grain reseeds the permutation for every epoch.
+    ds = ds.shuffle(seed=self._seed).repeat()
+    # Augmenting inside the MapDataset lets reader threads/workers run it in
+    # parallel with decoding; the rng is a function of seed and global position.
+    ds = ds.random_map(
+        augment.Augment(zoom=float(aug.zoom), rotation=float(aug.rotation),
+                        hflip=bool(aug.hflip), image_size=self._size),
+        seed=self._seed + self._process_index)
+    worker_count = int(self._cfg.worker_count)
+    it_ds = ds.to_iter_dataset(self._read_options(worker_count))
+    it_ds = it_ds.filter(augment.keep_valid).map(augment.image_only)
+    it_ds = it_ds.batch(self._local_batch, drop_remainder=True)
+    if worker_count > 0:
+      if not flags.FLAGS.is_parsed():
+        # grain reads its absl flags when starting workers; callers without
+        # app.run (tests, notebooks) have not parsed any.
+        flags.FLAGS.mark_as_parsed()
+      it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
+    logging.info("train iterator: %d examples, local batch %d (process %d of %d), %d workers",
+                 n, self._local_batch, self._process_index, self._process_count, worker_count)
+    return iter(it_ds)
+
+  def num_eval_batches(self, split: str) -> int:
+    return math.ceil(self.num_examples(split) / self._global_batch)
+
+  def eval_batches(self, split: str) -> Iterable[dict[str, np.ndarray]]:
+    """One pass over the split: {"image": uint8 [local_batch, S, S, 3], "mask": bool [local_batch]}.
+
+    The split is padded to a multiple of the global batch. Global batch b is
+    positions [b*G, (b+1)*G); process p takes the p-th slice of local_batch of
+    each, so all processes yield the same number of batches and every real
+    example appears once. Padding, and files that failed to decode, have mask
+    False and zero images. No augmentation.
+    """
+    source = self.source(split)
+    num_batches = self.num_eval_batches(split)
+    offsets = self._process_index * self._local_batch + np.arange(self._local_batch)
+    positions = (np.arange(num_batches)[:, None] * self._global_batch + offsets[None]).ravel()
+    ds = grain.MapDataset.source(positions.tolist()).map(
+        lambda pos: _load_or_pad(source, self._size, pos))
+    return ds.to_iter_dataset(self._read_options(0)).batch(self._local_batch)
+
+  def fixed_examples(self, split: str, n: int) -> np.ndarray:
+    """The first n decodable examples of the split, uint8 [min(n, len), S, S, 3].
+
+    Deterministic (index order, no augmentation), for sample grids; fewer
+    than min(n, len) only if some files fail to decode.
+    """
+    source = self.source(split)
+    images = []
+    for i in range(len(source)):
+      if len(images) >= n:
+        break
+      rec = source[i]
+      if rec["valid"]:
+        images.append(rec["image"])
+    if not images:
+      return np.zeros((0, self._size, self._size, 3), np.uint8)
+    return np.stack(images)

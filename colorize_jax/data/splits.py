@@ -1,0 +1,61 @@
+"""Split names, the record format sources return, and hash-based split cuts."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+SPLITS = ("train", "val", "test")
+
+
+def check_split(split: str) -> None:
+  if split not in SPLITS:
+    raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+
+
+def record(image: np.ndarray, valid: bool = True) -> dict[str, object]:
+  """What every source's __getitem__ returns.
+
+  `valid` is False when a file that passed the header check fails to decode:
+  training filters such records out, evaluation masks them.
+  """
+  return {"image": image, "valid": np.bool_(valid)}
+
+
+def split_bounds(n: int, fractions: Sequence[float]) -> dict[str, tuple[int, int]]:
+  """[start, stop) of each split in a list of n items.
+
+  Cumulative rounding makes the three counts sum to n exactly.
+  """
+  if len(fractions) != len(SPLITS) or any(f < 0 for f in fractions) or sum(fractions) <= 0:
+    raise ValueError(
+        f"split_fractions must be 3 non-negative numbers (train, val, test) with a "
+        f"positive sum, got {tuple(fractions)}")
+  total = float(sum(fractions))
+  cuts = [0]
+  acc = 0.0
+  for f in fractions:
+    acc += f
+    cuts.append(int(round(n * acc / total)))
+  return {s: (cuts[i], cuts[i + 1]) for i, s in enumerate(SPLITS)}
+
+
+def _hash_key(key: str) -> str:
+  return hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
+def split_by_hash(keys: Sequence[str], fractions: Sequence[float], split: str) -> list[str]:
+  """The keys of one split, in hash order.
+
+  Ordering by a hash of the key (a relative path) makes the split independent
+  of listing order, identical in every process, and stable when files are
+  added: each new file moves the cut points by at most one position.
+  """
+  check_split(split)
+  ordered = sorted(keys, key=lambda k: (_hash_key(k), k))
+  start, stop = split_bounds(len(ordered), fractions)[split]
+  return ordered[start:stop]
