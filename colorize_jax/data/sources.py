@@ -9,3 +9,4 @@ uses `@registry.register("source", name)`, imported here.
 
 from colorize_jax.data import folder  # noqa: F401  (registers "folder")
 from colorize_jax.data import sample  # noqa: F401  (registers "sample")
+from colorize_jax.data import tfds_source  # noqa: F401  (registers "tfds")
