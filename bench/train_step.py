@@ -4,7 +4,7 @@
   python bench/train_step.py --config=configs/pix2pix.py --config.batch_size=16 --steps=10
 
 Prints images/s, time per step, GFLOP per step from XLA's cost analysis and
-the achieved GFLOP/s. Synthetic uint8 batches: this measures the device step,
+the achieved GFLOP/s. The step is the loop's own (device augmentation included). Synthetic uint8 batches: this measures the device step,
 not the input pipeline (bench/input_pipeline.py does that).
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from colorize_jax import logs, parallel, tasks
+from colorize_jax import logs, parallel, tasks, train
 
 config_flags.DEFINE_config_file("config", None, "Config file (with optional :variant).")
 flags.DEFINE_integer("steps", 20, "Timed steps (after 2 warm-up steps).")
@@ -47,8 +47,7 @@ def main(argv):
   batch = jax.device_put({"image": images}, data)
   key = jax.random.key(1)
 
-  step = jax.jit(lambda s, b, k: task.train_step(s, b, jax.random.fold_in(k, s.step)),
-                 in_shardings=(rep, data, rep), out_shardings=(rep, rep), donate_argnums=(0,))
+  step = jax.jit(train.make_train_step(task, config), in_shardings=(rep, data, rep), out_shardings=(rep, rep), donate_argnums=(0,))
   t0 = time.perf_counter()
   compiled = step.lower(state, batch, key).compile()
   compile_s = time.perf_counter() - t0

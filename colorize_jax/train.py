@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from colorize_jax import checkpoint, color, parallel, tasks
+from colorize_jax import augment, checkpoint, color, parallel, tasks
 from colorize_jax.data import DataPipeline
 from colorize_jax.outputs import RunWriter, comparison_grid, console, plot_curves, read_metrics, save_png
 
@@ -31,6 +31,21 @@ def schedule(config, data: DataPipeline) -> tuple[int, int]:
   """(steps per epoch, total steps) from the train split's size."""
   steps_per_epoch = data.num_examples("train") // config.batch_size
   return steps_per_epoch, steps_per_epoch * config.num_epochs
+
+
+def make_train_step(task, config):
+  """`(state, batch, key) -> (state, metrics)`: device augmentation, then the task's step.
+
+  Randomness comes from the step number, so a resumed run draws the same numbers.
+  """
+  augment_images = augment.from_config(config.data.augment)
+
+  def train_step(state, batch, key):
+    augment_key, step_key = jax.random.split(jax.random.fold_in(key, state.step))
+    batch = dict(batch, image=augment_images(batch["image"], augment_key))
+    return task.train_step(state, batch, step_key)
+
+  return train_step
 
 
 def _masked_sums(task, state, batch):
@@ -61,10 +76,8 @@ class Trainer:
     self.init_key, self.key = jax.random.split(jax.random.key(config.seed))
     self._init = jax.jit(
         functools.partial(self.task.init_state, image_size=config.data.image_size), out_shardings=replicated)
-    # Randomness comes from the step number, so a resumed run draws the same numbers.
     self._train_step = jax.jit(
-        lambda state, batch, key: self.task.train_step(state, batch, jax.random.fold_in(key, state.step)),
-        in_shardings=(replicated, self.data_sharding, replicated),
+        make_train_step(self.task, config), in_shardings=(replicated, self.data_sharding, replicated),
         out_shardings=(replicated, replicated), donate_argnums=(0,))
     self._eval_sums = jax.jit(functools.partial(_masked_sums, self.task), out_shardings=replicated)
     self._predict = jax.jit(self.task.predict, out_shardings=replicated)

@@ -14,7 +14,6 @@ from PIL import Image
 
 from colorize_jax import registry
 from colorize_jax.data import DataPipeline, ImageDecodeError, load_image, resize_square
-from colorize_jax.data import augment
 from colorize_jax.data import folder
 from colorize_jax.data import sample
 
@@ -336,20 +335,6 @@ def test_train_iterator_orbax_roundtrip(tmp_path):
     mngr.restore(1, args=ocp.args.Composite(data=grain.checkpoint.CheckpointRestore(resumed)))
   for want in expected:
     np.testing.assert_array_equal(next(resumed)["image"], want)
-
-
-def test_augment_moves_pixels_without_black_corners():
-  y, x = np.mgrid[0:SIZE, 0:SIZE]
-  img = np.stack([100 + 3 * x, 100 + 3 * y, np.full_like(x, 150)], -1).astype(np.uint8)
-  aug = augment.Augment(zoom=0.2, rotation=30.0, hflip=True, image_size=SIZE)
-  rng = np.random.default_rng(0)
-  outs = [aug.random_map({"image": img, "valid": True}, rng)["image"] for _ in range(20)]
-  for out in outs:
-    assert out.shape == img.shape and out.dtype == np.uint8
-    assert out.min() >= 99  # reflection fill: nothing darker than the source
-  assert sum(not np.array_equal(o, img) for o in outs) >= 19
-  off = augment.Augment(zoom=0.0, rotation=0.0, hflip=False, image_size=SIZE)
-  assert off.random_map({"image": img}, rng)["image"] is img
 
 
 def test_train_iterator_with_worker_processes(tmp_path):

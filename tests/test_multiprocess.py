@@ -10,7 +10,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from colorize_jax import checkpoint, parallel, tasks
+from colorize_jax import checkpoint, parallel, tasks, train
 from colorize_jax.data import DataPipeline
 
 from conftest import ROOT
@@ -50,8 +50,8 @@ def _single_process_reference(config, steps: int):
   rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
   init_key, key = jax.random.split(jax.random.key(config.seed))
   state = jax.jit(lambda k: task.init_state(k, config.data.image_size), out_shardings=rep)(init_key)
-  step = jax.jit(lambda s, b, k: task.train_step(s, b, jax.random.fold_in(k, s.step)),
-                 in_shardings=(rep, data, rep), out_shardings=(rep, rep))
+  step = jax.jit(train.make_train_step(task, config), in_shardings=(rep, data, rep),
+                 out_shardings=(rep, rep))
   for _ in range(steps):
     images = np.concatenate([next(it)["image"] for it in iterators])
     state, _ = step(state, jax.device_put({"image": images}, data), key)

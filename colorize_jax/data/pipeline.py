@@ -15,8 +15,16 @@ from absl import flags
 from absl import logging
 
 from colorize_jax import registry
-from colorize_jax.data import augment
 from colorize_jax.data import splits
+
+
+def _decoded(element: dict[str, Any]) -> bool:
+  """Training skips records whose file failed to decode."""
+  return bool(element["valid"])
+
+
+def _image_only(element: dict[str, Any]) -> dict[str, Any]:
+  return {"image": element["image"]}
 
 
 def _load_or_pad(source: Any, size: int, position: int) -> dict[str, np.ndarray]:
@@ -78,8 +86,8 @@ class DataPipeline:
     """Infinite iterator of {"image": uint8 [local_batch, S, S, 3]}.
 
     This process reads its equal contiguous share of the (hash-ordered)
-    split, reshuffled with a new permutation every epoch, augmented, batches
-    never ragged. Checkpoint it with get_state()/set_state() or
+    split, reshuffled with a new permutation every epoch, batches never
+    ragged; not augmented (the train step does that on the device). Checkpoint it with get_state()/set_state() or
     grain.checkpoint.CheckpointSave/Restore; resume with the same worker_count.
     """
     source = self.source("train")
@@ -91,19 +99,14 @@ class DataPipeline:
     # Equal shards (remainder dropped) keep every process at the same step count.
     shard_size = n // self._process_count
     start = self._process_index * shard_size
-    aug = self._cfg.augment
     ds = grain.MapDataset.source(source)[start:start + shard_size]
     # shuffle before repeat: grain reseeds the permutation for every epoch.
+    # Augmentation is not here: it runs on the device in the train step
+    # (colorize_jax/augment.py), keeping host cores for decoding.
     ds = ds.shuffle(seed=self._seed).repeat()
-    # Augmenting inside the MapDataset lets reader threads/workers run it in
-    # parallel with decoding; the rng is a function of seed and global position.
-    ds = ds.random_map(
-        augment.Augment(zoom=float(aug.zoom), rotation=float(aug.rotation),
-                        hflip=bool(aug.hflip), image_size=self._size),
-        seed=self._seed + self._process_index)
     worker_count = int(self._cfg.worker_count)
     it_ds = ds.to_iter_dataset(self._read_options(worker_count))
-    it_ds = it_ds.filter(augment.keep_valid).map(augment.image_only)
+    it_ds = it_ds.filter(_decoded).map(_image_only)
     it_ds = it_ds.batch(self._local_batch, drop_remainder=True)
     if worker_count > 0:
       if not flags.FLAGS.is_parsed():
