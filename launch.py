@@ -1,7 +1,9 @@
-"""Train (and, later, evaluate) a colorization model.
+"""Train or evaluate a colorization model.
 
   python launch.py --config=configs/unet.py --workdir=runs/unet
   python launch.py --config=configs/unet.py:smoke --workdir=/tmp/smoke --config.loss=l1
+  python launch.py --config=configs/unet.py --workdir=runs/unet --mode=eval \
+      [--config.eval.checkpoint=best|last|STEP] [--config.eval.split=test] [--config.eval.path=PHOTOS]
 
 Relaunching the same command resumes from the workdir's last checkpoint.
 """
@@ -15,7 +17,12 @@ from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", None, "Config file, optionally with a variant: configs/unet.py:smoke.")
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, samples and plots.")
-flags.DEFINE_enum("mode", "train", ["train"], "What to do.")
+flags.DEFINE_enum("mode", "train", ["train", "eval"],
+                  "train: train (resuming from the workdir); eval: score a checkpoint (config.eval).")
+flags.DEFINE_string("coordinator_address", "", "Multi-process runs: HOST:PORT of process 0 "
+                    "(auto-detected on TPU pods, SLURM, or from JAX_COORDINATOR_ADDRESS).")
+flags.DEFINE_integer("num_processes", 0, "Multi-process runs: the number of processes.")
+flags.DEFINE_integer("process_id", -1, "Multi-process runs: this process's index.")
 flags.DEFINE_bool("traceback", False, "Show the full traceback of a configuration error.")
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -27,16 +34,19 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   import jax  # After flag parsing, so --help is fast.
 
-  from colorize_jax import logs, registry, train
+  from colorize_jax import logs, parallel
 
   logs.quiet_libraries()
+  # Before any other import of ours: nothing may touch a device before this.
+  parallel.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  from colorize_jax import evaluate, registry, train
   logging.info("JAX %s on %s: %d device(s) (%d local), process %d of %d", jax.__version__,
                jax.default_backend(), jax.device_count(), jax.local_device_count(),
                jax.process_index(), jax.process_count())
   logging.info("config:\n%s", FLAGS.config)
   try:
-    if FLAGS.mode == "train":
-      train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    modes = {"train": train.train_and_evaluate, "eval": evaluate.evaluate_run}
+    modes[FLAGS.mode](FLAGS.config, FLAGS.workdir)
   except (ValueError, FileNotFoundError, registry.UnknownNameError, train.NonFiniteLossError) as e:
     if FLAGS.traceback:
       raise

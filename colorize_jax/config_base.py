@@ -37,8 +37,10 @@ def base_config() -> ml_collections.ConfigDict:
   })
 
   c.data = ml_collections.ConfigDict({
-      "source": "sample",  # sample (embedded photos) | folder
+      "source": "sample",  # sample (embedded photos) | folder | tfds
       "path": "",  # Root folder for source=folder.
+      "name": "",  # source=tfds: data set name (prepared as ArrayRecord; see colorize_jax/data/prepare.py).
+      "data_dir": "",  # source=tfds: its data dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.
       "image_size": 128,
       "color_space": "rgb",  # rgb: gray -> RGB (the studies) | lab: L -> ab (pix2pix)
       "value_range": (0.0, 1.0),  # rgb only: the range of inputs and targets.
@@ -48,6 +50,15 @@ def base_config() -> ml_collections.ConfigDict:
       "sample_crops_per_photo": 64,
       "sample_eval_crops_per_photo": 8,
       "min_image_size": 16,  # Images with a shorter side are skipped (and counted).
+  })
+  # launch.py --mode=eval: which checkpoint, on what; writes <workdir>/eval/<name>.json and .png.
+  c.eval = ml_collections.ConfigDict({
+      "checkpoint": "best",  # best | last | a step number
+      "split": "test",  # train | val | test of config.data (ignored when path is set)
+      "path": "",  # A folder of photos to evaluate on instead: all its images, center squares.
+      "batch_size": 0,  # 0: config.batch_size
+      "name": "",  # '': derived from the split or folder (and the checkpoint unless 'best')
+      "num_sample_images": 8,  # Rows of the gray | predicted | true grid.
   })
   return c
 

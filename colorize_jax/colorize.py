@@ -1,0 +1,201 @@
+"""Colorize photos at their full resolution with a trained run or an exported bundle.
+
+  python -m colorize_jax.colorize --workdir=runs/unet photos/ old.jpg 'scans/*.tif' --output=out/
+  python -m colorize_jax.colorize --bundle=bundles/unet photos/ --output=out/
+
+INPUT is any mix of files, folders (their image files, recursively) and
+globs. Any size, aspect ratio or mode (gray, RGB, RGBA, palette, 16-bit,
+EXIF-rotated). Each output is OUT/<name>.png at the input's full resolution.
+
+How full resolution works: the model sees the photo resized to its
+image_size (aspect ratio not kept, as in training), predicts chroma there,
+the predicted Lab ab is upsampled bilinearly to the full size and joined
+with the input's own full-resolution luminance L. Detail and sharpness come
+from the original; only colour comes from the model, whose chroma is smooth
+anyway. A file that cannot be read is reported by name and skipped; the exit
+code is 1 when any input failed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import glob
+import os
+import sys
+import time
+from typing import Iterator
+
+import numpy as np
+from absl import app, flags, logging
+from PIL import Image
+
+from colorize_jax.data import ImageDecodeError, load_image
+
+# Full-resolution recombination is jitted per shape; padding to these steps
+# bounds the compilations for a folder of assorted sizes (pixelwise, so harmless).
+_SHAPE_STEP = 128
+
+
+@dataclasses.dataclass
+class Result:
+  written: list[str] = dataclasses.field(default_factory=list)
+  failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (input, reason)
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+  """(path, output name) pairs for files, folders and globs; and (input, reason) for those that match nothing.
+
+  Folders contribute their image files (by extension, recursively) and keep
+  their subfolder layout in the output; named files are tried whatever their
+  extension, so a non-image named explicitly is reported, not ignored.
+  """
+  from colorize_jax.data.folder import list_images  # pylint: disable=g-import-not-at-top
+
+  found, missing = [], []
+  for item in inputs:
+    if os.path.isdir(item):
+      found.extend((os.path.join(item, rel), os.path.splitext(rel)[0]) for rel in list_images(item))
+    elif os.path.isfile(item):
+      found.append((item, os.path.splitext(os.path.basename(item))[0]))
+    else:
+      matches = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
+      if not matches:
+        missing.append((item, "no such file, folder or glob match"))
+      found.extend((p, os.path.splitext(os.path.basename(p))[0]) for p in matches)
+  return _unique_names(found), missing
+
+
+def _unique_names(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+  """Same file once; two inputs that would write the same output get _1, _2, ..."""
+  seen_paths, used, out = set(), set(), []
+  for path, name in found:
+    real = os.path.realpath(path)
+    if real in seen_paths:
+      continue
+    seen_paths.add(real)
+    unique, i = name, 0
+    while unique in used:
+      i += 1
+      unique = f"{name}_{i}"
+    used.add(unique)
+    out.append((path, unique))
+  return out
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+  """Whole image to size x size (antialiased bilinear, as the training sources resize)."""
+  return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0))
+
+
+def upsample_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
+  """[S, S, 2] chroma -> [height, width, 2], bilinear."""
+  return np.stack([
+      np.asarray(Image.fromarray(np.ascontiguousarray(ab[..., c]), mode="F").resize(
+          (width, height), Image.Resampling.BILINEAR)) for c in range(ab.shape[-1])], axis=-1)
+
+
+def full_resolution(image: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
+  """The input's luminance with the upsampled chroma: uint8 [H, W, 3], the input's exact size."""
+  from colorize_jax import inference  # pylint: disable=g-import-not-at-top
+
+  height, width = image.shape[:2]
+  ab = upsample_ab(ab_small, height, width)
+  pad = ((0, -height % _SHAPE_STEP), (0, -width % _SHAPE_STEP), (0, 0))
+  out = inference.recombine(np.pad(image, pad, mode="edge"), np.pad(ab, pad, mode="edge"))
+  return np.asarray(out)[:height, :width]
+
+
+def colorize_images(colorizer, images: list[np.ndarray]) -> list[np.ndarray]:
+  """Full-resolution colorizations of uint8 RGB images of any sizes (one batch)."""
+  small = np.stack([_resize(image, colorizer.image_size) for image in images])
+  ab = colorizer.chroma_ab(small)
+  return [full_resolution(image, ab[i]) for i, image in enumerate(images)]
+
+
+def _load(path: str):
+  try:
+    return load_image(path), None
+  except ImageDecodeError as e:
+    return None, e.reason
+  except OSError as e:  # Unreadable file (permissions, vanished).
+    return None, f"{type(e).__name__}: {e}"
+
+
+def _batches(pairs, batch_size: int, pool) -> Iterator[list[tuple[str, str, np.ndarray | None, str | None]]]:
+  """Decoded batches, the next one decoding in threads while the current one runs."""
+  chunks = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]
+  futures = None
+  for i, chunk in enumerate(chunks):
+    if futures is None:
+      futures = [pool.submit(_load, path) for path, _ in chunk]
+    current = [(path, name, *f.result()) for (path, name), f in zip(chunk, futures)]
+    futures = ([pool.submit(_load, path) for path, _ in chunks[i + 1]] if i + 1 < len(chunks) else None)
+    yield current
+
+
+def colorize_paths(colorizer, inputs: list[str], output: str, batch_size: int = 16) -> Result:
+  """Colorizes every input into `output`; failures are collected, not raised."""
+  pairs, missing = expand_inputs(inputs)
+  result = Result(failed=list(missing))
+  for item, reason in missing:
+    logging.error("skipped %s: %s", item, reason)
+  start = time.perf_counter()
+  with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+    for batch in _batches(pairs, batch_size, pool):
+      good = [(path, name, image) for path, name, image, _ in batch if image is not None]
+      for path, _, _, reason in batch:
+        if reason is not None:
+          logging.error("skipped %s: not a readable image (%s)", path, reason)
+          result.failed.append((path, reason))
+      if good:
+        outputs = colorize_images(colorizer, [image for _, _, image in good])
+        for (path, name, _), out in zip(good, outputs):
+          target = os.path.join(output, name + ".png")
+          os.makedirs(os.path.dirname(target), exist_ok=True)
+          Image.fromarray(out).save(target)
+          result.written.append(target)
+      rate = len(result.written) / max(time.perf_counter() - start, 1e-9)
+      logging.info("colorized %d/%d images (%d failed), %.2f images/s", len(result.written), len(pairs),
+                   len(result.failed), rate)
+  return result
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  # Only when run as a command: compare.py and tests import this module, and
+  # absl refuses a flag name defined by two modules.
+  flags.DEFINE_string("workdir", None, "A trained run's workdir (its config.json and checkpoints).")
+  flags.DEFINE_string("bundle", None, "An inference bundle written by colorize_jax.export, instead of --workdir.")
+  flags.DEFINE_string("checkpoint", "best", "With --workdir: best, last or a step number.")
+  flags.DEFINE_string("output", None, "Folder for the colorized PNGs.")
+  flags.DEFINE_integer("batch_size", 16, "Images per model call.")
+
+
+def main(argv):
+  from colorize_jax import inference, logs  # pylint: disable=g-import-not-at-top
+
+  logs.quiet_libraries()
+  inputs = argv[1:]
+  if not inputs:
+    raise app.UsageError("give at least one INPUT (file, folder or glob)")
+  if not FLAGS.output:
+    raise app.UsageError("--output is required")
+  try:
+    colorizer = inference.load(FLAGS.workdir, FLAGS.bundle, FLAGS.checkpoint)
+  except (ValueError, FileNotFoundError) as e:
+    sys.exit(f"error: {e}")
+  logging.info("model %s (step %s) from %s, %dx%d %s", colorizer.config.model.name, colorizer.step,
+               colorizer.source, colorizer.image_size, colorizer.image_size, colorizer.color_space.name)
+  result = colorize_paths(colorizer, inputs, FLAGS.output, FLAGS.batch_size)
+  logging.info("wrote %d image(s) to %s", len(result.written), os.path.abspath(FLAGS.output))
+  if result.failed:
+    listing = "\n".join(f"  {path}: {reason}" for path, reason in result.failed)
+    sys.exit(f"error: {len(result.failed)} input(s) failed:\n{listing}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

@@ -1,0 +1,275 @@
+"""Side-by-side report of several trained runs.
+
+  python -m colorize_jax.compare runs/unet runs/cnn runs/gan --output=reports/birds
+  python -m colorize_jax.compare runs/* --output=reports/all --evaluate_missing --images=/work/shared/data/kodak24
+
+Writes into OUTPUT:
+  report.md    one row per run (task, model, loss, parameters, epochs, wall
+               time) and, per evaluation (eval/<name>.json), every metric
+               with the gray baseline beside it
+  report.csv   the same, one row per run, every column
+  val_loss.png validation-loss curves of all runs on shared axes
+  grid.png     the same test images colorized by each run: gray | run1 | run2 | ... | true
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import os
+import sys
+
+import numpy as np
+from absl import app, flags, logging
+
+# Headline metrics of the Markdown tables (the CSV has every one).
+TABLE_METRICS = ("psnr", "ssim", "auc", "colorfulness", "colorfulness_diff", "mse", "mae")
+
+
+def _read_json(path: str) -> dict | None:
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def run_labels(run_dirs: list[str]) -> list[str]:
+  """Shortest trailing path parts that tell the runs apart (usually the folder name)."""
+  parts = [os.path.normpath(os.path.abspath(d)).split(os.sep) for d in run_dirs]
+  for depth in range(1, max(len(p) for p in parts) + 1):
+    labels = ["/".join(p[-depth:]) for p in parts]
+    if len(set(labels)) == len(labels):
+      return labels
+  return [os.path.abspath(d) for d in run_dirs]
+
+
+def evaluations(run_dir: str) -> dict[str, dict]:
+  """eval/<name>.json of a run, by name."""
+  out = {}
+  for path in sorted(glob.glob(os.path.join(run_dir, "eval", "*.json"))):
+    report = _read_json(path)
+    if report and "metrics" in report:
+      out[report.get("name", os.path.splitext(os.path.basename(path))[0])] = report
+  return out
+
+
+def run_summary(run_dir: str, label: str) -> dict:
+  """Everything the report says about one run."""
+  from colorize_jax import inference  # pylint: disable=g-import-not-at-top
+
+  config = inference.workdir_config(run_dir)
+  final = _read_json(os.path.join(run_dir, "final_metrics.json"))
+  row = {"run": label, "workdir": os.path.abspath(run_dir), "task": config.task, "model": config.model.name,
+         "loss": config.loss, "color_space": config.data.color_space, "image_size": config.data.image_size}
+  if final:
+    row |= {"parameters": sum(final.get("params", {}).values()), "epochs": final.get("epochs"),
+            "train_seconds": final.get("train_seconds"), "status": "finished"}
+  else:  # Still training, or stopped before its final evaluation.
+    epochs = [r for r in _history(run_dir) if r.get("kind") == "epoch"]
+    row |= {"parameters": None, "epochs": epochs[-1]["epoch"] if epochs else 0, "train_seconds": None,
+            "status": "unfinished"}
+  return row
+
+
+def _history(run_dir: str) -> list[dict]:
+  from colorize_jax.outputs import read_metrics  # pylint: disable=g-import-not-at-top
+  return read_metrics(run_dir)
+
+
+def evaluate_missing(run_dir: str) -> None:
+  """Runs the default evaluation (best checkpoint, test split) for a run that has none."""
+  from colorize_jax import evaluate, inference  # pylint: disable=g-import-not-at-top
+
+  evaluate.evaluate_run(inference.workdir_config(run_dir), run_dir)
+
+
+def _fmt(value) -> str:
+  if value is None:
+    return "-"
+  if isinstance(value, float):
+    return f"{value:.4g}"
+  if isinstance(value, int) and abs(value) >= 10000:
+    return f"{value:,}"
+  return str(value)
+
+
+def _markdown_table(header: list[str], rows: list[list]) -> str:
+  lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+  return "\n".join(lines)
+
+
+def write_tables(summaries: list[dict], evals: list[dict[str, dict]], output: str) -> tuple[str, str]:
+  """report.md and report.csv."""
+  info_keys = ["run", "task", "model", "loss", "color_space", "image_size", "parameters", "epochs",
+               "train_seconds", "status"]
+  names = sorted({name for e in evals for name in e})
+  md = ["# Run comparison", "", _markdown_table(info_keys, [[s[k] for k in info_keys] for s in summaries]), ""]
+  csv_rows = [{k: s[k] for k in info_keys} | {"workdir": s["workdir"]} for s in summaries]
+  for name in names:
+    md += [f"## Evaluation `{name}`", ""]
+    header = ["run", "step", "examples"] + list(TABLE_METRICS) + [f"gray {m}" for m in TABLE_METRICS]
+    rows, missing = [], []
+    for summary, run_evals in zip(summaries, evals):
+      report = run_evals.get(name)
+      if report is None:
+        if run_evals:  # Runs with no evaluation at all are listed once, below.
+          missing.append(summary["run"])
+        continue
+      rows.append([summary["run"], report.get("step"), report.get("examples")]
+                  + [report["metrics"].get(m) for m in TABLE_METRICS]
+                  + [report["gray_baseline"].get(m) for m in TABLE_METRICS])
+    md += [_markdown_table(header, rows), ""]
+    if missing:
+      md += [f"No `{name}` evaluation yet for: {', '.join(missing)} "
+             f"(python launch.py --config=... --workdir=RUN --mode=eval).", ""]
+  no_eval = [s["run"] for s, e in zip(summaries, evals) if not e]
+  if no_eval:
+    md += [f"Not evaluated yet: {', '.join(no_eval)}. Run `python launch.py --config=... --workdir=RUN "
+           "--mode=eval` or pass --evaluate_missing.", ""]
+  md += ["Higher is better for psnr, ssim and auc; colorfulness_diff is predicted minus true "
+         "colorfulness (0 is ideal); mse and mae are in each model's own output space. "
+         "`gray` columns score the input with zero chroma: the floor a model must beat.", "",
+         "![validation loss](val_loss.png)", "", "![gray | runs | true](grid.png)", ""]
+  for row, run_evals in zip(csv_rows, evals):
+    for name, report in run_evals.items():
+      row |= {f"{name}/step": report.get("step"), f"{name}/examples": report.get("examples")}
+      row |= {f"{name}/{k}": v for k, v in report["metrics"].items()}
+      row |= {f"{name}/gray/{k}": v for k, v in report["gray_baseline"].items()}
+  columns = list(dict.fromkeys(k for row in csv_rows for k in row))
+  md_path, csv_path = os.path.join(output, "report.md"), os.path.join(output, "report.csv")
+  with open(md_path, "w") as f:
+    f.write("\n".join(md))
+  with open(csv_path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=columns, restval="")
+    writer.writeheader()
+    writer.writerows(csv_rows)
+  return md_path, csv_path
+
+
+def plot_val_loss(run_dirs: list[str], labels: list[str], path: str, metric: str = "val/loss") -> bool:
+  """One curve per run, epochs on x, shared axes. False when no run has logged an epoch."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  import matplotlib.ticker  # pylint: disable=g-import-not-at-top
+
+  fig, ax = plt.subplots(figsize=(7, 4.2))
+  plotted = 0
+  for run_dir, label in zip(run_dirs, labels):
+    points = [(r["epoch"], r[metric]) for r in _history(run_dir)
+              if r.get("kind") == "epoch" and isinstance(r.get(metric), (int, float))]
+    if points:
+      ax.plot(*zip(*points), marker="o" if len(points) < 30 else None, label=label)
+      plotted += 1
+  ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+  ax.set_xlabel("epoch")
+  ax.set_ylabel(metric)
+  ax.set_title(f"{metric} (each run's own loss)")
+  ax.grid(alpha=0.3)
+  if plotted:
+    ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return plotted > 0
+
+
+def grid_images(run_dir: str, size: int, n: int, image_paths: list[str] | None) -> np.ndarray:
+  """The photos every run colorizes: given files/folders, or the first run's fixed test examples."""
+  from colorize_jax import colorize, inference  # pylint: disable=g-import-not-at-top
+  from colorize_jax.data import DataPipeline, load_image, resize_square  # pylint: disable=g-import-not-at-top
+
+  if image_paths:
+    pairs, missing = colorize.expand_inputs(image_paths)
+    if missing:
+      raise FileNotFoundError(f"--images: {missing}")
+    return np.stack([resize_square(load_image(path), size) for path, _ in pairs[:n]])
+  data_cfg = inference.workdir_config(run_dir).data
+  with data_cfg.unlocked():
+    data_cfg.image_size = size
+  data = DataPipeline(data_cfg, global_batch_size=1, seed=0)
+  return data.fixed_examples("test", n)
+
+
+def colorized_grid(run_dirs: list[str], images: np.ndarray, checkpoint: str = "best") -> np.ndarray:
+  """gray | run1 | ... | true. Each run colorizes at its own image_size and its chroma is joined
+  with the photo's luminance at the grid's size (the colorize command's path), so runs trained
+  at different sizes or colour spaces share one grid."""
+  from colorize_jax import color, colorize, inference  # pylint: disable=g-import-not-at-top
+  from colorize_jax.outputs import comparison_grid  # pylint: disable=g-import-not-at-top
+
+  true = images.astype(np.float32) / 255.0
+  columns = [np.asarray(color.rgb_to_gray(true))]
+  for run_dir in run_dirs:
+    colorizer = inference.from_workdir(run_dir, checkpoint)
+    columns.append(np.stack(colorize.colorize_images(colorizer, list(images))).astype(np.float32) / 255.0)
+  columns.append(true)
+  return comparison_grid(*columns)
+
+
+def compare(run_dirs: list[str], output: str, *, evaluate_missing_runs: bool = False, num_images: int = 6,
+            grid_size: int = 0, image_paths: list[str] | None = None, checkpoint: str = "best") -> dict:
+  """Writes the report; returns the paths it wrote."""
+  from colorize_jax.outputs import save_png  # pylint: disable=g-import-not-at-top
+
+  bad = [d for d in run_dirs if not os.path.exists(os.path.join(d, "config.json"))]
+  if bad:
+    raise FileNotFoundError(f"not run workdirs (no config.json): {bad}")
+  os.makedirs(output, exist_ok=True)
+  labels = run_labels(run_dirs)
+  evals = []
+  for run_dir, label in zip(run_dirs, labels):
+    run_evals = evaluations(run_dir)
+    if not run_evals and evaluate_missing_runs:
+      logging.info("run %s has no evaluation yet: evaluating its best checkpoint on the test split", label)
+      evaluate_missing(run_dir)
+      run_evals = evaluations(run_dir)
+    if not run_evals:
+      logging.warning("run %s has no eval/*.json yet; its metric columns stay empty", label)
+    evals.append(run_evals)
+  summaries = [run_summary(d, label) for d, label in zip(run_dirs, labels)]
+  md_path, csv_path = write_tables(summaries, evals, output)
+  plot_path = os.path.join(output, "val_loss.png")
+  if not plot_val_loss(run_dirs, labels, plot_path):
+    logging.warning("no run has logged a validation epoch; %s is empty", plot_path)
+  size = grid_size or max(int(s["image_size"]) for s in summaries)
+  images = grid_images(run_dirs[0], size, num_images, image_paths)
+  grid_path = os.path.join(output, "grid.png")
+  save_png(colorized_grid(run_dirs, images, checkpoint), grid_path)
+  paths = {"markdown": md_path, "csv": csv_path, "plot": plot_path, "grid": grid_path}
+  logging.info("comparison of %d runs: %s", len(run_dirs), ", ".join(paths.values()))
+  return paths
+
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  flags.DEFINE_string("output", None, "Folder for report.md, report.csv, val_loss.png and grid.png.")
+  flags.DEFINE_bool("evaluate_missing", False, "Evaluate (best checkpoint, test split) runs that have no eval yet.")
+  flags.DEFINE_integer("num_images", 6, "Rows of the colorized grid.")
+  flags.DEFINE_integer("grid_size", 0, "Pixel size of the grid's images; 0: the largest image_size of the runs.")
+  flags.DEFINE_list("images", None, "Photos (files, folders, globs) for the grid instead of the first run's test split.")
+  flags.DEFINE_string("checkpoint", "best", "Checkpoint each run colorizes the grid with: best, last or a step.")
+  flags.mark_flags_as_required(["output"])
+
+
+def main(argv):
+  from colorize_jax import logs, registry  # pylint: disable=g-import-not-at-top
+
+  logs.quiet_libraries()
+  run_dirs = argv[1:]
+  if not run_dirs:
+    raise app.UsageError("give one or more run workdirs")
+  try:
+    compare(run_dirs, FLAGS.output, evaluate_missing_runs=FLAGS.evaluate_missing, num_images=FLAGS.num_images,
+            grid_size=FLAGS.grid_size, image_paths=FLAGS.images, checkpoint=FLAGS.checkpoint)
+  except (ValueError, FileNotFoundError, registry.UnknownNameError) as e:
+    sys.exit(f"error: {e}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

@@ -1,0 +1,169 @@
+"""`launch.py --mode=eval`: scores a trained run's checkpoint on a split or a folder of photos.
+
+  python launch.py --config=configs/unet.py --workdir=runs/unet --mode=eval
+  python launch.py ... --mode=eval --config.eval.path=/work/shared/data/kodak24
+  python launch.py ... --mode=eval --config.eval.checkpoint=last --config.eval.split=val
+
+Writes DIR/eval/<name>.json (means, the gray baseline, per-image values) and
+DIR/eval/<name>.png (gray | predicted | true). Only the train state is
+restored, never the data iterator, so a finished run evaluates on any machine
+that has the evaluation photos.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+
+from colorize_jax import color, inference, metrics, parallel
+from colorize_jax.data import DataPipeline
+from colorize_jax.outputs import comparison_grid, save_png
+
+# Split names a photo folder is often called by; the parent names the data set then.
+_GENERIC_FOLDER_NAMES = ("train", "val", "valid", "validation", "test", "images")
+
+
+def eval_name(eval_cfg) -> str:
+  """config.eval.name, or one derived from the split or folder (and checkpoint when not 'best')."""
+  if eval_cfg.name:
+    return str(eval_cfg.name)
+  if eval_cfg.path:
+    parts = os.path.normpath(os.path.abspath(os.path.expanduser(eval_cfg.path))).split(os.sep)
+    name = "_".join(parts[-2:]) if parts[-1].lower() in _GENERIC_FOLDER_NAMES else parts[-1]
+  else:
+    name = str(eval_cfg.split)
+  which = str(eval_cfg.checkpoint)
+  return name if which == "best" else f"{name}_{which if not which.isdigit() else 'step' + which}"
+
+
+def eval_data(config):
+  """(data config, split): the run's own split, or every image of eval.path as the "test" split."""
+  data_cfg = copy.deepcopy(config.data)
+  if not config.eval.path:
+    return data_cfg, str(config.eval.split)
+  with data_cfg.unlocked():
+    data_cfg.source = "folder"
+    data_cfg.path = str(config.eval.path)
+    data_cfg.split_fractions = (0.0, 0.0, 1.0)
+  return data_cfg, "test"
+
+
+class Evaluator:
+  """Jitted metrics of one restored model over the batches of a DataPipeline."""
+
+  def __init__(self, config, task, state):
+    self.task, self.state = task, state
+    self.color_space = color.get_color_space(config.data)
+    mesh = parallel.make_mesh()
+    self.data_sharding = parallel.data_sharding(mesh)
+    replicated = parallel.replicated(mesh)
+    self._metrics = jax.jit(self._per_example, out_shardings=replicated)
+    self._merged = jax.jit(self._predicted_rgb, out_shardings=replicated)
+
+  def _predicted_rgb(self, state, images):
+    inputs, _ = self.color_space.split(images)
+    return self.color_space.merge(inputs, self.task.predict(state, inputs))
+
+  def _per_example(self, state, batch):
+    pred = self.task.predict(state, self.color_space.split(batch["image"])[0])
+    scores = metrics.image_metrics(self.color_space, batch["image"], pred)
+    # The task's own per-example eval metrics (its loss terms), beside ours.
+    scores |= {f"task/{k}": v for k, v in self.task.eval_step(state, batch).items()}
+    return scores, batch["mask"]  # The mask replicated too: every process can read it.
+
+  def per_image(self, data: DataPipeline, split: str) -> tuple[list[int], dict[str, np.ndarray]]:
+    """Positions in the split and every metric of each real (unmasked) example, each counted once."""
+    positions, values, start = [], {}, 0
+    pending = []  # Device results, fetched once at the end: no sync per batch.
+    for local in data.eval_batches(split):
+      batch = parallel.global_batch(local, self.data_sharding)
+      pending.append(self._metrics(self.state, batch))
+    for scores, mask in pending:
+      scores, mask = jax.device_get((scores, mask))
+      keep = np.flatnonzero(np.asarray(mask))
+      positions.extend((start + keep).tolist())
+      start += len(mask)
+      for k, v in scores.items():
+        values.setdefault(k, []).append(np.asarray(v, np.float64)[keep])
+    return positions, {k: np.concatenate(v) for k, v in values.items()}
+
+  def sample_grid(self, images: np.ndarray) -> np.ndarray:
+    """gray | predicted | true, as train.py's sample grids. Every process must call it (same images)."""
+    pad = -len(images) % jax.device_count()
+    padded = np.concatenate([images, np.zeros((pad,) + images.shape[1:], np.uint8)]) if pad else images
+    predicted = np.asarray(self._merged(self.state, jax.device_put(padded, self.data_sharding)))[:len(images)]
+    true = images.astype(np.float32) / 255.0
+    return comparison_grid(np.asarray(color.rgb_to_gray(true)), predicted, true)
+
+
+def _means(values: dict[str, np.ndarray]) -> dict[str, float]:
+  return {k: float(np.mean(v)) for k, v in sorted(values.items())}
+
+
+def evaluate_run(config, workdir: str) -> dict:
+  """Evaluates `config.eval.checkpoint` of the run in `workdir`; returns the report it writes."""
+  workdir = os.path.abspath(workdir)
+  eval_cfg = config.eval
+  batch_size = int(eval_cfg.batch_size or config.batch_size)
+  parallel.check_batch_size(batch_size, "eval.batch_size")
+  task, state, step = inference.restore_state(config, workdir, eval_cfg.checkpoint)
+  data_cfg, split = eval_data(config)
+  data = DataPipeline(data_cfg, global_batch_size=batch_size, seed=config.seed,
+                      process_index=jax.process_index(), process_count=jax.process_count())
+  if data.num_examples(split) == 0:
+    raise ValueError(f"nothing to evaluate: the {split} split of {data_cfg.source} "
+                     f"{data_cfg.path or ''} has no images")
+  name = eval_name(eval_cfg)
+  evaluator = Evaluator(config, task, state)
+  start = time.perf_counter()
+  positions, values = evaluator.per_image(data, split)
+  seconds = time.perf_counter() - start
+  if not positions:
+    raise ValueError(f"no image of the {split} split could be decoded ({data_cfg.source} {data_cfg.path})")
+
+  means = _means(values)
+  files = getattr(data.source(split), "files", None)  # Folder sources know their file names.
+  per_image = [{"index": int(p), **({"file": files[p]} if files else {}),
+                **{k: float(v[i]) for k, v in sorted(values.items())}} for i, p in enumerate(positions)]
+  out_dir = os.path.join(workdir, "eval")
+  report = {
+      "name": name, "workdir": workdir, "checkpoint": str(eval_cfg.checkpoint), "step": int(step),
+      "split": split, "path": os.path.abspath(data_cfg.path) if eval_cfg.path else "",
+      "source": data_cfg.source, "image_size": int(data_cfg.image_size),
+      "color_space": evaluator.color_space.name, "examples": len(positions), "seconds": seconds,
+      "metrics": {k: v for k, v in means.items() if not k.startswith("gray/")},
+      "gray_baseline": {k[len("gray/"):]: v for k, v in means.items() if k.startswith("gray/")},
+      "grid": os.path.join(out_dir, f"{name}.png"),
+      "per_image": per_image,
+  }
+  images = data.fixed_examples(split, int(eval_cfg.num_sample_images))
+  grid = evaluator.sample_grid(images) if len(images) else None  # A collective: all processes.
+  if jax.process_index() == 0:
+    if grid is not None:
+      save_png(grid, report["grid"])
+    _write_json(report, os.path.join(out_dir, f"{name}.json"))
+  logging.info("eval %s (step %d, %d images, %.1f s): %s", name, step, len(positions), seconds, summary(report))
+  logging.info("report: %s; grid: %s", os.path.join(out_dir, f"{name}.json"), report["grid"])
+  return report
+
+
+SUMMARY_KEYS = ("psnr", "ssim", "auc", "colorfulness", "colorfulness_diff", "mse", "mae")
+
+
+def summary(report: dict) -> str:
+  """'psnr 24.1 (gray 22.3) ...': each headline number beside its gray-baseline floor."""
+  model, gray = report["metrics"], report["gray_baseline"]
+  return ", ".join(f"{k} {model[k]:.4g} (gray {gray[k]:.4g})" for k in SUMMARY_KEYS if k in model)
+
+
+def _write_json(report: dict, path: str) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    json.dump(report, f, indent=2)
+  os.replace(path + ".tmp", path)  # A reader (compare) never sees half a report.

@@ -1,0 +1,211 @@
+"""Loading a trained model for inference: from a run's workdir or an exported bundle.
+
+Everything goes through the task protocol (tasks/base.py): the task is built
+from the run's config exactly as train.py builds it, the state is restored
+into an abstract target (`jax.eval_shape`), and only `task.generator` with
+`task.inference_variables(state)` is kept, so every model and task (regression,
+adversarial, ...) loads the same way.
+
+Bundle layout (written by colorize_jax/export.py):
+  BUNDLE/config.json    the run's resolved config
+  BUNDLE/bundle.json    format version, source workdir and step, image size, colour space
+  BUNDLE/variables/     the generator's inference variables (Orbax StandardCheckpointer)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from colorize_jax import checkpoint, color, config_base, parallel, tasks
+
+BUNDLE_FORMAT = "colorize_jax.bundle/1"
+BUNDLE_VARIABLES = "variables"
+
+
+def _tuples(value: Any) -> Any:
+  """JSON lists back to the tuples configs use (model features, value_range, ...)."""
+  if isinstance(value, dict):
+    return {k: _tuples(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return tuple(_tuples(v) for v in value)
+  return value
+
+
+def config_from_json(path: str) -> ml_collections.ConfigDict:
+  """A config.json written by train.py (or export) back as a ConfigDict.
+
+  Blocks added to base_config() after the run was trained (e.g. `eval`) are
+  filled in with their defaults, so old runs keep loading.
+  """
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"no config at {path}: is this a run's workdir (or a bundle)?")
+  with open(path) as f:
+    data = _tuples(json.load(f))
+  defaults = config_base.base_config()
+  for key in defaults:
+    if key not in data and isinstance(defaults[key], ml_collections.ConfigDict):
+      data[key] = defaults[key].to_dict()
+  return ml_collections.ConfigDict(data)
+
+
+def workdir_config(workdir: str) -> ml_collections.ConfigDict:
+  return config_from_json(os.path.join(workdir, "config.json"))
+
+
+# The optimizer's schedule length changes no array shape, so any positive
+# value restores the same state tree; counting the training data only to
+# rebuild the task would make evaluation depend on having that data.
+NOMINAL_TOTAL_STEPS = 1
+
+
+def abstract_state(task, image_size: int, sharding) -> Any:
+  """Shapes and dtypes of `task.init_state`, on `sharding`, without allocating it."""
+  shapes = jax.eval_shape(functools.partial(task.init_state, image_size=image_size), jax.random.key(0))
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
+
+
+def restore_state(config, workdir: str, which: str | int = "best"):
+  """(task, state, step) restored from a workdir's checkpoints: the state only, no data iterator."""
+  directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"no checkpoints folder in {workdir}: train there first (launch.py --mode=train)")
+  task = tasks.build(config, NOMINAL_TOTAL_STEPS)
+  replicated = parallel.replicated(parallel.make_mesh())
+  target = abstract_state(task, int(config.data.image_size), replicated)
+  ckpts = checkpoint.Checkpoints(directory, async_save=False)
+  try:
+    step = ckpts.resolve(which)
+    state, _ = ckpts.restore(step, target)
+  finally:
+    ckpts.close()
+  return task, state, step
+
+
+@dataclasses.dataclass(eq=False)
+class Colorizer:
+  """A generator with its inference variables, replicated over every device.
+
+  Batches go in as uint8 photos at the model's resolution, sharded on the
+  data axis (`shard`), so inference is data-parallel like training.
+  """
+
+  config: ml_collections.ConfigDict
+  generator: Any
+  variables: Any
+  step: int | None = None
+  source: str = ""
+
+  def __post_init__(self):
+    self.color_space = color.get_color_space(self.config.data)
+    self.image_size = int(self.config.data.image_size)
+    mesh = parallel.make_mesh()
+    self.data_sharding = parallel.data_sharding(mesh)
+    self.num_devices = mesh.size
+    self.variables = jax.device_put(self.variables, parallel.replicated(mesh))
+    self._predict_rgb = jax.jit(self._merged)
+    self._chroma_ab = jax.jit(self._chroma)
+
+  def _merged(self, variables, rgb_uint8):
+    inputs, _ = self.color_space.split(rgb_uint8)
+    return self.color_space.merge(inputs, self.generator.apply(variables, inputs, train=False))
+
+  def _chroma(self, variables, rgb_uint8):
+    # One path for every colour space: the chroma of the image the model's
+    # output merges into (for Lab models this is their ab, clipped to the
+    # displayable gamut at the predicted luminance).
+    return color.rgb_to_lab(self._merged(variables, rgb_uint8))[..., 1:]
+
+  def shard(self, rgb_uint8: np.ndarray) -> jax.Array:
+    """Pads the batch to a multiple of the device count and shards it; slice results to len()."""
+    pad = -len(rgb_uint8) % self.num_devices
+    if pad:
+      rgb_uint8 = np.concatenate([rgb_uint8, np.zeros((pad,) + rgb_uint8.shape[1:], rgb_uint8.dtype)])
+    return jax.device_put(rgb_uint8, self.data_sharding)
+
+  def predict_rgb(self, rgb_uint8: np.ndarray) -> np.ndarray:
+    """uint8 [B, S, S, 3] -> predicted RGB in [0, 1], [B, S, S, 3]."""
+    return np.asarray(self._predict_rgb(self.variables, self.shard(rgb_uint8)))[:len(rgb_uint8)]
+
+  def chroma_ab(self, rgb_uint8: np.ndarray) -> np.ndarray:
+    """uint8 [B, S, S, 3] -> predicted Lab ab [B, S, S, 2] at the model's resolution."""
+    return np.asarray(self._chroma_ab(self.variables, self.shard(rgb_uint8)))[:len(rgb_uint8)]
+
+
+def from_workdir(workdir: str, which: str | int = "best") -> Colorizer:
+  config = workdir_config(workdir)
+  task, state, step = restore_state(config, workdir, which)
+  return Colorizer(config, task.generator, task.inference_variables(state), step=step,
+                   source=os.path.abspath(workdir))
+
+
+def abstract_inference_variables(task, image_size: int, sharding) -> Any:
+  """Shapes of `task.inference_variables(state)`: the export's restore target."""
+  shapes = jax.eval_shape(lambda key: task.inference_variables(task.init_state(key, image_size)),
+                          jax.random.key(0))
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
+
+
+def write_bundle(colorizer: Colorizer, output: str) -> str:
+  """Config + inference variables only: what `from_bundle` needs, nothing of the training state."""
+  output = os.path.abspath(output)
+  variables_dir = os.path.join(output, BUNDLE_VARIABLES)
+  if os.path.exists(variables_dir):
+    raise FileExistsError(f"{output} already holds a bundle; choose another --output or remove it")
+  os.makedirs(output, exist_ok=True)
+  with open(os.path.join(output, "config.json"), "w") as f:
+    f.write(colorizer.config.to_json_best_effort(indent=2))
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(variables_dir, colorizer.variables)
+  checkpointer.wait_until_finished()
+  counts = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(colorizer.variables))
+  meta = {"format": BUNDLE_FORMAT, "source_workdir": colorizer.source, "step": colorizer.step,
+          "task": colorizer.config.task, "model": colorizer.config.model.name,
+          "image_size": colorizer.image_size, "color_space": colorizer.color_space.name,
+          "num_values": counts}
+  with open(os.path.join(output, "bundle.json"), "w") as f:
+    json.dump(meta, f, indent=2)
+  return output
+
+
+def from_bundle(bundle: str) -> Colorizer:
+  bundle = os.path.abspath(bundle)
+  meta_path = os.path.join(bundle, "bundle.json")
+  if not os.path.exists(meta_path):
+    raise FileNotFoundError(f"{bundle} is not an inference bundle (no bundle.json); "
+                            "write one with python -m colorize_jax.export")
+  with open(meta_path) as f:
+    meta = json.load(f)
+  if meta.get("format") != BUNDLE_FORMAT:
+    raise ValueError(f"{bundle}: bundle format {meta.get('format')!r} is not {BUNDLE_FORMAT!r}")
+  config = config_from_json(os.path.join(bundle, "config.json"))
+  # The task only supplies the generator's definition; no state is allocated.
+  task = tasks.build(config, NOMINAL_TOTAL_STEPS)
+  replicated = parallel.replicated(parallel.make_mesh())
+  target = abstract_inference_variables(task, int(config.data.image_size), replicated)
+  variables = ocp.StandardCheckpointer().restore(os.path.join(bundle, BUNDLE_VARIABLES), target)
+  return Colorizer(config, task.generator, variables, step=meta.get("step"), source=bundle)
+
+
+def load(workdir: str | None = None, bundle: str | None = None, which: str | int = "best") -> Colorizer:
+  """Exactly one of a workdir (its `which` checkpoint) or a bundle."""
+  if bool(workdir) == bool(bundle):
+    raise ValueError(f"give exactly one of a workdir or a bundle, got workdir={workdir!r} bundle={bundle!r}")
+  return from_workdir(workdir, which) if workdir else from_bundle(bundle)
+
+
+@jax.jit
+def recombine(rgb_uint8: jax.Array, ab: jax.Array) -> jax.Array:
+  """The input's own luminance L with chroma `ab`, as uint8 RGB: [..., H, W, 3] x [..., H, W, 2]."""
+  lightness = color.rgb_to_lab(color.to_unit(rgb_uint8))[..., :1]
+  rgb = color.lab_to_rgb(jnp.concatenate([lightness, ab.astype(jnp.float32)], axis=-1))
+  return jnp.round(jnp.clip(rgb, 0.0, 1.0) * 255.0).astype(jnp.uint8)

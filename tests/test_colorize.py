@@ -1,0 +1,123 @@
+"""colorize at full resolution (any size and mode), export bundles, and bad-input handling."""
+
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import rgb2lab
+
+from colorize_jax import colorize, inference, train
+from colorize_jax.data import load_image
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def smoke_config(**data_overrides):
+  spec = importlib.util.spec_from_file_location("configs.unet", ROOT / "configs" / "unet.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config("smoke")
+  config.data.update(data_overrides)
+  return config
+
+
+def trained_run(tmp_path_factory, name="unet_rgb", **data_overrides) -> str:
+  """A smoke run trained once per session: the test modules of issue 5 share it by name."""
+  workdir = tmp_path_factory.getbasetemp() / "trained_runs" / name
+  if not (workdir / "final_metrics.json").exists():
+    train.train_and_evaluate(smoke_config(**data_overrides), str(workdir))
+  return str(workdir)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  return trained_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def bundle(run, tmp_path_factory):
+  return inference.write_bundle(inference.from_workdir(run), str(tmp_path_factory.mktemp("bundle") / "b"))
+
+
+def _smooth(height, width, seed=0):
+  """A colourful photo-like image (smooth gradients, so chroma is not all noise)."""
+  y, x = np.mgrid[0:height, 0:width] / max(height, width)
+  rng = np.random.default_rng(seed)
+  phases = rng.uniform(0, 6, 3)
+  rgb = np.stack([0.5 + 0.4 * np.sin(5 * x + 3 * y + p) for p in phases], axis=-1)
+  return np.round(rgb * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+  """Odd sizes and awkward modes: RGB, gray, RGBA, 16-bit gray, palette, EXIF-rotated JPEG."""
+  folder = tmp_path_factory.mktemp("photos")
+  Image.fromarray(_smooth(333, 517)).save(folder / "odd.png")
+  Image.fromarray(_smooth(61, 40, 1)[..., 0]).save(folder / "gray.png")
+  Image.fromarray(np.dstack([_smooth(50, 70, 2), np.full((50, 70), 128, np.uint8)])).save(folder / "alpha.png")
+  Image.fromarray((_smooth(45, 47, 3)[..., 1].astype(np.uint16) * 257)).save(folder / "deep.png")
+  Image.fromarray(_smooth(39, 55, 4)).convert("P").save(folder / "palette.png")
+  exif = Image.Exif()
+  exif[0x0112] = 6  # Rotated 90 degrees: the decoded image is 80 wide, 120 high.
+  Image.fromarray(_smooth(80, 120, 5)).save(folder / "rotated.jpg", exif=exif, quality=95)
+  return folder
+
+
+def test_outputs_keep_the_exact_size_and_the_luminance_of_any_input(bundle, photos, tmp_path):
+  colorizer = inference.from_bundle(bundle)
+  result = colorize.colorize_paths(colorizer, [str(photos)], str(tmp_path), batch_size=4)
+  assert not result.failed
+  names = sorted(p.stem for p in photos.iterdir())
+  assert sorted(pathlib.Path(p).stem for p in result.written) == names
+  for name in names:
+    source = next(photos.glob(name + ".*"))
+    original = load_image(str(source))
+    out = np.asarray(Image.open(tmp_path / f"{name}.png"))
+    assert out.shape == original.shape, name  # e.g. 333x517 stays 333x517; EXIF rotation applied.
+    lightness_error = np.abs(rgb2lab(out)[..., 0] - rgb2lab(original)[..., 0])
+    assert lightness_error.mean() < 0.5 and np.percentile(lightness_error, 99) < 2.0, name
+  assert np.asarray(Image.open(tmp_path / "rotated.png")).shape[:2] == (120, 80)
+
+
+def test_chroma_comes_from_the_model(bundle, photos):
+  colorizer = inference.from_bundle(bundle)
+  image = load_image(str(photos / "gray.png"))
+  out = colorize.colorize_images(colorizer, [image])[0]
+  small = np.asarray(Image.fromarray(image).resize((32, 32), Image.Resampling.BILINEAR))
+  want_ab = colorizer.chroma_ab(small[None])[0]
+  # The output's chroma, brought back to the model's size, is the predicted chroma.
+  got_ab = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(c), mode="F").resize((32, 32), Image.Resampling.BILINEAR))
+                     for c in np.moveaxis(rgb2lab(out)[..., 1:].astype(np.float32), -1, 0)], axis=-1)
+  assert np.abs(want_ab).mean() > 0.5  # The tiny model does colour a gray photo.
+  np.testing.assert_allclose(got_ab, want_ab, atol=3.0)
+
+
+def test_bundle_colorizes_exactly_like_the_workdir(run, bundle, photos):
+  image = load_image(str(photos / "odd.png"))
+  from_run = colorize.colorize_images(inference.from_workdir(run), [image])[0]
+  from_bundle = colorize.colorize_images(inference.from_bundle(bundle), [image])[0]
+  np.testing.assert_array_equal(from_run, from_bundle)
+  assert sorted(os.listdir(bundle)) == ["bundle.json", "config.json", "variables"]  # No training state.
+
+
+def test_a_non_image_fails_by_name_and_the_rest_are_still_written(bundle, photos, tmp_path):
+  bad = tmp_path / "notes.txt"
+  bad.write_text("not an image")
+  out = tmp_path / "out"
+  proc = subprocess.run(
+      [sys.executable, "-m", "colorize_jax.colorize", f"--bundle={bundle}", str(photos / "odd.png"), str(bad),
+       str(photos / "*.jpg"), f"--output={out}"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert proc.returncode != 0
+  assert "notes.txt" in proc.stderr
+  assert sorted(os.listdir(out)) == ["odd.png", "rotated.png"]
+  assert Image.open(out / "odd.png").size == (517, 333)
+
+
+def test_load_needs_exactly_one_source():
+  with pytest.raises(ValueError, match="exactly one"):
+    inference.load(None, None)

@@ -1,0 +1,87 @@
+"""compare: table, validation-loss plot and side-by-side grid for two tiny runs."""
+
+import csv
+import importlib.util
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorize_jax import compare, train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def smoke_config(**data_overrides):
+  spec = importlib.util.spec_from_file_location("configs.unet", ROOT / "configs" / "unet.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config("smoke")
+  config.data.update(data_overrides)
+  return config
+
+
+def trained_run(tmp_path_factory, name="unet_rgb", **data_overrides) -> str:
+  """A smoke run trained once per session: the test modules of issue 5 share it by name."""
+  workdir = tmp_path_factory.getbasetemp() / "trained_runs" / name
+  if not (workdir / "final_metrics.json").exists():
+    train.train_and_evaluate(smoke_config(**data_overrides), str(workdir))
+  return str(workdir)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+  # Different colour spaces (RGB and Lab outputs) must share one report and one grid.
+  return [trained_run(tmp_path_factory), trained_run(tmp_path_factory, "unet_lab", color_space="lab")]
+
+
+def test_compare_writes_table_plot_and_grid(runs, tmp_path):
+  paths = compare.compare(runs, str(tmp_path), evaluate_missing_runs=True, num_images=2)
+  labels = ["unet_rgb", "unet_lab"]
+
+  with open(paths["csv"]) as f:
+    rows = list(csv.DictReader(f))
+  assert [r["run"] for r in rows] == labels
+  for row, run in zip(rows, runs):
+    with open(os.path.join(run, "eval", "test.json")) as f:
+      report = json.load(f)
+    with open(os.path.join(run, "final_metrics.json")) as f:
+      final = json.load(f)
+    assert float(row["test/psnr"]) == pytest.approx(report["metrics"]["psnr"])
+    assert float(row["test/gray/psnr"]) == pytest.approx(report["gray_baseline"]["psnr"])
+    assert int(row["parameters"]) == sum(final["params"].values())
+    assert float(row["train_seconds"]) == pytest.approx(final["train_seconds"])
+    assert row["model"] == "unet" and row["loss"] == "mse" and int(row["epochs"]) == final["epochs"]
+  assert [r["color_space"] for r in rows] == ["rgb", "lab"]
+
+  markdown = pathlib.Path(paths["markdown"]).read_text()
+  assert "## Evaluation `test`" in markdown
+  assert all(f"| {label} |" in markdown for label in labels)
+  assert "gray psnr" in markdown and "Not evaluated yet" not in markdown
+
+  assert Image.open(paths["plot"]).size[0] > 100
+  grid = np.asarray(Image.open(paths["grid"]))
+  assert grid.shape == (2 * 34 - 2, 4 * 34 - 2, 3)  # 2 images x (gray | rgb run | lab run | true).
+  cells = [grid[:32, j * 34:j * 34 + 32].astype(int) for j in range(4)]
+  assert np.abs(cells[1] - cells[2]).mean() > 0.5  # The two runs colour differently.
+
+
+def test_a_run_without_evaluation_is_reported_as_such(runs, tmp_path):
+  other = tmp_path / "copy_without_eval"
+  other.mkdir()
+  for name in ("config.json", "metrics.jsonl"):  # An unfinished run: no final metrics, no eval.
+    (other / name).write_bytes((pathlib.Path(runs[0]) / name).read_bytes())
+  evals = [compare.evaluations(runs[0]), compare.evaluations(str(other))]
+  summaries = [compare.run_summary(runs[0], "a"), compare.run_summary(str(other), "b")]
+  md_path, _ = compare.write_tables(summaries, evals, str(tmp_path))
+  markdown = pathlib.Path(md_path).read_text()
+  assert "Not evaluated yet: b." in markdown
+  assert summaries[1]["status"] == "unfinished" and summaries[1]["epochs"] == 2
+
+
+def test_not_a_run_dir_is_named(tmp_path):
+  with pytest.raises(FileNotFoundError, match="no config.json"):
+    compare.compare([str(tmp_path)], str(tmp_path / "out"))

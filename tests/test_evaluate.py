@@ -1,0 +1,99 @@
+"""launch.py --mode=eval: restores a tiny trained run and writes eval/<name>.json and a grid."""
+
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorize_jax import evaluate, train
+from colorize_jax.data import DataPipeline
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def smoke_config(**data_overrides):
+  spec = importlib.util.spec_from_file_location("configs.unet", ROOT / "configs" / "unet.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config("smoke")
+  config.data.update(data_overrides)
+  return config
+
+
+def trained_run(tmp_path_factory, name="unet_rgb", **data_overrides) -> str:
+  """A smoke run trained once per session: the test modules of issue 5 share it by name."""
+  workdir = tmp_path_factory.getbasetemp() / "trained_runs" / name
+  if not (workdir / "final_metrics.json").exists():
+    train.train_and_evaluate(smoke_config(**data_overrides), str(workdir))
+  return str(workdir)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  return trained_run(tmp_path_factory)
+
+
+def test_eval_writes_metrics_with_the_gray_baseline_and_a_grid(run):
+  config = smoke_config()
+  report = evaluate.evaluate_run(config, run)
+  path = os.path.join(run, "eval", "test.json")
+  with open(path) as f:
+    saved = json.load(f)
+  assert saved["name"] == "test" and saved["split"] == "test"
+  expected = DataPipeline(config.data, global_batch_size=8, seed=0).num_examples("test")
+  assert saved["examples"] == expected == len(saved["per_image"])  # Each example once, padding dropped.
+  for key in ("psnr", "ssim", "auc", "colorfulness", "colorfulness_diff", "mse", "mae"):
+    assert np.isfinite(saved["metrics"][key]) and np.isfinite(saved["gray_baseline"][key]), key
+    per_image = [row[key] for row in saved["per_image"]]
+    assert saved["metrics"][key] == pytest.approx(np.mean(per_image), rel=1e-6), key
+  assert saved["gray_baseline"]["colorfulness"] == pytest.approx(0.0, abs=1e-6)
+  assert 0.0 < saved["metrics"]["auc"] <= 1.0 and 0.0 < saved["metrics"]["ssim"] <= 1.0
+  # The restored weights are the run's best: its own test loss comes back.
+  with open(os.path.join(run, "final_metrics.json")) as f:
+    final = json.load(f)
+  assert saved["step"] == final["best_step"]
+  assert saved["metrics"]["task/loss"] == pytest.approx(final["test"]["loss"], rel=1e-4)
+  assert report["metrics"] == saved["metrics"]
+  grid = np.asarray(Image.open(saved["grid"]))
+  assert grid.shape[1] == 3 * 32 + 2 * 2  # gray | predicted | true.
+
+
+def test_eval_names():
+  cfg = smoke_config().eval
+  assert evaluate.eval_name(cfg) == "test"
+  cfg.path, cfg.checkpoint = "/data/birds/val/", "last"
+  assert evaluate.eval_name(cfg) == "birds_val_last"
+  cfg.path, cfg.checkpoint = "/data/kodak24", "12"
+  assert evaluate.eval_name(cfg) == "kodak24_step12"
+  cfg.name = "mine"
+  assert evaluate.eval_name(cfg) == "mine"
+
+
+def test_launch_eval_mode_on_a_folder_of_photos(run, tmp_path):
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  rng = np.random.default_rng(0)
+  sizes = [(40, 60), (50, 50), (64, 33), (45, 80), (70, 41)]  # 5 images: one padded batch of 8.
+  for i, (h, w) in enumerate(sizes):
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), np.uint8)).save(photos / f"p{i}.png")
+  proc = subprocess.run(
+      [sys.executable, str(ROOT / "launch.py"), "--config=" + str(ROOT / "configs" / "unet.py") + ":smoke",
+       f"--workdir={run}", "--mode=eval", f"--config.eval.path={photos}", "--config.eval.checkpoint=last"],
+      capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(os.path.join(run, "eval", "photos_last.json")) as f:
+    saved = json.load(f)
+  assert saved["examples"] == 5 and saved["checkpoint"] == "last"
+  assert sorted(row["file"] for row in saved["per_image"]) == [f"p{i}.png" for i in range(5)]
+  assert os.path.exists(os.path.join(run, "eval", "photos_last.png"))
+
+
+def test_eval_of_a_run_without_checkpoints_names_the_problem(tmp_path):
+  with pytest.raises(FileNotFoundError, match="no checkpoints"):
+    evaluate.evaluate_run(smoke_config(), str(tmp_path))

@@ -1,0 +1,110 @@
+"""Evaluation metrics against scikit-image and small hand-computed cases."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from skimage import metrics as skm
+
+from colorize_jax import color, metrics
+
+# Jitted as evaluation runs them (and one compilation beats hundreds of eager ops).
+_image_metrics = jax.jit(metrics.image_metrics, static_argnums=0)
+
+
+def _pair(seed=0, n=3, size=32):
+  rng = np.random.default_rng(seed)
+  true = rng.integers(0, 256, (n, size, size, 3)).astype(np.float32)
+  pred = np.clip(true + rng.normal(0, 20, true.shape), 0, 255).round().astype(np.float32)
+  return pred, true
+
+
+def test_psnr_and_ssim_match_scikit_image():
+  pred, true = _pair()
+  psnr = np.asarray(jax.jit(metrics.psnr)(pred, true))
+  ssim = np.asarray(jax.jit(metrics.ssim)(pred, true))
+  for i in range(len(pred)):
+    want_psnr = skm.peak_signal_noise_ratio(true[i], pred[i], data_range=255)
+    want_ssim = skm.structural_similarity(
+        true[i], pred[i], channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5,
+        use_sample_covariance=False)
+    assert psnr[i] == pytest.approx(want_psnr, abs=1e-3)
+    assert ssim[i] == pytest.approx(want_ssim, abs=1e-4)
+
+
+def test_identical_images_get_the_capped_psnr_not_infinity():
+  _, true = _pair()
+  assert np.all(np.asarray(metrics.psnr(jnp.asarray(true), jnp.asarray(true))) == metrics.PSNR_CAP)
+
+
+def test_colorfulness_hand_cases():
+  gray = np.full((1, 4, 4, 3), 77.0, np.float32)
+  red = np.zeros((1, 4, 4, 3), np.float32)
+  red[..., 0] = 255.0
+  half = np.zeros((1, 4, 4, 3), np.float32)
+  half[:, :2, :, 0] = 255.0  # Half red, half black.
+  got = np.asarray(metrics.colorfulness(jnp.asarray(np.concatenate([gray, red, half]))))
+  # Uniform red: rg = 255, yb = 127.5, no spread -> 0.3 * |(255, 127.5)|.
+  # Half red: rg and yb each have mean = std = half of red's values.
+  np.testing.assert_allclose(got, [0.0, 0.3 * 255 * math.sqrt(1.25), 1.3 * 127.5 * math.sqrt(1.25)], rtol=1e-5)
+
+
+def test_auc_hand_cases():
+  errors = np.array([
+      np.zeros(4),  # All exact.
+      np.full(4, 75.0),  # Curve steps from 0 to 1 between t=74 and t=75: area 0.5 + 75.
+      np.full(4, 200.0),  # All beyond the last threshold.
+      [0.0, 0.0, 200.0, 200.0],  # Half exact, half never.
+  ], np.float32)
+  got = np.asarray(metrics.auc_of_errors(jnp.asarray(errors)))
+  np.testing.assert_allclose(got, [1.0, 75.5 / 150, 0.0, 0.5], atol=1e-6)
+
+
+def test_auc_equals_the_direct_definition_on_random_errors():
+  errors = np.random.default_rng(1).uniform(0, 180, (2, 500)).astype(np.float32)
+  thresholds = np.linspace(0, 150, 151)
+  curve = (errors[:, :, None] <= thresholds).mean(axis=1)
+  want = np.trapezoid(curve, thresholds, axis=1) / 150
+  np.testing.assert_allclose(np.asarray(metrics.auc_of_errors(jnp.asarray(errors))), want, atol=1e-5)
+
+
+def test_ab_error_auc_is_one_for_a_perfect_prediction_and_lower_otherwise():
+  pred, true = _pair(seed=2)
+  auc = jax.jit(metrics.ab_error_auc)
+  perfect, noisy = np.asarray(auc(true / 255, true / 255)), np.asarray(auc(pred / 255, true / 255))
+  np.testing.assert_allclose(perfect, 1.0, atol=1e-6)
+  assert np.all(noisy < 0.99)
+
+
+def _space(name):
+  return color.get_color_space(ml_collections.ConfigDict({"color_space": name, "value_range": (0.0, 1.0)}))
+
+
+@pytest.mark.parametrize("space_name", ["rgb", "lab"])
+def test_gray_baseline_is_the_zero_chroma_prediction(space_name):
+  space = _space(space_name)
+  rgb = jnp.asarray(np.random.default_rng(3).integers(0, 256, (2, 32, 32, 3)), jnp.uint8)
+  inputs, targets = space.split(rgb)
+  # Zero chroma: an all-zero ab prediction for Lab, the gray image in every channel for RGB.
+  zero_chroma = {"lab": jnp.zeros(inputs.shape[:-1] + (2,)), "rgb": jnp.repeat(inputs, 3, axis=-1)}[space_name]
+  scores = _image_metrics(space, rgb, zero_chroma)
+  for key in ("psnr", "ssim", "auc", "colorfulness", "colorfulness_diff", "mse", "mae"):
+    np.testing.assert_allclose(scores[key], scores["gray/" + key], rtol=1e-5, atol=1e-5, err_msg=key)
+  assert np.all(np.asarray(scores["gray/colorfulness"]) < 1.0)  # Gray has (almost) no colour.
+  # A real prediction (the truth itself) scores differently from the floor.
+  perfect = _image_metrics(space, rgb, targets)
+  assert np.all(np.asarray(perfect["auc"]) > np.asarray(perfect["gray/auc"]))
+  assert np.all(np.asarray(perfect["psnr"]) > np.asarray(perfect["gray/psnr"]) + 3)
+
+
+def test_metrics_compare_the_saved_uint8_image():
+  space = _space("rgb")
+  rgb = jnp.asarray(np.random.default_rng(4).integers(0, 256, (2, 32, 32, 3)), jnp.uint8)
+  _, targets = space.split(rgb)
+  # Off by less than half a level: rounds back to the true photo exactly.
+  scores = _image_metrics(space, rgb, targets + 0.4 / 255)
+  assert np.all(np.asarray(scores["psnr"]) == metrics.PSNR_CAP)
+  assert np.all(np.asarray(scores["mae"]) > 0)  # The output-space error still sees the offset.
