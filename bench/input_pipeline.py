@@ -4,8 +4,9 @@
   python bench/input_pipeline.py --path=DIR --workers=0,2 --batches=20
   python bench/input_pipeline.py --tfds_name=birds128 --tfds_data_dir=/tmp/birds_tfds
 
-One line per worker count for `DataPipeline.train_iterator()` (training
-augmentation, uint8 batches, after --warmup batches), one for a single-process
+One line per worker count for `DataPipeline.train_iterator()` (decoded,
+resized uint8 batches after --warmup batches; training augmentation runs on
+the device inside the train step, see colorize_jax/augment.py), one for a single-process
 evaluation pass, and the same train lines for the tfds source when
 --tfds_name is given. The load average is printed: on a shared machine the
 figures only compare within one run.
@@ -21,7 +22,8 @@ from absl import app, flags, logging
 from colorize_jax import config_base
 from colorize_jax.data import DataPipeline
 
-BIRDS = "/work/shared/data/birds/train"
+# The benchmark photo sets sit beside the checkout (../shared/data, see its README).
+BIRDS = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "birds", "train"))
 
 flags.DEFINE_string("path", BIRDS if os.path.isdir(BIRDS) else "",
                     "Image folder; '' uses the embedded sample photos.")

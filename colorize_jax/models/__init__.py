@@ -7,7 +7,13 @@ import dataclasses
 
 from colorize_jax import registry
 from colorize_jax.models import layers  # noqa: F401  (registers activations)
+from colorize_jax.models import autoencoder  # noqa: F401
+from colorize_jax.models import cnn  # noqa: F401
+from colorize_jax.models import dense  # noqa: F401
 from colorize_jax.models import unet  # noqa: F401
+from colorize_jax.models import discriminators  # noqa: F401
+from colorize_jax.models import generators  # noqa: F401
+from colorize_jax.models import pix2pix_unet  # noqa: F401
 
 
 def build(model_cfg, *, out_channels: int, kind: str = "model"):
