@@ -1,0 +1,48 @@
+"""Fully connected baseline colorizer of the birds study (gray -> RGB, MSE, Adam).
+
+Reproduces: 128x128 gray input flattened to 16,384 values; Dense 512, 1024,
+2048 (ReLU, each followed by BatchNorm and Dropout); Dense 49,152 with
+sigmoid, reshaped to 128x128x3 (~112 M parameters, nearly all in the output
+layer). MSE loss, MAE metric, Adam lr 1e-3, batch 32, up to 200 epochs with
+early stopping on validation loss (patience 10, best weights restored), 70/10/20
+split, the same augmentation as configs/unet.py.
+
+Deviations: the study does not give its dropout rate or patience; we use
+dropout 0.2 (`--config.model.dropout=0.3` to change it) and patience 10.
+
+Run:
+  python launch.py --config=configs/dense.py --workdir=runs/dense \
+      --config.data.source=folder --config.data.path=../shared/data/birds/train
+
+Variants:
+  configs/dense.py:short  quick run on the embedded photos (64x64, 3 epochs).
+  configs/dense.py:smoke  tiny model and data: seconds, for tests.
+
+Expected result: the weakest model of the study. Validation MSE drops below the
+gray baseline but stays above the CNN's and U-Net's; outputs are blurry,
+brownish/sepia images with little spatial detail, since every pixel is
+predicted from the whole image without any notion of locality.
+"""
+
+from colorize_jax import config_base
+
+VARIANTS = {"": "the study's recipe", "short": "quick run", "smoke": "tests"}
+
+
+def get_config(arg=None):
+  variant = config_base.variant(arg, VARIANTS, "configs/dense.py")
+  c = config_base.base_config()
+  c.model = config_base.ml_collections.ConfigDict({
+      "name": "dense", "hidden": (512, 1024, 2048), "norm": "batch", "activation": "relu",
+      "dropout": 0.2, "output_activation": "sigmoid", "dtype": "float32"})
+  c.loss = "mse"
+  if variant == "short":
+    c.data.image_size = 64
+    c.num_epochs = 3
+    c.batch_size = 16
+    c.log_every_steps = 8
+    c.data.sample_crops_per_photo = 32
+  elif variant == "smoke":
+    config_base.make_smoke(c)
+    c.model.hidden = (32, 32)
+  return c
