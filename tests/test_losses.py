@@ -95,3 +95,8 @@ def test_objective_options_reach_the_loss():
   np.testing.assert_allclose(total, 0.1 * (0.5 - 0.05), rtol=1e-6)  # Linear beyond delta.
   with pytest.raises(ValueError, match="no option"):
     losses.Objective("huber", value_range=(0.0, 1.0), options={"huber": {"delt": 0.1}})
+
+
+def test_a_term_named_twice_is_rejected():
+  with pytest.raises(ValueError, match="names 'mse' twice"):
+    losses.parse_spec("mse,mse:2")

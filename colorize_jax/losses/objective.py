@@ -18,6 +18,8 @@ def parse_spec(spec: str) -> dict[str, float]:
     name, _, weight = part.partition(":")
     name = name.strip()
     registry.get("pixel_loss", name)  # Fails early, listing the valid names.
+    if name in terms:
+      raise ValueError(f"loss spec {spec!r} names {name!r} twice; give each term once with its weight")
     try:
       terms[name] = float(weight) if weight else 1.0
     except ValueError:
