@@ -15,6 +15,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.batch_size = 32  # Global, over all devices and processes.
   c.num_epochs = 200
+  c.max_train_steps = 0  # A step budget across epochs (0 = num_epochs decides); for equal-budget comparisons.
   c.log_every_steps = 50
   c.num_sample_images = 8
 

@@ -28,9 +28,12 @@ class NonFiniteLossError(FloatingPointError):
 
 
 def schedule(config, data: DataPipeline) -> tuple[int, int]:
-  """(steps per epoch, total steps) from the train split's size."""
+  """(steps per epoch, total steps) from the train split's size, capped by max_train_steps."""
   steps_per_epoch = data.num_examples("train") // config.batch_size
-  return steps_per_epoch, steps_per_epoch * config.num_epochs
+  total = steps_per_epoch * config.num_epochs
+  if config.get("max_train_steps"):
+    total = min(total, config.max_train_steps)
+  return steps_per_epoch, total
 
 
 def make_train_step(task, config):
@@ -193,7 +196,8 @@ class Trainer:
       state, metrics = self._train_step(state, parallel.global_batch(local, self.data_sharding), self.key)
       step += 1
       pending.append(metrics)
-      end_of_epoch = step % self.steps_per_epoch == 0
+      # A budget that ends mid-epoch still validates (and plots) that last part.
+      end_of_epoch = step % self.steps_per_epoch == 0 or step == self.total_steps
       save_now = end_of_epoch or (cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0)
       if step % cfg.log_every_steps == 0 or save_now or step == self.total_steps:
         fetched = [{k: float(v) for k, v in m.items()} for m in jax.device_get(pending)]

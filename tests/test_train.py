@@ -87,3 +87,14 @@ def test_outputs_of_a_run(load_config, tmp_path):
   # Relaunching a finished run does not train again.
   again = train.train_and_evaluate(config, str(tmp_path))
   assert again["step"] == result["step"]
+
+
+def test_a_step_budget_ends_mid_epoch_with_a_validated_partial_epoch(load_config, tmp_path):
+  config = load_config("unet", "smoke")
+  config.num_epochs = 3  # 3 steps per epoch: 9 steps without the budget.
+  config.max_train_steps = 4
+  config.early_stopping.restore_best = False
+  result = train.train_and_evaluate(config, str(tmp_path))
+  assert result["step"] == 4
+  epochs = [r for r in read_metrics(str(tmp_path)) if r["kind"] == "epoch"]
+  assert [(r["epoch"], r["step"]) for r in epochs] == [(1, 3), (2, 4)]
