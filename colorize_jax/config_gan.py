@@ -1,0 +1,68 @@
+"""Defaults every adversarial recipe starts from: base_config() plus the
+discriminator, its optimizer, the GAN objective and generator EMA.
+
+The defaults are pix2pix's (unet_128 + 70x70 PatchGAN, vanilla GAN + 100 L1,
+Adam 2e-4 with betas 0.5/0.999 for both networks); recipes change the rest.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from colorize_jax import config_base
+
+
+def gan_config() -> ml_collections.ConfigDict:
+  c = config_base.base_config()
+  c.task = "adversarial"
+  c.model = ml_collections.ConfigDict({
+      "name": "unet_128", "base_features": 64, "num_downs": 7, "norm": "batch", "dropout": 0.5,
+      "output_activation": "tanh", "dtype": "float32"})
+  c.discriminator = ml_collections.ConfigDict({
+      "name": "patchgan", "base_features": 64, "n_layers": 3, "norm": "batch", "dtype": "float32"})
+
+  # The generator's reconstruction term, the pixel-loss spec of base_config
+  # ('l1:100', 'l2:100', 'mse:1,ssim:0.2', ...); '' or 'none' for none.
+  c.loss = "l1:100"
+  # vanilla | lsgan | hinge | wgan_gp (see colorize_jax/losses/gan.py).
+  c.gan_loss = "vanilla"
+  c.gan_loss_options = ml_collections.ConfigDict({"wgan_gp": {"gp_weight": 10.0}})
+  c.gan = ml_collections.ConfigDict({
+      "adv_weight": 1.0,  # G's objective: adv_weight x adversarial + reconstruction.
+      "ema_decay": 0.0,  # EMA of G's weights for evaluation and export; 0 = off, e.g. 0.999.
+  })
+
+  c.optimizer = ml_collections.ConfigDict({
+      "learning_rate": 2e-4, "b1": 0.5, "b2": 0.999, "schedule": "constant", "grad_clip_norm": 0.0})
+  c.d_optimizer = ml_collections.ConfigDict(c.optimizer.to_dict())
+
+  # A GAN's validation loss does not fall steadily: train for the set epochs.
+  c.early_stopping.enabled = False
+  c.early_stopping.restore_best = False
+  c.data.color_space = "lab"
+  c.data.value_range = (-1.0, 1.0)  # Used by the RGB space: matches G's tanh.
+  return c
+
+
+def cgan_config() -> ml_collections.ConfigDict:
+  """The studies' simple cGAN, shared by configs/cgan*.py: cgan_cnn G against
+  the dcgan D, RGB normalised to [-1, 1] (tanh output), batch 32, 400 epochs."""
+  c = gan_config()
+  c.model = ml_collections.ConfigDict({
+      "name": "cgan_cnn", "base_features": 64, "num_downs": 2, "norm": "batch",
+      "output_activation": "tanh", "dtype": "float32"})
+  c.discriminator = ml_collections.ConfigDict({
+      "name": "dcgan", "base_features": 64, "n_layers": 2, "norm": "none", "dtype": "float32"})
+  c.batch_size = 32
+  c.num_epochs = 400
+  c.data.image_size = 128
+  c.data.color_space = "rgb"
+  c.data.value_range = (-1.0, 1.0)
+  return c
+
+
+def make_smoke(c: ml_collections.ConfigDict) -> None:
+  """config_base.make_smoke plus tiny networks that fit 32x32 images."""
+  config_base.make_smoke(c)
+  c.model.base_features = 4
+  c.discriminator.base_features = 4

@@ -1,0 +1,165 @@
+"""GAN objectives, registered under kind "gan_loss" and chosen by `config.gan_loss`.
+
+Each objective turns discriminator logits (any shape [B, ...]: one logit per
+image or a PatchGAN map) into per-example [B] values:
+
+  d_loss(real_logits, fake_logits) -> (total [B], {"real": [B], "fake": [B]})
+  g_loss(fake_logits) -> [B]
+  penalty(critic, real, fake, rng) -> (total [B], {name: [B]})
+
+`penalty` is where an objective that needs the discriminator itself (WGAN-GP
+evaluates it on interpolates) gets it: the task passes `critic`, a function
+colour target -> per-example score, that closes over the conditioning input
+and the discriminator's parameters, so the penalty's gradient reaches them.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from colorize_jax import registry
+from colorize_jax.losses import objective as objective_lib
+
+
+def per_example_mean(x: jnp.ndarray) -> jnp.ndarray:
+  """[B, ...] -> [B]: a PatchGAN's patches count as one example's average."""
+  return jnp.mean(x.astype(jnp.float32).reshape(x.shape[0], -1), axis=1)
+
+
+class GanLoss:
+  """Shared parts. `threshold` splits logits into 'real' and 'fake' decisions
+  for D's accuracy; `d_scale` multiplies D's objective (pix2pix halves it, so
+  D learns more slowly than G)."""
+
+  threshold = 0.0
+  d_scale = 0.5
+
+  def d_terms(self, real_logits, fake_logits) -> dict:
+    raise NotImplementedError
+
+  def g_loss(self, fake_logits) -> jnp.ndarray:
+    raise NotImplementedError
+
+  def d_loss(self, real_logits, fake_logits):
+    terms = self.d_terms(real_logits, fake_logits)
+    return self.d_scale * (terms["real"] + terms["fake"]), terms
+
+  def penalty(self, critic, real, fake, rng):
+    del critic, fake, rng
+    return jnp.zeros(real.shape[:1], jnp.float32), {}
+
+  def accuracy(self, real_logits, fake_logits) -> dict:
+    """Per-example fraction of D's decisions (patches) that are right."""
+    return {"acc_real": per_example_mean(real_logits > self.threshold),
+            "acc_fake": per_example_mean(fake_logits <= self.threshold)}
+
+
+@registry.register("gan_loss", "vanilla")
+class Vanilla(GanLoss):
+  """Binary cross-entropy on logits, non-saturating for G (pix2pix's 'vanilla')."""
+
+  def d_terms(self, real_logits, fake_logits):
+    bce = optax.sigmoid_binary_cross_entropy
+    return {"real": per_example_mean(bce(real_logits, jnp.ones_like(real_logits))),
+            "fake": per_example_mean(bce(fake_logits, jnp.zeros_like(fake_logits)))}
+
+  def g_loss(self, fake_logits):
+    return per_example_mean(optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)))
+
+
+@registry.register("gan_loss", "lsgan")
+class LeastSquares(GanLoss):
+  """Mao et al.: squared distance of the raw output to 1 (real) or 0 (fake)."""
+
+  threshold = 0.5
+
+  def d_terms(self, real_logits, fake_logits):
+    return {"real": per_example_mean(jnp.square(real_logits - 1.0)),
+            "fake": per_example_mean(jnp.square(fake_logits))}
+
+  def g_loss(self, fake_logits):
+    return per_example_mean(jnp.square(fake_logits - 1.0))
+
+
+@registry.register("gan_loss", "hinge")
+class Hinge(GanLoss):
+  """SAGAN/BigGAN's hinge: D wants real >= 1 and fake <= -1; G raises D(fake)."""
+
+  def d_terms(self, real_logits, fake_logits):
+    return {"real": per_example_mean(jax.nn.relu(1.0 - real_logits)),
+            "fake": per_example_mean(jax.nn.relu(1.0 + fake_logits))}
+
+  def g_loss(self, fake_logits):
+    return -per_example_mean(fake_logits)
+
+
+@registry.register("gan_loss", "wgan_gp")
+class WassersteinGP(GanLoss):
+  """Gulrajani et al.: critic score difference plus `gp_weight` x (||grad|| - 1)^2
+  on random interpolates between real and fake colour targets. The critic
+  should not use BatchNorm (its batch statistics couple the examples whose
+  gradients are penalised): set `discriminator.norm` to 'instance' or 'none'."""
+
+  d_scale = 1.0  # The critic's objective is the score difference itself.
+
+  def __init__(self, gp_weight: float = 10.0):
+    self.gp_weight = gp_weight
+
+  def d_terms(self, real_logits, fake_logits):
+    return {"real": -per_example_mean(real_logits), "fake": per_example_mean(fake_logits)}
+
+  def g_loss(self, fake_logits):
+    return -per_example_mean(fake_logits)
+
+  def penalty(self, critic, real, fake, rng):
+    gp = gradient_penalty(critic, real, fake, rng)
+    return self.gp_weight * gp, {"gp": gp}
+
+
+def gradient_penalty(critic, real, fake, rng) -> jnp.ndarray:
+  """(||d critic(x) / dx|| - 1)^2 per example, x = eps real + (1 - eps) fake.
+
+  `critic` maps [B, ...] to per-example scores [B]. Summing the scores before
+  differentiating gives each example its own gradient, since a critic without
+  batch statistics never mixes examples.
+  """
+  eps = jax.random.uniform(rng, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
+  mixed = eps * real + (1.0 - eps) * jax.lax.stop_gradient(fake)
+  grads = jax.grad(lambda x: jnp.sum(critic(x)))(mixed)
+  # The epsilon keeps the norm's gradient finite where grads are exactly 0.
+  norm = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1) + 1e-12)
+  return jnp.square(norm - 1.0)
+
+
+def build(name: str, options=None) -> GanLoss:
+  """The objective `config.gan_loss` names, with `config.gan_loss_options[name]`."""
+  cls = registry.get("gan_loss", name)
+  kwargs = dict((options or {}).get(name, {}) or {})
+  try:
+    return cls(**kwargs)
+  except TypeError:
+    raise ValueError(f"gan_loss {name!r} does not take option(s) {sorted(kwargs)}") from None
+
+
+_NO_RECONSTRUCTION = ("", "none")
+
+
+class NoReconstruction:
+  """The plain cGAN's 'no pixel loss': the Objective interface, contributing zero."""
+
+  def __call__(self, pred, target):
+    del target
+    return jnp.zeros(pred.shape[:1], jnp.float32), {}
+
+
+def reconstruction(spec: str, *, value_range, options=None):
+  """`config.loss` for a generator: an `Objective`, or zero for '' / 'none'.
+
+  Lives here rather than in objective.py so the regression task keeps
+  rejecting an empty spec: a regression model without a loss is a typo.
+  """
+  if spec.strip().lower() in _NO_RECONSTRUCTION:
+    return NoReconstruction()
+  return objective_lib.Objective(spec, value_range=value_range, options=options)

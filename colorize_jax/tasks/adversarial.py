@@ -1,0 +1,169 @@
+"""Adversarial colorizers: a generator and a conditional discriminator trained
+against each other (the studies' cGANs, pix2pix).
+
+One step, as pix2pix: G forward once; D update on real (gray, true) and fake
+(gray, G(gray)) pairs; G update against the *updated* D, with G's adversarial
+gradient pulled back through that same forward pass (`jax.vjp`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from colorize_jax import color, models, optim, registry
+from colorize_jax.losses import gan
+from colorize_jax.models import layers
+from colorize_jax.tasks import base
+
+
+@flax.struct.dataclass
+class GanState:
+  """Both networks with their own optimizers; `ema` holds G's averaged
+  variables ({"params", "batch_stats"}) when config.gan.ema_decay > 0."""
+
+  step: jax.Array
+  g: base.TrainState
+  d: base.TrainState
+  ema: Any = None
+
+
+def _l1(pred, target):
+  return jnp.mean(jnp.abs(pred - target).reshape(pred.shape[0], -1), axis=1)
+
+
+@registry.register("task", "adversarial")
+class AdversarialTask:
+  monitor = "l1"
+  console_keys = ("g/total", "g/adv", "g/l1", "d/total", "d/acc_real", "d/acc_fake")
+  plot_panels = {
+      "G": ["train/g/total", "train/g/adv"],
+      "D": ["train/d/total", "train/d/real", "train/d/fake"],
+      "D accuracy": ["train/d/acc_real", "train/d/acc_fake"],
+      "L1": ["train/g/l1", "val/l1"],
+  }
+
+  def __init__(self, config, total_steps: int):
+    self.color_space = color.get_color_space(config.data)
+    self.model = models.build(config.model, out_channels=self.color_space.target_channels)
+    self.discriminator = models.build(config.discriminator, out_channels=1, kind="discriminator")
+    self.gan_loss = gan.build(config.gan_loss, config.get("gan_loss_options"))
+    self.reconstruction = gan.reconstruction(
+        config.loss, value_range=self.color_space.target_range, options=config.get("loss_options"))
+    self.adv_weight = float(config.gan.adv_weight)
+    self.ema_decay = float(config.gan.ema_decay)
+    if not 0.0 <= self.ema_decay < 1.0:
+      raise ValueError(f"gan.ema_decay must be in [0, 1) (0 = off); got {self.ema_decay}")
+    self.g_tx = optim.build(config.optimizer, total_steps)
+    self.d_tx = optim.build(config.d_optimizer, total_steps)
+
+  # -- state ------------------------------------------------------------------
+
+  def init_state(self, rng, image_size: int) -> GanState:
+    g_rng, d_rng = jax.random.split(rng)
+    g = base.new_state(self.model, self.g_tx, g_rng, image_size)
+    gray = jnp.zeros((1, image_size, image_size, 1))
+    target = jnp.zeros((1, image_size, image_size, self.color_space.target_channels))
+    variables = self.discriminator.init(d_rng, gray, target, train=False)
+    d = base.TrainState.create(
+        apply_fn=self.discriminator.apply, params=variables["params"], tx=self.d_tx,
+        batch_stats=variables.get("batch_stats", {}))
+    ema = base.variables_of(g) if self.ema_decay else None
+    return GanState(step=jnp.zeros((), jnp.int32), g=g, d=d, ema=ema)
+
+  # -- training ---------------------------------------------------------------
+
+  def _discriminate(self, params, batch_stats, gray, target):
+    """D in train mode (batch statistics), as pix2pix runs it in both updates."""
+    logits, mutated = self.discriminator.apply(
+        {"params": params, "batch_stats": batch_stats}, gray, target, train=True, mutable=["batch_stats"])
+    return logits, mutated.get("batch_stats", batch_stats)
+
+  def _d_update(self, d: base.TrainState, gray, target, fake, rng):
+    fake = jax.lax.stop_gradient(fake)
+
+    def objective(params):
+      fake_logits, stats = self._discriminate(params, d.batch_stats, gray, fake)
+      real_logits, stats = self._discriminate(params, stats, gray, target)
+      total, terms = self.gan_loss.d_loss(real_logits, fake_logits)
+      # For penalties that evaluate D elsewhere (WGAN-GP's interpolates); their
+      # batch statistics are not kept.
+      critic = lambda x: gan.per_example_mean(self._discriminate(params, stats, gray, x)[0])
+      penalty, penalty_terms = self.gan_loss.penalty(critic, target, fake, rng)
+      total = total + penalty
+      per_example = {"total": total, **terms, **penalty_terms,
+                     **self.gan_loss.accuracy(real_logits, fake_logits)}
+      return total.mean(), (per_example, stats)
+
+    grads, (per_example, stats) = jax.grad(objective, has_aux=True)(d.params)
+    return d.apply_gradients(grads=grads, batch_stats=stats), per_example
+
+  def _g_objective(self, d: base.TrainState, gray, target):
+    """G's loss as a function of its output, against the given D."""
+
+    def objective(fake):
+      fake_logits, stats = self._discriminate(d.params, d.batch_stats, gray, fake)
+      adv = self.gan_loss.g_loss(fake_logits)
+      recon, terms = self.reconstruction(fake, target)
+      total = self.adv_weight * adv + recon
+      # L1 is always logged (monitoring only when it is not a loss term).
+      per_example = {"total": total, "adv": adv, "l1": _l1(fake, target), **terms}
+      return total.mean(), (per_example, stats)
+
+    return objective
+
+  def train_step(self, state: GanState, batch, rng):
+    gray, target = self.color_space.split(batch["image"])
+    dropout_rng, penalty_rng = jax.random.split(rng)
+
+    def generate(params):
+      fake, mutated = self.model.apply(
+          {"params": params, "batch_stats": state.g.batch_stats}, gray, train=True,
+          rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
+      return fake, mutated.get("batch_stats", state.g.batch_stats)
+
+    # The one G forward pass: its output feeds D's update, and its pullback
+    # turns dLoss_G/dfake (taken against the updated D) into G's gradient.
+    fake, pull_back, g_stats = jax.vjp(generate, state.g.params, has_aux=True)
+    d, d_metrics = self._d_update(state.d, gray, target, fake, penalty_rng)
+    fake_grad, (g_metrics, d_stats) = jax.grad(self._g_objective(d, gray, target), has_aux=True)(fake)
+    (g_grads,) = pull_back(fake_grad)
+    g = state.g.apply_gradients(grads=g_grads, batch_stats=g_stats)
+    # pix2pix's D also runs in train mode for G's loss, moving its running stats.
+    d = d.replace(batch_stats=d_stats)
+
+    ema = state.ema
+    if ema is not None:
+      ema = jax.tree.map(lambda e, p: e + (1.0 - self.ema_decay) * (p - e), ema, base.variables_of(g))
+    metrics = ({f"d/{k}": v.mean() for k, v in d_metrics.items()}
+               | {f"g/{k}": v.mean() for k, v in g_metrics.items()})
+    return state.replace(step=state.step + 1, g=g, d=d, ema=ema), metrics
+
+  # -- evaluation and inference -------------------------------------------------
+
+  @property
+  def generator(self):
+    return self.model
+
+  def inference_variables(self, state: GanState) -> dict:
+    return state.ema if state.ema is not None else base.variables_of(state.g)
+
+  def predict(self, state: GanState, inputs):
+    return self.model.apply(self.inference_variables(state), inputs, train=False)
+
+  def eval_step(self, state: GanState, batch):
+    """Per-example metrics in the target space: the reconstruction objective
+    ('loss', 0 when there is none), L1 and MSE."""
+    gray, target = self.color_space.split(batch["image"])
+    pred = self.predict(state, gray)
+    recon, terms = self.reconstruction(pred, target)
+    err = (pred - target).reshape(pred.shape[0], -1)
+    return {"loss": recon, **{f"loss/{k}": v for k, v in terms.items()},
+            "l1": jnp.mean(jnp.abs(err), axis=1), "mse": jnp.mean(jnp.square(err), axis=1)}
+
+  def param_counts(self, state: GanState) -> dict[str, int]:
+    return {"generator": layers.count_params(state.g.params),
+            "discriminator": layers.count_params(state.d.params)}

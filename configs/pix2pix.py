@@ -1,0 +1,72 @@
+"""pix2pix colorization (Isola et al. 2017, junyanz/pytorch-CycleGAN-and-pix2pix).
+
+Reproduces: unet_128 generator (7 downsamplings, 64 base filters, BatchNorm,
+dropout 0.5, tanh; 41.8 M parameters), 70x70 PatchGAN discriminator
+(n_layers 3, BatchNorm) on (L, ab) pairs, vanilla GAN + 100 x L1, Adam 2e-4
+with betas 0.5/0.999 for both, learning rate constant for the first half of
+training and linear to zero over the second (pix2pix's 100 + 100 epochs),
+Lab space (L/50 - 1 in, ab/110 out), 128x128.
+The paper trains with batch 1. We use batch 16: the batch is split over the
+devices (data parallel), and BatchNorm over a global batch of 1 would
+normalise each image by itself; 16 is also what pix2pix's own speed figures
+(DESIGN.md) use, so the two can be compared.
+
+Run:
+  python launch.py --config=configs/pix2pix.py --workdir=runs/pix2pix \
+      --config.data.source=folder --config.data.path=../shared/data/birds/train
+  # RGB instead of Lab (G then outputs RGB in [-1, 1]):
+  python launch.py --config=configs/pix2pix.py --workdir=runs/pix2pix_rgb --config.data.color_space=rgb
+  # Least squares GAN with an L2 reconstruction term:
+  python launch.py --config=configs/pix2pix.py --workdir=runs/p2p_ls \
+      --config.gan_loss=lsgan --config.loss=l2:100
+
+Variants:
+  configs/pix2pix.py:256    unet_256 at 256x256 (pix2pix's default size).
+  configs/pix2pix.py:short  the README's quick run on the embedded photos:
+                            64x64, num_downs 6, 32 base filters (G 7.3 M,
+                            D 0.69 M parameters), 10 epochs of 24 steps;
+                            4 min 20 s in all on a 2-core CPU (measured).
+  configs/pix2pix.py:smoke  tiny networks and data: seconds, for tests.
+
+Expected result: G's L1 (train/g/l1, val/l1) falls steadily while D's loss
+hovers around 0.5-0.7 (D accuracy neither 0 nor 1); colours are more
+saturated than the MSE regression models' sepia. Measured for :short on
+the embedded photos: train g/l1 0.17 -> 0.075, D accuracy 0.55 -> 0.85,
+val L1 (ab/110) 0.07-0.13 from epoch to epoch (8 crops of one photo), 0.095
+at the end against 0.154 for the gray (ab = 0) baseline; test L1 0.178 against
+the baseline's 0.173. A check that everything runs, not a trained model.
+"""
+
+from colorize_jax import config_base, config_gan
+
+VARIANTS = {"": "pix2pix at 128x128", "256": "unet_256 at 256x256", "short": "README quick run",
+            "smoke": "tests"}
+
+
+def get_config(arg=None):
+  variant = config_base.variant(arg, VARIANTS, "configs/pix2pix.py")
+  c = config_gan.gan_config()
+  c.model.name, c.model.num_downs = "unet_128", 7
+  c.discriminator.name, c.discriminator.n_layers = "patchgan", 3
+  c.gan_loss = "vanilla"
+  c.loss = "l1:100"
+  c.batch_size = 16
+  c.num_epochs = 200
+  c.optimizer.schedule = "linear_decay"
+  c.d_optimizer.schedule = "linear_decay"
+  c.data.image_size = 128
+  c.data.color_space = "lab"
+  if variant == "256":
+    c.model.name, c.model.num_downs = "unet_256", 8
+    c.data.image_size = 256
+  elif variant == "short":
+    c.data.image_size = 64
+    c.model.num_downs = 6
+    c.model.base_features = 32
+    c.discriminator.base_features = 32
+    c.num_epochs = 10
+    c.log_every_steps = 8
+  elif variant == "smoke":
+    config_gan.make_smoke(c)
+    c.model.num_downs = 5  # 32 px -> 1 px at the bottom.
+  return c

@@ -1,0 +1,208 @@
+"""The adversarial task: data-parallel step, D-then-G order, one G forward,
+EMA, network shapes, and every GAN config's smoke run with resume."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from colorize_jax import checkpoint, losses, models, parallel, registry, tasks, train
+from colorize_jax.models import layers
+from colorize_jax.outputs import read_metrics
+from colorize_jax.tasks import adversarial
+
+GAN_CONFIGS = ("cgan", "cgan_l1", "cgan_unet_patchgan", "pix2pix")
+GENERATORS = {"cgan_cnn": 2, "unet_small": 2, "unet_128": 5, "unet_256": 5}  # name -> num_downs at 32 px.
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fast_parameter_init():
+  # XLA:CPU compiles the partitionable threefry that parameter init draws from
+  # about 8x more slowly (8 s against 1 s of CPU for a tiny network). The
+  # other generator gives the same numbers on 1 and 8 devices too, which is
+  # all these tests compare.
+  with jax.threefry_partitionable(False):
+    yield
+
+
+def _batch(n=8, size=32, seed=0):
+  return {"image": np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), np.uint8)}
+
+
+def _init(task, size=32):
+  return jax.jit(lambda k: task.init_state(k, size))(jax.random.key(0))
+
+
+def _assert_trees_close(a, b, **tol):
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, **tol), a, b)
+
+
+def test_step_on_8_devices_equals_step_on_1_device(load_config):
+  assert jax.device_count() == 8
+  task = tasks.build(load_config("pix2pix", "smoke"), total_steps=10)
+  state, batch, rng = _init(task), _batch(), jax.random.key(1)
+
+  one = jax.devices()[0]
+  state1, metrics1 = jax.jit(task.train_step)(jax.device_put(state, one), jax.device_put(batch, one), rng)
+
+  mesh = parallel.make_mesh()
+  rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
+  sharded = jax.device_put(batch, data)
+  assert len(sharded["image"].addressable_shards) == 8
+  step8 = jax.jit(task.train_step, in_shardings=(rep, data, rep), out_shardings=(rep, rep))
+  state8, metrics8 = step8(jax.device_put(state, rep), sharded, rng)
+
+  assert int(state8.step) == int(state1.step) == 1
+  # Both networks, their BatchNorm statistics and both optimizer states.
+  _assert_trees_close(state1, state8, rtol=2e-4, atol=2e-5)
+  _assert_trees_close(metrics1, metrics8, rtol=1e-4, atol=1e-6)
+  for key in ("d/real", "d/fake", "d/total", "d/acc_real", "d/acc_fake", "g/adv", "g/l1", "g/total"):
+    assert key in metrics8, key
+
+
+def test_generator_steps_against_the_updated_discriminator(load_config):
+  # cgan_cnn has no dropout, so G's output is a function of its parameters alone.
+  task = tasks.build(load_config("cgan_l1", "smoke"), total_steps=10)
+  state, batch = _init(task), _batch(seed=3)
+  new, metrics = jax.jit(task.train_step)(state, batch, jax.random.key(1))
+  gray, target = task.color_space.split(jnp.asarray(batch["image"]))
+
+  @jax.jit
+  def g_loss(g_params, d_params):
+    """pix2pix's G objective, computed directly: G forward, D, losses."""
+    fake, _ = task.model.apply({"params": g_params, "batch_stats": state.g.batch_stats}, gray, train=True,
+                               mutable=["batch_stats"])
+    logits = task.discriminator.apply({"params": d_params}, gray, fake, train=True)
+    adv = task.gan_loss.g_loss(logits)
+    return jnp.mean(adv + task.reconstruction(fake, target)[0]), adv.mean()
+
+  np.testing.assert_allclose(metrics["g/adv"], g_loss(state.g.params, new.d.params)[1], rtol=1e-5)
+  assert abs(float(metrics["g/adv"]) - float(g_loss(state.g.params, state.d.params)[1])) > 1e-4
+
+  # The vjp through the one forward pass gives the gradient of the whole chain.
+  grads = jax.jit(jax.grad(lambda p: g_loss(p, new.d.params)[0]))(state.g.params)
+  expected = state.g.apply_gradients(grads=grads)
+  _assert_trees_close(new.g.params, expected.params, rtol=1e-4, atol=1e-6)
+  _assert_trees_close(new.g.opt_state, expected.opt_state, rtol=1e-4, atol=1e-7)
+
+
+def test_wgan_gp_step_with_ema(load_config):
+  # The one objective that runs D inside its loss; EMA in the same compile to save time.
+  config = load_config("cgan_l1", "smoke")
+  config.gan_loss = "wgan_gp"
+  config.discriminator.norm = "none"
+  config.gan.ema_decay = 0.75
+  task = tasks.build(config, total_steps=10)
+  state = _init(task)
+  _assert_trees_close(state.ema["params"], state.g.params)
+  new, metrics = jax.jit(task.train_step)(state, _batch(), jax.random.key(1))
+  assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+  assert metrics["d/gp"] > 0 and int(new.step) == 1
+  expected = jax.tree.map(lambda e, p: 0.75 * e + 0.25 * p, state.ema["params"], new.g.params)
+  _assert_trees_close(new.ema["params"], expected, rtol=1e-5, atol=1e-7)
+  assert task.inference_variables(new) is new.ema
+
+
+def test_ema_is_off_by_default(load_config):
+  task = tasks.build(load_config("cgan_l1", "smoke"), total_steps=10)
+  state = jax.eval_shape(lambda: task.init_state(jax.random.key(0), 32))
+  assert state.ema is None
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+@pytest.mark.parametrize("out_channels", [2, 3])
+def test_generator_output_shape(name, out_channels):
+  model = models.build(ml_collections.ConfigDict({"name": name, "base_features": 4, "num_downs": GENERATORS[name]}),
+                       out_channels=out_channels)
+  out = jax.eval_shape(lambda: model.init_with_output(
+      {"params": jax.random.key(0), "dropout": jax.random.key(1)}, jnp.zeros((2, 32, 32, 1)), train=True)[0])
+  assert out.shape == (2, 32, 32, out_channels) and out.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("name", registry.names("discriminator"))
+def test_discriminator_gives_float32_logits_per_example(name):
+  model = models.build(ml_collections.ConfigDict({"name": name, "base_features": 4}),
+                       out_channels=1, kind="discriminator")
+  out = jax.eval_shape(lambda: model.init_with_output(
+      jax.random.key(0), jnp.zeros((2, 32, 32, 1)), jnp.zeros((2, 32, 32, 3)), train=True)[0])
+  assert out.shape[0] == 2 and out.shape[-1] == 1 and out.dtype == jnp.float32
+
+
+@pytest.mark.parametrize("name, n_layers, expected", [("dcgan", 2, (2, 1)), ("patchgan", 3, (2, 2, 2, 1)),
+                                                      ("patchgan", 1, (2, 14, 14, 1))])
+def test_discriminator_output_shape(name, n_layers, expected):
+  model = models.build(ml_collections.ConfigDict({"name": name, "base_features": 4, "n_layers": n_layers}),
+                       out_channels=1, kind="discriminator")
+  out = jax.eval_shape(lambda: model.init_with_output(
+      jax.random.key(0), jnp.zeros((2, 32, 32, 1)), jnp.zeros((2, 32, 32, 3)), train=True)[0])
+  assert out.shape == expected
+
+
+def _param_count(model, *inputs):
+  variables = jax.eval_shape(lambda: model.init({"params": jax.random.key(0), "dropout": jax.random.key(0)},
+                                                *inputs, train=False))
+  return layers.count_params(variables["params"])
+
+
+def test_pix2pix_networks_have_the_reference_sizes():
+  # junyanz/pytorch-CycleGAN-and-pix2pix (3 -> 3 channels): unet_128 41.83 M, unet_256 54.41 M,
+  # 70x70 PatchGAN on 6 channels 2.769 M parameters.
+  x = jnp.zeros((1, 128, 128, 3))
+  assert _param_count(registry.get("model", "unet_128")(out_channels=3), x) == 41_828_995
+  assert _param_count(registry.get("model", "unet_256")(out_channels=3), jnp.zeros((1, 256, 256, 3))) == 54_413_955
+  assert _param_count(registry.get("discriminator", "patchgan")(), x, x) == 2_768_705
+
+
+def test_unet_size_that_does_not_divide_is_a_clear_error():
+  model = registry.get("model", "unet_128")(base_features=4)
+  with pytest.raises(ValueError, match=r"num_downs=7 needs an image size divisible by 2\^7 = 128; got 32"):
+    jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False))
+
+
+def test_state_is_a_pytree_of_arrays(load_config):
+  state = jax.eval_shape(lambda: tasks.build(load_config("pix2pix", "smoke"), total_steps=10).init_state(
+      jax.random.key(0), 32))
+  assert isinstance(state, adversarial.GanState)
+  assert all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree.leaves(state))
+
+
+class _Killed(Exception):
+  """Stands in for a run killed right after its first checkpoint."""
+
+
+def _train_until_first_checkpoint(config, workdir, monkeypatch):
+  save = checkpoint.Checkpoints.save
+
+  def save_then_die(self, *args, **kwargs):
+    save(self, *args, **kwargs)
+    self.close()  # Let the asynchronous write finish, as a killed run's last complete checkpoint.
+    raise _Killed
+
+  with monkeypatch.context() as patch:
+    patch.setattr(checkpoint.Checkpoints, "save", save_then_die)
+    with pytest.raises(_Killed):
+      train.train_and_evaluate(config, workdir)
+
+
+@pytest.mark.parametrize("name", GAN_CONFIGS)
+def test_smoke_config_trains_and_resumes(load_config, tmp_path, monkeypatch, name):
+  config = load_config(name, "smoke")
+  _train_until_first_checkpoint(config, str(tmp_path / "resumed"), monkeypatch)
+  resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  steps_per_epoch = resumed["step"] // config.num_epochs
+  assert resumed["epochs"] == config.num_epochs == 2 and steps_per_epoch > 0
+
+  # Resumed: every step logged once, the second launch starting after the first's checkpoint.
+  steps = [r["step"] for r in read_metrics(str(tmp_path / "resumed")) if r["kind"] == "step"]
+  assert steps == list(range(1, 2 * steps_per_epoch + 1))
+  val = resumed["val"]
+  assert np.isfinite(val["l1"]) and set(resumed["params"]) == {"generator", "discriminator"}
+  # eval's 'loss' is the reconstruction objective: weight x L1 in every GAN config.
+  np.testing.assert_allclose(val["loss"], losses.parse_spec(config.loss)["l1"] * val["l1"], rtol=1e-5)
+  for path in ("samples/final.png", "plots/loss.png", "final_metrics.json"):
+    assert (tmp_path / "resumed" / path).exists(), path
+
+  if name == "pix2pix":  # Exactness, on the config with dropout and BatchNorm in both networks.
+    straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
+    assert straight["val"] == pytest.approx(val, rel=1e-5) and straight["test"] == pytest.approx(resumed["test"], rel=1e-5)
