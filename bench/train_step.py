@@ -68,7 +68,7 @@ def main(argv):
   device = jax.devices()[0]
   print(f"device          {device.platform}:{device.device_kind} x{jax.device_count()}")
   print(f"model           {config.model.name} {size}x{size}, batch {config.batch_size}, "
-        f"dtype {config.model.get('dtype', 'float32')}, params {counts}")
+        f"dtype {config.dtype}, params {counts}")
   print(f"compile         {compile_s:.1f} s")
   print(f"step            {best * 1000:.1f} ms (best of {FLAGS.repeats} x {FLAGS.steps})")
   print(f"images/s        {config.batch_size / best:.1f}")

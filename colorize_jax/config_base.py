@@ -20,6 +20,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_sample_images = 8
 
   c.model = ml_collections.ConfigDict({"name": "unet"})
+  # Compute dtype of every network: float32 | bfloat16 (activations and convolutions;
+  # parameters, optimizer state and losses stay float32).
+  c.dtype = "float32"
 
   # Weighted sum of pixel losses: 'mse' or 'mse:1,ssim:0.2' (see colorize_jax/losses).
   c.loss = "mse"

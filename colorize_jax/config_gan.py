@@ -17,9 +17,9 @@ def gan_config() -> ml_collections.ConfigDict:
   c.task = "adversarial"
   c.model = ml_collections.ConfigDict({
       "name": "unet_128", "base_features": 64, "num_downs": 7, "norm": "batch", "dropout": 0.5,
-      "output_activation": "tanh", "dtype": "float32"})
+      "output_activation": "tanh"})
   c.discriminator = ml_collections.ConfigDict({
-      "name": "patchgan", "base_features": 64, "n_layers": 3, "norm": "batch", "dtype": "float32"})
+      "name": "patchgan", "base_features": 64, "n_layers": 3, "norm": "batch"})
 
   # The generator's reconstruction term, the pixel-loss spec of base_config
   # ('l1:100', 'l2:100', 'mse:1,ssim:0.2', ...); '' or 'none' for none.
@@ -50,9 +50,9 @@ def cgan_config() -> ml_collections.ConfigDict:
   c = gan_config()
   c.model = ml_collections.ConfigDict({
       "name": "cgan_cnn", "base_features": 64, "num_downs": 2, "norm": "batch",
-      "output_activation": "tanh", "dtype": "float32"})
+      "output_activation": "tanh"})
   c.discriminator = ml_collections.ConfigDict({
-      "name": "dcgan", "base_features": 64, "n_layers": 2, "norm": "none", "dtype": "float32"})
+      "name": "dcgan", "base_features": 64, "n_layers": 2, "norm": "none"})
   c.batch_size = 32
   c.num_epochs = 400
   c.data.image_size = 128

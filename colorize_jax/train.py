@@ -177,7 +177,7 @@ class Trainer:
     logging.info("parameters: %s", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     self.fixed_images = self.data.fixed_examples("val", cfg.num_sample_images)
     step = int(jax.device_get(state.step))
-    if progress.finished:
+    if progress.finished and (progress.stopped_early or step >= self.total_steps):
       logging.info("run in %s already finished at step %d; nothing to do", self.workdir, step)
       return self._final(state, progress, counts)
 

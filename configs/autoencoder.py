@@ -89,7 +89,7 @@ def get_config(arg=None):
   c.model = config_base.ml_collections.ConfigDict({
       "name": "autoencoder", "features": (64, 128, 256), "decoder_features": (128, 64, 32),
       "decoder": "upsample", "kernel_size": 3, "norm": "none", "activation": "leaky_relu",
-      "dropout": 0.1, "output_activation": "sigmoid", "dtype": "float32"})
+      "dropout": 0.1, "output_activation": "sigmoid"})
   c.loss = "mse"
   c.batch_size = 16
   c.data.split_fractions = (0.6, 0.2, 0.2)

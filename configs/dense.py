@@ -34,7 +34,7 @@ def get_config(arg=None):
   c = config_base.base_config()
   c.model = config_base.ml_collections.ConfigDict({
       "name": "dense", "hidden": (512, 1024, 2048), "norm": "batch", "activation": "relu",
-      "dropout": 0.2, "output_activation": "sigmoid", "dtype": "float32"})
+      "dropout": 0.2, "output_activation": "sigmoid"})
   c.loss = "mse"
   if variant == "short":
     c.data.image_size = 64

@@ -32,8 +32,7 @@ def get_config(arg=None):
   c = config_base.base_config()
   c.model = config_base.ml_collections.ConfigDict({
       "name": "unet", "features": (64, 128, 256), "decoder_features": (128, 64), "convs_per_block": 1,
-      "norm": "batch", "activation": "relu", "dropout": 0.0, "output_activation": "sigmoid",
-      "dtype": "float32"})
+      "norm": "batch", "activation": "relu", "dropout": 0.0, "output_activation": "sigmoid"})
   c.loss = "mse"
   if variant == "short":
     c.data.image_size = 64

@@ -16,12 +16,22 @@ from colorize_jax.models import generators  # noqa: F401
 from colorize_jax.models import pix2pix_unet  # noqa: F401
 
 
-def build(model_cfg, *, out_channels: int, kind: str = "model"):
-  """The network a config names, with the config's options as its fields."""
+def build(model_cfg, *, out_channels: int, kind: str = "model", dtype: str | None = None):
+  """The network a config names, with the config's options as its fields.
+
+  `dtype` (the run's `config.dtype`) is the compute dtype of every network
+  that has one; parameters, optimizer state and losses stay float32.
+  """
   cls = registry.get(kind, model_cfg.name)
   options = {k: v for k, v in model_cfg.items() if k != "name"}
-  if "out_channels" in {f.name for f in dataclasses.fields(cls)}:
+  fields = {f.name for f in dataclasses.fields(cls)}
+  if "out_channels" in fields:
     options["out_channels"] = out_channels
+  if dtype is not None and "dtype" in fields:
+    if "dtype" in options and options["dtype"] != dtype:
+      raise ValueError(f"{kind} {model_cfg.name!r}: set the compute dtype once, with config.dtype "
+                       f"(got config.dtype={dtype!r} and {kind}.dtype={options['dtype']!r})")
+    options["dtype"] = dtype
   valid = sorted(f.name for f in dataclasses.fields(cls) if f.name not in ("parent", "name"))
   unknown = sorted(set(options) - set(valid))
   if unknown:

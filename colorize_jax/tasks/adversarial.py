@@ -48,8 +48,10 @@ class AdversarialTask:
 
   def __init__(self, config, total_steps: int):
     self.color_space = color.get_color_space(config.data)
-    self.model = models.build(config.model, out_channels=self.color_space.target_channels)
-    self.discriminator = models.build(config.discriminator, out_channels=1, kind="discriminator")
+    self.model = models.build(
+        config.model, out_channels=self.color_space.target_channels, dtype=config.get("dtype"))
+    self.discriminator = models.build(config.discriminator, out_channels=1, kind="discriminator",
+                                      dtype=config.get("dtype"))
     self.gan_loss = gan.build(config.gan_loss, config.get("gan_loss_options"))
     self.reconstruction = gan.reconstruction(
         config.loss, value_range=self.color_space.target_range, options=config.get("loss_options"))

@@ -16,7 +16,8 @@ class RegressionTask:
 
   def __init__(self, config, total_steps: int):
     self.color_space = color.get_color_space(config.data)
-    self.model = models.build(config.model, out_channels=self.color_space.target_channels)
+    self.model = models.build(
+        config.model, out_channels=self.color_space.target_channels, dtype=config.get("dtype"))
     self.objective = losses.Objective(
         config.loss, value_range=self.color_space.target_range, options=config.get("loss_options"))
     self.tx = optim.build(config.optimizer, total_steps)
