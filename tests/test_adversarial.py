@@ -16,16 +16,6 @@ GAN_CONFIGS = ("cgan", "cgan_l1", "cgan_unet_patchgan", "pix2pix")
 GENERATORS = {"cgan_cnn": 2, "unet_small": 2, "unet_128": 5, "unet_256": 5}  # name -> num_downs at 32 px.
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _fast_parameter_init():
-  # XLA:CPU compiles the partitionable threefry that parameter init draws from
-  # about 8x more slowly (8 s against 1 s of CPU for a tiny network). The
-  # other generator gives the same numbers on 1 and 8 devices too, which is
-  # all these tests compare.
-  with jax.threefry_partitionable(False):
-    yield
-
-
 def _batch(n=8, size=32, seed=0):
   return {"image": np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), np.uint8)}
 
