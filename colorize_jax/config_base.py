@@ -76,6 +76,14 @@ def variant(arg: str | None, variants: dict, config_name: str) -> str:
   return name
 
 
+def make_short(c: ml_collections.ConfigDict, *, epochs: int = 3) -> None:
+  """A few minutes on a 2-core CPU on the embedded photos: 64x64, a few epochs."""
+  c.data.image_size = 64
+  c.num_epochs = epochs
+  c.log_every_steps = 8
+  c.data.sample_crops_per_photo = 32
+
+
 def make_smoke(c: ml_collections.ConfigDict) -> None:
   """Tiny data and few steps: seconds on CPU, for tests (batch 8 splits over 8 fake devices)."""
   c.batch_size = 8

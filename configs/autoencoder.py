@@ -64,10 +64,7 @@ def _variant_b(c):
 
 
 def _short(c):
-  c.data.image_size = 64
-  c.num_epochs = 3
-  c.log_every_steps = 8
-  c.data.sample_crops_per_photo = 32
+  config_base.make_short(c)
 
 
 def _smoke(c):

@@ -37,11 +37,8 @@ def get_config(arg=None):
       "dropout": 0.2, "output_activation": "sigmoid"})
   c.loss = "mse"
   if variant == "short":
-    c.data.image_size = 64
-    c.num_epochs = 3
+    config_base.make_short(c)
     c.batch_size = 16
-    c.log_every_steps = 8
-    c.data.sample_crops_per_photo = 32
   elif variant == "smoke":
     config_base.make_smoke(c)
     c.model.hidden = (32, 32)

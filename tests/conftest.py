@@ -27,3 +27,20 @@ def load_config(name: str, variant: str | None = None):
 @pytest.fixture(name="load_config")
 def load_config_fixture():
   return load_config
+
+
+def smoke_config(**data_overrides):
+  """configs/unet.py:smoke with `config.data` overrides."""
+  config = load_config("unet", "smoke")
+  config.data.update(data_overrides)
+  return config
+
+
+def trained_run(tmp_path_factory, name="unet_rgb", **data_overrides) -> str:
+  """A smoke run trained once per test session and worker, shared by name across modules."""
+  from colorize_jax import train  # Deferred: XLA_FLAGS above must be set before JAX starts.
+
+  workdir = tmp_path_factory.getbasetemp() / "trained_runs" / name
+  if not (workdir / "final_metrics.json").exists():
+    train.train_and_evaluate(smoke_config(**data_overrides), str(workdir))
+  return str(workdir)

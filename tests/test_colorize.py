@@ -1,6 +1,5 @@
 """colorize at full resolution (any size and mode), export bundles, and bad-input handling."""
 
-import importlib.util
 import os
 import pathlib
 import subprocess
@@ -8,31 +7,12 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT, trained_run
 from PIL import Image
 from skimage.color import rgb2lab
 
-from colorize_jax import colorize, inference, train
+from colorize_jax import colorize, inference
 from colorize_jax.data import load_image
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def smoke_config(**data_overrides):
-  spec = importlib.util.spec_from_file_location("configs.unet", ROOT / "configs" / "unet.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config("smoke")
-  config.data.update(data_overrides)
-  return config
-
-
-def trained_run(tmp_path_factory, name="unet_rgb", **data_overrides) -> str:
-  """A smoke run trained once per session: the test modules of issue 5 share it by name."""
-  workdir = tmp_path_factory.getbasetemp() / "trained_runs" / name
-  if not (workdir / "final_metrics.json").exists():
-    train.train_and_evaluate(smoke_config(**data_overrides), str(workdir))
-  return str(workdir)
-
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
@@ -94,7 +74,10 @@ def test_chroma_comes_from_the_model(bundle, photos):
   got_ab = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(c), mode="F").resize((32, 32), Image.Resampling.BILINEAR))
                      for c in np.moveaxis(rgb2lab(out)[..., 1:].astype(np.float32), -1, 0)], axis=-1)
   assert np.abs(want_ab).mean() > 0.5  # The tiny model does colour a gray photo.
-  np.testing.assert_allclose(got_ab, want_ab, atol=3.0)
+  # Upsampling then downsampling is not the identity at the border: compare
+  # the interior closely and the whole image on average.
+  np.testing.assert_allclose(got_ab[2:-2, 2:-2], want_ab[2:-2, 2:-2], atol=3.0)
+  assert np.abs(got_ab - want_ab).mean() < 1.0
 
 
 def test_bundle_colorizes_exactly_like_the_workdir(run, bundle, photos):

@@ -1,36 +1,16 @@
 """compare: table, validation-loss plot and side-by-side grid for two tiny runs."""
 
 import csv
-import importlib.util
 import json
 import os
 import pathlib
 
 import numpy as np
 import pytest
+from conftest import trained_run
 from PIL import Image
 
-from colorize_jax import compare, train
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def smoke_config(**data_overrides):
-  spec = importlib.util.spec_from_file_location("configs.unet", ROOT / "configs" / "unet.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config("smoke")
-  config.data.update(data_overrides)
-  return config
-
-
-def trained_run(tmp_path_factory, name="unet_rgb", **data_overrides) -> str:
-  """A smoke run trained once per session: the test modules of issue 5 share it by name."""
-  workdir = tmp_path_factory.getbasetemp() / "trained_runs" / name
-  if not (workdir / "final_metrics.json").exists():
-    train.train_and_evaluate(smoke_config(**data_overrides), str(workdir))
-  return str(workdir)
-
+from colorize_jax import compare
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):

@@ -1,38 +1,17 @@
 """launch.py --mode=eval: restores a tiny trained run and writes eval/<name>.json and a grid."""
 
-import importlib.util
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT, smoke_config, trained_run
 from PIL import Image
 
-from colorize_jax import evaluate, train
+from colorize_jax import evaluate
 from colorize_jax.data import DataPipeline
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def smoke_config(**data_overrides):
-  spec = importlib.util.spec_from_file_location("configs.unet", ROOT / "configs" / "unet.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config("smoke")
-  config.data.update(data_overrides)
-  return config
-
-
-def trained_run(tmp_path_factory, name="unet_rgb", **data_overrides) -> str:
-  """A smoke run trained once per session: the test modules of issue 5 share it by name."""
-  workdir = tmp_path_factory.getbasetemp() / "trained_runs" / name
-  if not (workdir / "final_metrics.json").exists():
-    train.train_and_evaluate(smoke_config(**data_overrides), str(workdir))
-  return str(workdir)
-
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
