@@ -135,12 +135,13 @@ class Trainer:
           f"checkpoint is step {self.checkpoints.latest_step()} in {self.checkpoints.directory}. "
           "Try a lower optimizer.learning_rate or optimizer.grad_clip_norm.")
 
-  def _end_epoch(self, state, progress, train_means: dict, step: int) -> float | None:
+  def _end_epoch(self, state, progress, train_means: dict, step: int, seconds: float) -> float | None:
     """Validate, track the best, early-stop, write samples and plots. Returns the monitored value."""
     cfg = self.config
     progress.epoch += 1
     val = self.evaluate(state, "val")
-    record = {f"train/{k}": v for k, v in train_means.items()} | {f"val/{k}": v for k, v in val.items()}
+    record = ({f"train/{k}": v for k, v in train_means.items()} | {f"val/{k}": v for k, v in val.items()}
+              | {"time/epoch_seconds": seconds})
     monitor = val.get(self.task.monitor)
     if monitor is not None:
       improved = progress.best_value is None or monitor < progress.best_value - cfg.early_stopping.min_delta
@@ -188,6 +189,7 @@ class Trainer:
     epoch_sums: dict[str, float] = {}
     epoch_count = 0
     run_start, run_seconds0 = time.perf_counter(), progress.train_seconds
+    epoch_start = run_start
 
     while step < self.total_steps and not progress.stopped_early:
       t0 = time.perf_counter()
@@ -216,8 +218,10 @@ class Trainer:
       if save_now:
         monitor = None
         if end_of_epoch:
-          monitor = self._end_epoch(state, progress, {k: v / epoch_count for k, v in epoch_sums.items()}, step)
+          monitor = self._end_epoch(state, progress, {k: v / epoch_count for k, v in epoch_sums.items()}, step,
+                                    time.perf_counter() - epoch_start)
           epoch_sums, epoch_count = {}, 0
+          epoch_start = time.perf_counter()
         progress.train_seconds = run_seconds0 + time.perf_counter() - run_start
         progress.finished = step >= self.total_steps or progress.stopped_early
         self.checkpoints.save(step, state, train_iter, progress, monitor=monitor)

@@ -83,6 +83,7 @@ def test_outputs_of_a_run(load_config, tmp_path):
   records = read_metrics(str(tmp_path))
   assert {r["kind"] for r in records} == {"step", "epoch", "final"}
   assert all("perf/images_per_sec" in r for r in records if r["kind"] == "step")
+  assert all(r["time/epoch_seconds"] > 0 for r in records if r["kind"] == "epoch")
   assert json.loads((tmp_path / "final_metrics.json").read_text())["test"]["examples"] == result["test"]["examples"] > 0
   # Relaunching a finished run does not train again.
   again = train.train_and_evaluate(config, str(tmp_path))
