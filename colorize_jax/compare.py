@@ -177,7 +177,7 @@ def plot_val_loss(run_dirs: list[str], labels: list[str], path: str, metric: str
 
 
 def grid_images(run_dir: str, size: int, n: int, image_paths: list[str] | None) -> np.ndarray:
-  """The photos every run colorizes: given files/folders, or the first run's fixed test examples."""
+  """The photos every run colorizes: given files/folders, or the first run's fixed test (else val) examples."""
   from colorize_jax import colorize, inference  # pylint: disable=g-import-not-at-top
   from colorize_jax.data import DataPipeline, load_image, resize_square  # pylint: disable=g-import-not-at-top
 
@@ -190,7 +190,12 @@ def grid_images(run_dir: str, size: int, n: int, image_paths: list[str] | None) 
   with data_cfg.unlocked():
     data_cfg.image_size = size
   data = DataPipeline(data_cfg, global_batch_size=1, seed=0)
-  return data.fixed_examples("test", n)
+  # A run may have trained with no test split (e.g. split_fractions (0.9, 0.1, 0)).
+  for split in ("test", "val"):
+    images = data.fixed_examples(split, n)
+    if len(images):
+      return images
+  raise ValueError(f"{run_dir} has no test or val photos for the grid; pass --images=PHOTOS")
 
 
 def colorized_grid(run_dirs: list[str], images: np.ndarray, checkpoint: str = "best") -> np.ndarray:

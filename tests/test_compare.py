@@ -65,3 +65,20 @@ def test_a_run_without_evaluation_is_reported_as_such(runs, tmp_path):
 def test_not_a_run_dir_is_named(tmp_path):
   with pytest.raises(FileNotFoundError, match="no config.json"):
     compare.compare([str(tmp_path)], str(tmp_path / "out"))
+
+
+def test_grid_photos_fall_back_to_val_when_a_run_has_no_test_split(tmp_path):
+  from conftest import load_config
+
+  folder = tmp_path / "photos"
+  folder.mkdir()
+  for i in range(4):
+    Image.new("RGB", (40, 40), (60 * i, 20, 200 - 40 * i)).save(folder / f"{i}.png")
+  config = load_config("unet", "smoke")
+  config.data.source, config.data.path = "folder", str(folder)
+  config.data.split_fractions = (0.5, 0.5, 0.0)
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "config.json").write_text(config.to_json_best_effort())
+  images = compare.grid_images(str(run), 32, 6, None)
+  assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
