@@ -22,6 +22,7 @@ from colorize_jax import logs, parallel, tasks, train
 config_flags.DEFINE_config_file("config", None, "Config file (with optional :variant).")
 flags.DEFINE_integer("steps", 20, "Timed steps (after 2 warm-up steps).")
 flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported (machines are shared).")
+flags.DEFINE_float("peak_tflops", 0.0, "Device peak TFLOP/s for MFU (e.g. 989 for an H100's bf16); 0: skip.")
 flags.mark_flags_as_required(["config"])
 FLAGS = flags.FLAGS
 
@@ -74,6 +75,8 @@ def main(argv):
   print(f"images/s        {config.batch_size / best:.1f}")
   print(f"GFLOP/step      {flops / 1e9:.2f} ({flops / 1e9 / config.batch_size:.2f} per image)")
   print(f"achieved        {flops / best / 1e9:.1f} GFLOP/s")
+  if FLAGS.peak_tflops:
+    print(f"MFU             {100 * flops / best / (FLAGS.peak_tflops * 1e12):.1f}%")
 
 
 if __name__ == "__main__":
