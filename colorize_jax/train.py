@@ -170,8 +170,13 @@ class Trainer:
     cfg = self.config
     if self.is_main:
       os.makedirs(self.workdir, exist_ok=True)
+      resolved = cfg.copy_and_resolve_references()
+      # Absolute paths, so eval/compare/colorize read the run from any directory.
+      for section in (resolved.data, resolved.get("eval") or {}):
+        if section.get("path"):
+          section.path = os.path.abspath(section.path)
       with open(os.path.join(self.workdir, "config.json"), "w") as f:
-        f.write(cfg.to_json_best_effort(indent=2))
+        f.write(resolved.to_json_best_effort(indent=2))
     train_iter = self.data.train_iterator()
     state, progress = self._init_or_restore(train_iter)
     counts = self.task.param_counts(state)

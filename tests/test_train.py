@@ -122,3 +122,20 @@ def test_bfloat16_keeps_parameters_in_float32_and_the_loss_curve_close(load_conf
   # bf16 keeps ~3 significant digits: the curves agree to a few percent, not exactly.
   np.testing.assert_allclose(curves["bfloat16"], curves["float32"], rtol=0.1)
   assert not np.array_equal(curves["bfloat16"], curves["float32"])  # bf16 really was used.
+
+
+def test_config_json_records_absolute_data_paths(load_config, tmp_path, monkeypatch):
+  from PIL import Image
+
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  for i in range(20):
+    Image.new("RGB", (40, 40), (12 * i, 100, 200 - 8 * i)).save(photos / f"{i}.png")
+  monkeypatch.chdir(tmp_path)
+  config = load_config("unet", "smoke")
+  config.num_epochs = 1
+  config.data.source, config.data.path = "folder", "photos"
+  config.data.split_fractions = (0.8, 0.1, 0.1)
+  train.train_and_evaluate(config, "run")
+  saved = json.loads((tmp_path / "run" / "config.json").read_text())
+  assert saved["data"]["path"] == str(photos)
