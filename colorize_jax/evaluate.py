@@ -13,6 +13,7 @@ that has the evaluation photos.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import time
@@ -21,9 +22,10 @@ import jax
 import numpy as np
 from absl import logging
 
-from colorize_jax import color, inference, metrics, parallel
+from colorize_jax import inference, metrics, parallel
 from colorize_jax.data import DataPipeline
-from colorize_jax.outputs import comparison_grid, save_png
+from colorize_jax.outputs import sample_grid, save_png
+from colorize_jax.tasks import base
 
 # Split names a photo folder is often called by; the parent names the data set then.
 _GENERIC_FOLDER_NAMES = ("train", "val", "valid", "validation", "test", "images")
@@ -57,18 +59,14 @@ def eval_data(config):
 class Evaluator:
   """Jitted metrics of one restored model over the batches of a DataPipeline."""
 
-  def __init__(self, config, task, state):
+  def __init__(self, task, state):
     self.task, self.state = task, state
-    self.color_space = color.get_color_space(config.data)
+    self.color_space = task.color_space
     mesh = parallel.make_mesh()
     self.data_sharding = parallel.data_sharding(mesh)
     replicated = parallel.replicated(mesh)
     self._metrics = jax.jit(self._per_example, out_shardings=replicated)
-    self._merged = jax.jit(self._predicted_rgb, out_shardings=replicated)
-
-  def _predicted_rgb(self, state, images):
-    inputs, _ = self.color_space.split(images)
-    return self.color_space.merge(inputs, self.task.predict(state, inputs))
+    self._predicted_rgb = jax.jit(functools.partial(base.predicted_rgb, task), out_shardings=replicated)
 
   def _per_example(self, state, batch):
     pred = self.task.predict(state, self.color_space.split(batch["image"])[0])
@@ -97,9 +95,8 @@ class Evaluator:
     """gray | predicted | true, as train.py's sample grids. Every process must call it (same images)."""
     pad = -len(images) % jax.device_count()
     padded = np.concatenate([images, np.zeros((pad,) + images.shape[1:], np.uint8)]) if pad else images
-    predicted = np.asarray(self._merged(self.state, jax.device_put(padded, self.data_sharding)))[:len(images)]
-    true = images.astype(np.float32) / 255.0
-    return comparison_grid(np.asarray(color.rgb_to_gray(true)), predicted, true)
+    predicted = self._predicted_rgb(self.state, jax.device_put(padded, self.data_sharding))
+    return sample_grid(images, np.asarray(predicted)[:len(images)])
 
 
 def _means(values: dict[str, np.ndarray]) -> dict[str, float]:
@@ -120,7 +117,7 @@ def evaluate_run(config, workdir: str) -> dict:
     raise ValueError(f"nothing to evaluate: the {split} split of {data_cfg.source} "
                      f"{data_cfg.path or ''} has no images")
   name = eval_name(eval_cfg)
-  evaluator = Evaluator(config, task, state)
+  evaluator = Evaluator(task, state)
   start = time.perf_counter()
   positions, values = evaluator.per_image(data, split)
   seconds = time.perf_counter() - start

@@ -18,9 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from colorize_jax import augment, checkpoint, color, parallel, tasks
+from colorize_jax import augment, checkpoint, parallel, tasks
+from colorize_jax.tasks import base
 from colorize_jax.data import DataPipeline
-from colorize_jax.outputs import RunWriter, comparison_grid, console, plot_curves, read_metrics, save_png
+from colorize_jax import outputs
+from colorize_jax.outputs import RunWriter, console, plot_curves, read_metrics, save_png
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -71,7 +73,6 @@ class Trainer:
         process_index=jax.process_index(), process_count=jax.process_count())
     self.steps_per_epoch, self.total_steps = schedule(config, self.data)
     self.task = tasks.build(config, self.total_steps)
-    self.color_space = color.get_color_space(config.data)
 
     mesh = parallel.make_mesh()
     self.data_sharding = parallel.data_sharding(mesh)
@@ -83,7 +84,7 @@ class Trainer:
         make_train_step(self.task, config), in_shardings=(replicated, self.data_sharding, replicated),
         out_shardings=(replicated, replicated), donate_argnums=(0,))
     self._eval_sums = jax.jit(functools.partial(_masked_sums, self.task), out_shardings=replicated)
-    self._predict = jax.jit(self.task.predict, out_shardings=replicated)
+    self._predicted_rgb = jax.jit(functools.partial(base.predicted_rgb, self.task), out_shardings=replicated)
 
     self.writer = RunWriter(self.workdir, enabled=self.is_main)
     self.checkpoints = checkpoint.Checkpoints(
@@ -108,12 +109,8 @@ class Trainer:
 
     Every process must call it: the prediction is one program over all devices.
     """
-    replicated = jax.make_array_from_process_local_data(self.replicated, images)
-    inputs, _ = jax.jit(self.color_space.split, out_shardings=self.replicated)(replicated)
-    predicted = jax.jit(self.color_space.merge, out_shardings=self.replicated)(
-        inputs, self._predict(state, inputs))
-    true = images.astype(np.float32) / 255.0
-    return comparison_grid(color.rgb_to_gray(true), np.asarray(predicted), true)
+    predicted = self._predicted_rgb(state, jax.make_array_from_process_local_data(self.replicated, images))
+    return outputs.sample_grid(images, np.asarray(predicted))
 
   # -- the loop -------------------------------------------------------------
 

@@ -44,3 +44,23 @@ def trained_run(tmp_path_factory, name="unet_rgb", **data_overrides) -> str:
   if not (workdir / "final_metrics.json").exists():
     train.train_and_evaluate(smoke_config(**data_overrides), str(workdir))
   return str(workdir)
+
+
+def step_on_1_and_8_devices(step_fn, state, batch, rng):
+  """`step_fn(state, batch, rng)` jitted on one device, then with the batch sharded over 8.
+
+  Returns ((state, metrics) on 1 device, (state, metrics) on 8 devices).
+  """
+  import jax  # Deferred: XLA_FLAGS above must be set before JAX starts.
+
+  from colorize_jax import parallel
+
+  assert jax.device_count() == 8
+  one = jax.devices()[0]
+  single = jax.jit(step_fn)(jax.device_put(state, one), jax.device_put(batch, one), rng)
+  mesh = parallel.make_mesh()
+  rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
+  sharded = jax.device_put(batch, data)
+  assert len(jax.tree.leaves(sharded)[0].addressable_shards) == 8
+  step8 = jax.jit(step_fn, in_shardings=(rep, data, rep), out_shardings=(rep, rep))
+  return single, step8(jax.device_put(state, rep), sharded, rng)

@@ -7,10 +7,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from colorize_jax import checkpoint, losses, models, parallel, registry, tasks, train
+from colorize_jax import checkpoint, losses, models, registry, tasks, train
 from colorize_jax.models import layers
 from colorize_jax.outputs import read_metrics
 from colorize_jax.tasks import adversarial
+
+from conftest import step_on_1_and_8_devices
 
 GAN_CONFIGS = ("cgan", "cgan_l1", "cgan_unet_patchgan", "pix2pix")
 GENERATORS = {"cgan_cnn": 2, "unet_small": 2, "unet_128": 5, "unet_256": 5}  # name -> num_downs at 32 px.
@@ -29,19 +31,9 @@ def _assert_trees_close(a, b, **tol):
 
 
 def test_step_on_8_devices_equals_step_on_1_device(load_config):
-  assert jax.device_count() == 8
   task = tasks.build(load_config("pix2pix", "smoke"), total_steps=10)
-  state, batch, rng = _init(task), _batch(), jax.random.key(1)
-
-  one = jax.devices()[0]
-  state1, metrics1 = jax.jit(task.train_step)(jax.device_put(state, one), jax.device_put(batch, one), rng)
-
-  mesh = parallel.make_mesh()
-  rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
-  sharded = jax.device_put(batch, data)
-  assert len(sharded["image"].addressable_shards) == 8
-  step8 = jax.jit(task.train_step, in_shardings=(rep, data, rep), out_shardings=(rep, rep))
-  state8, metrics8 = step8(jax.device_put(state, rep), sharded, rng)
+  (state1, metrics1), (state8, metrics8) = step_on_1_and_8_devices(
+      task.train_step, _init(task), _batch(), jax.random.key(1))
 
   assert int(state8.step) == int(state1.step) == 1
   # Both networks, their BatchNorm statistics and both optimizer states.

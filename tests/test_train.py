@@ -8,8 +8,10 @@ import jax
 import numpy as np
 import pytest
 
-from colorize_jax import parallel, tasks, train
+from colorize_jax import tasks, train
 from colorize_jax.outputs import read_metrics
+
+from conftest import step_on_1_and_8_devices
 
 
 def _batch(n=8, size=32, seed=0):
@@ -17,21 +19,11 @@ def _batch(n=8, size=32, seed=0):
 
 
 def test_step_on_8_devices_equals_step_on_1_device(load_config):
-  assert jax.device_count() == 8
   config = load_config("unet", "smoke")
   task = tasks.build(config, total_steps=10)
   state = task.init_state(jax.random.key(0), 32)
-  batch, rng = _batch(), jax.random.key(1)
-
-  one = jax.devices()[0]
-  state1, metrics1 = jax.jit(task.train_step)(jax.device_put(state, one), jax.device_put(batch, one), rng)
-
-  mesh = parallel.make_mesh()
-  rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
-  sharded = jax.device_put(batch, data)
-  assert len(sharded["image"].addressable_shards) == 8
-  step8 = jax.jit(task.train_step, in_shardings=(rep, data, rep), out_shardings=(rep, rep))
-  state8, metrics8 = step8(jax.device_put(state, rep), sharded, rng)
+  (state1, metrics1), (state8, metrics8) = step_on_1_and_8_devices(
+      task.train_step, state, _batch(), jax.random.key(1))
 
   # Equal BatchNorm statistics show they are global-batch, not per-device.
   for a, b in zip(jax.tree.leaves((state1.params, state1.batch_stats)),

@@ -10,22 +10,6 @@ from colorize_jax import registry
 from colorize_jax.models import layers
 
 
-class _Conv(nn.Module):
-  """3x3 conv, norm, activation: the unit every stage of the network uses."""
-
-  features: int
-  norm: str
-  activation: str
-  dtype: str
-
-  @nn.compact
-  def __call__(self, x, *, train: bool):
-    dtype = layers.dtype_of(self.dtype)
-    x = nn.Conv(self.features, (3, 3), padding="SAME", dtype=dtype)(x)
-    x = layers.normalization(self.norm, train=train, dtype=dtype)(x)
-    return layers.activation(self.activation)(x)
-
-
 @registry.register("model", "cnn")
 class CNN(nn.Module):
   """Encoder `features` (conv, then 2x2 max pooling), a `bottleneck` conv at
@@ -57,7 +41,7 @@ class CNN(nn.Module):
           f"cnn: decoder_features {tuple(self.decoder_features)} must have one entry per pooling "
           f"in features {tuple(self.features)}, or the output is not at full resolution")
     layers.check_divisible(gray.shape[1], 2 ** len(self.features), "cnn")
-    conv = lambda f: _Conv(f, self.norm, self.activation, self.dtype)
+    conv = lambda f: layers.ConvBlock(f, norm=self.norm, activation=self.activation, dtype=self.dtype)
     x = gray
     for features in self.features:
       x = layers.max_pool(conv(features)(x, train=train))

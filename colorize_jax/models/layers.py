@@ -62,6 +62,29 @@ def _transpose_padding(kernel: int, stride: int) -> tuple[int, int]:
   return pad_before, pad_len - pad_before
 
 
+class ConvBlock(nn.Module):
+  """`convs` x (3x3 conv, norm, activation), then optional dropout."""
+
+  features: int
+  convs: int = 1
+  norm: str = "batch"
+  activation: str = "relu"
+  dropout: float = 0.0
+  dtype: str = "float32"
+
+  @nn.compact
+  def __call__(self, x, *, train: bool):
+    dtype = dtype_of(self.dtype)
+    for _ in range(self.convs):
+      # A bias before BatchNorm is cancelled by its mean subtraction: leave it out.
+      x = nn.Conv(self.features, (3, 3), padding="SAME", use_bias=self.norm != "batch", dtype=dtype)(x)
+      x = normalization(self.norm, train=train, dtype=dtype)(x)
+      x = activation(self.activation)(x)
+    if self.dropout:
+      x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    return x
+
+
 def _phase_taps(kernel: int, stride: int, phase: int) -> tuple[list[int], int, int]:
   """Kernel taps, and input padding (before, after), that produce output phase `phase`.
 

@@ -11,29 +11,6 @@ from colorize_jax import registry
 from colorize_jax.models import layers
 
 
-class ConvBlock(nn.Module):
-  """`convs` x (3x3 conv, norm, activation), then optional dropout."""
-
-  features: int
-  convs: int = 1
-  norm: str = "batch"
-  activation: str = "relu"
-  dropout: float = 0.0
-  dtype: str = "float32"
-
-  @nn.compact
-  def __call__(self, x, *, train: bool):
-    dtype = layers.dtype_of(self.dtype)
-    for _ in range(self.convs):
-      # A bias before BatchNorm is cancelled by its mean subtraction: leave it out.
-      x = nn.Conv(self.features, (3, 3), padding="SAME", use_bias=self.norm != "batch", dtype=dtype)(x)
-      x = layers.normalization(self.norm, train=train, dtype=dtype)(x)
-      x = layers.activation(self.activation)(x)
-    if self.dropout:
-      x = nn.Dropout(self.dropout, deterministic=not train)(x)
-    return x
-
-
 @registry.register("model", "unet")
 class UNet(nn.Module):
   """Encoder `features` with pooling between stages, decoder `decoder_features`
@@ -60,7 +37,7 @@ class UNet(nn.Module):
           f"unet: decoder_features {tuple(self.decoder_features)} must have one entry per "
           f"pooling, i.e. len(features) - 1 = {len(self.features) - 1}")
     layers.check_divisible(gray.shape[1], 2 ** (len(self.features) - 1), "unet")
-    block = lambda f: ConvBlock(
+    block = lambda f: layers.ConvBlock(
         f, self.convs_per_block, self.norm, self.activation, self.dropout, self.dtype)
     x, skips = gray, []
     for i, features in enumerate(self.features):

@@ -26,6 +26,14 @@ def comparison_grid(*columns, gap: int = 2) -> np.ndarray:
   return grid
 
 
+def sample_grid(images: np.ndarray, predicted_rgb: np.ndarray) -> np.ndarray:
+  """gray | predicted | true for uint8 photos and their predicted RGB in [0, 1]."""
+  from colorize_jax import color  # Deferred: keeps this module free of JAX at import.
+
+  true = images.astype(np.float32) / 255.0
+  return comparison_grid(np.asarray(color.rgb_to_gray(true)), predicted_rgb, true)
+
+
 def save_png(image: np.ndarray, path: str) -> None:
   os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
   tmp = path + ".tmp.png"

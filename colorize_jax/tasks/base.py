@@ -32,6 +32,8 @@ class Task(Protocol):
   def eval_step(self, state: Any, batch: dict) -> dict:
     """Per-example metrics, each [B], for a batch of uint8 images."""
 
+  # How uint8 photos become model inputs and targets (colorize_jax.color).
+  color_space: Any
   # The network that colorizes: `generator.apply(variables, gray, train=False)`.
   generator: Any
 
@@ -52,6 +54,12 @@ def new_state(model, tx: optax.GradientTransformation, rng: jax.Array, image_siz
   return TrainState.create(
       apply_fn=model.apply, params=variables["params"], tx=tx,
       batch_stats=variables.get("batch_stats", {}))
+
+
+def predicted_rgb(task, state, rgb_uint8):
+  """RGB in [0, 1] of a task's inference-mode colorization of uint8 photos (jit-able)."""
+  inputs, _ = task.color_space.split(rgb_uint8)
+  return task.color_space.merge(inputs, task.predict(state, inputs))
 
 
 def variables_of(state: TrainState) -> dict:
