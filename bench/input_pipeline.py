@@ -5,11 +5,13 @@
   python bench/input_pipeline.py --tfds_name=birds128 --tfds_data_dir=/tmp/birds_tfds
 
 One line per worker count for `DataPipeline.train_iterator()` (decoded,
-resized uint8 batches after --warmup batches; training augmentation runs on
-the device inside the train step, see colorize_jax/augment.py), one for a single-process
+resized uint8 batches after --warmup batches), one for a single-process
 evaluation pass, and the same train lines for the tfds source when
---tfds_name is given. The load average is printed: on a shared machine the
-figures only compare within one run.
+--tfds_name is given. Training augmentation (zoom, rotation, flip) runs on
+the device inside the train step (colorize_jax/augment.py), so its own line
+times the jitted warp of one batch on the default JAX device: on a CPU-only
+host that line shares the cores the decoding lines used. The load average is
+printed: on a shared machine the figures only compare within one run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 
 from absl import app, flags, logging
 
+from colorize_jax import augment
 from colorize_jax import config_base
 from colorize_jax.data import DataPipeline
 
@@ -82,6 +85,23 @@ def eval_rate(source: str) -> tuple[float, int]:
   return real / (time.perf_counter() - start), real
 
 
+def augment_rate() -> tuple[float, str]:
+  """(images/s, device) of the default config's training warp, jitted, one batch at a time."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  warp = jax.jit(augment.from_config(config_base.base_config().data.augment))
+  size = FLAGS.image_size
+  images = jax.device_put(np.random.default_rng(0).integers(
+      0, 256, (FLAGS.batch_size, size, size, 3), dtype=np.uint8))
+  key = jax.random.key(0)
+  warp(images, key).block_until_ready()
+  start = time.perf_counter()
+  for i in range(FLAGS.batches):
+    warp(images, jax.random.fold_in(key, i)).block_until_ready()
+  rate = FLAGS.batches * FLAGS.batch_size / (time.perf_counter() - start)
+  return rate, str(jax.devices()[0].platform)
+
+
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
@@ -100,6 +120,8 @@ def main(argv):
       print(f"  train  {src:6s} workers={workers}: {rate:8.1f} images/s  ({label})")
     rate, n = eval_rate(src)
     print(f"  eval   {src:6s} {FLAGS.eval_split} pass: {rate:8.1f} images/s  ({n} images)")
+  rate, platform = augment_rate()
+  print(f"  augment on the device ({platform}, inside the train step): {rate:8.1f} images/s")
 
 
 if __name__ == "__main__":

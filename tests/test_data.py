@@ -14,6 +14,8 @@ from PIL import Image
 
 from colorize_jax import registry
 from colorize_jax.data import DataPipeline, ImageDecodeError, load_image, resize_square
+from colorize_jax.data import decode
+from colorize_jax.data import fast_jpeg
 from colorize_jax.data import folder
 from colorize_jax.data import sample
 
@@ -146,6 +148,73 @@ def test_resize_square_center_crops():
   out = resize_square(img, 10)
   assert out.shape == (10, 10, 3) and out.dtype == np.uint8
   assert (out == 200).all()
+
+
+@pytest.mark.parametrize("side", [57, 227, 600])  # up, the 2x2-box path, exact area path
+def test_resize_square_is_antialiased(side):
+  # A 1-pixel checkerboard has all its energy at the Nyquist frequency; any
+  # shrink that does not low-pass first turns it into moire.
+  checker = (np.indices((side, side)).sum(0) % 2 * 255).astype(np.uint8)
+  out = resize_square(np.repeat(checker[..., None], 3, -1), 32).astype(float)
+  if side < 32:
+    return
+  assert out.shape == (32, 32, 3)
+  assert abs(out.mean() - 127.5) < 3 and out.std() < 12
+
+
+@pytest.mark.parametrize("size", [300, 200, 128, 100])  # 512 px: every resize path
+def test_resize_square_is_closer_to_lanczos_than_pillow_bilinear(size):
+  photo = sample.load_photo("astronaut")
+  lanczos = np.asarray(photo.resize((size, size), Image.Resampling.LANCZOS)).astype(float)
+  bilinear = np.asarray(photo.resize((size, size), Image.Resampling.BILINEAR)).astype(float)
+  ours = resize_square(photo, size).astype(float)
+  assert np.abs(ours - lanczos).mean() < 0.8 * np.abs(bilinear - lanczos).mean()
+
+
+def _noisy_photo(width, height, mode="RGB"):
+  rng = np.random.default_rng(width)
+  smooth = np.asarray(Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize(
+      (width, height), Image.Resampling.BICUBIC))
+  return Image.fromarray(smooth).convert(mode)
+
+
+@pytest.mark.parametrize("mode,size", [("RGB", 40), ("L", 40), ("RGB", 90), ("RGB", 24)])
+def test_decode_square_jpeg_fast_path_equals_pillow_path(tmp_path, mode, size):
+  path = tmp_path / "photo.jpg"
+  _noisy_photo(400, 300, mode).save(path, quality=90)
+  fast = decode.decode_square(path, size)
+  pillow = resize_square(load_image(path, min_side=size), size)
+  assert fast.shape == (size, size, 3) and fast.dtype == np.uint8
+  assert np.abs(fast.astype(int) - pillow).max() <= 1
+
+
+@pytest.mark.parametrize("width,height,size", [(227, 227, 128), (400, 300, 64), (2000, 1500, 128),
+                                               (300, 300, 40)])
+def test_jpeg_dct_scale_matches_pillow_draft(width, height, size):
+  img = Image.open(io.BytesIO(jpeg_bytes(Image.new("RGB", (width, height)))))
+  img.draft("RGB", (size, size))
+  scale = fast_jpeg.jpeg_scale(width, height, size)
+  assert (-(-width // scale), -(-height // scale)) == img.size
+
+
+def test_decode_square_rotated_cmyk_and_broken_jpegs(tmp_path):
+  upright = _noisy_photo(60, 40)
+  exif = Image.Exif()
+  exif[0x0112] = 6  # Rotate 90 CW on display.
+  upright.save(tmp_path / "rot.jpg", exif=exif.tobytes(), quality=95)
+  rotated = decode.decode_square(tmp_path / "rot.jpg", 20)
+  expected = resize_square(np.asarray(upright.transpose(Image.Transpose.ROTATE_270)), 20)
+  assert np.abs(rotated.astype(int) - expected).mean() < 4
+  Image.new("CMYK", (40, 40), (0, 255, 0, 0)).save(tmp_path / "cmyk.jpg")
+  cmyk = decode.decode_square(tmp_path / "cmyk.jpg", 16)
+  assert (cmyk == load_image(tmp_path / "cmyk.jpg")[:16, :16]).all()  # Pillow's conversion.
+  data = (tmp_path / "rot.jpg").read_bytes()
+  (tmp_path / "trunc.jpg").write_bytes(jpeg_bytes(upright)[:300])
+  with pytest.raises(ImageDecodeError, match="trunc.jpg"):
+    decode.decode_square(tmp_path / "trunc.jpg", 16)
+  (tmp_path / "fake.jpg").write_bytes(data[:2] + b"garbage" * 10)
+  with pytest.raises(ImageDecodeError, match="fake.jpg"):
+    decode.decode_square(tmp_path / "fake.jpg", 16)
 
 
 # --- folder source ----------------------------------------------------------

@@ -3,22 +3,37 @@
 Shared by the training sources and the "colorize new photos" command, so it
 accepts any size and any mode Pillow can open, and fails in exactly one way:
 `ImageDecodeError`.
+
+The training hot path is `decode_square`: plain JPEGs (RGB or gray, upright)
+are decoded by simplejpeg (see fast_jpeg.py), everything else by Pillow, and
+all are resized by OpenCV.
+On birds/train (227 px JPEGs to 128 px) that is ~190 + ~115 us per image
+against Pillow's ~300 + ~380 us (bench/input_pipeline.py).
 """
 
 from __future__ import annotations
 
+import io
+import math
 import os
 from typing import BinaryIO, Union
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
+
+from colorize_jax.data import fast_jpeg
+
+# One image is far too small to win from OpenCV's thread pool; inside grain
+# workers and reader threads its threads only oversubscribe the host.
+cv2.setNumThreads(1)
 
 PathOrFile = Union[str, os.PathLike, BinaryIO]
 
 # Compositing transparent images over white matches how viewers show them;
 # over black, a transparent logo would become a black square.
 _BACKGROUND = (255, 255, 255)
-_ORIENTATION_TAG = 0x0112
+_ORIENTATION_TAG = fast_jpeg.ORIENTATION_TAG
 
 
 class ImageDecodeError(Exception):
@@ -135,21 +150,68 @@ def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:
   return left, top, left + side, top + side
 
 
+# Above this shrink factor the bilinear-then-box resize would build a
+# (factor * size)^2 intermediate; OpenCV's exact area average is cheaper there.
+_MAX_BOX_FACTOR = 4
+
+
+def _resize_square_array(square: np.ndarray, size: int) -> np.ndarray:
+  """Antialiased resize of a uint8 [side, side, 3] square to [size, size, 3].
+
+  Shrinking by a factor k <= 4 upsamples bilinearly to k*size (upsampling
+  cannot alias) and then averages exact k x k boxes. That is a proper
+  antialiasing filter, closer to Lanczos than Pillow's bilinear, and 3x
+  faster than Pillow's bilinear or OpenCV's area average at a non-integer
+  ratio, which are the two alternatives.
+  """
+  side = square.shape[0]
+  if side == size:
+    return square
+  if side < size:
+    return cv2.resize(square, (size, size), interpolation=cv2.INTER_LINEAR)
+  factor = math.ceil(side / size)
+  if factor <= _MAX_BOX_FACTOR and side != factor * size:
+    square = cv2.resize(square, (factor * size,) * 2, interpolation=cv2.INTER_LINEAR)
+  return cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
+
+
 def resize_square(img: np.ndarray | Image.Image, size: int) -> np.ndarray:
   """Center-crops to a square and resizes to size x size; uint8 [size, size, 3].
 
-  Pillow's bilinear resize widens its kernel when shrinking, so this is
-  antialiased. Cropping first keeps pixels outside the square out of the
-  border (resize's `box` alone would blend them in).
+  Cropping first keeps pixels outside the square out of the border.
   """
-  if isinstance(img, np.ndarray):
-    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-      raise ValueError(f"expected uint8 [H, W, 3], got {img.dtype} {img.shape}")
-    img = Image.fromarray(img)
-  if img.mode != "RGB":
-    img = img.convert("RGB")
-  if img.width != img.height:
-    img = img.crop(center_square_box(*img.size))
-  if img.size != (size, size):
-    img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
-  return np.asarray(img)
+  if isinstance(img, Image.Image):
+    img = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+  if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+    raise ValueError(f"expected uint8 [H, W, 3], got {img.dtype} {img.shape}")
+  left, top, right, bottom = center_square_box(img.shape[1], img.shape[0])
+  # OpenCV wants contiguous input; a crop of a wide image is a strided view.
+  square = np.ascontiguousarray(img[top:bottom, left:right])
+  return _resize_square_array(square, size)
+
+
+def decode_square(path_or_file: PathOrFile, size: int) -> np.ndarray:
+  """Any image file -> uint8 [size, size, 3]: centre square, antialiased resize.
+
+  Same result as resize_square(open_rgb(path, min_side=size), size) up to
+  rounding in the JPEG decoder; raises ImageDecodeError.
+  """
+  name = _name(path_or_file)
+  try:
+    if isinstance(path_or_file, (str, os.PathLike)):
+      with open(path_or_file, "rb") as f:
+        data = f.read()
+    else:
+      data = path_or_file.read()
+  except OSError as e:
+    raise ImageDecodeError(name, f"{type(e).__name__}: {e}") from e
+  try:
+    rgb = fast_jpeg.decode_plain(data, min_side=size)
+  except ValueError as e:  # libjpeg found it corrupt or truncated.
+    raise ImageDecodeError(name, f"{type(e).__name__}: {e}") from e
+  if rgb is not None:
+    return resize_square(rgb, size)
+  try:
+    return resize_square(open_rgb(io.BytesIO(data), min_side=size), size)
+  except ImageDecodeError as e:
+    raise ImageDecodeError(name, e.reason) from e  # In-memory bytes have no name.

@@ -100,8 +100,7 @@ class FolderSource:
   def __getitem__(self, index: int) -> dict[str, Any]:
     path = os.path.join(self._root, self._files[index])
     try:
-      img = decode.open_rgb(path, min_side=self._size)
-      return splits.record(decode.resize_square(img, self._size))
+      return splits.record(decode.decode_square(path, self._size))
     except decode.ImageDecodeError as e:
       with self._warn_lock:
         first = index not in self._warned

@@ -73,13 +73,18 @@ class DataPipeline:
     return len(self.source(split))
 
   def _read_options(self, worker_count: int) -> grain.ReadOptions:
+    cpus = os.cpu_count() or 1
     if worker_count > 0:
-      # Each worker is already a process; grain's default 16 reader threads
-      # per worker oversubscribe a small host and made 2 workers slower than none.
-      return grain.ReadOptions(num_threads=1, prefetch_buffer_size=64)
-    # In-process: PIL releases the GIL while decoding and resizing, so reader
-    # threads give real parallelism.
-    return grain.ReadOptions(num_threads=max(2, min(8, os.cpu_count() or 1)),
+      # Each worker is a process; grain's default 16 reader threads per worker
+      # oversubscribe a small host and made 2 workers slower than none. One
+      # core's worth of threads each (decoding releases the GIL).
+      return grain.ReadOptions(num_threads=max(1, cpus // worker_count),
+                               prefetch_buffer_size=64)
+    # In-process: the decoders release the GIL, so a thread per core gives
+    # real parallelism; more threads only fight over the GIL for grain's own
+    # per-element Python (on 2 cores, 8 threads delivered 2,260 images/s and 2
+    # threads 3,141).
+    return grain.ReadOptions(num_threads=max(1, min(8, cpus)),
                              prefetch_buffer_size=256)
 
   def train_iterator(self) -> grain.DatasetIterator:

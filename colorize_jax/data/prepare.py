@@ -91,8 +91,7 @@ def encode_file(path: str, image_size: int, min_image_size: int) -> bytes | None
   if min(width, height) < min_image_size:
     return None
   if image_size > 0:
-    img = decode.open_rgb(path, min_side=image_size)
-    return png_bytes(decode.resize_square(img, image_size))
+    return png_bytes(decode.decode_square(path, image_size))
   image = decode.load_image(path)  # Full decode: truncated files fail here.
   with Image.open(path) as img:
     keep = _keeps_original_bytes(img)
