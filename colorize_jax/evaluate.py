@@ -22,7 +22,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from colorize_jax import inference, metrics, parallel
+from colorize_jax import inference, metrics, parallel, xla_options
 from colorize_jax.data import DataPipeline
 from colorize_jax.outputs import sample_grid, save_png
 from colorize_jax.tasks import base
@@ -65,8 +65,8 @@ class Evaluator:
     mesh = parallel.make_mesh()
     self.data_sharding = parallel.data_sharding(mesh)
     replicated = parallel.replicated(mesh)
-    self._metrics = jax.jit(self._per_example, out_shardings=replicated)
-    self._predicted_rgb = jax.jit(functools.partial(base.predicted_rgb, task), out_shardings=replicated)
+    self._metrics = xla_options.jit(self._per_example, out_shardings=replicated)
+    self._predicted_rgb = xla_options.jit(functools.partial(base.predicted_rgb, task), out_shardings=replicated)
 
   def _per_example(self, state, batch):
     pred = self.task.predict(state, self.color_space.split(batch["image"])[0])

@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from colorize_jax import checkpoint, color, config_base, parallel, tasks
+from colorize_jax import checkpoint, color, config_base, parallel, tasks, xla_options
 
 BUNDLE_FORMAT = "colorize_jax.bundle/1"
 BUNDLE_VARIABLES = "variables"
@@ -112,8 +112,8 @@ class Colorizer:
     self.data_sharding = parallel.data_sharding(mesh)
     self.num_devices = mesh.size
     self.variables = jax.device_put(self.variables, parallel.replicated(mesh))
-    self._predict_rgb = jax.jit(self._merged)
-    self._chroma_ab = jax.jit(self._chroma)
+    self._predict_rgb = xla_options.jit(self._merged)
+    self._chroma_ab = xla_options.jit(self._chroma)
 
   def _merged(self, variables, rgb_uint8):
     inputs, _ = self.color_space.split(rgb_uint8)

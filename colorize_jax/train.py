@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from colorize_jax import augment, checkpoint, parallel, tasks
+from colorize_jax import augment, checkpoint, parallel, tasks, xla_options
 from colorize_jax.tasks import base
 from colorize_jax.data import DataPipeline
 from colorize_jax import outputs
@@ -80,11 +80,11 @@ class Trainer:
     self.init_key, self.key = jax.random.split(jax.random.key(config.seed))
     self._init = jax.jit(
         functools.partial(self.task.init_state, image_size=config.data.image_size), out_shardings=replicated)
-    self._train_step = jax.jit(
+    self._train_step = xla_options.jit(
         make_train_step(self.task, config), in_shardings=(replicated, self.data_sharding, replicated),
         out_shardings=(replicated, replicated), donate_argnums=(0,))
-    self._eval_sums = jax.jit(functools.partial(_masked_sums, self.task), out_shardings=replicated)
-    self._predicted_rgb = jax.jit(functools.partial(base.predicted_rgb, self.task), out_shardings=replicated)
+    self._eval_sums = xla_options.jit(functools.partial(_masked_sums, self.task), out_shardings=replicated)
+    self._predicted_rgb = xla_options.jit(functools.partial(base.predicted_rgb, self.task), out_shardings=replicated)
 
     self.writer = RunWriter(self.workdir, enabled=self.is_main)
     self.checkpoints = checkpoint.Checkpoints(

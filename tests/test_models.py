@@ -176,7 +176,7 @@ def test_conv_transpose_matches_flax(kernel):
   np.testing.assert_allclose(ours.apply(params, x), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("decoder, layer", [("upsample", nn.Conv), ("transpose", layers.ConvTranspose)])
+@pytest.mark.parametrize("decoder, layer", [("upsample", layers.Conv), ("transpose", layers.ConvTranspose)])
 def test_autoencoder_decoder_variants(decoder, layer):
   model = _build("autoencoder", decoder=decoder)
   seen = set()

@@ -12,7 +12,7 @@ from colorize_jax.models import layers
 
 def _upsample_conv(features: int, kernel: int, dtype: Any) -> Callable:
   """Variant A: Keras' UpSampling2D (nearest, x2), then a stride-1 conv."""
-  conv = nn.Conv(features, (kernel, kernel), padding="SAME", dtype=dtype)
+  conv = layers.Conv(features, (kernel, kernel), padding="SAME", dtype=dtype)
   return lambda x: conv(layers.upsample_nearest(x))
 
 
@@ -71,8 +71,8 @@ class Autoencoder(nn.Module):
 
     x = gray
     for features in self.features:
-      x = finish(nn.Conv(features, (k, k), strides=(2, 2), padding="SAME", dtype=dtype)(x))
+      x = finish(layers.Conv(features, (k, k), strides=(2, 2), padding="SAME", dtype=dtype)(x))
     for features in self.decoder_features:
       x = finish(DECODERS[self.decoder](features, k, dtype)(x))
-    x = nn.Conv(self.out_channels, (k, k), padding="SAME", dtype=dtype)(x)
+    x = layers.Conv(self.out_channels, (k, k), padding="SAME", dtype=dtype)(x)
     return layers.final_output(x, self.output_activation)

@@ -50,5 +50,5 @@ class CNN(nn.Module):
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
     for features in self.decoder_features:
       x = conv(features)(layers.upsample_nearest(x), train=train)
-    x = nn.Conv(self.out_channels, (1, 1), dtype=layers.dtype_of(self.dtype))(x)
+    x = layers.Conv(self.out_channels, (1, 1), dtype=layers.dtype_of(self.dtype))(x)
     return layers.final_output(x, self.output_activation)

@@ -35,7 +35,7 @@ class DcganDiscriminator(nn.Module):
     dtype = layers.dtype_of(self.dtype)
     x = _pair(gray, color, dtype)
     for i in range(self.n_layers):
-      x = nn.Conv(self.base_features * 2 ** i, (4, 4), (2, 2), padding="SAME", dtype=dtype)(x)
+      x = layers.Conv(self.base_features * 2 ** i, (4, 4), (2, 2), padding="SAME", dtype=dtype)(x)
       if i > 0:  # As DCGAN: no norm on the layer that sees the input.
         x = layers.normalization(self.norm, train=train, dtype=dtype)(x)
       x = nn.leaky_relu(x, 0.2)
@@ -64,11 +64,11 @@ class PatchGan(nn.Module):
     use_bias = self.norm != "batch"
     pad = ((1, 1), (1, 1))
     x = _pair(gray, color, dtype)
-    x = nn.leaky_relu(nn.Conv(self.base_features, (4, 4), (2, 2), padding=pad, dtype=dtype)(x), 0.2)
+    x = nn.leaky_relu(layers.Conv(self.base_features, (4, 4), (2, 2), padding=pad, dtype=dtype)(x), 0.2)
     for n in range(1, self.n_layers + 1):
       stride = 2 if n < self.n_layers else 1
       width = self.base_features * min(2 ** n, _MAX_MULTIPLIER)
-      x = nn.Conv(width, (4, 4), (stride, stride), padding=pad, use_bias=use_bias, dtype=dtype)(x)
+      x = layers.Conv(width, (4, 4), (stride, stride), padding=pad, use_bias=use_bias, dtype=dtype)(x)
       x = nn.leaky_relu(layers.normalization(self.norm, train=train, dtype=dtype)(x), 0.2)
-    x = nn.Conv(1, (4, 4), padding=pad, dtype=dtype)(x)
+    x = layers.Conv(1, (4, 4), padding=pad, dtype=dtype)(x)
     return x.astype(jnp.float32)

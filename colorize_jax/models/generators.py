@@ -42,14 +42,14 @@ class _EncoderDecoder(nn.Module):
     widths = [self.base_features * 2 ** i for i in range(self.num_downs)]
     x, encoded = gray, []
     for width in widths:
-      x = norm_act(nn.Conv(width, (4, 4), (2, 2), padding="SAME", use_bias=use_bias, dtype=dtype)(x))
+      x = norm_act(layers.Conv(width, (4, 4), (2, 2), padding="SAME", use_bias=use_bias, dtype=dtype)(x))
       encoded.append(x)
-    x = norm_act(nn.Conv(2 * widths[-1], (4, 4), padding="SAME", use_bias=use_bias, dtype=dtype)(x))
+    x = norm_act(layers.Conv(2 * widths[-1], (4, 4), padding="SAME", use_bias=use_bias, dtype=dtype)(x))
     for width, skip in zip(reversed(widths), reversed(encoded)):
       if self.skips:
         x = jnp.concatenate([x, skip], axis=-1)
       x = norm_act(layers.ConvTranspose(width, (4, 4), (2, 2), use_bias=use_bias, dtype=dtype)(x))
-    x = nn.Conv(self.out_channels, (4, 4), padding="SAME", dtype=dtype)(x)
+    x = layers.Conv(self.out_channels, (4, 4), padding="SAME", dtype=dtype)(x)
     return layers.final_output(x, self.output_activation)
 
 

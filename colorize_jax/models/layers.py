@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from colorize_jax import registry
+# Every model's convolution layers (formulated for XLA:CPU, see conv.py).
+from colorize_jax.models.conv import Conv, ConvTranspose  # pylint: disable=unused-import
 
 _ACTIVATIONS: dict[str, Callable[[jnp.ndarray], jnp.ndarray]] = {
     "relu": nn.relu,
@@ -55,13 +56,6 @@ def max_pool(x: jnp.ndarray, size: int = 2) -> jnp.ndarray:
   return nn.max_pool(x, (size, size), strides=(size, size))
 
 
-def _transpose_padding(kernel: int, stride: int) -> tuple[int, int]:
-  # lax.conv_transpose's 'SAME' padding, so outputs are exactly stride x the input.
-  pad_len = kernel + stride - 2
-  pad_before = kernel - 1 if stride > kernel - 1 else -(-pad_len // 2)
-  return pad_before, pad_len - pad_before
-
-
 class ConvBlock(nn.Module):
   """`convs` x (3x3 conv, norm, activation), then optional dropout."""
 
@@ -77,71 +71,12 @@ class ConvBlock(nn.Module):
     dtype = dtype_of(self.dtype)
     for _ in range(self.convs):
       # A bias before BatchNorm is cancelled by its mean subtraction: leave it out.
-      x = nn.Conv(self.features, (3, 3), padding="SAME", use_bias=self.norm != "batch", dtype=dtype)(x)
+      x = Conv(self.features, (3, 3), padding="SAME", use_bias=self.norm != "batch", dtype=dtype)(x)
       x = normalization(self.norm, train=train, dtype=dtype)(x)
       x = activation(self.activation)(x)
     if self.dropout:
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
     return x
-
-
-def _phase_taps(kernel: int, stride: int, phase: int) -> tuple[list[int], int, int]:
-  """Kernel taps, and input padding (before, after), that produce output phase `phase`.
-
-  With 'SAME' transposed-conv padding, output o = stride*q + phase reads
-  input q + (phase + k - pad) // stride through tap k, for the taps k with
-  (phase + k - pad) % stride == 0; their input offsets are consecutive.
-  """
-  pad = _transpose_padding(kernel, stride)[0]
-  taps = [k for k in range(kernel) if (phase + k - pad) % stride == 0]
-  offsets = [(phase + k - pad) // stride for k in taps]
-  return taps, -offsets[0], offsets[-1]
-
-
-class ConvTranspose(nn.Module):
-  """`nn.ConvTranspose(padding='SAME')` with the same parameters and outputs.
-
-  Computed sub-pixel style: each of the stride x stride output phases is an
-  ordinary convolution of the input with that phase's kernel taps, and the
-  phases are interleaved (depth to space). That does the true transposed
-  convolution's arithmetic, where inserting zeros between input pixels does
-  stride^2 times more, and its weight gradient is an ordinary convolution's:
-  XLA:CPU computes `nn.ConvTranspose`'s about 5x slower (DESIGN.md).
-  """
-
-  features: int
-  kernel_size: Sequence[int] = (4, 4)
-  strides: Sequence[int] = (2, 2)
-  use_bias: bool = True
-  dtype: Any = None
-  kernel_init: Callable = nn.initializers.lecun_normal()
-
-  @nn.compact
-  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    kh, kw = self.kernel_size
-    sh, sw = self.strides
-    kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), jnp.float32)
-    dtype = self.dtype or x.dtype
-    x, kernel = x.astype(dtype), kernel.astype(dtype)
-    zero = jnp.zeros((), dtype)
-    rows = []
-    for py in range(sh):
-      taps_y, top, bottom = _phase_taps(kh, sh, py)
-      row = []
-      for px in range(sw):
-        taps_x, left, right = _phase_taps(kw, sw, px)
-        # Negative padding crops: lax.pad takes both.
-        padded = lax.pad(x, zero, [(0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)])
-        row.append(lax.conv_general_dilated(
-            padded, kernel[jnp.array(taps_y)][:, jnp.array(taps_x)], window_strides=(1, 1),
-            padding="VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")))
-      rows.append(jnp.stack(row, axis=3))  # [B, H, W, sw, F]
-    y = jnp.stack(rows, axis=2)  # [B, H, sh, W, sw, F]
-    b, h, _, w, _, f = y.shape
-    y = y.reshape(b, h * sh, w * sw, f)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(dtype)
-    return y
 
 
 def check_divisible(size: int, factor: int, model: str) -> None:

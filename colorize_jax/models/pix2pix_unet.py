@@ -57,7 +57,7 @@ class Pix2PixUnet(nn.Module):
       block_inputs.append(x)
       if i > 0:
         x = nn.leaky_relu(x, 0.2)
-      x = nn.Conv(self._width(i), (4, 4), (2, 2), padding=((1, 1), (1, 1)), use_bias=use_bias, dtype=dtype)(x)
+      x = layers.Conv(self._width(i), (4, 4), (2, 2), padding=((1, 1), (1, 1)), use_bias=use_bias, dtype=dtype)(x)
       if 0 < i < innermost:
         x = norm(x)
 

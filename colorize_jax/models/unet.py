@@ -48,5 +48,5 @@ class UNet(nn.Module):
     for features, skip in zip(self.decoder_features, reversed(skips)):
       x = jnp.concatenate([layers.upsample_nearest(x), skip.astype(x.dtype)], axis=-1)
       x = block(features)(x, train=train)
-    x = nn.Conv(self.out_channels, (1, 1), dtype=layers.dtype_of(self.dtype))(x)
+    x = layers.Conv(self.out_channels, (1, 1), dtype=layers.dtype_of(self.dtype))(x)
     return layers.final_output(x, self.output_activation)
