@@ -1,17 +1,18 @@
 """2-D convolution with formulations chosen for XLA:CPU, and the `Conv` layer using it.
 
 Same parameters, outputs and gradients as `flax.linen.Conv` (tests hold them
-to 1e-5); only how XLA is asked to compute them changes. Measured on the
-2-core CPU behind bench/conv_formulations.py, forward + backward, batch 16:
+to 1e-5); only how XLA is asked to compute them changes. Figures: forward and
+both gradients, batch 16, on the 2-core development CPU, printed by
+bench/conv_formulations.py:
 
 - Convolutions with at most 16 output pixels (the inner U-Net blocks) run as
-  one matrix product of explicit patches. XLA's own weight gradient for a
-  4x4 stride-2 conv from 4x4 to 2x2 pixels took 258 ms; as patches, 8 ms.
+  one matrix product of explicit patches. XLA's own gradients of a 4x4
+  stride-2 conv from 4x4 to 2x2 pixels took 260 ms; as patches, 11 ms.
 - Strided convolutions with at least 16x16 output pixels and 16 or more input
   channels get their input gradient sub-pixel style on CPU: one ordinary
   convolution per stride phase, interleaved. Autodiff's version dilates the
   output gradient with zeros and does stride^2 times the arithmetic
-  (64x64x64 -> 32x32x128: 93 ms against 54 ms).
+  (64x64x64 -> 32x32x128: 116 ms against 81 ms).
 - Everything else is XLA's convolution, which is what accelerators get too:
   cuDNN and the TPU compiler need no help.
 
@@ -20,7 +21,7 @@ to 1e-5); only how XLA is asked to compute them changes. Measured on the
 2- or 3-channel output layers), one convolution whose output channels are
 all phases at once, with depth to space after. The latter does 2.25x the
 arithmetic of a 4x4 stride-2 layer but has one weight gradient instead of
-four: 176 ms against 46 ms for pix2pix's 64x64x128 -> 128x128x2 layer.
+four: 256 ms against 79 ms for pix2pix's 64x64x128 -> 128x128x2 layer.
 """
 
 from __future__ import annotations
@@ -177,28 +178,39 @@ def conv2d(x, kernel, strides: Sequence[int], padding: Padding, how: str = "auto
   return _FORMULATIONS[how](x, kernel, strides, padding)
 
 
-class Conv(nn.Module):
-  """`nn.Conv` for 2-D NHWC inputs (same parameter names, shapes and init), via `conv2d`."""
+class _KernelLayer(nn.Module):
+  """A float32 HWIO kernel (flax's names, shapes and init) and optional bias,
+  applied in `dtype` by the subclass's `_apply_kernel`."""
 
   features: int
   kernel_size: Sequence[int] = (3, 3)
   strides: Sequence[int] = (1, 1)
-  padding: Any = "SAME"
   use_bias: bool = True
   dtype: Any = None
   kernel_init: Callable = nn.initializers.lecun_normal()
+
+  def _apply_kernel(self, x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+    raise NotImplementedError
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     kh, kw = self.kernel_size
     kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), jnp.float32)
     dtype = self.dtype or jnp.result_type(x, kernel)
-    padding = explicit_padding(self.padding, self.kernel_size, self.strides, x.shape[1:3])
-    y = conv2d(x.astype(dtype), kernel.astype(dtype), self.strides, padding)
+    y = self._apply_kernel(x.astype(dtype), kernel.astype(dtype))
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(dtype)
     return y
 
+
+class Conv(_KernelLayer):
+  """`nn.Conv` for 2-D NHWC inputs (same parameter names, shapes and init), via `conv2d`."""
+
+  padding: Any = "SAME"
+
+  def _apply_kernel(self, x, kernel):
+    padding = explicit_padding(self.padding, self.kernel_size, self.strides, x.shape[1:3])
+    return conv2d(x, kernel, self.strides, padding)
 
 def _transpose_padding(kernel: int, stride: int) -> tuple[int, int]:
   # lax.conv_transpose's 'SAME' padding, so outputs are exactly stride x the input.
@@ -282,7 +294,7 @@ def conv_transpose2d(x, kernel, strides: Sequence[int], how: str = "auto"):
   raise ValueError(f"unknown transposed-convolution formulation {how!r}; valid: auto, phases, merged")
 
 
-class ConvTranspose(nn.Module):
+class ConvTranspose(_KernelLayer):
   """`nn.ConvTranspose(padding='SAME')` with the same parameters and outputs.
 
   Zero insertion between input pixels, which nn.ConvTranspose does, costs
@@ -290,19 +302,8 @@ class ConvTranspose(nn.Module):
   about 5x slower (DESIGN.md); see conv_transpose2d for what runs instead.
   """
 
-  features: int
   kernel_size: Sequence[int] = (4, 4)
   strides: Sequence[int] = (2, 2)
-  use_bias: bool = True
-  dtype: Any = None
-  kernel_init: Callable = nn.initializers.lecun_normal()
 
-  @nn.compact
-  def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    kh, kw = self.kernel_size
-    kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), jnp.float32)
-    dtype = self.dtype or jnp.result_type(x, kernel)
-    y = conv_transpose2d(x.astype(dtype), kernel.astype(dtype), self.strides)
-    if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32).astype(dtype)
-    return y
+  def _apply_kernel(self, x, kernel):
+    return conv_transpose2d(x, kernel, self.strides)
