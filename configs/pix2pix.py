@@ -25,7 +25,7 @@ Variants:
   configs/pix2pix.py:short  the README's quick run on the embedded photos:
                             64x64, num_downs 6, 32 base filters (G 7.3 M,
                             D 0.69 M parameters), 10 epochs of 24 steps;
-                            1 min 51 s in all on an idle 2-core CPU (measured).
+                            1 min 31 s in all on an idle 2-core CPU (measured).
   configs/pix2pix.py:smoke  tiny networks and data: seconds, for tests.
 
 Expected result: G's L1 (train/g/l1, val/l1) falls steadily while D's loss

@@ -23,8 +23,10 @@ def _decoded(element: dict[str, Any]) -> bool:
   return bool(element["valid"])
 
 
-def _image_only(element: dict[str, Any]) -> dict[str, Any]:
-  return {"image": element["image"]}
+def _stack_images(elements: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+  """The batch of decoded training images; grain's default batching maps a
+  pytree per element, 46 of the ~120 us grain spent per 128 px image."""
+  return {"image": np.stack([e["image"] for e in elements])}
 
 
 def _load_or_pad(source: Any, size: int, position: int) -> dict[str, np.ndarray]:
@@ -111,8 +113,8 @@ class DataPipeline:
     ds = ds.shuffle(seed=self._seed).repeat()
     worker_count = int(self._cfg.worker_count)
     it_ds = ds.to_iter_dataset(self._read_options(worker_count))
-    it_ds = it_ds.filter(_decoded).map(_image_only)
-    it_ds = it_ds.batch(self._local_batch, drop_remainder=True)
+    it_ds = it_ds.filter(_decoded)
+    it_ds = it_ds.batch(self._local_batch, drop_remainder=True, batch_fn=_stack_images)
     if worker_count > 0:
       if not flags.FLAGS.is_parsed():
         # grain reads its absl flags when starting workers; callers without
