@@ -24,8 +24,8 @@ def _decoded(element: dict[str, Any]) -> bool:
 
 
 def _stack_images(elements: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-  """The batch of decoded training images; grain's default batching maps a
-  pytree per element, 46 of the ~120 us grain spent per 128 px image."""
+  """The batch of decoded training images. grain's default batching maps a
+  pytree over the elements: ~46 us per 128 px image under cProfile."""
   return {"image": np.stack([e["image"] for e in elements])}
 
 
@@ -78,8 +78,8 @@ class DataPipeline:
     cpus = os.cpu_count() or 1
     if worker_count > 0:
       # Each worker is a process; grain's default 16 reader threads per worker
-      # oversubscribe a small host and made 2 workers slower than none. One
-      # core's worth of threads each (decoding releases the GIL).
+      # oversubscribe a small host and made 2 workers slower than none. The
+      # workers share one reader thread per core (decoding releases the GIL).
       return grain.ReadOptions(num_threads=max(1, cpus // worker_count),
                                prefetch_buffer_size=64)
     # In-process: the decoders release the GIL, so a thread per core gives
