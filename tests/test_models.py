@@ -188,6 +188,8 @@ def test_autoencoder_decoder_variants(decoder, layer):
   with nn.intercept_methods(spy):
     variables = jax.eval_shape(lambda: model.init(key(0), _gray(), train=False))
   assert layer in seen
+  # The encoder convolves in both variants; only B's decoder transposes.
+  assert (layers.ConvTranspose in seen) == (decoder == "transpose")
   out = jax.eval_shape(lambda v: model.apply(v, _gray(), train=False), variables)
   assert out.shape == (BATCH, SIZE, SIZE, CHANNELS)
 
