@@ -30,7 +30,7 @@ import numpy as np
 from absl import app, flags, logging
 from PIL import Image
 
-from colorize_jax.data import ImageDecodeError, load_image
+from colorize_jax.data import ImageDecodeError, load_image, resize_image
 
 # Full-resolution recombination is jitted per shape; padding to these steps
 # bounds the compilations for a folder of assorted sizes (pixelwise, so harmless).
@@ -83,9 +83,6 @@ def _unique_names(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
   return out
 
 
-def _resize(image: np.ndarray, size: int) -> np.ndarray:
-  """Whole image to size x size (antialiased bilinear, as the training sources resize)."""
-  return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0))
 
 
 def upsample_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -108,7 +105,7 @@ def full_resolution(image: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
 
 def colorize_images(colorizer, images: list[np.ndarray]) -> list[np.ndarray]:
   """Full-resolution colorizations of uint8 RGB images of any sizes (one batch)."""
-  small = np.stack([_resize(image, colorizer.image_size) for image in images])
+  small = np.stack([resize_image(image, colorizer.image_size, colorizer.image_size) for image in images])
   ab = colorizer.chroma_ab(small)
   return [full_resolution(image, ab[i]) for i, image in enumerate(images)]
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from colorize_jax import registry
-from colorize_jax.data import DataPipeline, ImageDecodeError, load_image, resize_square
+from colorize_jax.data import DataPipeline, ImageDecodeError, load_image, resize_image, resize_square
 from colorize_jax.data import decode
 from colorize_jax.data import fast_jpeg
 from colorize_jax.data import folder
@@ -160,6 +160,18 @@ def test_resize_square_is_antialiased(side):
     return
   assert out.shape == (32, 32, 3)
   assert abs(out.mean() - 127.5) < 3 and out.std() < 12
+
+
+@pytest.mark.parametrize("shape", [(333, 517), (90, 300), (70, 120), (40, 60)])
+def test_resize_image_is_antialiased_per_axis_and_keeps_no_crop(shape):
+  checker = (np.indices(shape).sum(0) % 2 * 255).astype(np.uint8)
+  image = np.repeat(checker[..., None], 3, -1)
+  image[:, :2] = 0  # A dark left edge: cropping would lose it.
+  out = resize_image(image, 32, 32).astype(float)
+  assert out.shape == (32, 32, 3)
+  interior = out[:, 4:]
+  assert abs(interior.mean() - 127.5) < 4 and interior.std() < 12
+  assert out[:, 0].mean() < interior.mean()  # The edge survives: nothing was cropped.
 
 
 @pytest.mark.parametrize("size", [300, 200, 128, 100])  # 512 px: every resize path

@@ -2,7 +2,8 @@
 
 from colorize_jax.data.decode import ImageDecodeError
 from colorize_jax.data.decode import load_image
+from colorize_jax.data.decode import resize_image
 from colorize_jax.data.decode import resize_square
 from colorize_jax.data.pipeline import DataPipeline
 
-__all__ = ["DataPipeline", "ImageDecodeError", "load_image", "resize_square"]
+__all__ = ["DataPipeline", "ImageDecodeError", "load_image", "resize_image", "resize_square"]
