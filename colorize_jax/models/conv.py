@@ -106,13 +106,12 @@ def _phase_input_grad(g, kernel, strides, padding, x_shape):
   padded = (height + sum(padding[0]), width + sum(padding[1]))
   phases = tuple(-(-padded[d] // strides[d]) for d in range(2))  # Phase grid size.
   zero = jnp.zeros((), g.dtype)
-  rows = []
+  outputs = []
   for rh in range(strides[0]):
-    row = []
     for rw in range(strides[1]):
       taps = (range(rh, kh, strides[0]), range(rw, kw, strides[1]))
       if not taps[0] or not taps[1]:  # Stride wider than the kernel: no tap reaches it.
-        row.append(jnp.zeros((b, *phases, c), g.dtype))
+        outputs.append(jnp.zeros((b, *phases, c), g.dtype))
         continue
       # Rows of this phase actually present in the padded input.
       present = tuple(-(-(padded[d] - r) // strides[d]) for d, r in enumerate((rh, rw)))
@@ -121,10 +120,9 @@ def _phase_input_grad(g, kernel, strides, padding, x_shape):
           (len(taps[d]) - 1, present[d] - g.shape[1 + d], 0) for d in range(2)] + [(0, 0, 0)])
       phase = lax.conv_general_dilated(g_padded, sub, (1, 1), "VALID",
                                        dimension_numbers=("NHWC", "HWOI", "NHWC"))
-      row.append(lax.pad(phase, zero, [(0, 0, 0), (0, phases[0] - present[0], 0),
-                                       (0, phases[1] - present[1], 0), (0, 0, 0)]))
-    rows.append(jnp.stack(row, axis=3))  # [B, Qh, Qw, sw, C]
-  dx_padded = jnp.stack(rows, axis=2).reshape(b, phases[0] * strides[0], phases[1] * strides[1], c)
+      outputs.append(lax.pad(phase, zero, [(0, 0, 0), (0, phases[0] - present[0], 0),
+                                           (0, phases[1] - present[1], 0), (0, 0, 0)]))
+  dx_padded = _depth_to_space(jnp.concatenate(outputs, axis=-1), strides, c)
   return dx_padded[:, padding[0][0]:padding[0][0] + height, padding[1][0]:padding[1][0] + width]
 
 
