@@ -12,10 +12,8 @@ evaluation masks it, so a bad file never stops a run.
 from __future__ import annotations
 
 import os
-import threading
 from typing import Any
 
-import numpy as np
 from absl import logging
 
 from colorize_jax import registry
@@ -71,8 +69,7 @@ class FolderSource:
         "folder source %s/%s: %d images (%d unreadable and %d smaller than %d px skipped; "
         "%d files in all splits)", root, split, len(self._files), self.num_unreadable,
         self.num_too_small, self._min_size, len(all_files))
-    self._warned: set[int] = set()
-    self._warn_lock = threading.Lock()
+    self._failed = splits.FailedRecords(self._size)
 
   def _screen(self, candidates: list[str]) -> tuple[list[str], int, int]:
     kept, unreadable, too_small = [], 0, 0
@@ -102,21 +99,7 @@ class FolderSource:
     try:
       return splits.record(decode.decode_square(path, self._size))
     except decode.ImageDecodeError as e:
-      with self._warn_lock:
-        first = index not in self._warned
-        self._warned.add(index)
-      if first:
-        logging.warning("image failed to decode, leaving it out: %s", e)
-      return splits.record(np.zeros((self._size, self._size, 3), np.uint8), valid=False)
-
-  def __getstate__(self) -> dict[str, Any]:
-    state = self.__dict__.copy()
-    del state["_warn_lock"]  # Locks do not pickle to grain worker processes.
-    return state
-
-  def __setstate__(self, state: dict[str, Any]) -> None:
-    self.__dict__.update(state)
-    self._warn_lock = threading.Lock()
+      return self._failed.record(index, "image failed to decode, leaving it out: %s", e)
 
   def __repr__(self) -> str:
     # Grain compares this string when restoring an iterator checkpoint.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence, TypeVar
+import threading
+from typing import Any, Sequence, TypeVar
 
 import numpy as np
+from absl import logging
 
 T = TypeVar("T")
 
@@ -24,6 +26,35 @@ def record(image: np.ndarray, valid: bool = True) -> dict[str, object]:
   training filters such records out, evaluation masks them.
   """
   return {"image": image, "valid": np.bool_(valid)}
+
+
+class FailedRecords:
+  """The invalid records of one source: a zero image each, and one warning per index.
+
+  Thread-safe for grain's reader threads; pickles (without its lock) into
+  grain's worker processes.
+  """
+
+  def __init__(self, image_size: int):
+    self._size = int(image_size)
+    self._warned: set[int] = set()
+    self._lock = threading.Lock()
+
+  def record(self, index: int, message: str, *args: Any) -> dict[str, object]:
+    """Warns `message % args` the first time `index` fails; returns its invalid record."""
+    with self._lock:
+      first = index not in self._warned
+      self._warned.add(index)
+    if first:
+      logging.warning(message, *args)
+    return record(np.zeros((self._size, self._size, 3), np.uint8), valid=False)
+
+  def __getstate__(self) -> dict[str, Any]:
+    return {"_size": self._size, "_warned": set(self._warned)}
+
+  def __setstate__(self, state: dict[str, Any]) -> None:
+    self.__dict__.update(state)
+    self._lock = threading.Lock()
 
 
 def split_bounds(n: int, fractions: Sequence[float]) -> dict[str, tuple[int, int]]:

@@ -169,8 +169,8 @@ class TfdsSource:
     self._tfds_split = split_specs(available, self._fractions, name)[split]
     self._ds = None
     self._len = None
-    self._lock = threading.Lock()
-    self._warned: set[int] = set()
+    self._lock = threading.Lock()  # Opens the tfds data source once per process.
+    self._failed = splits.FailedRecords(self._size)
     # An empty slice (a split fraction of 0) has no files for tfds to open.
     if self._tfds_split.startswith("train[") and len(set(self._tfds_split[6:-1].split(":"))) == 1:
       self._len = 0
@@ -203,13 +203,8 @@ class TfdsSource:
       return splits.record(decode.resize_square(to_rgb(np.asarray(image)), self._size))
     except Exception as e:  # pylint: disable=broad-except
       # Decoding happens inside tfds (PIL); any failure there is one bad record.
-      with self._lock:
-        first = index not in self._warned
-        self._warned.add(index)
-      if first:
-        logging.warning("record %d of %r failed to decode, leaving it out: %s: %s",
-                        index, self, type(e).__name__, e)
-      return splits.record(np.zeros((self._size, self._size, 3), np.uint8), valid=False)
+      return self._failed.record(index, "record %d of %r failed to decode, leaving it out: %s: %s",
+                                 index, self, type(e).__name__, e)
 
   def __getstate__(self) -> dict[str, Any]:
     state = self.__dict__.copy()
