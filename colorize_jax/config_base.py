@@ -34,7 +34,10 @@ def base_config() -> ml_collections.ConfigDict:
       "grad_clip_norm": 0.0,  # 0 = off
   })
   c.early_stopping = ml_collections.ConfigDict({
-      "enabled": True, "patience": 10, "min_delta": 0.0, "restore_best": True})
+      "enabled": True, "patience": 10, "min_delta": 0.0, "restore_best": True,
+      # What early stopping and the "best" checkpoint track, in its own direction, e.g.
+      # 'val/psnr' (higher is better) or 'val/loss'; '' = the task's own (tasks/*.monitor).
+      "monitor": ""})
   c.checkpoint = ml_collections.ConfigDict({
       "every_steps": 0,  # 0: at the end of every epoch only.
       "keep": 3,  # Latest checkpoints kept, besides the best one.
@@ -63,6 +66,10 @@ def base_config() -> ml_collections.ConfigDict:
       "batch_size": 0,  # 0: config.batch_size
       "name": "",  # '': derived from the split or folder (and the checkpoint unless 'best')
       "num_sample_images": 8,  # Rows of the gray | predicted | true grid.
+      # Validation during training: every N-th epoch (and the last), on at most
+      # max_examples images (0 = all); bounds the validation overhead per epoch.
+      "every_epochs": 1,
+      "max_examples": 0,
   })
   return c
 

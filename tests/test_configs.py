@@ -10,7 +10,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from colorize_jax import color, losses, models, parallel, registry, tasks
+from colorize_jax import color, losses, models, optim, parallel, registry, tasks
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 FILES = sorted(CONFIGS.glob("*.py"))
@@ -88,7 +88,8 @@ def test_every_name_resolves(name, variant):
     models.build(c.discriminator, out_channels=space.target_channels, kind="discriminator")
   if "gan_loss" in c:
     registry.get("gan_loss", _name(c.gan_loss))
-  assert task_cls(c, 10) is not None
+  task = task_cls(c)
+  assert set(optim.build_all(c, task.optimizers, total_steps=10)) == set(task.optimizers)
   assert c.batch_size % 8 == 0, "batches must split over the 8 test devices"
   if "smoke" in variant:
     assert (c.batch_size, c.data.image_size) == (8, 32)
@@ -125,12 +126,13 @@ def test_smoke_variant_learns_a_fixed_batch(name, variant):
   if c.task != "regression":
     pytest.skip("adversarial configs are trained by their own tests")
   steps = 25
-  task = tasks.build(c, total_steps=steps)
+  task = tasks.build(c)
+  optimizers = optim.build_all(c, task.optimizers, total_steps=steps)
   mesh = parallel.make_mesh()
   replicated = parallel.replicated(mesh)
   # "rbg" keys: XLA:CPU compiles threefry slowly (seconds per init), rbg in well under one.
   key = lambda seed: jax.random.key(seed, impl="rbg")
-  state = jax.jit(lambda k: task.init_state(k, 32), out_shardings=replicated)(key(0))
+  state = jax.jit(lambda k: task.init_state(k, 32, optimizers), out_shardings=replicated)(key(0))
   batch = jax.device_put(_fixed_batch(), parallel.data_sharding(mesh))
   train_step = jax.jit(
       lambda s, b, k: task.train_step(s, b, jax.random.fold_in(k, s.step)), donate_argnums=(0,))

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from colorize_jax import metric_names
+
 
 def _plain(value: Any) -> Any:
   value = np.asarray(value).item() if hasattr(value, "shape") or isinstance(value, np.generic) else value
@@ -18,6 +20,7 @@ def _plain(value: Any) -> Any:
 
 
 def read_metrics(workdir: str) -> list[dict]:
+  """metrics.jsonl's records, with names older runs used mapped to the current ones ('val/mae' -> 'val/l1')."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return []
@@ -27,7 +30,7 @@ def read_metrics(workdir: str) -> list[dict]:
       line = line.strip()
       if line:
         try:
-          records.append(json.loads(line))
+          records.append(metric_names.rename_old_values(json.loads(line)))
         except json.JSONDecodeError:
           pass  # A line cut short by a killed run.
   return records
