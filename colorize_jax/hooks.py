@@ -1,4 +1,4 @@
-"""The training loop's end-of-epoch duties, as small hooks it calls in order.
+"""The training loop's duties besides the update: step logs, end-of-epoch hooks, the final report.
 
 `epoch_hooks(...)` gives the default order: validation (metrics to
 metrics.jsonl and TensorBoard), early stopping, the console line, the
@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
-from typing import Any, Callable
+import time
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -20,7 +23,37 @@ from absl import logging
 
 from colorize_jax import checkpoint, metric_names
 from colorize_jax.evaluator import Evaluator
-from colorize_jax.outputs import RunWriter, plot_curves, read_metrics, save_png
+from colorize_jax.outputs import RunWriter, console, plot_curves, read_metrics, save_png
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class StepLog:
+  """Every log_every_steps: the steps' device scalars fetched once, checked, the last one logged."""
+
+  def __init__(self, trainer, start_step: int):
+    self.trainer = trainer
+    self.meter = console.Throughput(trainer.config.batch_size, start_step, trainer.total_steps)
+
+  def __call__(self, step: int, pending: list, epoch: int) -> list[dict[str, float]]:
+    t = self.trainer
+    fetched = [{k: float(v) for k, v in m.items()} for m in jax.device_get(pending)]
+    for m in fetched:
+      bad = {k: v for k, v in m.items() if not math.isfinite(v)}
+      if bad:
+        raise NonFiniteLossError(
+            f"non-finite training metrics at step {step}: {bad}. Nothing was saved after it; the "
+            f"last good checkpoint is step {t.checkpoints.latest_step()} in "
+            f"{t.checkpoints.directory}. Try a lower optimizer.learning_rate or "
+            "optimizer.grad_clip_norm.")
+    perf = self.meter.report(step)
+    t.writer.scalars(step, {f"train/{k}": v for k, v in fetched[-1].items()} | perf, kind="step")
+    logging.info(console.progress_line(epoch, t.config.num_epochs, step, t.total_steps,
+                                       fetched[-1], perf, t.task.console_keys))
+    return fetched
+
 
 # plots/quality.png: the validation image metrics, each beside its gray baseline.
 QUALITY_PANELS = {name: [f"val/{name}", f"val/gray/{name}"]
@@ -62,10 +95,12 @@ class Validate:
 
   def __call__(self, epoch: EpochEnd) -> None:
     if self.enabled and (epoch.progress.epoch % self.every == 0 or epoch.last):
+      start = time.perf_counter()
       scores = self.evaluator.evaluate(epoch.state, self.data.eval_batches("val"),
                                        with_gray=not self.gray_done, max_examples=self.max_examples)
       self.gray_done = True
       epoch.record |= {f"val/{k}": v for k, v in scores.means().items()}
+      epoch.record["time/validation_seconds"] = time.perf_counter() - start
       epoch.monitor = epoch.record.get(self.monitor)
     self.writer.scalars(epoch.step, epoch.record, kind="epoch", epoch=epoch.progress.epoch)
 
@@ -88,7 +123,7 @@ class EarlyStopping:
       progress.stopped_early = progress.finished = True
 
 
-def console(num_epochs: int) -> Hook:
+def epoch_line(num_epochs: int) -> Hook:
   def log_epoch(epoch: EpochEnd) -> None:
     shown = " ".join(f"{k}={v:.4g}" for k, v in epoch.record.items()
                      if isinstance(v, float) and "/gray/" not in k)
@@ -146,7 +181,7 @@ def epoch_hooks(trainer, train_iter) -> list[Hook]:
   return [
       Validate(trainer.evaluator, trainer.data, cfg, writer, trainer.monitor),
       EarlyStopping(cfg, trainer.monitor),
-      console(cfg.num_epochs),
+      epoch_line(cfg.num_epochs),
       SampleGrid(trainer.evaluator, trainer.fixed_images, writer, trainer.is_main),
       Plots(trainer.workdir, trainer.task.plot_panels, writer, trainer.is_main),
       SaveCheckpoint(trainer.checkpoints, train_iter, trainer.monitor),

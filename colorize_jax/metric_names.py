@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-
 # Which way is better, per metric name (without its train/, val/ or gray/ prefix).
 _DIRECTIONS = {"loss": "min", "l1": "min", "mse": "min", "psnr": "max", "ssim": "max",
                "delta_colorfulness": "min", "ab_auc": "max"}

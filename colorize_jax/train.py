@@ -9,7 +9,6 @@ metrics; at the end of each epoch the hooks of colorize_jax/hooks.py
 from __future__ import annotations
 
 import functools
-import math
 import os
 import time
 
@@ -19,11 +18,8 @@ from absl import logging
 from colorize_jax import augment, checkpoint, hooks, optim, parallel, tasks, xla_options
 from colorize_jax.data import DataPipeline
 from colorize_jax.evaluator import Evaluator, check_monitor
-from colorize_jax.outputs import RunWriter, console, write_config
-
-
-class NonFiniteLossError(FloatingPointError):
-  """The loss became NaN or infinite; the last good checkpoint is kept."""
+from colorize_jax.hooks import NonFiniteLossError  # noqa: F401  (launch.py catches train.NonFiniteLossError)
+from colorize_jax.outputs import RunWriter, write_config
 
 
 def schedule(config, data: DataPipeline) -> tuple[int, int]:
@@ -91,23 +87,6 @@ class Trainer:
       logging.info("resuming at step %d (epoch %d)", latest, progress.epoch)
     return state, progress
 
-  def _log_steps(self, step: int, pending: list, meter, progress) -> list[dict]:
-    """Fetches the steps' device scalars once, checks them and logs the last."""
-    fetched = [{k: float(v) for k, v in m.items()} for m in jax.device_get(pending)]
-    for m in fetched:
-      bad = {k: v for k, v in m.items() if not math.isfinite(v)}
-      if bad:
-        raise NonFiniteLossError(
-            f"non-finite training metrics at step {step}: {bad}. Nothing was saved after it; the "
-            f"last good checkpoint is step {self.checkpoints.latest_step()} in "
-            f"{self.checkpoints.directory}. Try a lower optimizer.learning_rate or "
-            "optimizer.grad_clip_norm.")
-    perf = meter.report(step)
-    self.writer.scalars(step, {f"train/{k}": v for k, v in fetched[-1].items()} | perf, kind="step")
-    logging.info(console.progress_line(progress.epoch + 1, self.config.num_epochs, step,
-                                       self.total_steps, fetched[-1], perf, self.task.console_keys))
-    return fetched
-
   def run(self) -> dict:
     cfg = self.config
     if self.is_main:
@@ -124,14 +103,14 @@ class Trainer:
                  cfg.num_epochs, self.steps_per_epoch, cfg.batch_size,
                  self.data.num_examples("train"), step)
     epoch_hooks = hooks.epoch_hooks(self, train_iter)
-    meter = console.Throughput(cfg.batch_size, step, self.total_steps)
+    step_log = hooks.StepLog(self, step)
     pending, epoch_steps = [], []  # Device scalars since the last log: no sync per step.
     run_start, run_seconds0 = time.perf_counter(), progress.train_seconds
     epoch_start = run_start
     while step < self.total_steps and not progress.stopped_early:
       t0 = time.perf_counter()
       local = next(train_iter)
-      meter.add_data_wait(time.perf_counter() - t0)
+      step_log.meter.add_data_wait(time.perf_counter() - t0)
       state, metrics = self._train_step(state, parallel.global_batch(local, self.data_sharding), self.key)
       step += 1
       pending.append(metrics)
@@ -139,7 +118,7 @@ class Trainer:
       end_of_epoch = step % self.steps_per_epoch == 0 or step == self.total_steps
       save_now = end_of_epoch or (cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0)
       if step % cfg.log_every_steps == 0 or save_now:
-        epoch_steps += self._log_steps(step, pending, meter, progress)
+        epoch_steps += step_log(step, pending, progress.epoch + 1)
         pending = []
       if save_now:
         progress.train_seconds = run_seconds0 + time.perf_counter() - run_start

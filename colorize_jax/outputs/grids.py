@@ -1,4 +1,4 @@
-"""Image grids: one row per example, columns gray | predicted | true (as in the studies)."""
+"""Image grids: one row per example, columns gray | predicted | true (as in both studies' figures)."""
 
 from __future__ import annotations
 

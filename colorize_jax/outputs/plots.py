@@ -1,4 +1,4 @@
-"""Curves over epochs, as in the studies' figures: plots/loss.png, plots/quality.png, compare's.
+"""Curves over epochs, as in both studies' figures: plots/loss.png, plots/quality.png, compare's.
 
 Figures are drawn with matplotlib's object API (`Figure`, no pyplot), so
 nothing selects a backend or keeps global state at import or after a plot.

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 import numpy as np
+from tensorboardX import SummaryWriter
 
 from colorize_jax import metric_names
 
@@ -49,7 +50,6 @@ class RunWriter:
   @property
   def tb(self):
     if self._tb is None:
-      from tensorboardX import SummaryWriter  # Deferred: slow import, only process 0 needs it.
       self._tb = SummaryWriter(os.path.join(self.workdir, "tensorboard"))
     return self._tb
 
