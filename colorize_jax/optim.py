@@ -33,7 +33,7 @@ def cosine(lr: float, total_steps: int):
 
 
 def build(opt_cfg, total_steps: int | None) -> optax.GradientTransformation:
-  """Adam (the studies' optimizer) with a schedule and optional clipping.
+  """Adam (both studies' optimizer) with a schedule and optional clipping.
 
   total_steps=None: the state's shapes only (restoring a checkpoint for
   inference); the configured schedule is checked but a constant one stands in.

@@ -66,6 +66,9 @@ def test_module_documents_variants_and_command(name):
   module = MODULES[name]
   assert isinstance(getattr(module, "VARIANTS", None), dict), f"configs/{name}.py needs a VARIANTS dict"
   assert "smoke" in module.VARIANTS
+  for variant, (description, edit) in module.VARIANTS.items():
+    assert isinstance(description, str) and description, variant
+    assert edit is None or callable(edit), variant
   assert f"--config=configs/{name}.py" in (module.__doc__ or ""), "the docstring should give the run command"
 
 
@@ -111,6 +114,32 @@ def test_command_line_overrides_keep_types():
   assert losses.parse_spec(c.loss) == {"mse": 1.0, "ssim": 0.2}
   with pytest.raises(Exception, match="dropuot"):
     _load("dense", "smoke", "--config.model.dropuot=0.3")
+
+
+def test_loss_options_only_for_used_losses_and_still_overridable():
+  for name, variant in VARIANTS:
+    c = _load(name, variant)
+    used = set(losses.parse_spec(c.loss)) if c.loss.strip() not in ("", "none") else set()
+    assert set(c.loss_options) <= used, (name, variant, c.loss_options)
+    assert "gan_loss" not in c or set(c.gan_loss_options) <= {c.gan_loss}, (name, variant)
+  # A loss switched on the command line takes its options there too, typed and checked.
+  c = _load("unet", "smoke", "--config.loss=huber", "--config.loss_options.huber.delta=2")
+  assert c.loss_options.huber.delta == 2.0 and isinstance(c.loss_options.huber.delta, float)
+  objective = losses.Objective(c.loss, value_range=(0.0, 1.0), options=c.loss_options)
+  total, _ = objective(jax.numpy.full((1, 2, 2, 3), 1.5), jax.numpy.zeros((1, 2, 2, 3)))
+  np.testing.assert_allclose(total, [0.5 * 1.5 ** 2])  # Quadratic up to delta=2 (1.0 with delta 1).
+  c = _load("cgan", "smoke", "--config.gan_loss=wgan_gp", "--config.gan_loss_options.wgan_gp.gp_weight=5")
+  assert c.gan_loss_options.wgan_gp.gp_weight == 5.0
+  with pytest.raises(Exception, match=r"hubr.*valid: huber, ssim"):
+    _load("unet", "smoke", "--config.loss=huber", "--config.loss_options.hubr.delta=2")
+
+
+def test_recipes_that_share_the_cgan_recipe_load_from_any_directory(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  c = _load("cgan_unet_patchgan", "")
+  assert (c.model.name, c.discriminator.name, c.loss, c.data.value_range) == (
+      "unet_small", "patchgan", "l1:100", (-1.0, 1.0))
+  assert _load("cgan_l1", "smoke").model.base_features == 4
 
 
 def _fixed_batch():

@@ -4,8 +4,10 @@ The protocol every task satisfies is `colorize_jax.tasks.base.Task`.
 """
 
 from colorize_jax import registry
-from colorize_jax.tasks import adversarial  # noqa: F401
-from colorize_jax.tasks import regression  # noqa: F401
+from colorize_jax.tasks import (
+  adversarial,  # noqa: F401
+  regression,  # noqa: F401
+)
 
 
 def build(config):

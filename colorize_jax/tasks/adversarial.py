@@ -1,5 +1,5 @@
 """Adversarial colorizers: a generator and a conditional discriminator trained
-against each other (the studies' cGANs, pix2pix).
+against each other (the birds study's three cGANs, pix2pix).
 
 One step, as pix2pix: G forward once; D update on real (gray, true) and fake
 (gray, G(gray)) pairs; G update against the *updated* D, with G's adversarial

@@ -43,7 +43,7 @@ class RegressionTask:
           {"params": params, "batch_stats": state.batch_stats}, inputs, train=True,
           rngs={"dropout": rng}, mutable=["batch_stats"])
       err = (pred - targets).reshape(pred.shape[0], -1)
-      # The studies' training metrics (MSE, L1) beside the objective's terms.
+      # The birds study's training metrics (MSE, L1) beside the objective's terms.
       per_example = self.loss_terms(pred, targets) | {
           "mse": jnp.mean(jnp.square(err), axis=1), "l1": jnp.mean(jnp.abs(err), axis=1)}
       return per_example["loss"].mean(), (per_example, mutated)
