@@ -45,7 +45,8 @@ def abstract_like(state: Any) -> Any:
 
 
 class Checkpoints:
-  """Keeps the latest `keep` checkpoints plus the best one by `monitor` (lower is better)."""
+  """Keeps the latest `keep` checkpoints plus the best one by `monitor` (lower is better; the
+  training loop passes metric_names.signed(), so metrics where higher is better count negated)."""
 
   def __init__(self, directory: str, *, keep: int = 3, async_save: bool = True):
     self.directory = os.path.abspath(directory)
