@@ -193,3 +193,22 @@ def test_a_split_without_validation_images_still_trains(load_config, tmp_path, c
   assert len(skipped) == 1
   epochs = [r for r in read_metrics(str(tmp_path / "run")) if r["kind"] == "epoch"]
   assert len(epochs) == 2 and not any(k.startswith("val/") for r in epochs for k in r)
+
+
+def test_evaluator_scores_each_real_example_once_and_stops_at_max_examples():
+  from colorize_jax.evaluator import Evaluator
+
+  config = load_config("unet", "smoke")
+  config.task = "toy_mean_color"
+  task = tasks.build(config)
+  state = task.init_state(jax.random.key(0), 32, optim.build_all(config, task.optimizers, None))
+  rng = np.random.default_rng(0)
+  batches = [{"image": rng.integers(0, 256, (8, 32, 32, 3), np.uint8),
+              "mask": np.arange(8) < n} for n in (8, 8, 3)]  # The last batch is padded.
+  evaluator = Evaluator(task)
+  every = evaluator.evaluate(state, iter(batches), with_gray=True)
+  assert every.count == 19 and every.positions[-1] == 18 and len(every.values["psnr"]) == 19
+  assert "gray/psnr" in every.values and every.means()["examples"] == 19
+  first = evaluator.evaluate(state, iter(batches), max_examples=10)  # Two global batches hold 10.
+  assert first.count == 16 and "gray/psnr" not in first.values
+  np.testing.assert_allclose(first.values["l1"], every.values["l1"][:16])
