@@ -36,8 +36,7 @@ class Scores:
     """Means of every metric, plus 'examples'; {} when there was nothing to score."""
     if not self.positions:
       return {}
-    return {k: float(np.mean(v)) for k, v in sorted(self.values.items())} | {
-        "examples": self.count}
+    return {k: float(np.mean(v)) for k, v in sorted(self.values.items())} | {"examples": self.count}
 
 
 def per_example(task, state, batch, *, with_gray: bool):
@@ -58,22 +57,33 @@ class Evaluator:
     self.data_sharding = parallel.data_sharding(mesh)
     self.replicated = parallel.replicated(mesh)
     self._scores = {
-        gray: xla_options.jit(functools.partial(per_example, task, with_gray=gray),
-                              out_shardings=self.replicated)
-        for gray in (False, True)}
-    self._predicted_rgb = xla_options.jit(functools.partial(base.predicted_rgb, task),
-                                          out_shardings=self.replicated)
+      gray: xla_options.jit(
+        functools.partial(per_example, task, with_gray=gray), out_shardings=self.replicated
+      )
+      for gray in (False, True)
+    }
+    self._predicted_rgb = xla_options.jit(
+      functools.partial(base.predicted_rgb, task), out_shardings=self.replicated
+    )
+
+  def monitor(self, config, abstract_state) -> str:
+    """config.early_stopping.monitor (or the task's own), checked against what evaluate produces."""
+    name = config.early_stopping.get("monitor") or self.task.monitor
+    check_monitor(name, self.names(abstract_state, config.data.image_size))
+    return name
 
   def names(self, state, image_size: int) -> list[str]:
     """The keys `evaluate` produces (traced, not compiled): for checking a monitor name early."""
-    batch = {"image": jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.uint8),
-             "mask": jax.ShapeDtypeStruct((1,), jnp.bool_)}
-    scores, _ = jax.eval_shape(functools.partial(per_example, self.task, with_gray=False),
-                               state, batch)
+    batch = {
+      "image": jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.uint8),
+      "mask": jax.ShapeDtypeStruct((1,), jnp.bool_),
+    }
+    scores, _ = jax.eval_shape(
+      functools.partial(per_example, self.task, with_gray=False), state, batch
+    )
     return sorted(scores)
 
-  def evaluate(self, state, batches, *, with_gray: bool = False,
-               max_examples: int = 0) -> Scores:
+  def evaluate(self, state, batches, *, with_gray: bool = False, max_examples: int = 0) -> Scores:
     """Scores of the local batches of a split (DataPipeline.eval_batches), each example once.
 
     max_examples > 0 stops after the batches that hold that many examples
@@ -102,15 +112,18 @@ class Evaluator:
     program over all devices.
     """
     pad = -len(images) % jax.device_count()
-    padded = np.concatenate([images, np.zeros((pad,) + images.shape[1:], np.uint8)]) if pad else images
+    padded = (
+      np.concatenate([images, np.zeros((pad,) + images.shape[1:], np.uint8)]) if pad else images
+    )
     predicted = self._predicted_rgb(state, jax.device_put(padded, self.data_sharding))
-    return grids.sample_grid(images, np.asarray(predicted)[:len(images)])
+    return grids.sample_grid(images, np.asarray(predicted)[: len(images)])
 
 
 def check_monitor(name: str, valid: list[str]) -> None:
   """Rejects a monitor that is not a validation metric with a direction, listing the valid ones."""
   choices = [f"val/{k}" for k in valid if metric_names.direction(k)]
   if name not in choices:
-    raise ValueError(f"early_stopping.monitor {name!r} is not a validation metric with a "
-                     f"direction; valid: {', '.join(choices)}")
-
+    raise ValueError(
+      f"early_stopping.monitor {name!r} is not a validation metric with a "
+      f"direction; valid: {', '.join(choices)}"
+    )

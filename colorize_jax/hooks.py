@@ -34,8 +34,16 @@ class StepLog:
   """Every log_every_steps: the steps' device scalars fetched once, checked, the last one logged."""
 
   def __init__(self, trainer, start_step: int):
-    self.trainer = trainer
-    self.meter = console.Throughput(trainer.config.batch_size, start_step, trainer.total_steps)
+    self.trainer, cfg = trainer, trainer.config
+    self.meter = console.Throughput(cfg.batch_size, start_step, trainer.total_steps)
+    logging.info(
+      "training %d epochs x %d steps (batch %d, %d train examples) from step %d",
+      cfg.num_epochs,
+      trainer.steps_per_epoch,
+      cfg.batch_size,
+      trainer.data.num_examples("train"),
+      start_step,
+    )
 
   def __call__(self, step: int, pending: list, epoch: int) -> list[dict[str, float]]:
     t = self.trainer
@@ -44,20 +52,26 @@ class StepLog:
       bad = {k: v for k, v in m.items() if not math.isfinite(v)}
       if bad:
         raise NonFiniteLossError(
-            f"non-finite training metrics at step {step}: {bad}. Nothing was saved after it; the "
-            f"last good checkpoint is step {t.checkpoints.latest_step()} in "
-            f"{t.checkpoints.directory}. Try a lower optimizer.learning_rate or "
-            "optimizer.grad_clip_norm.")
+          f"non-finite training metrics at step {step}: {bad}. Nothing was saved after it; the "
+          f"last good checkpoint is step {t.checkpoints.latest_step()} in "
+          f"{t.checkpoints.directory}. Try a lower optimizer.learning_rate or "
+          "optimizer.grad_clip_norm."
+        )
     perf = self.meter.report(step)
     t.writer.scalars(step, {f"train/{k}": v for k, v in fetched[-1].items()} | perf, kind="step")
-    logging.info(console.progress_line(epoch, t.config.num_epochs, step, t.total_steps,
-                                       fetched[-1], perf, t.task.console_keys))
+    logging.info(
+      console.progress_line(
+        epoch, t.config.num_epochs, step, t.total_steps, fetched[-1], perf, t.task.console_keys
+      )
+    )
     return fetched
 
 
 # plots/quality.png: the validation image metrics, each beside its gray baseline.
-QUALITY_PANELS = {name: [f"val/{name}", f"val/gray/{name}"]
-                  for name in ("psnr", "ssim", "delta_colorfulness", "ab_auc")}
+QUALITY_PANELS = {
+  name: [f"val/{name}", f"val/gray/{name}"]
+  for name in ("psnr", "ssim", "delta_colorfulness", "ab_auc")
+}
 
 
 @dataclasses.dataclass
@@ -70,6 +84,13 @@ class EpochEnd:
   record: dict[str, float]  # The epoch's metrics.jsonl record: train/... first, then val/...
   last: bool  # The run's step budget ends with this epoch.
   monitor: float | None = None  # The monitored validation metric, when validated.
+
+  @classmethod
+  def of_steps(cls, state, step, progress, steps: list[dict], seconds: float) -> EpochEnd:
+    """The epoch's record starts as the means of its logged training steps and its wall time."""
+    means = {f"train/{k}": sum(m[k] for m in steps) / len(steps) for k in steps[-1]}
+    record = means | {"time/epoch_seconds": seconds}
+    return cls(state, step, progress, record, last=progress.finished)
 
 
 Hook = Callable[[EpochEnd], None]
@@ -88,16 +109,22 @@ class Validate:
     self.max_examples = int(config.eval.get("max_examples", 0))
     self.enabled = data.num_examples("val") > 0
     if not self.enabled:
-      logging.warning("the val split has no images: validation metrics, early stopping and best "
-                      "checkpoints are skipped (give data.split_fractions a val share)")
+      logging.warning(
+        "the val split has no images: validation metrics, early stopping and best "
+        "checkpoints are skipped (give data.split_fractions a val share)"
+      )
     # Resumed runs keep the baseline their first validation recorded.
     self.gray_done = any(k.startswith("val/gray/") for r in read_metrics(writer.workdir) for k in r)
 
   def __call__(self, epoch: EpochEnd) -> None:
     if self.enabled and (epoch.progress.epoch % self.every == 0 or epoch.last):
       start = time.perf_counter()
-      scores = self.evaluator.evaluate(epoch.state, self.data.eval_batches("val"),
-                                       with_gray=not self.gray_done, max_examples=self.max_examples)
+      scores = self.evaluator.evaluate(
+        epoch.state,
+        self.data.eval_batches("val"),
+        with_gray=not self.gray_done,
+        max_examples=self.max_examples,
+      )
       self.gray_done = True
       epoch.record |= {f"val/{k}": v for k, v in scores.means().items()}
       epoch.record["time/validation_seconds"] = time.perf_counter() - start
@@ -106,7 +133,7 @@ class Validate:
 
 
 class EarlyStopping:
-  """Tracks the best monitored value (in its direction) and stops after `patience` epochs without one."""
+  """Tracks the best monitored value, in its direction; stops after `patience` epochs without one."""
 
   def __init__(self, config, monitor: str):
     self.cfg, self.monitor = config.early_stopping, monitor
@@ -125,10 +152,17 @@ class EarlyStopping:
 
 def epoch_line(num_epochs: int) -> Hook:
   def log_epoch(epoch: EpochEnd) -> None:
-    shown = " ".join(f"{k}={v:.4g}" for k, v in epoch.record.items()
-                     if isinstance(v, float) and "/gray/" not in k)
-    logging.info("epoch %d/%d done: %s%s", epoch.progress.epoch, num_epochs, shown,
-                 " (early stop)" if epoch.progress.stopped_early else "")
+    shown = " ".join(
+      f"{k}={v:.4g}" for k, v in epoch.record.items() if isinstance(v, float) and "/gray/" not in k
+    )
+    logging.info(
+      "epoch %d/%d done: %s%s",
+      epoch.progress.epoch,
+      num_epochs,
+      shown,
+      " (early stop)" if epoch.progress.stopped_early else "",
+    )
+
   return log_epoch
 
 
@@ -165,7 +199,7 @@ class Plots:
 
 
 class SaveCheckpoint:
-  """The epoch's checkpoint; Orbax keeps the best by the monitored value, signed so lower is better."""
+  """The epoch's checkpoint; Orbax keeps the best by the monitored value, signed (lower = better)."""
 
   def __init__(self, checkpoints: checkpoint.Checkpoints, train_iter, monitor: str):
     self.checkpoints, self.train_iter, self.monitor = checkpoints, train_iter, monitor
@@ -179,36 +213,52 @@ def epoch_hooks(trainer, train_iter) -> list[Hook]:
   """The default end-of-epoch duties of a Trainer, in order."""
   cfg, writer = trainer.config, trainer.writer
   return [
-      Validate(trainer.evaluator, trainer.data, cfg, writer, trainer.monitor),
-      EarlyStopping(cfg, trainer.monitor),
-      epoch_line(cfg.num_epochs),
-      SampleGrid(trainer.evaluator, trainer.fixed_images, writer, trainer.is_main),
-      Plots(trainer.workdir, trainer.task.plot_panels, writer, trainer.is_main),
-      SaveCheckpoint(trainer.checkpoints, train_iter, trainer.monitor),
+    Validate(trainer.evaluator, trainer.data, cfg, writer, trainer.monitor),
+    EarlyStopping(cfg, trainer.monitor),
+    epoch_line(cfg.num_epochs),
+    SampleGrid(trainer.evaluator, trainer.fixed_images, writer, trainer.is_main),
+    Plots(trainer.workdir, trainer.task.plot_panels, writer, trainer.is_main),
+    SaveCheckpoint(trainer.checkpoints, train_iter, trainer.monitor),
   ]
 
 
 def finish(trainer, state, progress: checkpoint.Progress, counts: dict) -> dict:
   """Best weights back (when asked), val and test scores, the final grid and final_metrics.json."""
   cfg, workdir, evaluator = trainer.config, trainer.workdir, trainer.evaluator
-  if cfg.early_stopping.restore_best and progress.best_step not in (None, int(jax.device_get(state.step))):
+  if cfg.early_stopping.restore_best and progress.best_step not in (
+    None,
+    int(jax.device_get(state.step)),
+  ):
     state, _ = trainer.checkpoints.restore(progress.best_step, checkpoint.abstract_like(state))
-    logging.info("restored the best weights (step %d, %s=%.5g)", progress.best_step,
-                 trainer.monitor, progress.best_value)
-  scores = {split: evaluator.evaluate(state, trainer.data.eval_batches(split)).means()
-            for split in ("val", "test")}
-  result = {"step": int(jax.device_get(state.step)), "epochs": progress.epoch, "params": counts,
-            "best_step": progress.best_step, "monitor": trainer.monitor,
-            "stopped_early": progress.stopped_early, "train_seconds": progress.train_seconds,
-            **scores}
+    logging.info(
+      "restored the best weights (step %d, %s=%.5g)",
+      progress.best_step,
+      trainer.monitor,
+      progress.best_value,
+    )
+  scores = {
+    split: evaluator.evaluate(state, trainer.data.eval_batches(split)).means()
+    for split in ("val", "test")
+  }
+  result = {
+    "step": int(jax.device_get(state.step)),
+    "epochs": progress.epoch,
+    "params": counts,
+    "best_step": progress.best_step,
+    "monitor": trainer.monitor,
+    "stopped_early": progress.stopped_early,
+    "train_seconds": progress.train_seconds,
+    **scores,
+  }
   grid = evaluator.sample_grid(state, trainer.fixed_images) if len(trainer.fixed_images) else None
   if trainer.is_main:
     if grid is not None:
       save_png(grid, os.path.join(workdir, "samples", "final.png"))
     with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
       json.dump(result, f, indent=2)
-  trainer.writer.scalars(result["step"], {f"final/test/{k}": v for k, v in result["test"].items()},
-                         kind="final")
+  trainer.writer.scalars(
+    result["step"], {f"final/test/{k}": v for k, v in result["test"].items()}, kind="final"
+  )
   trainer.writer.close()
   trainer.checkpoints.close()
   logging.info("final: val %s | test %s", result["val"], result["test"])

@@ -9,8 +9,15 @@ from __future__ import annotations
 import math
 
 # Which way is better, per metric name (without its train/, val/ or gray/ prefix).
-_DIRECTIONS = {"loss": "min", "l1": "min", "mse": "min", "psnr": "max", "ssim": "max",
-               "delta_colorfulness": "min", "ab_auc": "max"}
+_DIRECTIONS = {
+  "loss": "min",
+  "l1": "min",
+  "mse": "min",
+  "psnr": "max",
+  "ssim": "max",
+  "delta_colorfulness": "min",
+  "ab_auc": "max",
+}
 
 
 def direction(name: str) -> str | None:
@@ -41,7 +48,7 @@ def rename_old(key: str) -> str:
   """An old metric key in the current vocabulary: 'val/mae' -> 'val/l1',
   'gray/auc' -> 'gray/ab_auc', 'task/loss' -> 'loss' (eval's task terms)."""
   if key.startswith("task/"):
-    key = key[len("task/"):]
+    key = key[len("task/") :]
   head, _, last = key.rpartition("/")
   new = OLD_NAMES.get(last)
   return key if new is None else (f"{head}/{new}" if head else new)

@@ -48,6 +48,15 @@ def build(opt_cfg, total_steps: int | None) -> optax.GradientTransformation:
   return tx
 
 
+def step_budget(config, num_train_examples: int) -> tuple[int, int]:
+  """(steps per epoch, total steps): the train split in batches, capped by max_train_steps."""
+  steps_per_epoch = num_train_examples // config.batch_size
+  total = steps_per_epoch * config.num_epochs
+  if config.get("max_train_steps"):
+    total = min(total, config.max_train_steps)
+  return steps_per_epoch, total
+
+
 def build_all(config, sections: dict[str, str],
               total_steps: int | None) -> dict[str, optax.GradientTransformation]:
   """{name: optimizer} for a task's `optimizers` ({name: config section})."""

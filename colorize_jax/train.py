@@ -17,18 +17,11 @@ from absl import logging
 
 from colorize_jax import augment, checkpoint, hooks, optim, parallel, tasks, xla_options
 from colorize_jax.data import DataPipeline
-from colorize_jax.evaluator import Evaluator, check_monitor
-from colorize_jax.hooks import NonFiniteLossError  # noqa: F401  (launch.py catches train.NonFiniteLossError)
+from colorize_jax.evaluator import Evaluator
+
+# launch.py catches train.NonFiniteLossError.
+from colorize_jax.hooks import NonFiniteLossError  # noqa: F401
 from colorize_jax.outputs import RunWriter, write_config
-
-
-def schedule(config, data: DataPipeline) -> tuple[int, int]:
-  """(steps per epoch, total steps) from the train split's size, capped by max_train_steps."""
-  steps_per_epoch = data.num_examples("train") // config.batch_size
-  total = steps_per_epoch * config.num_epochs
-  if config.get("max_train_steps"):
-    total = min(total, config.max_train_steps)
-  return steps_per_epoch, total
 
 
 def make_train_step(task, config):
@@ -54,35 +47,48 @@ class Trainer:
     parallel.check_batch_size(config.batch_size)
     self.is_main = jax.process_index() == 0
     self.data = DataPipeline(
-        config.data, global_batch_size=config.batch_size, seed=config.seed,
-        process_index=jax.process_index(), process_count=jax.process_count())
-    self.steps_per_epoch, self.total_steps = schedule(config, self.data)
+      config.data,
+      global_batch_size=config.batch_size,
+      seed=config.seed,
+      process_index=jax.process_index(),
+      process_count=jax.process_count(),
+    )
+    self.steps_per_epoch, self.total_steps = optim.step_budget(
+      config, self.data.num_examples("train")
+    )
     self.task = tasks.build(config)
     optimizers = optim.build_all(config, self.task.optimizers, self.total_steps)
     mesh = parallel.make_mesh()
     self.data_sharding, replicated = parallel.data_sharding(mesh), parallel.replicated(mesh)
     self.init_key, self.key = jax.random.split(jax.random.key(config.seed))
-    self._init = jax.jit(functools.partial(
-        self.task.init_state, image_size=config.data.image_size, optimizers=optimizers),
-        out_shardings=replicated)
+    self._init = jax.jit(
+      functools.partial(
+        self.task.init_state, image_size=config.data.image_size, optimizers=optimizers
+      ),
+      out_shardings=replicated,
+    )
     self.evaluator = Evaluator(self.task)
-    self.monitor = config.early_stopping.get("monitor") or self.task.monitor
     # Traced, not compiled: a bad monitor name fails before any compilation.
-    check_monitor(self.monitor, self.evaluator.names(
-        jax.eval_shape(self._init, self.init_key), config.data.image_size))
+    self.monitor = self.evaluator.monitor(config, jax.eval_shape(self._init, self.init_key))
     self._train_step = xla_options.jit(
-        make_train_step(self.task, config), in_shardings=(replicated, self.data_sharding, replicated),
-        out_shardings=(replicated, replicated), donate_argnums=(0,))
+      make_train_step(self.task, config),
+      in_shardings=(replicated, self.data_sharding, replicated),
+      out_shardings=(replicated, replicated),
+      donate_argnums=(0,),
+    )
     self.writer = RunWriter(self.workdir, enabled=self.is_main)
     self.checkpoints = checkpoint.Checkpoints(
-        os.path.join(self.workdir, "checkpoints"), keep=config.checkpoint.keep)
+      os.path.join(self.workdir, "checkpoints"), keep=config.checkpoint.keep
+    )
     self.fixed_images = self.data.fixed_examples("val", config.num_sample_images)
 
   def _init_or_restore(self, train_iter):
     state, progress = self._init(self.init_key), checkpoint.Progress()
     latest = self.checkpoints.latest_step()
     if latest is not None:
-      state, progress = self.checkpoints.restore(latest, checkpoint.abstract_like(state), train_iter)
+      state, progress = self.checkpoints.restore(
+        latest, checkpoint.abstract_like(state), train_iter
+      )
       self.writer.truncate_after(latest)
       logging.info("resuming at step %d (epoch %d)", latest, progress.epoch)
     return state, progress
@@ -99,9 +105,6 @@ class Trainer:
     if progress.finished and (progress.stopped_early or step >= self.total_steps):
       logging.info("run in %s already finished at step %d; nothing to do", self.workdir, step)
       return hooks.finish(self, state, progress, counts)
-    logging.info("training %d epochs x %d steps (batch %d, %d train examples) from step %d",
-                 cfg.num_epochs, self.steps_per_epoch, cfg.batch_size,
-                 self.data.num_examples("train"), step)
     epoch_hooks = hooks.epoch_hooks(self, train_iter)
     step_log = hooks.StepLog(self, step)
     pending, epoch_steps = [], []  # Device scalars since the last log: no sync per step.
@@ -111,12 +114,16 @@ class Trainer:
       t0 = time.perf_counter()
       local = next(train_iter)
       step_log.meter.add_data_wait(time.perf_counter() - t0)
-      state, metrics = self._train_step(state, parallel.global_batch(local, self.data_sharding), self.key)
+      state, metrics = self._train_step(
+        state, parallel.global_batch(local, self.data_sharding), self.key
+      )
       step += 1
       pending.append(metrics)
       # A budget that ends mid-epoch still validates (and plots) that last part.
       end_of_epoch = step % self.steps_per_epoch == 0 or step == self.total_steps
-      save_now = end_of_epoch or (cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0)
+      save_now = end_of_epoch or (
+        cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0
+      )
       if step % cfg.log_every_steps == 0 or save_now:
         epoch_steps += step_log(step, pending, progress.epoch + 1)
         pending = []
@@ -125,9 +132,8 @@ class Trainer:
         progress.finished = step >= self.total_steps
       if end_of_epoch:
         progress.epoch += 1
-        record = {f"train/{k}": sum(m[k] for m in epoch_steps) / len(epoch_steps)
-                  for k in epoch_steps[-1]} | {"time/epoch_seconds": time.perf_counter() - epoch_start}
-        epoch = hooks.EpochEnd(state, step, progress, record, last=progress.finished)
+        seconds = time.perf_counter() - epoch_start
+        epoch = hooks.EpochEnd.of_steps(state, step, progress, epoch_steps, seconds)
         for hook in epoch_hooks:
           hook(epoch)
         epoch_steps, epoch_start = [], time.perf_counter()

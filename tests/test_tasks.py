@@ -48,8 +48,9 @@ class MeanColorTask:
 
   def init_state(self, rng, image_size, optimizers):
     variables = self.generator.init(rng, jnp.zeros((1, image_size, image_size, 1)), train=False)
-    return base.TrainState.create(apply_fn=self.generator.apply, params=variables["params"],
-                                  tx=optimizers["model"])
+    return base.TrainState.create(
+      apply_fn=self.generator.apply, params=variables["params"], tx=optimizers["model"]
+    )
 
   def loss_terms(self, pred, target):
     l1 = jnp.mean(jnp.abs(pred - target).reshape(pred.shape[0], -1), axis=1)
@@ -58,7 +59,9 @@ class MeanColorTask:
   def train_step(self, state, batch, rng):
     del rng
     inputs, targets = self.color_space.split(batch["image"])
-    loss = lambda p: self.loss_terms(state.apply_fn({"params": p}, inputs, train=True), targets)["loss"].mean()
+    loss = lambda p: self.loss_terms(state.apply_fn({"params": p}, inputs, train=True), targets)[
+      "loss"
+    ].mean()
     value, grads = jax.value_and_grad(loss)(state.params)
     return state.apply_gradients(grads=grads), {"loss": value}
 
@@ -97,42 +100,85 @@ def test_a_new_task_trains_evaluates_and_restores_through_the_loop(tmp_path):
   assert colorizer.predict_rgb(np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 32, 32, 3)
 
 
-def test_an_unknown_monitor_is_rejected_before_compiling_with_the_valid_names(tmp_path, monkeypatch):
+def test_an_unknown_monitor_is_rejected_before_compiling_with_the_valid_names(
+  tmp_path, monkeypatch
+):
   config = load_config("unet", "smoke")
   config.early_stopping.monitor = "val/psnrr"
   compiled = []
-  monkeypatch.setattr(train.xla_options, "jit", lambda *a, **k: compiled.append(a) or jax.jit(*a, **k))
-  with pytest.raises(ValueError, match=r"'val/psnrr'.*valid: .*val/loss.*val/psnr.*val/ssim") as info:
+  monkeypatch.setattr(
+    train.xla_options, "jit", lambda *a, **k: compiled.append(a) or jax.jit(*a, **k)
+  )
+  with pytest.raises(
+    ValueError, match=r"'val/psnrr'.*valid: .*val/loss.*val/psnr.*val/ssim"
+  ) as info:
     train.Trainer(config, str(tmp_path))
   assert "val/colorfulness," not in str(info.value)  # No direction: not a monitor.
   assert not [a for a in compiled if a and getattr(a[0], "__name__", "") == "train_step"]
 
 
 def test_metric_directions_and_old_names():
-  assert [metric_names.direction(k) for k in ("val/loss", "val/loss/ssim", "psnr", "val/ab_auc",
-                                              "val/delta_colorfulness", "colorfulness")] == [
-      "min", "min", "max", "max", "min", None]
-  assert metric_names.improved("val/psnr", 21.0, 20.0) and not metric_names.improved("val/loss", 2.0, 1.0)
+  assert [
+    metric_names.direction(k)
+    for k in (
+      "val/loss",
+      "val/loss/ssim",
+      "psnr",
+      "val/ab_auc",
+      "val/delta_colorfulness",
+      "colorfulness",
+    )
+  ] == ["min", "min", "max", "max", "min", None]
+  assert metric_names.improved("val/psnr", 21.0, 20.0) and not metric_names.improved(
+    "val/loss", 2.0, 1.0
+  )
   assert metric_names.improved("val/psnr", 1.0, None)
-  assert metric_names.signed("val/psnr", 20.0) == -20.0 and metric_names.signed("val/l1", 0.5) == 0.5
-  old = {"val/mae": 0.1, "train/mae": 0.2, "gray/auc": 0.8, "colorfulness_diff": -3.0, "task/loss": 1.5,
-         "val/loss/mae": 0.3, "g/l1": 0.4}
+  assert (
+    metric_names.signed("val/psnr", 20.0) == -20.0 and metric_names.signed("val/l1", 0.5) == 0.5
+  )
+  old = {
+    "val/mae": 0.1,
+    "train/mae": 0.2,
+    "gray/auc": 0.8,
+    "colorfulness_diff": -3.0,
+    "task/loss": 1.5,
+    "val/loss/mae": 0.3,
+    "g/l1": 0.4,
+  }
   assert metric_names.rename_old_values(old) == {
-      "val/l1": 0.1, "train/l1": 0.2, "gray/ab_auc": 0.8, "delta_colorfulness": 3.0, "loss": 1.5,
-      "val/loss/l1": 0.3, "g/l1": 0.4}
+    "val/l1": 0.1,
+    "train/l1": 0.2,
+    "gray/ab_auc": 0.8,
+    "delta_colorfulness": 3.0,
+    "loss": 1.5,
+    "val/loss/l1": 0.3,
+    "g/l1": 0.4,
+  }
 
 
 def test_old_metrics_and_eval_reports_are_read_in_the_new_names(tmp_path):
   from colorize_jax import compare
 
   (tmp_path / "metrics.jsonl").write_text(
-      json.dumps({"step": 3, "kind": "epoch", "epoch": 1, "val/mae": 0.2, "train/mae": 0.3}) + "\n")
-  assert read_metrics(str(tmp_path))[0] == {"step": 3, "kind": "epoch", "epoch": 1, "val/l1": 0.2,
-                                            "train/l1": 0.3}
-  per_image = [{"index": 0, "mae": 0.1, "colorfulness_diff": -4.0, "task/loss": 1.0},
-               {"index": 1, "mae": 0.3, "colorfulness_diff": 2.0, "task/loss": 2.0}]
-  report = {"name": "test", "metrics": {"mae": 0.2, "auc": 0.9, "colorfulness_diff": -1.0, "task/loss": 1.5},
-            "gray_baseline": {"mae": 0.5, "auc": 0.7}, "per_image": per_image}
+    json.dumps({"step": 3, "kind": "epoch", "epoch": 1, "val/mae": 0.2, "train/mae": 0.3}) + "\n"
+  )
+  assert read_metrics(str(tmp_path))[0] == {
+    "step": 3,
+    "kind": "epoch",
+    "epoch": 1,
+    "val/l1": 0.2,
+    "train/l1": 0.3,
+  }
+  per_image = [
+    {"index": 0, "mae": 0.1, "colorfulness_diff": -4.0, "task/loss": 1.0},
+    {"index": 1, "mae": 0.3, "colorfulness_diff": 2.0, "task/loss": 2.0},
+  ]
+  report = {
+    "name": "test",
+    "metrics": {"mae": 0.2, "auc": 0.9, "colorfulness_diff": -1.0, "task/loss": 1.5},
+    "gray_baseline": {"mae": 0.5, "auc": 0.7},
+    "per_image": per_image,
+  }
   (tmp_path / "eval").mkdir()
   (tmp_path / "eval" / "test.json").write_text(json.dumps(report))
   read = compare.evaluations(str(tmp_path))["test"]
@@ -141,8 +187,10 @@ def test_old_metrics_and_eval_reports_are_read_in_the_new_names(tmp_path):
 
 
 def _tree_lines(name, state):
-  return [f"{name}\t{jax.tree_util.keystr(p)}\t{tuple(x.shape)}\t{x.dtype}"
-          for p, x in jax.tree_util.tree_flatten_with_path(state)[0]]
+  return [
+    f"{name}\t{jax.tree_util.keystr(p)}\t{tuple(x.shape)}\t{x.dtype}"
+    for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
+  ]
 
 
 def test_state_trees_are_those_of_checkpoints_written_before_the_protocol_change():
@@ -169,8 +217,11 @@ def test_a_checkpoint_written_before_the_protocol_change_restores(tmp_path, name
   # It was a fresh init at key 0 (threefry, not partitionable: conftest's setting).
   optimizers = optim.build_all(config, task.optimizers, total_steps=10)
   fresh = jax.jit(lambda k: task.init_state(k, 32, optimizers))(jax.random.key(0))
-  jax.tree.map(np.testing.assert_array_equal, jax.device_get(task.inference_variables(state)),
-               jax.device_get(task.inference_variables(fresh)))
+  jax.tree.map(
+    np.testing.assert_array_equal,
+    jax.device_get(task.inference_variables(state)),
+    jax.device_get(task.inference_variables(fresh)),
+  )
   colorizer = inference.from_workdir(str(workdir), "last")
   assert colorizer.predict_rgb(np.zeros((1, 32, 32, 3), np.uint8)).shape == (1, 32, 32, 3)
 
@@ -203,8 +254,10 @@ def test_evaluator_scores_each_real_example_once_and_stops_at_max_examples():
   task = tasks.build(config)
   state = task.init_state(jax.random.key(0), 32, optim.build_all(config, task.optimizers, None))
   rng = np.random.default_rng(0)
-  batches = [{"image": rng.integers(0, 256, (8, 32, 32, 3), np.uint8),
-              "mask": np.arange(8) < n} for n in (8, 8, 3)]  # The last batch is padded.
+  batches = [
+    {"image": rng.integers(0, 256, (8, 32, 32, 3), np.uint8), "mask": np.arange(8) < n}
+    for n in (8, 8, 3)
+  ]  # The last batch is padded.
   evaluator = Evaluator(task)
   every = evaluator.evaluate(state, iter(batches), with_gray=True)
   assert every.count == 19 and every.positions[-1] == 18 and len(every.values["psnr"]) == 19
