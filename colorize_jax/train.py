@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from colorize_jax import augment, checkpoint, parallel, tasks, xla_options
+from colorize_jax import augment, checkpoint, config_check, config_guard, parallel, tasks, workdir_lock, xla_options
 from colorize_jax.tasks import base
 from colorize_jax.data import DataPipeline
 from colorize_jax import outputs
@@ -63,9 +63,10 @@ def _masked_sums(task, state, batch):
 class Trainer:
   """Holds the compiled steps and I/O of one run; `run()` trains to the end."""
 
-  def __init__(self, config, workdir: str):
+  def __init__(self, config, workdir: str, *, allow_config_change: bool = False):
     self.config = config
     self.workdir = os.path.abspath(workdir)
+    self.allow_config_change = allow_config_change
     parallel.check_batch_size(config.batch_size)
     self.is_main = jax.process_index() == 0
     self.data = DataPipeline(
@@ -117,9 +118,9 @@ class Trainer:
   def _init_or_restore(self, train_iter):
     state = self._init(self.init_key)
     progress = checkpoint.Progress()
-    latest = self.checkpoints.latest_step()
-    if latest is not None:
-      state, progress = self.checkpoints.restore(latest, checkpoint.abstract_like(state), train_iter)
+    restored = self.checkpoints.restore_latest(checkpoint.abstract_like(state), train_iter)
+    if restored is not None:
+      latest, state, progress = restored
       self.writer.truncate_after(latest)
       logging.info("resuming at step %d (epoch %d)", latest, progress.epoch)
     return state, progress
@@ -165,17 +166,13 @@ class Trainer:
 
   def run(self) -> dict:
     cfg = self.config
-    if self.is_main:
-      os.makedirs(self.workdir, exist_ok=True)
-      resolved = cfg.copy_and_resolve_references()
-      # Absolute paths, so eval/compare/colorize read the run from any directory.
-      for section in (resolved.data, resolved.get("eval") or {}):
-        if section.get("path"):
-          section.path = os.path.abspath(section.path)
-      with open(os.path.join(self.workdir, "config.json"), "w") as f:
-        f.write(resolved.to_json_best_effort(indent=2))
+    resume = config_guard.check_resume(self.workdir, cfg, self.checkpoints.latest_step(),
+                                       allow_change=self.allow_config_change, write=self.is_main)
     train_iter = self.data.train_iterator()
     state, progress = self._init_or_restore(train_iter)
+    if resume.restart_best:  # The old monitored values measure something else.
+      progress.best_value, progress.best_step, progress.bad_epochs = None, None, 0
+      self.checkpoints.forget_best()
     counts = self.task.param_counts(state)
     logging.info("parameters: %s", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     self.fixed_images = self.data.fixed_examples("val", cfg.num_sample_images)
@@ -188,10 +185,11 @@ class Trainer:
                  cfg.num_epochs, self.steps_per_epoch, cfg.batch_size, self.data.num_examples("train"), step)
     meter = console.Throughput(cfg.batch_size, step, self.total_steps)
     pending: list[dict] = []  # Device scalars since the last log: no sync per step.
-    epoch_sums: dict[str, float] = {}
-    epoch_count = 0
+    # Restored mid-epoch sums: the epoch's means cover its steps before an interruption too.
+    epoch_sums: dict[str, float] = dict(progress.epoch_sums)
+    epoch_count = progress.epoch_count
     run_start, run_seconds0 = time.perf_counter(), progress.train_seconds
-    epoch_start = run_start
+    epoch_start = run_start - progress.epoch_seconds
 
     while step < self.total_steps and not progress.stopped_early:
       t0 = time.perf_counter()
@@ -225,6 +223,8 @@ class Trainer:
           epoch_sums, epoch_count = {}, 0
           epoch_start = time.perf_counter()
         progress.train_seconds = run_seconds0 + time.perf_counter() - run_start
+        progress.epoch_sums, progress.epoch_count = dict(epoch_sums), epoch_count
+        progress.epoch_seconds = time.perf_counter() - epoch_start
         progress.finished = step >= self.total_steps or progress.stopped_early
         self.checkpoints.save(step, state, train_iter, progress, monitor=monitor)
     self.checkpoints.wait()
@@ -260,5 +260,15 @@ class Trainer:
     return result
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-  return Trainer(config, workdir).run()
+def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = False) -> dict:
+  """Checks the config, locks the workdir (process 0), trains; every exit waits for a save in progress."""
+  config_check.check(config)
+  is_main = jax.process_index() == 0
+  if is_main:
+    workdir_lock.prepare(workdir)
+  with workdir_lock.hold(workdir, enabled=is_main):
+    trainer = Trainer(config, workdir, allow_config_change=allow_config_change)
+    try:
+      return trainer.run()
+    finally:
+      trainer.checkpoints.settle()
