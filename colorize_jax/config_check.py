@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
-from colorize_jax import color, models
+from colorize_jax import color, config_base, models
 
 # Sources that split by data.split_fractions; `sample` has a fixed split by photo.
 _SPLIT_SOURCES = ("folder", "tfds")
@@ -46,9 +46,10 @@ def _batch_size(config, num_devices: int) -> str | None:
 def _split_fractions(config) -> str | None:
   fractions = tuple(config.data.split_fractions)
   if config.data.source not in _SPLIT_SOURCES:
-    # The sample source splits by photo; the fractions are a recipe's setting for its folder runs.
-    logging.warning("data.split_fractions=%s does not apply to data.source=%r (its split is fixed); "
-                    "it applies to %s", fractions, config.data.source, " and ".join(_SPLIT_SOURCES))
+    # The sample source splits by photo: say so when fractions were set, instead of ignoring them.
+    if fractions != tuple(config_base.base_config().data.split_fractions):
+      logging.warning("data.split_fractions=%s does not apply to data.source=%r (its split is fixed); "
+                      "it applies to %s", fractions, config.data.source, " and ".join(_SPLIT_SOURCES))
     return None
   if (len(fractions) != 3 or any(not isinstance(f, (int, float)) or f < 0 for f in fractions)
       or not fractions[0] > 0):
