@@ -105,7 +105,8 @@ class Checkpoints:
       progress = self.manager.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))
       progress = Progress.from_json(progress["progress"])
     except Exception as e:  # pylint: disable=broad-except  (any damage: JSON, missing file, bad field)
-      raise CheckpointError(f"step {step}: {os.path.join(where, 'progress', 'metadata')}: {last_line(e)}") from e
+      path = os.path.join(where, "progress", "metadata")
+      raise CheckpointError(f"step {step}: {path}: {last_line(e)}") from e
     items = {"state": ocp.args.StandardRestore(abstract_state)}
     if data_iterator is not None:
       items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)

@@ -30,11 +30,13 @@ def variants(module: types.ModuleType) -> dict[str, str]:
   its description, or to (description, function).
   """
   declared = getattr(module, "VARIANTS", None) or {"": ""}
-  return {name: value[0] if isinstance(value, tuple) else str(value) for name, value in declared.items()}
+  return {name: value[0] if isinstance(value, tuple) else str(value)
+          for name, value in declared.items()}
 
 
 def load_module(path: str) -> types.ModuleType:
-  spec = importlib.util.spec_from_file_location(f"configs.{os.path.splitext(os.path.basename(path))[0]}", path)
+  name = os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(f"configs.{name}", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
@@ -66,7 +68,10 @@ def split_arg(config_arg: str) -> tuple[str, str]:
 
 
 def default_workdir(config_arg: str) -> str:
-  """runs/<config name>[-<variant>], relative to the current directory: `--config=configs/pix2pix.py:256` -> runs/pix2pix-256."""
+  """runs/<config name>[-<variant>], relative to the current directory.
+
+  `--config=configs/pix2pix.py:256` -> runs/pix2pix-256.
+  """
   path, variant = split_arg(config_arg)
   name = os.path.splitext(os.path.basename(path))[0]
   return os.path.join("runs", f"{name}-{variant}" if variant else name)

@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from colorize_jax import augment, checkpoint, config_check, config_guard, parallel, tasks, workdir_lock, xla_options
+from colorize_jax import augment, checkpoint, parallel, tasks, xla_options
+from colorize_jax import config_check, config_guard, workdir_lock
 from colorize_jax.tasks import base
 from colorize_jax.data import DataPipeline
 from colorize_jax import outputs

@@ -115,7 +115,8 @@ def test_a_locked_workdir_and_a_file_as_workdir_fail_in_one_line(tmp_path):
 
   (tmp_path / "file").write_text("")
   done = _launch("--config=configs/unet.py:smoke", f"--workdir={tmp_path / 'file'}")
-  assert _error_line(done) == f"error: workdir {tmp_path / 'file'} is a file, not a folder; give another --workdir"
+  assert _error_line(done) == (f"error: workdir {tmp_path / 'file'} is a file, not a folder; "
+                               "give another --workdir")
 
 
 def test_colorize_with_no_images_exits_1(tmp_path):
@@ -139,7 +140,8 @@ def test_colorize_names_a_symlink_loop_as_one(tmp_path):
 
 def test_library_tracebacks_become_one_line():
   record = logging.LogRecord("absl", logging.ERROR, "/site-packages/orbax/checkpoint/future.py", 1,
-                             "save failed: %s\nmore", ("RESOURCE_EXHAUSTED",), (ValueError, ValueError(), None))
+                             "save failed: %s\nmore", ("RESOURCE_EXHAUSTED",),
+                             (ValueError, ValueError(), None))
   assert logs._QuietLibraries().filter(record)
   assert (record.getMessage(), record.exc_info) == ("save failed: RESOURCE_EXHAUSTED", None)
   assert logs._is_callback_noise(RuntimeError, RuntimeError("Event loop is closed"))

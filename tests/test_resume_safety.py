@@ -1,4 +1,5 @@
-"""Resuming loses nothing: damaged checkpoints, saves in flight at an error, mid-epoch means, config changes."""
+"""Resuming loses nothing: damaged checkpoints, saves in flight at an error, mid-epoch means,
+config changes."""
 
 import json
 import math
