@@ -30,6 +30,13 @@ SAFE_FIELDS = ("num_epochs", "max_train_steps", "log_every_steps", "num_sample_i
 # Safe fields that change what "best" means.
 _BEST_FIELDS = ("early_stopping.monitor",)
 _MAX_SHOWN = 12
+# Fields a data source does not read: changing them changes nothing while the source stays.
+_UNUSED_BY_SOURCE = {
+    "sample": ("data.split_fractions", "data.path", "data.name", "data.data_dir"),
+    "folder": ("data.name", "data.data_dir", "data.sample_crops_per_photo",
+               "data.sample_eval_crops_per_photo"),
+    "tfds": ("data.path", "data.sample_crops_per_photo", "data.sample_eval_crops_per_photo"),
+}
 
 
 class ConfigChangedError(ValueError):
@@ -99,6 +106,9 @@ def check_resume(workdir: str, config, step: int | None, *, allow_change: bool =
       raise ConfigChangedError(f"{path} cannot be read ({e}); it records the config of the checkpoints "
                                "in that workdir. Restore it, or use another --workdir.") from None
     changes = diff(saved, new)
+    source = new.get("data", {}).get("source")
+    if saved.get("data", {}).get("source") == source:
+      changes = [c for c in changes if c[0] not in _UNUSED_BY_SOURCE.get(source, ())]
   learning = [c for c in changes if not is_safe(c[0])]
   if learning and not allow_change:
     raise ConfigChangedError(

@@ -160,3 +160,13 @@ def test_a_safe_change_resumes_with_a_log_line(reference, tmp_path, caplog):
   assert "do not change what is learned: log_every_steps 1 -> 2, num_epochs 2 -> 3" in caplog.text
   assert result["step"] == 9
   assert json.loads((workdir / "config.6.json").read_text())["num_epochs"] == 2
+
+
+def test_fields_the_data_source_does_not_read_are_not_changes(tmp_path):
+  (tmp_path / "config.json").write_text(json.dumps(config_guard.resolved_json(_config())))
+  changed = _config()
+  changed.data.split_fractions = (0.5, 0.25, 0.25)  # The sample source splits by photo.
+  assert config_guard.check_resume(str(tmp_path), changed, 3).changes == []
+  changed.data.sample_crops_per_photo = 5
+  assert [k for k, _, _ in config_guard.check_resume(str(tmp_path), changed, 3, allow_change=True)
+          .changes] == ["data.sample_crops_per_photo"]
