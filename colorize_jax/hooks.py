@@ -86,9 +86,13 @@ class EpochEnd:
   monitor: float | None = None  # The monitored validation metric, when validated.
 
   @classmethod
-  def of_steps(cls, state, step, progress, steps: list[dict], seconds: float) -> EpochEnd:
-    """The epoch's record starts as the means of its logged training steps and its wall time."""
-    means = {f"train/{k}": sum(m[k] for m in steps) / len(steps) for k in steps[-1]}
+  def of_progress(cls, state, step, progress, seconds: float) -> EpochEnd:
+    """The epoch's record starts as the means of its logged training steps and its wall time.
+
+    The sums live in `progress` (checkpointed), so a run resumed mid-epoch
+    reports the same means as an uninterrupted one.
+    """
+    means = {f"train/{k}": v for k, v in progress.take_epoch_means().items()}
     record = means | {"time/epoch_seconds": seconds}
     return cls(state, step, progress, record, last=progress.finished)
 

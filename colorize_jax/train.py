@@ -16,12 +16,13 @@ import jax
 from absl import logging
 
 from colorize_jax import augment, checkpoint, hooks, optim, parallel, tasks, xla_options
+from colorize_jax import config_check, config_guard, workdir_lock
 from colorize_jax.data import DataPipeline
 from colorize_jax.evaluator import Evaluator
 
 # launch.py catches train.NonFiniteLossError.
 from colorize_jax.hooks import NonFiniteLossError  # noqa: F401
-from colorize_jax.outputs import RunWriter, write_config
+from colorize_jax.outputs import RunWriter
 
 
 def make_train_step(task, config):
@@ -42,8 +43,9 @@ def make_train_step(task, config):
 class Trainer:
   """The compiled steps and I/O of one run; `run()` trains to the end."""
 
-  def __init__(self, config, workdir: str):
+  def __init__(self, config, workdir: str, *, allow_config_change: bool = False):
     self.config, self.workdir = config, os.path.abspath(workdir)
+    self.allow_config_change = allow_config_change
     parallel.check_batch_size(config.batch_size)
     self.is_main = jax.process_index() == 0
     self.data = DataPipeline(
@@ -83,22 +85,29 @@ class Trainer:
     self.fixed_images = self.data.fixed_examples("val", config.num_sample_images)
 
   def _init_or_restore(self, train_iter):
-    state, progress = self._init(self.init_key), checkpoint.Progress()
-    latest = self.checkpoints.latest_step()
-    if latest is not None:
-      state, progress = self.checkpoints.restore(
-        latest, checkpoint.abstract_like(state), train_iter
-      )
+    state = self._init(self.init_key)
+    progress = checkpoint.Progress()
+    restored = self.checkpoints.restore_latest(checkpoint.abstract_like(state), train_iter)
+    if restored is not None:
+      latest, state, progress = restored
       self.writer.truncate_after(latest)
       logging.info("resuming at step %d (epoch %d)", latest, progress.epoch)
     return state, progress
 
   def run(self) -> dict:
     cfg = self.config
-    if self.is_main:
-      write_config(cfg, self.workdir)
+    resume = config_guard.check_resume(
+      self.workdir,
+      cfg,
+      self.checkpoints.latest_step(),
+      allow_change=self.allow_config_change,
+      write=self.is_main,
+    )
     train_iter = self.data.train_iterator()
     state, progress = self._init_or_restore(train_iter)
+    if resume.restart_best:  # The old monitored values measure something else.
+      progress.best_value, progress.best_step, progress.bad_epochs = None, None, 0
+      self.checkpoints.forget_best()
     counts = self.task.param_counts(state)
     logging.info("parameters: %s", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     step = int(jax.device_get(state.step))
@@ -107,9 +116,9 @@ class Trainer:
       return hooks.finish(self, state, progress, counts)
     epoch_hooks = hooks.epoch_hooks(self, train_iter)
     step_log = hooks.StepLog(self, step)
-    pending, epoch_steps = [], []  # Device scalars since the last log: no sync per step.
+    pending = []  # Device scalars since the last log: no sync per step.
     run_start, run_seconds0 = time.perf_counter(), progress.train_seconds
-    epoch_start = run_start
+    epoch_start = run_start - progress.epoch_seconds  # A resumed epoch keeps its earlier time.
     while step < self.total_steps and not progress.stopped_early:
       t0 = time.perf_counter()
       local = next(train_iter)
@@ -125,7 +134,7 @@ class Trainer:
         cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0
       )
       if step % cfg.log_every_steps == 0 or save_now:
-        epoch_steps += step_log(step, pending, progress.epoch + 1)
+        progress.add_steps(step_log(step, pending, progress.epoch + 1))
         pending = []
       if save_now:
         progress.train_seconds = run_seconds0 + time.perf_counter() - run_start
@@ -133,11 +142,12 @@ class Trainer:
       if end_of_epoch:
         progress.epoch += 1
         seconds = time.perf_counter() - epoch_start
-        epoch = hooks.EpochEnd.of_steps(state, step, progress, epoch_steps, seconds)
+        epoch = hooks.EpochEnd.of_progress(state, step, progress, seconds)
         for hook in epoch_hooks:
           hook(epoch)
-        epoch_steps, epoch_start = [], time.perf_counter()
+        epoch_start = time.perf_counter()
       elif save_now:
+        progress.epoch_seconds = time.perf_counter() - epoch_start
         self.checkpoints.save(step, state, train_iter, progress)
     self.checkpoints.wait()
     if not progress.finished:  # e.g. total_steps reached mid-epoch.
@@ -147,5 +157,15 @@ class Trainer:
     return hooks.finish(self, state, progress, counts)
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-  return Trainer(config, workdir).run()
+def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = False) -> dict:
+  """Checks the config, locks the workdir (process 0), trains; every exit waits for a save in progress."""
+  config_check.check(config)
+  is_main = jax.process_index() == 0
+  if is_main:
+    workdir_lock.prepare(workdir)
+  with workdir_lock.hold(workdir, enabled=is_main):
+    trainer = Trainer(config, workdir, allow_config_change=allow_config_change)
+    try:
+      return trainer.run()
+    finally:
+      trainer.checkpoints.settle()
