@@ -245,9 +245,14 @@ def main(argv):
   unknown = [n for n in FLAGS.recipes if n not in BY_NAME]
   if unknown:
     raise app.UsageError(f"unknown recipes {unknown}; valid: {', '.join(BY_NAME)}")
-  # Relative to the repository root, so the recorded commands read the same on any checkout.
-  data, out = (os.path.relpath(os.path.join(ROOT, os.path.expanduser(p)), ROOT)
-               for p in (FLAGS.data, FLAGS.out))
+  # Relative paths are taken from the repository root (where the commands run), so the
+  # recorded commands read the same on any checkout.
+  data, out = (os.path.normpath(os.path.expanduser(p)) for p in (FLAGS.data, FLAGS.out))
+  wanted = [os.path.join(data, "birds", "train")] + [os.path.join(data, f) for f in EVALS.values()]
+  missing = [p for p in wanted if not os.path.isdir(os.path.join(ROOT, p))]
+  if missing:
+    raise app.UsageError(f"--data={FLAGS.data}: no {', '.join(missing)} (from {ROOT}); pass the "
+                         "folder that holds birds/train, birds/val and kodak24")
   epochs = {REGRESSION: FLAGS.regression_epochs, ADVERSARIAL: FLAGS.adversarial_epochs}
   info = None if FLAGS.dry_run else machine()
   if info:

@@ -312,26 +312,37 @@ def _panels(run: Run) -> dict[str, list[str]]:
   return loss | quality
 
 
+def _gray_baseline(history: list[dict], name: str) -> float | None:
+  """The last value of a validation metric's gray baseline ('val/psnr' -> 'val/gray/psnr') in
+  any record: the loop may log it once per run rather than every epoch."""
+  if not name.startswith("val/"):
+    return None
+  key = "val/gray/" + name[len("val/"):]
+  values = [r[key] for r in history if isinstance(r.get(key), (int, float))]
+  return values[-1] if values else None
+
+
 def curves(run: Run, path: str) -> bool:
-  """Loss and quality per epoch (validation metrics with their gray baseline dashed)."""
+  """Loss and quality per epoch; validation metrics with their gray baseline as a dashed line."""
   epochs = [r for r in run.history if r.get("kind") == "epoch"]
   panels = {}
   for title, names in _panels(run).items():
     series = []
     for name in names:
-      for key, style in ((name, "-"), (name.replace("val/", "val/gray/", 1), "--")):
-        points = [(r["epoch"], r[key]) for r in epochs if isinstance(r.get(key), (int, float))]
-        if points and (style == "-" or key != name):
-          series.append((key, style, points))
+      points = [(r["epoch"], r[name]) for r in epochs if isinstance(r.get(name), (int, float))]
+      if points:
+        series.append((name, points))
     if series:
       panels[title] = series
   if not panels:
     return False
   fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.2), squeeze=False)
   for ax, (title, series) in zip(axes[0], panels.items()):
-    for key, style, points in series:
-      ax.plot(*zip(*points), style, marker="." if len(points) < 30 else None, label=key,
-              linewidth=1)
+    for name, points in series:
+      ax.plot(*zip(*points), marker="." if len(points) < 30 else None, label=name, linewidth=1)
+      gray = _gray_baseline(run.history, name)
+      if gray is not None:
+        ax.axhline(gray, color="gray", linestyle="--", linewidth=1, label="gray baseline")
     ax.set_title(title, fontsize=8)
     ax.set_xlabel("epoch", fontsize=7)
     ax.tick_params(labelsize=6)
@@ -434,8 +445,8 @@ def render(runs: list[Run], output: str, assets: str, *,
   md = ["# Reference results", "", generated, "", budget_line, "", "## Budget and parameters", ""]
   md += _table(["recipe", "kind", "parameters", "images", "epochs", "px", "wall time", "status"],
                [budget_row(r) for r in runs])
-  for eval_name, heading in EVALS:
-    md += ["", f"## {heading}", "", METRICS_NOTE, ""]
+  for i, (eval_name, heading) in enumerate(EVALS):
+    md += ["", f"## {heading}", "", METRICS_NOTE if i == 0 else "Columns as above.", ""]
     evaluated = [r for r in runs if eval_name in r.evals]
     if not evaluated:
       md += [f"No run is evaluated on `{eval_name}` yet (bench/reference_study.py does it)."]
