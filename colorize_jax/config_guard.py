@@ -8,8 +8,11 @@ resume the new config is compared with it field by field:
   data, seed, ...) changes what is learned and is refused with a diff, unless
   allowed (`launch.py --allow_config_change`); then "best" tracking restarts,
   since old and new monitored values measure different things.
-Unknown fields count as learning ones: a refusal is cheaper than a silently
-mixed run. The old config.json is kept as config.<step>.json on any change.
+Fields the saved config lacks were added by a later version of the code,
+whose defaults keep the old behaviour: they pass with a log line, so a run
+continues across an upgrade. Other unknown fields count as learning ones: a
+refusal is cheaper than a silently mixed run. The old config.json is kept as
+config.<step>.json on any change.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from absl import logging
 
 CONFIG_FILE = "config.json"
+MISSING = "<absent>"  # diff()'s value of a field one side lacks.
 
 # Prefixes of dotted field names that do not change what one step learns.
 SAFE_FIELDS = ("num_epochs", "max_train_steps", "log_every_steps", "num_sample_images", "eval.",
@@ -71,12 +75,13 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def diff(saved: dict, new: dict) -> list[tuple[str, Any, Any]]:
   """(field, saved value, new value) for every field that differs; '<absent>' for a missing one."""
   a, b = _flatten(saved), _flatten(new)
-  missing = "<absent>"
-  return [(k, a.get(k, missing), b.get(k, missing)) for k in sorted(a.keys() | b.keys())
-          if a.get(k, missing) != b.get(k, missing)]
+  return [(k, a.get(k, MISSING), b.get(k, MISSING)) for k in sorted(a.keys() | b.keys())
+          if a.get(k, MISSING) != b.get(k, MISSING)]
 
 
-def is_safe(field: str) -> bool:
+def is_safe(field: str, saved_value: Any = None) -> bool:
+  if saved_value == MISSING:  # An option added since the run started, at its default.
+    return True
   return any(field == p or (p.endswith(".") and field.startswith(p)) for p in SAFE_FIELDS)
 
 
@@ -109,7 +114,7 @@ def check_resume(workdir: str, config, step: int | None, *, allow_change: bool =
     source = new.get("data", {}).get("source")
     if saved.get("data", {}).get("source") == source:
       changes = [c for c in changes if c[0] not in _UNUSED_BY_SOURCE.get(source, ())]
-  learning = [c for c in changes if not is_safe(c[0])]
+  learning = [c for c in changes if not is_safe(c[0], c[1])]
   if learning and not allow_change:
     raise ConfigChangedError(
         f"workdir {workdir} holds a run with a different config (its {CONFIG_FILE}, checkpoint step "
@@ -119,7 +124,7 @@ def check_resume(workdir: str, config, step: int | None, *, allow_change: bool =
   if learning:
     logging.warning("resuming step %d of %s with a changed config (--allow_config_change); "
                     "'best' tracking restarts:\n%s", step, workdir, _show(learning))
-  safe = [c for c in changes if is_safe(c[0])]
+  safe = [c for c in changes if is_safe(c[0], c[1])]
   if safe:
     logging.info("resuming with changed settings that do not change what is learned: %s",
                  ", ".join(f"{k} {old!r} -> {new!r}" for k, old, new in safe))

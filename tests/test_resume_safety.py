@@ -170,3 +170,20 @@ def test_fields_the_data_source_does_not_read_are_not_changes(tmp_path):
   changed.data.sample_crops_per_photo = 5
   assert [k for k, _, _ in config_guard.check_resume(str(tmp_path), changed, 3, allow_change=True)
           .changes] == ["data.sample_crops_per_photo"]
+
+
+def test_options_added_by_a_later_version_pass_and_removed_ones_are_refused(tmp_path):
+  saved = config_guard.resolved_json(_config())
+  del saved["eval"]["max_examples"], saved["model"]["name"]
+  saved["an_option_since_removed"] = 1
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  with pytest.raises(config_guard.ConfigChangedError) as refused:
+    config_guard.check_resume(str(tmp_path), _config(), 3, write=False)
+  assert "an_option_since_removed" in str(refused.value)
+  # A field the run's config lacks is safe however it is named: the old code had no such option.
+  assert "model.name" not in str(refused.value) and "max_examples" not in str(refused.value)
+  del saved["an_option_since_removed"]
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  resume = config_guard.check_resume(str(tmp_path), _config(), 3, write=False)
+  assert {k for k, _, _ in resume.changes} == {"eval.max_examples", "model.name"}
+  assert not resume.restart_best
