@@ -73,6 +73,8 @@ class Trainer:
         process_index=jax.process_index(), process_count=jax.process_count())
     self.steps_per_epoch, self.total_steps = schedule(config, self.data)
     self.task = tasks.build(config, self.total_steps)
+    if hasattr(self.task, "prepare"):  # Tasks that learn constants from the train split (ab prior).
+      self.task.prepare(self.data, self.workdir)
 
     mesh = parallel.make_mesh()
     self.data_sharding = parallel.data_sharding(mesh)

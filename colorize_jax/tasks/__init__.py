@@ -2,6 +2,7 @@
 
 from colorize_jax import registry
 from colorize_jax.tasks import adversarial  # noqa: F401
+from colorize_jax.tasks import classification  # noqa: F401
 from colorize_jax.tasks import regression  # noqa: F401
 
 
