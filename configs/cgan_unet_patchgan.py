@@ -28,7 +28,8 @@ def get_config(arg=None):
   c = config_gan.cgan_config()
   c.model.name = "unet_small"
   c.discriminator = config_base.ml_collections.ConfigDict({
-      "name": "patchgan", "base_features": 64, "n_layers": 3, "norm": "batch"})
+      "name": "patchgan", "base_features": 64, "n_layers": 3, "norm": "batch", "spectral_norm": False,
+      "num_scales": 1})
   c.loss = "l1:100"
   if variant == "smoke":
     config_gan.make_smoke(c)
