@@ -48,7 +48,8 @@ def _cube_faces(levels: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=None)
 def _centres(levels: int) -> np.ndarray:
-  with jax.default_device(jax.devices("cpu")[0]):
+  # Concrete even when first asked for inside a traced function (a loss under jit).
+  with jax.ensure_compile_time_eval(), jax.default_device(jax.devices("cpu")[0]):
     ab = np.asarray(jax.jit(color.rgb_to_lab)(_cube_faces(levels)))[:, 1:]
   cells = np.round(ab / GRID).astype(np.int64) + _HALF_RANGE
   side = 2 * _HALF_RANGE + 1
@@ -69,20 +70,52 @@ def num_bins() -> int:
   return len(centres())
 
 
-def _squared_distances(ab, bins):
+_SIDE = 2 * _HALF_RANGE + 1
+_WINDOW = 2  # Candidates: the grid cells within 2 of a value's own cell (5 x 5).
+_FAR = 1e9  # Squared distance given to candidate cells that hold no bin.
+
+
+@functools.lru_cache(maxsize=None)
+def _grid_table() -> np.ndarray:
+  """Bin index of each grid cell [23, 23] (-1: not a bin)."""
+  table = np.full((_SIDE, _SIDE), -1, np.int32)
+  cells = (centres() / GRID).astype(np.int64) + _HALF_RANGE
+  table[cells[:, 0], cells[:, 1]] = np.arange(len(cells))
+  return table
+
+
+def _candidates(ab):
+  """(bin indices [..., 25], squared distances [..., 25]) of the bins in the
+  5 x 5 grid cells around each value's own; cells without a bin are _FAR.
+
+  The k <= 5 nearest bins of a value in the gamut lie among them: its own
+  cell is a bin (every sRGB colour's is), and a bin outside the window is
+  over 25 ab units away, where the Gaussian weight (sigma 5) relative to the
+  nearest is below 1e-5. Far cheaper than distances to all Q bins, whose
+  top_k is slow on XLA:CPU.
+  """
   ab = ab.astype(jnp.float32)
-  return jnp.sum(jnp.square(ab[..., None, :] - jnp.asarray(bins)), axis=-1)
+  own = jnp.clip(jnp.round(ab / GRID), -_HALF_RANGE, _HALF_RANGE).astype(jnp.int32) + _HALF_RANGE
+  offsets = np.stack(np.meshgrid(*[np.arange(-_WINDOW, _WINDOW + 1)] * 2, indexing="ij"), -1).reshape(-1, 2)
+  cells = own[..., None, :] + offsets  # [..., 25, 2]
+  inside = jnp.all((cells >= 0) & (cells < _SIDE), axis=-1)
+  cells = jnp.clip(cells, 0, _SIDE - 1)
+  indices = jnp.asarray(_grid_table())[cells[..., 0], cells[..., 1]]
+  indices = jnp.where(inside, indices, -1)
+  d2 = jnp.sum(jnp.square(ab[..., None, :] - (cells - _HALF_RANGE).astype(jnp.float32) * GRID), axis=-1)
+  return jnp.maximum(indices, 0), jnp.where(indices >= 0, d2, _FAR)
 
 
-def soft_encode(ab, *, neighbours: int = 5, sigma: float = 5.0, bins=None):
+def soft_encode(ab, *, neighbours: int = 5, sigma: float = 5.0):
   """Zhang's soft targets: (indices [..., k] int32, weights [..., k]) of the k
   nearest bins, weighted by a Gaussian of the distance (sigma in ab units),
-  summing to 1; nearest first."""
-  bins = centres() if bins is None else bins
-  neg_d2, indices = jax.lax.top_k(-_squared_distances(ab, bins), neighbours)
+  summing to 1; nearest first. For ab in the sRGB gamut (see `_candidates`)."""
+  indices, d2 = _candidates(ab)
+  neg_d2, order = jax.lax.top_k(-d2, neighbours)
   # Relative to the nearest bin: exp never underflows to an all-zero row.
   weights = jnp.exp((neg_d2 - neg_d2[..., :1]) / (2.0 * sigma ** 2))
-  return indices, weights / jnp.sum(weights, axis=-1, keepdims=True)
+  return (jnp.take_along_axis(indices, order, axis=-1),
+          weights / jnp.sum(weights, axis=-1, keepdims=True))
 
 
 def dense_encoding(indices, weights, num_classes: int):
@@ -90,10 +123,10 @@ def dense_encoding(indices, weights, num_classes: int):
   return jnp.sum(jax.nn.one_hot(indices, num_classes) * weights[..., None], axis=-2)
 
 
-def nearest(ab, bins=None):
-  """Index of each ab value's nearest bin, [...] int32."""
-  bins = centres() if bins is None else bins
-  return jnp.argmin(_squared_distances(ab, bins), axis=-1).astype(jnp.int32)
+def nearest(ab):
+  """Index of each ab value's nearest bin, [...] int32 (ab in the sRGB gamut)."""
+  indices, d2 = _candidates(ab)
+  return jnp.take_along_axis(indices, jnp.argmin(d2, axis=-1)[..., None], axis=-1)[..., 0]
 
 
 def annealed_mean(logits, temperature: float = 0.38, bins=None):

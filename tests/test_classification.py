@@ -47,8 +47,14 @@ def test_bins_are_in_gamut_and_their_count_is_stable():
   assert rounded <= {tuple(b) for b in bins}
 
 
+def _photo_ab(shape, seed):
+  """ab of random sRGB colours (what photos hold), [*shape, 2]."""
+  rgb = np.random.default_rng(seed).uniform(0.0, 1.0, (*shape, 3)).astype(np.float32)
+  return color.rgb_to_lab(jnp.asarray(rgb))[..., 1:]
+
+
 def test_soft_encoding_sums_to_one_with_its_largest_weight_on_the_nearest_bin():
-  ab = jax.random.uniform(jax.random.key(0), (4, 5, 6, 2), minval=-80.0, maxval=80.0)
+  ab = _photo_ab((4, 5, 6), 0)
   indices, weights = ab_bins.soft_encode(ab)
   assert indices.shape == weights.shape == (4, 5, 6, 5)
   np.testing.assert_allclose(jnp.sum(weights, -1), 1.0, rtol=1e-6)
@@ -63,6 +69,21 @@ def test_soft_encoding_sums_to_one_with_its_largest_weight_on_the_nearest_bin():
   centre = ab_bins.centres()[100]
   _, w = ab_bins.soft_encode(jnp.asarray(centre)[None])
   assert w[0, 0] > 0.5 and w[0, 1] == pytest.approx(w[0, 0] * np.exp(-2.0), rel=1e-5)
+
+
+def test_soft_encoding_equals_the_5_nearest_of_all_bins():
+  # The encoding looks at the 5 x 5 grid cells around each value; against all Q bins:
+  ab = np.concatenate([np.asarray(_photo_ab((20_000,), 1)), ab_bins.centres() + [4.9, -2.3]])
+  ab = ab[np.isin(np.round(ab / 10) * 10, ab_bins.centres()).all(-1)]  # Shifted centres left in a kept cell.
+  indices, weights = ab_bins.soft_encode(jnp.asarray(ab))
+  d2 = np.sum(np.square(ab[:, None] - ab_bins.centres()[None].astype(np.float64)), -1)
+  nearest5 = np.argsort(d2, axis=-1, kind="stable")[:, :5]
+  expected = np.exp(-(np.take_along_axis(d2, nearest5, -1) - d2.min(-1, keepdims=True)) / 50.0)
+  expected /= expected.sum(-1, keepdims=True)
+  dense = np.zeros(d2.shape)
+  np.put_along_axis(dense, nearest5, expected, -1)
+  np.testing.assert_allclose(ab_bins.dense_encoding(indices, weights, Q), dense, atol=2e-5)
+  np.testing.assert_array_equal(ab_bins.nearest(jnp.asarray(ab)), np.argmin(d2, -1))
 
 
 def test_rebalancing_weights_have_expectation_one_under_the_prior():
@@ -89,7 +110,7 @@ def test_annealed_mean_is_the_mode_as_t_goes_to_0_and_the_mean_at_t_1():
 
 def test_classification_loss_is_per_example_with_finite_gradients():
   logits = jax.random.normal(jax.random.key(3), (3, 4, 4, Q))
-  target_ab = jax.random.uniform(jax.random.key(4), (3, 4, 4, 2), minval=-60.0, maxval=60.0)
+  target_ab = _photo_ab((3, 4, 4), 4)
   weights = jnp.asarray(np.random.default_rng(5).uniform(0.5, 2.0, Q).astype(np.float32))
   loss_fn = registry.get("ab_loss", "ab_ce")()
   loss = loss_fn(logits, target_ab, weights)
