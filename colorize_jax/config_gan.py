@@ -27,16 +27,15 @@ def gan_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict({
       "name": "unet_128", "base_features": 64, "num_downs": 7, "norm": "batch", "dropout": 0.5,
       "output_activation": "tanh"})
-  c.discriminator = ml_collections.ConfigDict({
-      "name": "patchgan", "base_features": 64, "n_layers": 3, "norm": "batch",
-      "spectral_norm": False, "num_scales": 1})
+  c.discriminator = discriminator(name="patchgan", base_features=64, n_layers=3, norm="batch")
 
   # The generator's reconstruction term, the pixel-loss spec of base_config
   # ('l1:100', 'l2:100', 'mse:1,ssim:0.2', ...); '' or 'none' for none.
   c.loss = "l1:100"
   # vanilla | lsgan | hinge | wgan_gp (see colorize_jax/losses/gan.py).
   c.gan_loss = "vanilla"
-  c.gan_loss_options = ml_collections.ConfigDict({"wgan_gp": {"gp_weight": 10.0}})
+  # Options of the gan_loss by name, e.g. {"wgan_gp": {"gp_weight": 10.0}}; defaults otherwise.
+  c.gan_loss_options = config_base.GanLossOptions()
   c.gan = ml_collections.ConfigDict({
       "adv_weight": 1.0,  # G's objective: adv_weight x adversarial + reconstruction.
       "ema_decay": 0.0,  # EMA of G's weights for evaluation and export; 0 = off, e.g. 0.999.
@@ -56,22 +55,12 @@ def gan_config() -> ml_collections.ConfigDict:
   return c
 
 
-def cgan_config() -> ml_collections.ConfigDict:
-  """The studies' simple cGAN, shared by configs/cgan*.py: cgan_cnn G against
-  the dcgan D, RGB normalised to [-1, 1] (tanh output), batch 32, 400 epochs."""
-  c = gan_config()
-  c.model = ml_collections.ConfigDict({
-      "name": "cgan_cnn", "base_features": 64, "num_downs": 2, "norm": "batch",
-      "output_activation": "tanh"})
-  c.discriminator = ml_collections.ConfigDict({
-      "name": "dcgan", "base_features": 64, "n_layers": 2, "norm": "none", "spectral_norm": False,
-      "num_scales": 1})
-  c.batch_size = 32
-  c.num_epochs = 400
-  c.data.image_size = 128
-  c.data.color_space = "rgb"
-  c.data.value_range = (-1.0, 1.0)
-  return c
+def discriminator(**fields) -> ml_collections.ConfigDict:
+  """A config.discriminator section: `fields` plus the stabiliser switches every
+  discriminator has, off unless given (spectral_norm False, num_scales 1), so
+  `--config.discriminator.spectral_norm=true` works on every adversarial recipe."""
+  return ml_collections.ConfigDict({**fields, "spectral_norm": fields.get("spectral_norm", False),
+                                    "num_scales": fields.get("num_scales", 1)})
 
 
 def make_smoke(c: ml_collections.ConfigDict) -> None:

@@ -41,25 +41,45 @@ Variants:
 Expected result: more saturated colours than MSE regression (higher
 colorfulness, smaller delta colorfulness) at some cost in L1/AuC, the paper's
 trade-off; val/l1 (ab/110) falls below the gray (ab = 0) baseline. Not yet
-measured here: the reference study (RESULTS.md) runs :short against the
-regression rows.
+measured here: the reference study (bench/reference_study.py, RESULTS.md)
+trains it beside the regression rows at their budget.
 """
 
 import ml_collections
 
 from colorize_jax import config_base
 
-VARIANTS = {"": "Zhang's objective on the study's U-Net, 128x128",
-            "unet_128": "the head on pix2pix's unet_128", "short": "64x64 quick run", "smoke": "tests"}
+
+def _unet_128(c):
+  c.model = ml_collections.ConfigDict({
+      "name": "unet_128", "base_features": 64, "num_downs": 7, "norm": "batch", "dropout": 0.5,
+      "output_activation": "linear"})
+
+
+def _short(c):
+  config_base.make_short(c)
+  c.batch_size = 16
+
+
+def _smoke(c):
+  config_base.make_smoke(c)
+  c.model.features = (8, 16, 32)
+  c.model.decoder_features = (16, 8)
+  c.classification.prior_images = 16
+
+
+VARIANTS = {"": ("Zhang's objective on the study's U-Net, 128x128", None),
+            "unet_128": ("the head on pix2pix's unet_128", _unet_128),
+            "short": ("64x64 quick run", _short), "smoke": ("tests", _smoke)}
 
 
 def get_config(arg=None):
-  variant = config_base.variant(arg, VARIANTS, "configs/classification.py")
   c = config_base.base_config()
   c.task = "classification"
   c.model = ml_collections.ConfigDict({
-      "name": "unet", "features": (64, 128, 256), "decoder_features": (128, 64), "convs_per_block": 1,
-      "norm": "batch", "activation": "relu", "dropout": 0.0, "output_activation": "linear"})
+      "name": "unet", "features": (64, 128, 256), "decoder_features": (128, 64),
+      "convs_per_block": 1, "norm": "batch", "activation": "relu", "dropout": 0.0,
+      "output_activation": "linear"})
   c.data.color_space = "lab"
   c.data.image_size = 128
   c.batch_size = 32
@@ -72,16 +92,4 @@ def get_config(arg=None):
       "prior_sigma": 5.0,  # Smoothing of the empirical bin distribution (ab units).
       "prior_images": 2000,  # Train images counted for the prior (every pixel), spread over the split.
   })
-  if variant == "unet_128":
-    c.model = ml_collections.ConfigDict({
-        "name": "unet_128", "base_features": 64, "num_downs": 7, "norm": "batch", "dropout": 0.5,
-        "output_activation": "linear"})
-  elif variant == "short":
-    config_base.make_short(c)
-    c.batch_size = 16
-  elif variant == "smoke":
-    config_base.make_smoke(c)
-    c.model.features = (8, 16, 32)
-    c.model.decoder_features = (16, 8)
-    c.classification.prior_images = 16
-  return c
+  return config_base.apply_variant(c, arg, VARIANTS, "configs/classification.py")

@@ -32,38 +32,32 @@ Variants:
 Expected result: as pix2pix (G's L1 falls, D's accuracy stays away from 0
 and 1) with D's loss moving less from epoch to epoch; g/fm (feature
 matching) falls with g/l1. Not yet measured here: the reference study
-(RESULTS.md) runs :short beside pix2pix's.
+(bench/reference_study.py, RESULTS.md) trains it beside pix2pix at one budget.
 """
 
-from colorize_jax import config_base, config_gan
+from colorize_jax import config_base
 
-VARIANTS = {"": "pix2pix + feature matching + spectral norm, 128x128",
-            "short": "pix2pix:short's size and budget", "smoke": "tests"}
+
+def _pix2pix():
+  """configs/pix2pix.py, which this recipe extends (loaded by path: any working directory)."""
+  return config_base.sibling(__file__, "pix2pix")
+
+
+def _pix2pix_variant(name):
+  """configs/pix2pix.py's variant `name`: the two recipes differ by the stabilisers only."""
+  def edit(c):
+    _pix2pix().VARIANTS[name][1](c)
+  return edit
+
+
+VARIANTS = {"": ("pix2pix + feature matching + spectral norm, 128x128", None),
+            "short": ("pix2pix:short's size and budget", _pix2pix_variant("short")),
+            "smoke": ("tests", _pix2pix_variant("smoke"))}
 
 
 def get_config(arg=None):
-  variant = config_base.variant(arg, VARIANTS, "configs/pix2pix_fm_sn.py")
-  c = config_gan.gan_config()
-  c.model.name, c.model.num_downs = "unet_128", 7
-  c.discriminator.name, c.discriminator.n_layers = "patchgan", 3
-  c.discriminator.norm = "none"
+  c = _pix2pix().get_config()
+  c.discriminator.norm = "none"  # No BatchNorm after a spectrally normalised conv (see above).
   c.discriminator.spectral_norm = True
   c.gan.feature_matching = 10.0
-  c.gan_loss = "vanilla"
-  c.loss = "l1:100"
-  c.batch_size = 16
-  c.num_epochs = 200
-  c.optimizer.schedule = "linear_decay"
-  c.d_optimizer.schedule = "linear_decay"
-  c.data.image_size = 128
-  c.data.color_space = "lab"
-  if variant == "short":  # As configs/pix2pix.py:short.
-    config_base.make_short(c, epochs=10)
-    c.data.sample_crops_per_photo = 64
-    c.model.num_downs = 6
-    c.model.base_features = 32
-    c.discriminator.base_features = 32
-  elif variant == "smoke":
-    config_gan.make_smoke(c)
-    c.model.num_downs = 5
-  return c
+  return config_base.apply_variant(c, arg, VARIANTS, "configs/pix2pix_fm_sn.py")

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorize_jax import ab_bins, ab_prior, color, registry, tasks, train
+from colorize_jax import ab_bins, ab_prior, color, optim, registry, tasks, train
 from colorize_jax.losses import classification as cls_losses
 from colorize_jax.models import heads
 
@@ -143,23 +143,32 @@ def test_loss_spec_mixes_classification_and_regression_by_weight():
     ({"classification.prior_mix": 0.0}, "prior_mix must be in"),
     ({"classification.temperature": 0.0}, "temperature must be > 0"),
 ])
-def test_conflicting_switches_fail_before_compiling(load_config, change, message):
+def test_conflicting_switches_fail_before_anything_is_written(load_config, tmp_path, change, message):
   config = load_config("classification", "smoke")
   for key, value in change.items():
     section, _, name = key.rpartition(".")
     (config[section] if section else config)[name] = value
   with pytest.raises((ValueError, registry.UnknownNameError), match=message):
-    tasks.build(config, total_steps=10)
+    tasks.build(config)
+  with pytest.raises(ValueError, match=message):  # config_check's ConfigError, before the workdir.
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
 
 
 def _batch(n=8, size=32, seed=0):
   return {"image": np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), np.uint8)}
 
 
+def _build(config):
+  """(task, optimizers) as the training loop builds them, for a 10-step schedule."""
+  task = tasks.build(config)
+  return task, optim.build_all(config, task.optimizers, total_steps=10)
+
+
 def test_step_on_8_devices_equals_step_on_1_device(load_config):
-  task = tasks.build(load_config("classification", "smoke"), total_steps=10)
+  task, optimizers = _build(load_config("classification", "smoke"))
   task.class_weights = np.linspace(0.5, 2.0, Q).astype(np.float32)  # Weights that matter.
-  state = jax.jit(lambda k: task.init_state(k, 32))(jax.random.key(0))
+  state = jax.jit(lambda k: task.init_state(k, 32, optimizers))(jax.random.key(0))
   (state1, metrics1), (state8, metrics8) = step_on_1_and_8_devices(
       task.train_step, state, _batch(), jax.random.key(1))
   assert int(state8.step) == int(state1.step) == 1
@@ -168,17 +177,27 @@ def test_step_on_8_devices_equals_step_on_1_device(load_config):
   assert {"loss", "loss/ab_ce", "l1", "mse"} <= set(metrics8)
 
 
-def test_predict_gives_the_decoded_ab_in_the_target_space(load_config):
+def test_predict_gives_the_decoded_ab_and_eval_outputs_the_logits_for_the_loss(load_config):
   config = load_config("classification", "smoke")
   config.classification.temperature = 0.2
-  task = tasks.build(config, total_steps=10)
-  state = jax.jit(lambda k: task.init_state(k, 32))(jax.random.key(0))
-  gray, _ = task.color_space.split(jnp.asarray(_batch(2)["image"]))
+  task, optimizers = _build(config)
+  task.class_weights = np.linspace(0.5, 2.0, Q).astype(np.float32)
+  state = jax.jit(lambda k: task.init_state(k, 32, optimizers))(jax.random.key(0))
+  gray, target = task.color_space.split(jnp.asarray(_batch(2)["image"]))
   pred = task.predict(state, gray)
   logits = task.model.apply(task.inference_variables(state), gray, train=False, method="logits")
   assert pred.shape == (2, 32, 32, 2) and logits.shape == (2, 32, 32, Q)
   np.testing.assert_allclose(pred, ab_bins.annealed_mean(logits, 0.2) / 110.0, rtol=1e-5, atol=1e-6)
   assert float(jnp.abs(pred).max()) <= 1.0
+  # The evaluator's one pass: the same prediction, and the logits and weights the loss needs.
+  eval_pred, aux = task.eval_outputs(state, gray)
+  np.testing.assert_allclose(eval_pred, pred, rtol=1e-6, atol=1e-7)
+  terms = task.loss_terms(eval_pred, target, aux)
+  expected = registry.get("ab_loss", "ab_ce")()(logits, target * 110.0, state.class_weights)
+  assert set(terms) == {"loss", "loss/ab_ce"} and terms["loss"].shape == (2,)
+  np.testing.assert_allclose(terms["loss"], expected, rtol=1e-5)
+  with pytest.raises(ValueError, match="needs the per-bin logits"):
+    task.loss_terms(eval_pred, target)
 
 
 class _Source:

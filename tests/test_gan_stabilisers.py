@@ -9,11 +9,17 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from colorize_jax import checkpoint, models, tasks, train
+from colorize_jax import checkpoint, config_check, models, optim, tasks, train
 from colorize_jax.losses import gan
 from colorize_jax.models import discriminators
 
 from conftest import train_until_first_checkpoint
+
+
+def _build(config):
+  """(task, optimizers) as the training loop builds them, for a 10-step schedule."""
+  task = tasks.build(config)
+  return task, optim.build_all(config, task.optimizers, total_steps=10)
 
 
 def _d(**options):
@@ -85,9 +91,8 @@ def test_spectral_norm_bounds_the_top_singular_value_near_1():
 
 
 def test_spectral_norm_state_survives_a_checkpoint_round_trip(load_config, tmp_path):
-  config = load_config("pix2pix_fm_sn", "smoke")
-  task = tasks.build(config, total_steps=10)
-  state = jax.jit(lambda k: task.init_state(k, 32))(jax.random.key(0))
+  task, optimizers = _build(load_config("pix2pix_fm_sn", "smoke"))
+  state = jax.jit(lambda k: task.init_state(k, 32, optimizers))(jax.random.key(0))
   gray, color = _pair(2)
   # One power iteration, as D's update runs it: the u vectors move away from their init.
   _, stats = jax.jit(task._discriminate)(state.d.params, state.d.batch_stats, gray, color)
@@ -147,8 +152,8 @@ def test_stabilisers_in_one_step_with_ttur(load_config):
   config.discriminator.num_scales, config.discriminator.n_layers = 2, 1
   config.gan.r1_gamma = 10.0
   config.d_optimizer.learning_rate = 0.0  # TTUR: D's optimizer is its own.
-  task = tasks.build(config, total_steps=10)
-  state = jax.jit(lambda k: task.init_state(k, 32))(jax.random.key(0))
+  task, optimizers = _build(config)
+  state = jax.jit(lambda k: task.init_state(k, 32, optimizers))(jax.random.key(0))
   images = {"image": np.random.default_rng(1).integers(0, 256, (8, 32, 32, 3), np.uint8)}
   new, metrics = jax.jit(task.train_step)(state, images, jax.random.key(2))
   assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
@@ -168,20 +173,33 @@ def test_stabilisers_in_one_step_with_ttur(load_config):
     ({"gan.feature_matching": -1.0}, "gan.feature_matching is a weight"),
     ({"discriminator.num_scales": 0}, "discriminator.num_scales must be >= 1"),
 ])
-def test_conflicting_switches_fail_before_compiling(load_config, change, message):
+def test_conflicting_switches_fail_before_anything_is_written(load_config, tmp_path, change, message):
   config = load_config("pix2pix_fm_sn", "smoke")
   for key, value in change.items():
     section, _, name = key.rpartition(".")
     (config[section] if section else config)[name] = value
-  with pytest.raises(ValueError, match=message):
-    tasks.build(config, total_steps=10)
+  with pytest.raises(ValueError, match=message) as built:
+    tasks.build(config)
+  with pytest.raises(config_check.ConfigError, match=message) as checked:
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+  assert str(checked.value) == str(built.value)  # One error, not one per place that trips on it.
 
 
-def test_too_many_scales_for_the_image_is_a_clear_error():
+def test_too_many_scales_for_the_image_is_a_clear_error(load_config):
   model = _d(num_scales=3, n_layers=3)
   gray, color = _pair(5)
   with pytest.raises(ValueError, match="num_scales=3: scale 1 sees 16 px inputs"):
     jax.eval_shape(lambda: model.init(jax.random.key(0), gray, color, train=False))
+  # Checked with the config, before training: the smoke D (n_layers 3) fits 32 px at 1 scale only.
+  config = load_config("pix2pix_fm_sn", "smoke")
+  config_check.check(config, num_devices=8)
+  config.discriminator.num_scales = 2
+  with pytest.raises(config_check.ConfigError, match="discriminator 'patchgan' does not fit "
+                     "data.image_size=32: .*num_scales=2: scale 1 sees 16 px"):
+    config_check.check(config, num_devices=8)
+  config.data.image_size = 64
+  config_check.check(config, num_devices=8)
 
 
 def test_smoke_config_trains_and_resumes_exactly(load_config, tmp_path, monkeypatch):

@@ -6,7 +6,9 @@ The rebalancing weights are estimated from the training split once
 (`prepare`, colorize_jax/ab_prior.py) and live in the train state, so
 checkpoints carry them: a resumed run and an evaluation use exactly the
 weights training used. `predict` returns the annealed-mean ab in the Lab
-target space (ab / 110), like any Lab regression model.
+target space (ab / 110), like any Lab regression model; `eval_outputs` also
+returns the per-bin logits and the weights (`aux`), from which `loss_terms`
+computes the evaluation's cross-entropy without a second forward pass.
 
 Config (configs/classification.py):
   config.task = "classification"
@@ -20,12 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorize_jax import ab_bins, ab_prior, color, optim, registry
+from colorize_jax import ab_bins, ab_prior, color, registry
 from colorize_jax.losses import classification as losses
 from colorize_jax.models import heads, layers
 from colorize_jax.tasks import base
@@ -47,11 +48,12 @@ def check_config(config) -> None:
 
 @registry.register("task", "classification")
 class ClassificationTask:
-  monitor = "loss"
+  optimizers = {"model": "optimizer"}
+  monitor = "val/loss"
   console_keys = ("loss", "l1")
   plot_panels = {"loss": ["train/loss", "val/loss"], "L1 (ab/110)": ["train/l1", "val/l1"]}
 
-  def __init__(self, config, total_steps: int):
+  def __init__(self, config):
     check_config(config)
     cfg = config.classification
     self.color_space = color.get_color_space(config.data)
@@ -65,7 +67,6 @@ class ClassificationTask:
     self.class_weights = np.ones(ab_bins.num_bins(), np.float32)
     if not 0.0 < self.prior_mix <= 1.0:
       raise ValueError(f"classification.prior_mix must be in (0, 1] (1 = no rebalancing); got {self.prior_mix}")
-    self.tx = optim.build(config.optimizer, total_steps)
 
   def prepare(self, data, workdir: str) -> None:
     """Called by the training loop before init_state: the rebalancing weights
@@ -76,17 +77,23 @@ class ClassificationTask:
     prior = ab_bins.smoothed_prior(counts, sigma=self.prior_sigma)
     self.class_weights = ab_bins.rebalancing_weights(prior, mix=self.prior_mix)
 
-  def init_state(self, rng, image_size: int) -> ClassifierState:
-    state = base.new_state(self.model, self.tx, rng, image_size)
+  def init_state(self, rng, image_size: int, optimizers) -> ClassifierState:
+    state = base.new_state(self.model, optimizers["model"], rng, image_size)
     fields = {name: getattr(state, name) for name in state.__dataclass_fields__}
     return ClassifierState(**fields, class_weights=jnp.asarray(self.class_weights))
 
-  def _metrics(self, state, logits, targets):
-    pred = heads.decode(logits, self.model.temperature)
-    total, terms = self.objective(logits, pred, targets, state.class_weights)
-    err = (pred - targets).reshape(pred.shape[0], -1)
-    return {"loss": total, **{f"loss/{k}": v for k, v in terms.items()},
-            "mse": jnp.mean(err ** 2, axis=1), "l1": jnp.mean(jnp.abs(err), axis=1)}
+  def loss_terms(self, pred, target, aux=None):
+    """The objective of a decoded prediction, with eval_outputs' (or train_step's) `aux`:
+    the logits it was decoded from and the rebalancing weights."""
+    if aux is None:
+      raise ValueError("the classification loss needs the per-bin logits: pass eval_outputs' aux")
+    total, terms = self.objective(aux["logits"], pred, target, aux["class_weights"])
+    return {"loss": total, **base.with_prefix("loss", terms)}
+
+  def _scored(self, state, logits):
+    """(decoded prediction, aux) of logits."""
+    return heads.decode(logits, self.model.temperature), {
+        "logits": logits, "class_weights": state.class_weights}
 
   def train_step(self, state: ClassifierState, batch, rng):
     inputs, targets = self.color_space.split(batch["image"])
@@ -95,7 +102,11 @@ class ClassificationTask:
       logits, mutated = state.apply_fn(
           {"params": params, "batch_stats": state.batch_stats}, inputs, train=True, method="logits",
           rngs={"dropout": rng}, mutable=["batch_stats"])
-      per_example = self._metrics(state, logits, targets)
+      pred, aux = self._scored(state, logits)
+      err = (pred - targets).reshape(pred.shape[0], -1)
+      # The regression task's training metrics (MSE, L1 of the decoded ab) beside the objective's.
+      per_example = self.loss_terms(pred, targets, aux) | {
+          "mse": jnp.mean(jnp.square(err), axis=1), "l1": jnp.mean(jnp.abs(err), axis=1)}
       return per_example["loss"].mean(), (per_example, mutated)
 
     grads, (per_example, mutated) = jax.grad(loss_fn, has_aux=True)(state.params)
@@ -112,10 +123,9 @@ class ClassificationTask:
   def predict(self, state: ClassifierState, inputs):
     return self.model.apply(self.inference_variables(state), inputs, train=False)
 
-  def eval_step(self, state: ClassifierState, batch):
-    inputs, targets = self.color_space.split(batch["image"])
+  def eval_outputs(self, state: ClassifierState, inputs):
     logits = self.model.apply(self.inference_variables(state), inputs, train=False, method="logits")
-    return self._metrics(state, logits, targets)
+    return self._scored(state, logits)
 
   def param_counts(self, state: ClassifierState) -> dict[str, int]:
     return {"model": layers.count_params(state.params)}
