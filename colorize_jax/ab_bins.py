@@ -46,7 +46,7 @@ def _cube_faces(levels: int) -> np.ndarray:
   return np.concatenate(faces)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _centres(levels: int) -> np.ndarray:
   # Concrete even when first asked for inside a traced function (a loss under jit).
   with jax.ensure_compile_time_eval(), jax.default_device(jax.devices("cpu")[0]):
@@ -75,7 +75,7 @@ _WINDOW = 2  # Candidates: the grid cells within 2 of a value's own cell (5 x 5)
 _FAR = 1e9  # Squared distance given to candidate cells that hold no bin.
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _grid_table() -> np.ndarray:
   """Bin index of each grid cell [23, 23] (-1: not a bin)."""
   table = np.full((_SIDE, _SIDE), -1, np.int32)
@@ -96,13 +96,17 @@ def _candidates(ab):
   """
   ab = ab.astype(jnp.float32)
   own = jnp.clip(jnp.round(ab / GRID), -_HALF_RANGE, _HALF_RANGE).astype(jnp.int32) + _HALF_RANGE
-  offsets = np.stack(np.meshgrid(*[np.arange(-_WINDOW, _WINDOW + 1)] * 2, indexing="ij"), -1).reshape(-1, 2)
+  offsets = np.stack(
+    np.meshgrid(*[np.arange(-_WINDOW, _WINDOW + 1)] * 2, indexing="ij"), -1
+  ).reshape(-1, 2)
   cells = own[..., None, :] + offsets  # [..., 25, 2]
   inside = jnp.all((cells >= 0) & (cells < _SIDE), axis=-1)
   cells = jnp.clip(cells, 0, _SIDE - 1)
   indices = jnp.asarray(_grid_table())[cells[..., 0], cells[..., 1]]
   indices = jnp.where(inside, indices, -1)
-  d2 = jnp.sum(jnp.square(ab[..., None, :] - (cells - _HALF_RANGE).astype(jnp.float32) * GRID), axis=-1)
+  d2 = jnp.sum(
+    jnp.square(ab[..., None, :] - (cells - _HALF_RANGE).astype(jnp.float32) * GRID), axis=-1
+  )
   return jnp.maximum(indices, 0), jnp.where(indices >= 0, d2, _FAR)
 
 
@@ -113,9 +117,11 @@ def soft_encode(ab, *, neighbours: int = 5, sigma: float = 5.0):
   indices, d2 = _candidates(ab)
   neg_d2, order = jax.lax.top_k(-d2, neighbours)
   # Relative to the nearest bin: exp never underflows to an all-zero row.
-  weights = jnp.exp((neg_d2 - neg_d2[..., :1]) / (2.0 * sigma ** 2))
-  return (jnp.take_along_axis(indices, order, axis=-1),
-          weights / jnp.sum(weights, axis=-1, keepdims=True))
+  weights = jnp.exp((neg_d2 - neg_d2[..., :1]) / (2.0 * sigma**2))
+  return (
+    jnp.take_along_axis(indices, order, axis=-1),
+    weights / jnp.sum(weights, axis=-1, keepdims=True),
+  )
 
 
 def dense_encoding(indices, weights, num_classes: int):
@@ -144,10 +150,12 @@ def smoothed_prior(counts, *, sigma: float = 5.0, bins=None) -> np.ndarray:
   bins = np.asarray(centres() if bins is None else bins, np.float64)
   counts = np.asarray(counts, np.float64)
   if counts.shape != (len(bins),) or counts.sum() <= 0 or np.any(counts < 0):
-    raise ValueError(f"bin counts must be {len(bins)} non-negative values with a positive sum; "
-                     f"got shape {counts.shape}, sum {counts.sum()}")
+    raise ValueError(
+      f"bin counts must be {len(bins)} non-negative values with a positive sum; "
+      f"got shape {counts.shape}, sum {counts.sum()}"
+    )
   d2 = np.sum(np.square(bins[:, None] - bins[None]), axis=-1)
-  kernel = np.exp(-d2 / (2.0 * sigma ** 2))
+  kernel = np.exp(-d2 / (2.0 * sigma**2))
   smoothed = kernel @ (counts / counts.sum())
   return smoothed / smoothed.sum()
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -60,7 +61,11 @@ def count_images(images: Iterable[np.ndarray]) -> np.ndarray:
 def spread_indices(length: int, max_images: int) -> np.ndarray:
   """At most max_images indices spread evenly over [0, length)."""
   n = min(int(length), int(max_images))
-  return np.unique(np.linspace(0, length - 1, n).round().astype(np.int64)) if n > 0 else np.zeros(0, np.int64)
+  return (
+    np.unique(np.linspace(0, length - 1, n).round().astype(np.int64))
+    if n > 0
+    else np.zeros(0, np.int64)
+  )
 
 
 def estimate(source: Any, max_images: int) -> dict:
@@ -71,9 +76,16 @@ def estimate(source: Any, max_images: int) -> dict:
   if not images:
     raise ValueError(f"no decodable train image to estimate the ab prior from ({source!r})")
   counts = count_images(images)
-  return {"format": FORMAT, "grid": ab_bins.GRID, "num_bins": ab_bins.num_bins(),
-          "images": len(images), "pixels": int(counts.sum()), "image_size": int(images[0].shape[0]),
-          "source": repr(source), "counts": counts.tolist()}
+  return {
+    "format": FORMAT,
+    "grid": ab_bins.GRID,
+    "num_bins": ab_bins.num_bins(),
+    "images": len(images),
+    "pixels": int(counts.sum()),
+    "image_size": int(images[0].shape[0]),
+    "source": repr(source),
+    "counts": counts.tolist(),
+  }
 
 
 def save(record: dict, path: str) -> None:
@@ -87,9 +99,11 @@ def load(path: str) -> dict:
   with open(path) as f:
     record = json.load(f)
   if record.get("format") != FORMAT or len(record.get("counts", ())) != ab_bins.num_bins():
-    raise ValueError(f"{path} is not an ab prior for these {ab_bins.num_bins()} bins "
-                     f"(format {record.get('format')!r}, {len(record.get('counts', ()))} counts); "
-                     "delete it to estimate the prior again")
+    raise ValueError(
+      f"{path} is not an ab prior for these {ab_bins.num_bins()} bins "
+      f"(format {record.get('format')!r}, {len(record.get('counts', ()))} counts); "
+      "delete it to estimate the prior again"
+    )
   return record
 
 
@@ -110,7 +124,9 @@ def for_training(data, workdir: str, max_images: int) -> np.ndarray:
     logging.info("ab prior: %s, prepared with the data set (%d images)", prepared, record["images"])
   else:
     record = estimate(source, max_images)
-    logging.info("ab prior: counted %d train images (%d pixels)", record["images"], record["pixels"])
+    logging.info(
+      "ab prior: counted %d train images (%d pixels)", record["images"], record["pixels"]
+    )
   if jax.process_index() == 0 and not os.path.exists(path):
     save(record, path)
   return np.asarray(record["counts"], np.int64)

@@ -35,7 +35,8 @@ Run:
 
 Variants:
   configs/classification.py:unet_128  the head on pix2pix's unet_128 generator.
-  configs/classification.py:short     64x64, 3 epochs on the embedded photos (configs/unet.py:short's size).
+  configs/classification.py:short     64x64, 3 epochs on the embedded photos
+                                      (configs/unet.py:short's size).
   configs/classification.py:smoke     tiny model and data: seconds, for tests.
 
 Expected result: more saturated colours than MSE regression (higher
@@ -51,9 +52,16 @@ from colorize_jax import config_base
 
 
 def _unet_128(c):
-  c.model = ml_collections.ConfigDict({
-      "name": "unet_128", "base_features": 64, "num_downs": 7, "norm": "batch", "dropout": 0.5,
-      "output_activation": "linear"})
+  c.model = ml_collections.ConfigDict(
+    {
+      "name": "unet_128",
+      "base_features": 64,
+      "num_downs": 7,
+      "norm": "batch",
+      "dropout": 0.5,
+      "output_activation": "linear",
+    }
+  )
 
 
 def _short(c):
@@ -68,28 +76,42 @@ def _smoke(c):
   c.classification.prior_images = 16
 
 
-VARIANTS = {"": ("Zhang's objective on the study's U-Net, 128x128", None),
-            "unet_128": ("the head on pix2pix's unet_128", _unet_128),
-            "short": ("64x64 quick run", _short), "smoke": ("tests", _smoke)}
+VARIANTS = {
+  "": ("Zhang's objective on the study's U-Net, 128x128", None),
+  "unet_128": ("the head on pix2pix's unet_128", _unet_128),
+  "short": ("64x64 quick run", _short),
+  "smoke": ("tests", _smoke),
+}
 
 
 def get_config(arg=None):
   c = config_base.base_config()
   c.task = "classification"
-  c.model = ml_collections.ConfigDict({
-      "name": "unet", "features": (64, 128, 256), "decoder_features": (128, 64),
-      "convs_per_block": 1, "norm": "batch", "activation": "relu", "dropout": 0.0,
-      "output_activation": "linear"})
+  c.model = ml_collections.ConfigDict(
+    {
+      "name": "unet",
+      "features": (64, 128, 256),
+      "decoder_features": (128, 64),
+      "convs_per_block": 1,
+      "norm": "batch",
+      "activation": "relu",
+      "dropout": 0.0,
+      "output_activation": "linear",
+    }
+  )
   c.data.color_space = "lab"
   c.data.image_size = 128
   c.batch_size = 32
   # ab terms (ab_ce) and pixel terms on the decoded ab mix by weight: 'ab_ce:1,l1:10'.
   c.loss = "ab_ce"
   c.loss_options.ab_ce = {"neighbours": 5, "sigma": 5.0}  # Soft encoding: 5 nearest bins, sigma 5.
-  c.classification = ml_collections.ConfigDict({
+  c.classification = ml_collections.ConfigDict(
+    {
       "temperature": 0.38,  # Annealed-mean decoding: 1 = the mean, -> 0 = the mode.
       "prior_mix": 0.5,  # lambda: weights from (1 - lambda) p~ + lambda / Q; 1 = no rebalancing.
       "prior_sigma": 5.0,  # Smoothing of the empirical bin distribution (ab units).
-      "prior_images": 2000,  # Train images counted for the prior (every pixel), spread over the split.
-  })
+      # Train images counted for the prior (every pixel), spread over the split.
+      "prior_images": 2000,
+    }
+  )
   return config_base.apply_variant(c, arg, VARIANTS, "configs/classification.py")

@@ -45,14 +45,18 @@ def _pix2pix():
 
 def _pix2pix_variant(name):
   """configs/pix2pix.py's variant `name`: the two recipes differ by the stabilisers only."""
+
   def edit(c):
     _pix2pix().VARIANTS[name][1](c)
+
   return edit
 
 
-VARIANTS = {"": ("pix2pix + feature matching + spectral norm, 128x128", None),
-            "short": ("pix2pix:short's size and budget", _pix2pix_variant("short")),
-            "smoke": ("tests", _pix2pix_variant("smoke"))}
+VARIANTS = {
+  "": ("pix2pix + feature matching + spectral norm, 128x128", None),
+  "short": ("pix2pix:short's size and budget", _pix2pix_variant("short")),
+  "smoke": ("tests", _pix2pix_variant("smoke")),
+}
 
 
 def get_config(arg=None):

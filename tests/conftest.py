@@ -71,8 +71,10 @@ class Killed(Exception):
 
 
 def train_until_first_checkpoint(config, workdir, monkeypatch):
-  """Trains `config` in `workdir` until its first checkpoint is complete, then 'dies' (raises Killed)."""
-  from colorize_jax import checkpoint, train  # Deferred: XLA_FLAGS above must be set before JAX starts.
+  """Trains `config` in `workdir` until its first checkpoint is complete, then 'dies' (raises
+  Killed)."""
+  # Deferred: XLA_FLAGS above must be set before JAX starts.
+  from colorize_jax import checkpoint, train
 
   save = checkpoint.Checkpoints.save
 

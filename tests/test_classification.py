@@ -7,12 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import step_on_1_and_8_devices, train_until_first_checkpoint
 
 from colorize_jax import ab_bins, ab_prior, color, optim, registry, tasks, train
 from colorize_jax.losses import classification as cls_losses
 from colorize_jax.models import heads
-
-from conftest import step_on_1_and_8_devices, train_until_first_checkpoint
 
 Q = 262
 
@@ -21,7 +20,7 @@ def _lab_to_linear_rgb(lab):
   """Unclipped inverse of color.rgb_to_lab (an independent path, float64)."""
   fy = (lab[..., 0] + 16.0) / 116.0
   f = np.stack([lab[..., 1] / 500.0 + fy, fy, fy - lab[..., 2] / 200.0], axis=-1)
-  xyz = np.where(f ** 3 > 0.008856, f ** 3, (f - 16.0 / 116.0) / 7.787) * color._D65_WHITE
+  xyz = np.where(f**3 > 0.008856, f**3, (f - 16.0 / 116.0) / 7.787) * color._D65_WHITE
   linear = xyz @ np.linalg.inv(np.asarray(color._RGB_TO_XYZ, np.float64)).T
   return linear
 
@@ -74,7 +73,9 @@ def test_soft_encoding_sums_to_one_with_its_largest_weight_on_the_nearest_bin():
 def test_soft_encoding_equals_the_5_nearest_of_all_bins():
   # The encoding looks at the 5 x 5 grid cells around each value; against all Q bins:
   ab = np.concatenate([np.asarray(_photo_ab((20_000,), 1)), ab_bins.centres() + [4.9, -2.3]])
-  ab = ab[np.isin(np.round(ab / 10) * 10, ab_bins.centres()).all(-1)]  # Shifted centres left in a kept cell.
+  ab = ab[
+    np.isin(np.round(ab / 10) * 10, ab_bins.centres()).all(-1)
+  ]  # Shifted centres left in a kept cell.
   indices, weights = ab_bins.soft_encode(jnp.asarray(ab))
   d2 = np.sum(np.square(ab[:, None] - ab_bins.centres()[None].astype(np.float64)), -1)
   nearest5 = np.argsort(d2, axis=-1, kind="stable")[:, :5]
@@ -118,7 +119,10 @@ def test_classification_loss_is_per_example_with_finite_gradients():
   # Against the dense formula: -v(nearest) sum_q z_q log p_q, averaged over pixels.
   indices, soft = ab_bins.soft_encode(target_ab)
   z = ab_bins.dense_encoding(indices, soft, Q)
-  dense = -np.sum(np.asarray(z) * np.asarray(jax.nn.log_softmax(logits)), -1) * np.asarray(weights)[indices[..., 0]]
+  dense = (
+    -np.sum(np.asarray(z) * np.asarray(jax.nn.log_softmax(logits)), -1)
+    * np.asarray(weights)[indices[..., 0]]
+  )
   np.testing.assert_allclose(loss, dense.reshape(3, -1).mean(1), rtol=1e-5)
   grads = jax.grad(lambda x: loss_fn(x, target_ab, weights).sum())(logits)
   assert np.all(np.isfinite(grads)) and float(jnp.abs(grads).max()) > 0
@@ -135,15 +139,23 @@ def test_loss_spec_mixes_classification_and_regression_by_weight():
   np.testing.assert_allclose(terms["l1"], jnp.abs(pred - target).reshape(2, -1).mean(1), rtol=1e-6)
 
 
-@pytest.mark.parametrize("change, message", [
+@pytest.mark.parametrize(
+  "change, message",
+  [
     ({"loss": "l1"}, "has no ab classification term"),
     ({"loss": "ab_ce,percep"}, "unknown loss 'percep'; valid loss names: ab_ce, huber, l1"),
-    ({"model.name": "dense"}, "model 'dense' cannot take the ab classification head: its output layer is dense"),
+    (
+      {"model.name": "dense"},
+      "model 'dense' cannot take the ab classification head: its output layer is dense",
+    ),
     ({"data.color_space": "rgb"}, "needs data.color_space='lab'"),
     ({"classification.prior_mix": 0.0}, "prior_mix must be in"),
     ({"classification.temperature": 0.0}, "temperature must be > 0"),
-])
-def test_conflicting_switches_fail_before_anything_is_written(load_config, tmp_path, change, message):
+  ],
+)
+def test_conflicting_switches_fail_before_anything_is_written(
+  load_config, tmp_path, change, message
+):
   config = load_config("classification", "smoke")
   for key, value in change.items():
     section, _, name = key.rpartition(".")
@@ -170,10 +182,13 @@ def test_step_on_8_devices_equals_step_on_1_device(load_config):
   task.class_weights = np.linspace(0.5, 2.0, Q).astype(np.float32)  # Weights that matter.
   state = jax.jit(lambda k: task.init_state(k, 32, optimizers))(jax.random.key(0))
   (state1, metrics1), (state8, metrics8) = step_on_1_and_8_devices(
-      task.train_step, state, _batch(), jax.random.key(1))
+    task.train_step, state, _batch(), jax.random.key(1)
+  )
   assert int(state8.step) == int(state1.step) == 1
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5), state1, state8)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), metrics1, metrics8)
+  jax.tree.map(
+    lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), metrics1, metrics8
+  )
   assert {"loss", "loss/ab_ce", "l1", "mse"} <= set(metrics8)
 
 
@@ -225,10 +240,14 @@ def test_prior_is_counted_once_and_reused_from_the_workdir(tmp_path, monkeypatch
   record = json.loads((tmp_path / ab_prior.PRIOR_FILE).read_text())
   assert record["images"] == 6 and record["pixels"] == 6 * 16 == counts.sum()
   # Spread over the split: both red, green and blue images were counted, each to its bin.
-  red, green, blue = (np.asarray(color.rgb_to_lab(jnp.asarray([[200, 0, 0], [0, 200, 0], [0, 0, 200]]) / 255.0)))
+  red, green, blue = np.asarray(
+    color.rgb_to_lab(jnp.asarray([[200, 0, 0], [0, 200, 0], [0, 0, 200]]) / 255.0)
+  )
   for lab in (red, green, blue):
     assert counts[int(ab_bins.nearest(jnp.asarray(lab[1:])))] == 2 * 16
-  monkeypatch.setattr(ab_prior, "estimate", lambda *a: pytest.fail("the workdir's prior must be reused"))
+  monkeypatch.setattr(
+    ab_prior, "estimate", lambda *a: pytest.fail("the workdir's prior must be reused")
+  )
   np.testing.assert_array_equal(ab_prior.for_training(Data(), str(tmp_path), max_images=6), counts)
 
 

@@ -85,7 +85,8 @@ def test_every_name_resolves(name, variant):
   # Tracing init at the config's own image size catches shape errors (divisibility) without the memory.
   size = c.data.image_size
   jax.eval_shape(lambda: model.init(jax.random.key(0), jax.numpy.zeros((1, size, size, 1)), train=False))
-  if isinstance(c.get("loss"), str) and c.task != "classification":  # Its own spec: the task checks it.
+  # The classification task's spec also names ab losses: the task checks it (task_cls(c) below).
+  if isinstance(c.get("loss"), str) and c.task != "classification":
     losses.parse_spec(c.loss)
     losses.Objective(c.loss, value_range=space.target_range, options=c.get("loss_options"))
   if "discriminator" in c:

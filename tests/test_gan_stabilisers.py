@@ -8,12 +8,11 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from conftest import train_until_first_checkpoint
 
 from colorize_jax import checkpoint, config_check, models, optim, tasks, train
 from colorize_jax.losses import gan
 from colorize_jax.models import discriminators
-
-from conftest import train_until_first_checkpoint
 
 
 def _build(config):
@@ -23,18 +22,24 @@ def _build(config):
 
 
 def _d(**options):
-  cfg = ml_collections.ConfigDict({"name": "patchgan", "base_features": 4, "n_layers": 2, **options})
+  cfg = ml_collections.ConfigDict(
+    {"name": "patchgan", "base_features": 4, "n_layers": 2, **options}
+  )
   return models.build(cfg, out_channels=1, kind="discriminator")
 
 
 def _pair(seed, size=32):
   keys = jax.random.split(jax.random.key(seed))
-  return (jax.random.uniform(keys[0], (2, size, size, 1), minval=-1, maxval=1),
-          jax.random.uniform(keys[1], (2, size, size, 2), minval=-1, maxval=1))
+  return (
+    jax.random.uniform(keys[0], (2, size, size, 1), minval=-1, maxval=1),
+    jax.random.uniform(keys[1], (2, size, size, 2), minval=-1, maxval=1),
+  )
 
 
 def _features(model, variables, gray, color):
-  _, mutated = model.apply(variables, gray, color, train=True, mutable=["batch_stats", "intermediates"])
+  _, mutated = model.apply(
+    variables, gray, color, train=True, mutable=["batch_stats", "intermediates"]
+  )
   return jax.tree.leaves(mutated["intermediates"])
 
 
@@ -49,8 +54,13 @@ def test_feature_matching_is_zero_when_fake_equals_real():
   fm = gan.feature_matching(fake_features, real_features)
   assert fm.shape == (2,) and np.all(fm > 0)
   # 4 x the mean over the maps of the per-example mean |fake - real|.
-  expected = 4 * np.mean([np.abs(np.asarray(f) - np.asarray(r)).reshape(2, -1).mean(1)
-                          for f, r in zip(fake_features, real_features)], axis=0)
+  expected = 4 * np.mean(
+    [
+      np.abs(np.asarray(f) - np.asarray(r)).reshape(2, -1).mean(1)
+      for f, r in zip(fake_features, real_features)
+    ],
+    axis=0,
+  )
   np.testing.assert_allclose(fm, expected, rtol=1e-5)
 
 
@@ -76,8 +86,13 @@ def test_spectral_norm_bounds_the_top_singular_value_near_1():
 
   @jax.jit
   def power_iteration(stats):
-    _, mutated = model.apply({"params": variables["params"], "batch_stats": stats}, gray, color, train=True,
-                             mutable=["batch_stats"])
+    _, mutated = model.apply(
+      {"params": variables["params"], "batch_stats": stats},
+      gray,
+      color,
+      train=True,
+      mutable=["batch_stats"],
+    )
     return mutated["batch_stats"]
 
   for _ in range(30):
@@ -96,10 +111,15 @@ def test_spectral_norm_state_survives_a_checkpoint_round_trip(load_config, tmp_p
   gray, color = _pair(2)
   # One power iteration, as D's update runs it: the u vectors move away from their init.
   _, stats = jax.jit(task._discriminate)(state.d.params, state.d.batch_stats, gray, color)
-  assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(stats), jax.tree.leaves(state.d.batch_stats)))
+  assert any(
+    np.any(a != b) for a, b in zip(jax.tree.leaves(stats), jax.tree.leaves(state.d.batch_stats))
+  )
   state = state.replace(d=state.d.replace(batch_stats=stats))
-  u_vectors = {k: v for k, v in jax.tree_util.tree_flatten_with_path(state.d.batch_stats)[0]
-               if "/u" in jax.tree_util.keystr(k)}
+  u_vectors = {
+    k: v
+    for k, v in jax.tree_util.tree_flatten_with_path(state.d.batch_stats)[0]
+    if "/u" in jax.tree_util.keystr(k)
+  }
   assert u_vectors, "spectral norm's u vectors should be in D's batch_stats"
   checkpointer = ocp.StandardCheckpointer()
   checkpointer.save(tmp_path / "state", state)
@@ -111,14 +131,16 @@ def test_spectral_norm_state_survives_a_checkpoint_round_trip(load_config, tmp_p
 
 def _critic(x):
   w = jnp.linspace(-1.0, 2.0, x[0].size).reshape(x.shape[1:])
-  return jnp.sum(jnp.tanh(x * w) + 0.3 * x ** 2, axis=(1, 2, 3))
+  return jnp.sum(jnp.tanh(x * w) + 0.3 * x**2, axis=(1, 2, 3))
 
 
 def test_r1_matches_finite_differences():
-  real = np.asarray(jax.random.uniform(jax.random.key(3), (2, 3, 3, 2), minval=-1.0, maxval=1.0), np.float64)
+  real = np.asarray(
+    jax.random.uniform(jax.random.key(3), (2, 3, 3, 2), minval=-1.0, maxval=1.0), np.float64
+  )
   r1 = gan.r1_penalty(_critic, jnp.asarray(real, jnp.float32))
   w = np.linspace(-1.0, 2.0, 18).reshape(3, 3, 2)
-  critic64 = lambda x: np.sum(np.tanh(x * w) + 0.3 * x ** 2)
+  critic64 = lambda x: np.sum(np.tanh(x * w) + 0.3 * x**2)
   h = 1e-6
   for b in range(2):
     grad = np.zeros(real[b].shape)
@@ -126,7 +148,7 @@ def test_r1_matches_finite_differences():
       step = np.zeros(real[b].shape)
       step[idx] = h
       grad[idx] = (critic64(real[b] + step) - critic64(real[b] - step)) / (2 * h)
-    assert float(r1[b]) == pytest.approx(np.sum(grad ** 2), rel=1e-4)
+    assert float(r1[b]) == pytest.approx(np.sum(grad**2), rel=1e-4)
 
 
 def test_multi_scale_discriminator_averages_scales_of_pooled_inputs():
@@ -138,7 +160,9 @@ def test_multi_scale_discriminator_averages_scales_of_pooled_inputs():
   # Scale 1 is a PatchGAN of its own on 2x average-pooled inputs.
   single = _d()
   scale_1 = {k: v["scale_1"] for k, v in variables.items()}
-  expected = single.apply(scale_1, discriminators.downsample(gray), discriminators.downsample(color), train=False)
+  expected = single.apply(
+    scale_1, discriminators.downsample(gray), discriminators.downsample(color), train=False
+  )
   np.testing.assert_allclose(logits[1], expected, rtol=1e-5, atol=1e-6)
   loss = gan.build("lsgan")
   total, terms = gan.over_scales(loss.d_loss, logits, logits)
@@ -158,22 +182,36 @@ def test_stabilisers_in_one_step_with_ttur(load_config):
   new, metrics = jax.jit(task.train_step)(state, images, jax.random.key(2))
   assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
   assert metrics["g/fm"] > 0 and metrics["d/r1"] > 0
-  np.testing.assert_allclose(metrics["d/total"], 0.5 * (metrics["d/real"] + metrics["d/fake"])
-                             + 5.0 * metrics["d/r1"], rtol=1e-5)
-  np.testing.assert_allclose(metrics["g/total"], metrics["g/adv"] + 100 * metrics["g/l1"] + 10 * metrics["g/fm"],
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+    metrics["d/total"],
+    0.5 * (metrics["d/real"] + metrics["d/fake"]) + 5.0 * metrics["d/r1"],
+    rtol=1e-5,
+  )
+  np.testing.assert_allclose(
+    metrics["g/total"], metrics["g/adv"] + 100 * metrics["g/l1"] + 10 * metrics["g/fm"], rtol=1e-5
+  )
   jax.tree.map(np.testing.assert_array_equal, new.d.params, state.d.params)
-  assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(new.g.params), jax.tree.leaves(state.g.params)))
+  assert any(
+    np.any(a != b) for a, b in zip(jax.tree.leaves(new.g.params), jax.tree.leaves(state.g.params))
+  )
   # The u vectors still move (power iteration runs in train mode).
-  assert any(np.any(a != b) for a, b in zip(jax.tree.leaves(new.d.batch_stats), jax.tree.leaves(state.d.batch_stats)))
+  assert any(
+    np.any(a != b)
+    for a, b in zip(jax.tree.leaves(new.d.batch_stats), jax.tree.leaves(state.d.batch_stats))
+  )
 
 
-@pytest.mark.parametrize("change, message", [
+@pytest.mark.parametrize(
+  "change, message",
+  [
     ({"gan.r1_gamma": 10.0, "gan_loss": "wgan_gp"}, "gan.r1_gamma > 0 with gan_loss 'wgan_gp'"),
     ({"gan.feature_matching": -1.0}, "gan.feature_matching is a weight"),
     ({"discriminator.num_scales": 0}, "discriminator.num_scales must be >= 1"),
-])
-def test_conflicting_switches_fail_before_anything_is_written(load_config, tmp_path, change, message):
+  ],
+)
+def test_conflicting_switches_fail_before_anything_is_written(
+  load_config, tmp_path, change, message
+):
   config = load_config("pix2pix_fm_sn", "smoke")
   for key, value in change.items():
     section, _, name = key.rpartition(".")
@@ -195,8 +233,11 @@ def test_too_many_scales_for_the_image_is_a_clear_error(load_config):
   config = load_config("pix2pix_fm_sn", "smoke")
   config_check.check(config, num_devices=8)
   config.discriminator.num_scales = 2
-  with pytest.raises(config_check.ConfigError, match="discriminator 'patchgan' does not fit "
-                     "data.image_size=32: .*num_scales=2: scale 1 sees 16 px"):
+  with pytest.raises(
+    config_check.ConfigError,
+    match="discriminator 'patchgan' does not fit "
+    "data.image_size=32: .*num_scales=2: scale 1 sees 16 px",
+  ):
     config_check.check(config, num_devices=8)
   config.data.image_size = 64
   config_check.check(config, num_devices=8)

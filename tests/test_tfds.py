@@ -75,7 +75,8 @@ def test_prepare_writes_the_ab_prior_that_training_starts_from(prepared, tmp_pat
   record = ab_prior.load(summary["ab_prior"])
   assert record["images"] == summary["examples"]["train"] and record["image_size"] == 128
   pipe = DataPipeline(make_cfg("tfds", data_dir=str(data_dir)), global_batch_size=4, seed=0)
-  monkeypatch.setattr(ab_prior, "estimate", lambda *a: pytest.fail("the prepared prior must be used"))
+  monkeypatch.setattr(ab_prior, "estimate",
+                      lambda *a: pytest.fail("the prepared prior must be used"))
   counts = ab_prior.for_training(pipe, str(tmp_path), max_images=100)
   np.testing.assert_array_equal(counts, record["counts"])
   assert ab_prior.load(str(tmp_path / ab_prior.PRIOR_FILE))["counts"] == record["counts"]

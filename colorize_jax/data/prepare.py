@@ -193,9 +193,10 @@ def make_builder_class(name: str, root: str, fractions: Sequence[float], image_s
 _PRIOR_IMAGE_SIZE = 128  # Counting size when originals are stored (image_size 0).
 
 
-def write_ab_prior(name: str, data_dir: str | None, split_fractions: Sequence[float], image_size: int,
-                   max_images: int) -> str:
-  """Counts the prepared train split's ab bins into <data set dir>/ab_prior.json; returns its path."""
+def write_ab_prior(name: str, data_dir: str | None, split_fractions: Sequence[float],
+                   image_size: int, max_images: int) -> str:
+  """Counts the prepared train split's ab bins into <data set dir>/ab_prior.json; returns its
+  path."""
   # tfds_source imports this module (tfds_module), so it is imported here.
   from colorize_jax.data import tfds_source  # pylint: disable=g-import-not-at-top
   cfg = ml_collections.ConfigDict({"name": name, "data_dir": data_dir or "",
@@ -209,7 +210,8 @@ def write_ab_prior(name: str, data_dir: str | None, split_fractions: Sequence[fl
 
 def prepare(folder_path: str, name: str, data_dir: str = "", *,
             split_fractions: Sequence[float] = (0.7, 0.1, 0.2), image_size: int = 0,
-            min_image_size: int = 16, overwrite: bool = False, prior_images: int = 2000) -> dict[str, Any]:
+            min_image_size: int = 16, overwrite: bool = False,
+            prior_images: int = 2000) -> dict[str, Any]:
   """Writes data_dir/name/1.0.0/ (ArrayRecord shards + metadata); returns a summary."""
   tfds = tfds_module()
   if image_size < 0:
@@ -265,8 +267,8 @@ def define_flags() -> None:
   flags.DEFINE_integer("image_size", 0, "Store center squares of this size; 0 stores originals.")
   flags.DEFINE_integer("min_image_size", 16, "Skip images whose shorter side is smaller.")
   flags.DEFINE_bool("overwrite", False, "Rebuild if the data set is already prepared.")
-  flags.DEFINE_integer("prior_images", 2000, "Train images whose ab bins are counted into ab_prior.json "
-                       "(the classification task's prior); 0 skips it.")
+  flags.DEFINE_integer("prior_images", 2000, "Train images whose ab bins are counted into "
+                       "ab_prior.json (the classification task's prior); 0 skips it.")
   flags.mark_flags_as_required(["folder", "name"])
 
 

@@ -60,12 +60,18 @@ class ClassificationObjective:
     self.weights = {n: w for n, w in weights.items() if n in ab_names}
     if not self.weights:
       raise ValueError(
-          f"loss {spec!r} has no ab classification term ({', '.join(sorted(ab_names))}); the "
-          "classification task needs one, e.g. 'ab_ce' or 'ab_ce:1,l1:10' (pixel losses alone: task=regression)")
+        f"loss {spec!r} has no ab classification term ({', '.join(sorted(ab_names))}); the "
+        "classification task needs one, e.g. 'ab_ce' or 'ab_ce:1,l1:10' "
+        "(pixel losses alone: task=regression)"
+      )
     options = options or {}
-    self.fns = {n: _build(registry.get("ab_loss", n), n, dict(options.get(n, {}) or {})) for n in self.weights}
+    self.fns = {
+      n: _build(registry.get("ab_loss", n), n, dict(options.get(n, {}) or {})) for n in self.weights
+    }
     pixel = ",".join(f"{n}:{w}" for n, w in weights.items() if n not in ab_names)
-    self.pixel = objective_lib.Objective(pixel, value_range=value_range, options=options) if pixel else None
+    self.pixel = (
+      objective_lib.Objective(pixel, value_range=value_range, options=options) if pixel else None
+    )
 
   def __call__(self, logits, pred, target, class_weights):
     target_ab = target.astype(jnp.float32) * color.AB_SCALE

@@ -67,8 +67,8 @@ def feature_matching(fake_features, real_features) -> jnp.ndarray:
   The real features should carry no gradient (stop_gradient).
   """
   if len(fake_features) != len(real_features) or not fake_features:
-    raise ValueError(f"feature matching needs the same non-zero number of feature maps for fake and real; "
-                     f"got {len(fake_features)} and {len(real_features)}")
+    raise ValueError(f"feature matching needs the same non-zero number of feature maps for fake "
+                     f"and real; got {len(fake_features)} and {len(real_features)}")
   distances = [per_example_mean(jnp.abs(f.astype(jnp.float32) - r.astype(jnp.float32)))
                for f, r in zip(fake_features, real_features)]
   return 4.0 * sum(distances) / len(distances)
@@ -186,10 +186,12 @@ def check_stabilisers(config) -> None:
     if float(gan_cfg.get(key, 0.0)) < 0:
       raise ValueError(f"gan.{key} is a weight (0 = off); got {gan_cfg.get(key)}")
   if float(gan_cfg.get("r1_gamma", 0.0)) and config.gan_loss == "wgan_gp":
-    raise ValueError("gan.r1_gamma > 0 with gan_loss 'wgan_gp': WGAN-GP already penalises D's gradient "
-                     "(gan_loss_options.wgan_gp.gp_weight); use R1 with vanilla, lsgan or hinge, or set gan.r1_gamma=0")
+    raise ValueError("gan.r1_gamma > 0 with gan_loss 'wgan_gp': WGAN-GP already penalises D's "
+                     "gradient (gan_loss_options.wgan_gp.gp_weight); use R1 with vanilla, lsgan or "
+                     "hinge, or set gan.r1_gamma=0")
   if int(d_cfg.get("num_scales", 1)) < 1:
-    raise ValueError(f"discriminator.num_scales must be >= 1 (1 = one PatchGAN); got {d_cfg.get('num_scales')}")
+    raise ValueError("discriminator.num_scales must be >= 1 (1 = one PatchGAN); "
+                     f"got {d_cfg.get('num_scales')}")
 
 
 def build(name: str, options=None) -> GanLoss:

@@ -70,10 +70,12 @@ class _Discriminator(nn.Module):
               if f.init and f.name not in ("parent", "name")}
     outputs = []
     for i in range(self.num_scales):
-      outputs.append(type(self)(**(fields | {"num_scales": 1}), name=f"scale_{i}")(gray, color, train=train))
+      scale = type(self)(**(fields | {"num_scales": 1}), name=f"scale_{i}")
+      outputs.append(scale(gray, color, train=train))
       if not outputs[-1].size:
-        raise ValueError(f"discriminator.num_scales={self.num_scales}: scale {i} sees {gray.shape[1]} px "
-                         f"inputs, too small for {type(self).__name__}; use fewer scales or n_layers")
+        raise ValueError(f"discriminator.num_scales={self.num_scales}: scale {i} sees "
+                         f"{gray.shape[1]} px inputs, too small for {type(self).__name__}; use "
+                         "fewer scales or n_layers")
       if i + 1 < self.num_scales:
         gray, color = downsample(gray), downsample(color)
     return outputs
@@ -97,8 +99,8 @@ class DcganDiscriminator(_Discriminator):
     dtype = layers.dtype_of(self.dtype)
     x = _pair(gray, color, dtype)
     for i in range(self.n_layers):
-      x = self.layer(layers.Conv(self.base_features * 2 ** i, (4, 4), (2, 2), padding="SAME", dtype=dtype), x,
-                     train=train)
+      conv = layers.Conv(self.base_features * 2 ** i, (4, 4), (2, 2), padding="SAME", dtype=dtype)
+      x = self.layer(conv, x, train=train)
       if i > 0:  # As DCGAN: no norm on the layer that sees the input.
         x = layers.normalization(self.norm, train=train, dtype=dtype)(x)
       x = self.features(nn.leaky_relu(x, 0.2))
@@ -127,13 +129,16 @@ class PatchGan(_Discriminator):
     use_bias = self.norm != "batch"
     pad = ((1, 1), (1, 1))
     x = _pair(gray, color, dtype)
-    x = self.layer(layers.Conv(self.base_features, (4, 4), (2, 2), padding=pad, dtype=dtype), x, train=train)
+    conv = layers.Conv(self.base_features, (4, 4), (2, 2), padding=pad, dtype=dtype)
+    x = self.layer(conv, x, train=train)
     x = self.features(nn.leaky_relu(x, 0.2))
     for n in range(1, self.n_layers + 1):
       stride = 2 if n < self.n_layers else 1
       width = self.base_features * min(2 ** n, _MAX_MULTIPLIER)
-      x = self.layer(layers.Conv(width, (4, 4), (stride, stride), padding=pad, use_bias=use_bias, dtype=dtype), x,
-                     train=train)
-      x = self.features(nn.leaky_relu(layers.normalization(self.norm, train=train, dtype=dtype)(x), 0.2))
+      conv = layers.Conv(width, (4, 4), (stride, stride), padding=pad, use_bias=use_bias,
+                         dtype=dtype)
+      x = self.layer(conv, x, train=train)
+      x = layers.normalization(self.norm, train=train, dtype=dtype)(x)
+      x = self.features(nn.leaky_relu(x, 0.2))
     x = self.layer(layers.Conv(1, (4, 4), padding=pad, dtype=dtype), x, train=train)
     return x.astype(jnp.float32)

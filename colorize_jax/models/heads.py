@@ -40,11 +40,21 @@ def check_backbone(model_name: str) -> None:
   fields = {f.name for f in dataclasses.fields(cls)}
   missing = {"out_channels", "output_activation"} - fields
   if missing or not getattr(cls, "per_pixel_output", True):
-    able = [n for n in registry.names("model") if getattr(registry.get("model", n), "per_pixel_output", True)]
-    why = (f"it has no {sorted(missing)} option(s)" if missing else
-           "its output layer is dense over all pixels (Q logits per pixel would need H x W x Q output units)")
-    raise ValueError(f"model {model_name!r} cannot take the ab classification head: {why}; "
-                     f"generators that can: {', '.join(able)}")
+    able = [
+      n
+      for n in registry.names("model")
+      if getattr(registry.get("model", n), "per_pixel_output", True)
+    ]
+    why = (
+      f"it has no {sorted(missing)} option(s)"
+      if missing
+      else "its output layer is dense over all pixels "
+      "(Q logits per pixel would need H x W x Q output units)"
+    )
+    raise ValueError(
+      f"model {model_name!r} cannot take the ab classification head: {why}; "
+      f"generators that can: {', '.join(able)}"
+    )
 
 
 def build_classifier(model_cfg, *, temperature: float, dtype: str | None = None) -> AbClassifier:

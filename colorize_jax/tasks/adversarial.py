@@ -122,8 +122,10 @@ class AdversarialTask:
 
     def objective(fake):
       if self.feature_matching:
-        fake_logits, stats, fake_features = self._discriminate(d.params, d.batch_stats, gray, fake, features=True)
-        _, _, real_features = self._discriminate(d.params, d.batch_stats, gray, target, features=True)
+        fake_logits, stats, fake_features = self._discriminate(
+            d.params, d.batch_stats, gray, fake, features=True)
+        _, _, real_features = self._discriminate(
+            d.params, d.batch_stats, gray, target, features=True)
         fm = gan.feature_matching(fake_features, jax.lax.stop_gradient(real_features))
         terms = {"fm": fm}
       else:

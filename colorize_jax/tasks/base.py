@@ -13,8 +13,8 @@ Life of a task:
   state = task.init_state(rng, image_size, optimizers)
   state, metrics = task.train_step(state, batch, rng)                  # metrics: scalars
   pred = task.predict(state, inputs)                                   # inference, sample grids
-  pred, aux = task.eval_outputs(state, inputs)                         # evaluation: one forward pass
-  terms = task.loss_terms(pred, target, aux)                           # per-example 'loss', 'loss/<t>'
+  pred, aux = task.eval_outputs(state, inputs)                         # evaluation: one pass
+  terms = task.loss_terms(pred, target, aux)                           # [B] 'loss', 'loss/<t>'
 
 `eval_outputs` exists because a task's loss may need more of the forward
 pass than the prediction: the classification task predicts the annealed-mean

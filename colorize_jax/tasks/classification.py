@@ -41,8 +41,10 @@ class ClassifierState(base.TrainState):
 def check_config(config) -> None:
   """Switches that cannot work together, named before anything compiles."""
   if config.data.color_space != "lab":
-    raise ValueError(f"task 'classification' classifies ab, so it needs data.color_space='lab'; "
-                     f"got {config.data.color_space!r}")
+    raise ValueError(
+      f"task 'classification' classifies ab, so it needs data.color_space='lab'; "
+      f"got {config.data.color_space!r}"
+    )
   heads.check_backbone(config.model.name)
 
 
@@ -57,16 +59,21 @@ class ClassificationTask:
     check_config(config)
     cfg = config.classification
     self.color_space = color.get_color_space(config.data)
-    self.model = heads.build_classifier(config.model, temperature=cfg.temperature, dtype=config.get("dtype"))
+    self.model = heads.build_classifier(
+      config.model, temperature=cfg.temperature, dtype=config.get("dtype")
+    )
     self.objective = losses.ClassificationObjective(
-        config.loss, value_range=self.color_space.target_range, options=config.get("loss_options"))
+      config.loss, value_range=self.color_space.target_range, options=config.get("loss_options")
+    )
     self.prior_mix, self.prior_sigma = float(cfg.prior_mix), float(cfg.prior_sigma)
     self.prior_images = int(cfg.prior_images)
     # Uniform until `prepare` counts the training data: inference needs no
     # weights, and evaluation restores the trained ones from the checkpoint.
     self.class_weights = np.ones(ab_bins.num_bins(), np.float32)
     if not 0.0 < self.prior_mix <= 1.0:
-      raise ValueError(f"classification.prior_mix must be in (0, 1] (1 = no rebalancing); got {self.prior_mix}")
+      raise ValueError(
+        f"classification.prior_mix must be in (0, 1] (1 = no rebalancing); got {self.prior_mix}"
+      )
 
   def prepare(self, data, workdir: str) -> None:
     """Called by the training loop before init_state: the rebalancing weights
@@ -93,24 +100,35 @@ class ClassificationTask:
   def _scored(self, state, logits):
     """(decoded prediction, aux) of logits."""
     return heads.decode(logits, self.model.temperature), {
-        "logits": logits, "class_weights": state.class_weights}
+      "logits": logits,
+      "class_weights": state.class_weights,
+    }
 
   def train_step(self, state: ClassifierState, batch, rng):
     inputs, targets = self.color_space.split(batch["image"])
 
     def loss_fn(params):
       logits, mutated = state.apply_fn(
-          {"params": params, "batch_stats": state.batch_stats}, inputs, train=True, method="logits",
-          rngs={"dropout": rng}, mutable=["batch_stats"])
+        {"params": params, "batch_stats": state.batch_stats},
+        inputs,
+        train=True,
+        method="logits",
+        rngs={"dropout": rng},
+        mutable=["batch_stats"],
+      )
       pred, aux = self._scored(state, logits)
       err = (pred - targets).reshape(pred.shape[0], -1)
       # The regression task's training metrics (MSE, L1 of the decoded ab) beside the objective's.
       per_example = self.loss_terms(pred, targets, aux) | {
-          "mse": jnp.mean(jnp.square(err), axis=1), "l1": jnp.mean(jnp.abs(err), axis=1)}
+        "mse": jnp.mean(jnp.square(err), axis=1),
+        "l1": jnp.mean(jnp.abs(err), axis=1),
+      }
       return per_example["loss"].mean(), (per_example, mutated)
 
     grads, (per_example, mutated) = jax.grad(loss_fn, has_aux=True)(state.params)
-    state = state.apply_gradients(grads=grads, batch_stats=mutated.get("batch_stats", state.batch_stats))
+    state = state.apply_gradients(
+      grads=grads, batch_stats=mutated.get("batch_stats", state.batch_stats)
+    )
     return state, {k: v.mean() for k, v in per_example.items()}
 
   @property
