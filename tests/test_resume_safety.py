@@ -11,7 +11,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from colorize_jax import checkpoint, config_guard, train
+from colorize_jax import checkpoint, config_guard, hooks, train
 from colorize_jax.outputs import read_metrics
 
 from conftest import load_config
@@ -48,19 +48,19 @@ def reference_fixture(tmp_path_factory):
 def _interrupted_at(workdir, stop_after: int, **overrides):
   """Trains until step `stop_after` is saved, then fails as a crash would (in the loop)."""
   config = _config(**overrides)
-  original = train.Trainer._check_finite
+  original = hooks.StepLog.__call__
 
-  def crash(self, step, metrics):
+  def crash(self, step, pending, epoch):
     if step > stop_after:
       raise KeyboardInterrupt
-    return original(self, step, metrics)
+    return original(self, step, pending, epoch)
 
-  train.Trainer._check_finite = crash
+  hooks.StepLog.__call__ = crash
   try:
     with pytest.raises(KeyboardInterrupt):
       train.train_and_evaluate(config, str(workdir))
   finally:
-    train.Trainer._check_finite = original
+    hooks.StepLog.__call__ = original
 
 
 def test_epoch_means_after_a_mid_epoch_resume_equal_the_uninterrupted_runs(reference, tmp_path):
