@@ -2,8 +2,11 @@
 
 Each check names the field, the bad value and what would work. Names
 (models, losses, sources) are checked where they are looked up; this module
-checks values: sizes, counts, and the image size against the model's
-downsamplings (by tracing the model abstractly: no memory, no compilation).
+checks values: sizes, counts, the image size against the model's and the
+discriminator's downsamplings (by tracing them abstractly: no memory, no
+compilation), and switches that cannot work together, which the task's
+constructor rejects (e.g. the ab classification head on a dense model, R1
+with wgan_gp).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
-from colorize_jax import color, config_base, models
+from colorize_jax import color, config_base, models, registry, tasks
 
 # Sources that split by data.split_fractions; `sample` has a fixed split by photo.
 _SPLIT_SOURCES = ("folder", "tfds")
@@ -91,6 +94,36 @@ def _image_size(config, fits: Callable[[Any, int], bool]) -> str | None:
   return f"data.image_size={size} does not fit model {config.model.name!r}, nor does any size near it"
 
 
+def _task(config) -> str | None:
+  """The task's own checks: building it (no arrays, no tracing) rejects conflicting switches."""
+  try:
+    tasks.build(config)
+  except (ValueError, registry.UnknownNameError) as e:
+    return str(e)
+  return None
+
+
+def _discriminator(config) -> str | None:
+  """Every scale of the discriminator must give logits at the image size (a multi-scale
+  PatchGAN pools its input once per scale)."""
+  d_cfg = config.discriminator
+  space = color.get_color_space(config.data)
+  d = models.build(d_cfg, out_channels=1, kind="discriminator")
+  size = config.data.image_size
+  gray = jax.ShapeDtypeStruct((1, size, size, 1), jnp.float32)
+  target = jax.ShapeDtypeStruct((1, size, size, space.target_channels), jnp.float32)
+  try:
+    logits, _ = jax.eval_shape(
+        lambda g, t: d.init_with_output(jax.random.key(0), g, t, train=False), gray, target)
+  except (ValueError, TypeError) as e:  # Shapes that do not fit.
+    return f"discriminator {d_cfg.name!r} does not fit data.image_size={size}: {e}"
+  if any(leaf.size == 0 for leaf in jax.tree.leaves(logits)):
+    return (f"discriminator {d_cfg.name!r} (n_layers={d_cfg.get('n_layers')}, num_scales="
+            f"{d_cfg.get('num_scales', 1)}) gives no logits at data.image_size={size}; use fewer "
+            "layers or scales, or larger images")
+  return None
+
+
 def check(config, num_devices: int | None = None, fits: Callable[[Any, int], bool] = _fits) -> None:
   """Raises ConfigError listing every bad value; logs values that are ignored."""
   num_devices = num_devices or jax.device_count()
@@ -105,7 +138,13 @@ def check(config, num_devices: int | None = None, fits: Callable[[Any, int], boo
       _batch_size(config, num_devices),
       _split_fractions(config),
   ]
-  size_problem = _image_size(config, fits) if config.get("model") is not None else None
-  problems = [p for p in problems + [size_problem] if p]
+  # A task that cannot be built (conflicting switches, a model's unknown option) is the one
+  # problem with its networks: tracing them would trip on the same thing.
+  network_problem = _task(config)
+  if network_problem is None and config.get("model") is not None:
+    network_problem = _image_size(config, fits)
+  if network_problem is None and config.get("discriminator") is not None:
+    network_problem = _discriminator(config)
+  problems = [p for p in problems + [network_problem] if p]
   if problems:
     raise ConfigError("; ".join(problems))

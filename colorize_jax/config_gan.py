@@ -3,6 +3,15 @@ discriminator, its optimizer, the GAN objective and generator EMA.
 
 The defaults are pix2pix's (unet_128 + 70x70 PatchGAN, vanilla GAN + 100 L1,
 Adam 2e-4 with betas 0.5/0.999 for both networks); recipes change the rest.
+
+Stabilisers, all off by default (see configs/pix2pix_fm_sn.py for a recipe):
+  --config.gan.feature_matching=10           pix2pixHD's feature matching on D's layers
+  --config.discriminator.spectral_norm=true  spectral normalisation of every D weight
+  --config.gan.r1_gamma=10                   R1 penalty on reals (not with wgan_gp)
+  --config.discriminator.num_scales=2        pix2pixHD's multi-scale PatchGAN, 2-3 scales
+  --config.d_optimizer.learning_rate=4e-4    TTUR (Heusel et al.): D and G have their own
+                                             optimizers (config.optimizer is G's), e.g.
+                                             D at 4e-4 and G at 1e-4 with b1=0, b2=0.9
 """
 
 from __future__ import annotations
@@ -18,8 +27,7 @@ def gan_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict({
       "name": "unet_128", "base_features": 64, "num_downs": 7, "norm": "batch", "dropout": 0.5,
       "output_activation": "tanh"})
-  c.discriminator = ml_collections.ConfigDict({
-      "name": "patchgan", "base_features": 64, "n_layers": 3, "norm": "batch"})
+  c.discriminator = discriminator(name="patchgan", base_features=64, n_layers=3, norm="batch")
 
   # The generator's reconstruction term, the pixel-loss spec of base_config
   # ('l1:100', 'l2:100', 'mse:1,ssim:0.2', ...); '' or 'none' for none.
@@ -31,6 +39,9 @@ def gan_config() -> ml_collections.ConfigDict:
   c.gan = ml_collections.ConfigDict({
       "adv_weight": 1.0,  # G's objective: adv_weight x adversarial + reconstruction.
       "ema_decay": 0.0,  # EMA of G's weights for evaluation and export; 0 = off, e.g. 0.999.
+      # Weight of pix2pixHD's feature matching in G's loss; 0 = off, e.g. 10.
+      "feature_matching": 0.0,
+      "r1_gamma": 0.0,  # R1 penalty gamma/2 E||grad D(real)||^2 in D's loss; 0 = off, e.g. 10.
   })
 
   c.optimizer = ml_collections.ConfigDict({
@@ -43,6 +54,14 @@ def gan_config() -> ml_collections.ConfigDict:
   c.data.color_space = "lab"
   c.data.value_range = (-1.0, 1.0)  # Used by the RGB space: matches G's tanh.
   return c
+
+
+def discriminator(**fields) -> ml_collections.ConfigDict:
+  """A config.discriminator section: `fields` plus the stabiliser switches every
+  discriminator has, off unless given (spectral_norm False, num_scales 1), so
+  `--config.discriminator.spectral_norm=true` works on every adversarial recipe."""
+  return ml_collections.ConfigDict({**fields, "spectral_norm": fields.get("spectral_norm", False),
+                                    "num_scales": fields.get("num_scales", 1)})
 
 
 def make_smoke(c: ml_collections.ConfigDict) -> None:

@@ -1,8 +1,8 @@
 """The one evaluator: the training loop's validation, `--mode=eval` and compare use it.
 
-Per batch the model predicts once; from that one prediction come the task's
-loss terms (`task.loss_terms`), l1/mse in the target space and the image
-metrics (colorize_jax/metrics.py), optionally with the gray baseline. Every
+Per batch the model predicts once (`task.eval_outputs`); from that one pass
+come the task's loss terms (`task.loss_terms`), l1/mse in the target space and
+the image metrics (colorize_jax/metrics.py), optionally with the gray baseline. Every
 process runs the same jitted program over the global batch; the per-example
 values are fetched once, after the last batch (no sync per batch).
 """
@@ -42,8 +42,8 @@ class Scores:
 def per_example(task, state, batch, *, with_gray: bool):
   """Every metric of one batch, each [B], and the batch's mask: one prediction."""
   inputs, targets = task.color_space.split(batch["image"])
-  pred = task.predict(state, inputs)
-  scores = task.loss_terms(pred, targets)
+  pred, aux = task.eval_outputs(state, inputs)
+  scores = task.loss_terms(pred, targets, aux)
   scores |= metrics.image_metrics(task.color_space, batch["image"], pred, with_gray=with_gray)
   return scores, batch["mask"]  # The mask replicated too: every process can read it.
 

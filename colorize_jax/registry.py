@@ -15,6 +15,7 @@ _REGISTRY: dict[str, dict[str, Any]] = {}
 
 # The modules that register each kind; `get` imports them before looking.
 _MODULES_BY_KIND = {
+    "ab_loss": ("colorize_jax.losses",),
     "activation": ("colorize_jax.models.layers",),
     "color_space": ("colorize_jax.color",),
     "discriminator": ("colorize_jax.models",),

@@ -59,6 +59,7 @@ class Trainer:
       config, self.data.num_examples("train")
     )
     self.task = tasks.build(config)
+    self.task.prepare(self.data, self.workdir)  # Constants from the train split, e.g. the ab prior.
     optimizers = optim.build_all(config, self.task.optimizers, self.total_steps)
     mesh = parallel.make_mesh()
     self.data_sharding, replicated = parallel.data_sharding(mesh), parallel.replicated(mesh)

@@ -35,8 +35,8 @@ def recipe() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict({
       "name": "cgan_cnn", "base_features": 64, "num_downs": 2, "norm": "batch",
       "output_activation": "tanh"})
-  c.discriminator = ml_collections.ConfigDict({
-      "name": "dcgan", "base_features": 64, "n_layers": 2, "norm": "none"})
+  c.discriminator = config_gan.discriminator(
+      name="dcgan", base_features=64, n_layers=2, norm="none")
   c.batch_size = 32
   c.num_epochs = 400
   c.data.image_size = 128

@@ -18,8 +18,6 @@ decoder and the PatchGAN judges local texture, so outputs are sharper than
 cgan_l1's, with val L1 at or below it.
 """
 
-import ml_collections
-
 from colorize_jax import config_base, config_gan
 
 VARIANTS = {"": ("the study's recipe", None), "smoke": ("tests", config_gan.make_smoke)}
@@ -28,7 +26,7 @@ VARIANTS = {"": ("the study's recipe", None), "smoke": ("tests", config_gan.make
 def get_config(arg=None):
   c = config_base.sibling(__file__, "cgan").recipe()
   c.model.name = "unet_small"
-  c.discriminator = ml_collections.ConfigDict({
-      "name": "patchgan", "base_features": 64, "n_layers": 3, "norm": "batch"})
+  c.discriminator = config_gan.discriminator(
+      name="patchgan", base_features=64, n_layers=3, norm="batch")
   c.loss = "l1:100"
   return config_base.apply_variant(c, arg, VARIANTS, "configs/cgan_unet_patchgan.py")

@@ -64,3 +64,26 @@ def step_on_1_and_8_devices(step_fn, state, batch, rng):
   assert len(jax.tree.leaves(sharded)[0].addressable_shards) == 8
   step8 = jax.jit(step_fn, in_shardings=(rep, data, rep), out_shardings=(rep, rep))
   return single, step8(jax.device_put(state, rep), sharded, rng)
+
+
+class Killed(Exception):
+  """Stands in for a run killed right after its first checkpoint."""
+
+
+def train_until_first_checkpoint(config, workdir, monkeypatch):
+  """Trains `config` in `workdir` until its first checkpoint is complete, then 'dies' (raises
+  Killed)."""
+  # Deferred: XLA_FLAGS above must be set before JAX starts.
+  from colorize_jax import checkpoint, train
+
+  save = checkpoint.Checkpoints.save
+
+  def save_then_die(self, *args, **kwargs):
+    save(self, *args, **kwargs)
+    self.close()  # Let the asynchronous write finish, as a killed run's last complete checkpoint.
+    raise Killed
+
+  with monkeypatch.context() as patch:
+    patch.setattr(checkpoint.Checkpoints, "save", save_then_die)
+    with pytest.raises(Killed):
+      train.train_and_evaluate(config, workdir)

@@ -7,12 +7,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from colorize_jax import checkpoint, losses, models, optim, registry, tasks, train
+from colorize_jax import losses, models, optim, registry, tasks, train
 from colorize_jax.models import layers
 from colorize_jax.outputs import read_metrics
 from colorize_jax.tasks import adversarial
 
-from conftest import step_on_1_and_8_devices
+from conftest import step_on_1_and_8_devices, train_until_first_checkpoint
 
 GAN_CONFIGS = ("cgan", "cgan_l1", "cgan_unet_patchgan", "pix2pix")
 GENERATORS = {"cgan_cnn": 2, "unet_small": 2, "unet_128": 5, "unet_256": 5}  # name -> num_downs at 32 px.
@@ -155,28 +155,10 @@ def test_state_is_a_pytree_of_arrays(load_config):
   assert all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree.leaves(state))
 
 
-class _Killed(Exception):
-  """Stands in for a run killed right after its first checkpoint."""
-
-
-def _train_until_first_checkpoint(config, workdir, monkeypatch):
-  save = checkpoint.Checkpoints.save
-
-  def save_then_die(self, *args, **kwargs):
-    save(self, *args, **kwargs)
-    self.close()  # Let the asynchronous write finish, as a killed run's last complete checkpoint.
-    raise _Killed
-
-  with monkeypatch.context() as patch:
-    patch.setattr(checkpoint.Checkpoints, "save", save_then_die)
-    with pytest.raises(_Killed):
-      train.train_and_evaluate(config, workdir)
-
-
 @pytest.mark.parametrize("name", GAN_CONFIGS)
 def test_smoke_config_trains_and_resumes(load_config, tmp_path, monkeypatch, name):
   config = load_config(name, "smoke")
-  _train_until_first_checkpoint(config, str(tmp_path / "resumed"), monkeypatch)
+  train_until_first_checkpoint(config, str(tmp_path / "resumed"), monkeypatch)
   resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
   steps_per_epoch = resumed["step"] // config.num_epochs
   assert resumed["epochs"] == config.num_epochs == 2 and steps_per_epoch > 0

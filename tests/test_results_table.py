@@ -121,8 +121,13 @@ def test_reference_study_resumes_and_skips_what_is_done(tmp_path):
   # The checkpoint is newer: evaluate again.
   assert not reference_study.evaluated(workdir, "kodak24")
 
-  placeholder = reference_study.BY_NAME["pix2pix_fm_sn"]
-  assert "not defined yet" in placeholder.missing()
+  stabilised = reference_study.BY_NAME["pix2pix_fm_sn"]
+  assert stabilised.missing() == ""
+  cmds = reference_study.commands(stabilised, data="../shared/data", out="runs/s", image_size=64,
+                                  batch_size=16, epochs=4)
+  assert "--config=configs/pix2pix_fm_sn.py" in cmds["train"]
+  assert "--config.model.num_downs=6" in cmds["train"]  # The pix2pix row's network at 64 px.
+  assert reference_study.BY_NAME["classification"].missing() == ""
   cmds = reference_study.commands(reference_study.BY_NAME["pix2pix"], data="../shared/data",
                                   out="runs/s", image_size=64, batch_size=16, epochs=4)
   assert "--config.model.num_downs=6" in cmds["train"]  # unet_128's depth at 64 px.

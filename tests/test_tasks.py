@@ -46,13 +46,17 @@ class MeanColorTask:
     self.color_space = color.get_color_space(config.data)
     self.generator = _MeanColor(self.color_space.target_channels)
 
+  def prepare(self, data, workdir):
+    del data, workdir
+
   def init_state(self, rng, image_size, optimizers):
     variables = self.generator.init(rng, jnp.zeros((1, image_size, image_size, 1)), train=False)
     return base.TrainState.create(
       apply_fn=self.generator.apply, params=variables["params"], tx=optimizers["model"]
     )
 
-  def loss_terms(self, pred, target):
+  def loss_terms(self, pred, target, aux=None):
+    del aux
     l1 = jnp.mean(jnp.abs(pred - target).reshape(pred.shape[0], -1), axis=1)
     return {"loss": l1, "loss/l1": l1}
 
@@ -67,6 +71,9 @@ class MeanColorTask:
 
   def predict(self, state, inputs):
     return self.generator.apply(self.inference_variables(state), inputs, train=False)
+
+  def eval_outputs(self, state, inputs):
+    return self.predict(state, inputs), None
 
   def inference_variables(self, state):
     return {"params": state.params}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize_jax import registry
+from colorize_jax import ab_prior, registry
 from colorize_jax.data import DataPipeline
 from colorize_jax.data import prepare
 from colorize_jax.data import tfds_source
@@ -67,6 +67,19 @@ def test_prepare_counts_and_labels(prepared):
   ds = tfds.data_source(NAME, split="train", data_dir=str(data_dir), download=False)
   rec = ds[0]
   assert rec["path"].decode().startswith(f"class_{rec['label']}/")
+
+
+def test_prepare_writes_the_ab_prior_that_training_starts_from(prepared, tmp_path, monkeypatch):
+  _, data_dir, summary = prepared
+  assert summary["ab_prior"] == str(pathlib.Path(summary["data_dir"]) / ab_prior.PRIOR_FILE)
+  record = ab_prior.load(summary["ab_prior"])
+  assert record["images"] == summary["examples"]["train"] and record["image_size"] == 128
+  pipe = DataPipeline(make_cfg("tfds", data_dir=str(data_dir)), global_batch_size=4, seed=0)
+  monkeypatch.setattr(ab_prior, "estimate",
+                      lambda *a: pytest.fail("the prepared prior must be used"))
+  counts = ab_prior.for_training(pipe, str(tmp_path), max_images=100)
+  np.testing.assert_array_equal(counts, record["counts"])
+  assert ab_prior.load(str(tmp_path / ab_prior.PRIOR_FILE))["counts"] == record["counts"]
 
 
 def test_tfds_splits_equal_folder_splits(prepared):

@@ -6,6 +6,11 @@
 then train on it with
   --config.data.source=tfds --config.data.name=birds --config.data.data_dir=~/tensorflow_datasets
 
+It also counts the train split's ab bins (--prior_images of them, every
+pixel, at --image_size or 128 px) into ab_prior.json beside the data set:
+classification runs on it (configs/classification.py) start from that file
+instead of counting (colorize_jax/ab_prior.py).
+
 Splits are the folder source's (hash of the relative path, `split_fractions`),
 so source=tfds sees exactly the images source=folder sees with the same
 fractions; our "val" is stored under tfds's name "validation". Labels are the
@@ -26,10 +31,12 @@ import re
 import types
 from typing import Any, Iterator, Sequence
 
+import ml_collections
 import numpy as np
 from absl import logging
 from PIL import Image
 
+from colorize_jax import ab_prior
 from colorize_jax.data import decode
 from colorize_jax.data import folder
 from colorize_jax.data import splits
@@ -183,9 +190,28 @@ def make_builder_class(name: str, root: str, fractions: Sequence[float], image_s
   return cls
 
 
+_PRIOR_IMAGE_SIZE = 128  # Counting size when originals are stored (image_size 0).
+
+
+def write_ab_prior(name: str, data_dir: str | None, split_fractions: Sequence[float],
+                   image_size: int, max_images: int) -> str:
+  """Counts the prepared train split's ab bins into <data set dir>/ab_prior.json; returns its
+  path."""
+  # tfds_source imports this module (tfds_module), so it is imported here.
+  from colorize_jax.data import tfds_source  # pylint: disable=g-import-not-at-top
+  cfg = ml_collections.ConfigDict({"name": name, "data_dir": data_dir or "",
+                                   "image_size": image_size or _PRIOR_IMAGE_SIZE,
+                                   "split_fractions": tuple(split_fractions)})
+  source = tfds_source.TfdsSource(cfg, "train")
+  path = os.path.join(source.data_dir, ab_prior.PRIOR_FILE)
+  ab_prior.save(ab_prior.estimate(source, max_images), path)
+  return path
+
+
 def prepare(folder_path: str, name: str, data_dir: str = "", *,
             split_fractions: Sequence[float] = (0.7, 0.1, 0.2), image_size: int = 0,
-            min_image_size: int = 16, overwrite: bool = False) -> dict[str, Any]:
+            min_image_size: int = 16, overwrite: bool = False,
+            prior_images: int = 2000) -> dict[str, Any]:
   """Writes data_dir/name/1.0.0/ (ArrayRecord shards + metadata); returns a summary."""
   tfds = tfds_module()
   if image_size < 0:
@@ -208,6 +234,8 @@ def prepare(folder_path: str, name: str, data_dir: str = "", *,
   summary = {"name": name, "data_dir": str(builder.data_dir), "files": cls.num_files,
              "examples": counts, "unreadable": cls.skipped["unreadable"],
              "too_small": cls.skipped["too_small"]}
+  if prior_images > 0 and counts["train"]:
+    summary["ab_prior"] = write_ab_prior(name, data_dir, split_fractions, image_size, prior_images)
   logging.info("prepared %s", summary)
   return summary
 
@@ -219,7 +247,7 @@ def main(argv: Sequence[str]) -> None:
   summary = prepare(f.folder, f.name, f.data_dir,
                     split_fractions=[float(x) for x in f.split_fractions],
                     image_size=f.image_size, min_image_size=f.min_image_size,
-                    overwrite=f.overwrite)
+                    overwrite=f.overwrite, prior_images=f.prior_images)
   print(f"{summary['name']}: {summary['examples']} examples in {summary['data_dir']} "
         f"({summary['files']} files; {summary['unreadable']} unreadable and "
         f"{summary['too_small']} smaller than {f.min_image_size} px skipped)")
@@ -239,6 +267,8 @@ def define_flags() -> None:
   flags.DEFINE_integer("image_size", 0, "Store center squares of this size; 0 stores originals.")
   flags.DEFINE_integer("min_image_size", 16, "Skip images whose shorter side is smaller.")
   flags.DEFINE_bool("overwrite", False, "Rebuild if the data set is already prepared.")
+  flags.DEFINE_integer("prior_images", 2000, "Train images whose ab bins are counted into "
+                       "ab_prior.json (the classification task's prior); 0 skips it.")
   flags.mark_flags_as_required(["folder", "name"])
 
 

@@ -189,6 +189,11 @@ class TfdsSource:
       return self._ds
 
   @property
+  def data_dir(self) -> str:
+    """The prepared data set's own folder (where prepare also writes the ab prior)."""
+    return self._path
+
+  @property
   def tfds_split(self) -> str:
     return self._tfds_split
 

@@ -11,6 +11,15 @@ image or a PatchGAN map) into per-example [B] values:
 evaluates it on interpolates) gets it: the task passes `critic`, a function
 colour target -> per-example score, that closes over the conditioning input
 and the discriminator's parameters, so the penalty's gradient reaches them.
+
+A multi-scale discriminator gives a list of logits, one per scale: the task
+applies each objective through `over_scales`, which averages over them.
+
+Stabilisers the adversarial task adds on top of any objective (config.gan):
+  feature_matching: 10.0   pix2pixHD's feature matching for G (`feature_matching`)
+  r1_gamma: 10.0           Mescheder et al.'s R1 penalty on reals for D (`r1_penalty`),
+                           gamma/2 E||grad_x D(x_real)||^2; not with wgan_gp, which
+                           already penalises D's gradient.
 """
 
 from __future__ import annotations
@@ -23,9 +32,46 @@ from colorize_jax import registry
 from colorize_jax.losses import objective as objective_lib
 
 
-def per_example_mean(x: jnp.ndarray) -> jnp.ndarray:
-  """[B, ...] -> [B]: a PatchGAN's patches count as one example's average."""
+def per_example_mean(x) -> jnp.ndarray:
+  """[B, ...] -> [B]: a PatchGAN's patches count as one example's average
+  (and a multi-scale D's list of logits, the average over its scales)."""
+  if isinstance(x, (list, tuple)):
+    return sum(per_example_mean(s) for s in x) / len(x)
   return jnp.mean(x.astype(jnp.float32).reshape(x.shape[0], -1), axis=1)
+
+
+def over_scales(fn, *logits):
+  """`fn(*logits)`, or for a multi-scale D's lists of logits the mean over scales
+  of `fn` on each scale's (every output leaf, e.g. (total, terms), averaged)."""
+  if not isinstance(logits[0], (list, tuple)):
+    return fn(*logits)
+  outputs = [fn(*scale) for scale in zip(*logits)]
+  return jax.tree.map(lambda *xs: sum(xs) / len(xs), *outputs)
+
+
+def r1_penalty(critic, real) -> jnp.ndarray:
+  """||d critic(x) / dx||^2 per example at the real colour targets (Mescheder
+  et al. 2018); the task adds gamma/2 times it to D's loss. `critic` as in
+  `gradient_penalty` (per-example scores [B] of a D without batch coupling)."""
+  grads = jax.grad(lambda x: jnp.sum(critic(x)))(real)
+  return jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1).astype(jnp.float32)), axis=1)
+
+
+def feature_matching(fake_features, real_features) -> jnp.ndarray:
+  """pix2pixHD's feature matching loss, per example [B].
+
+  Given D's intermediate activations (every layer before its logits, every
+  scale) on (gray, fake) and (gray, real), pix2pixHD sums the L1 distance of
+  each layer, weighted 4 / L for a D of L such layers, and averages over its
+  scales: 4 x the mean over all the maps of their per-example mean |fake - real|.
+  The real features should carry no gradient (stop_gradient).
+  """
+  if len(fake_features) != len(real_features) or not fake_features:
+    raise ValueError(f"feature matching needs the same non-zero number of feature maps for fake "
+                     f"and real; got {len(fake_features)} and {len(real_features)}")
+  distances = [per_example_mean(jnp.abs(f.astype(jnp.float32) - r.astype(jnp.float32)))
+               for f, r in zip(fake_features, real_features)]
+  return 4.0 * sum(distances) / len(distances)
 
 
 class GanLoss:
@@ -131,6 +177,21 @@ def gradient_penalty(critic, real, fake, rng) -> jnp.ndarray:
   # The epsilon keeps the norm's gradient finite where grads are exactly 0.
   norm = jnp.sqrt(jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1) + 1e-12)
   return jnp.square(norm - 1.0)
+
+
+def check_stabilisers(config) -> None:
+  """Stabiliser switches that cannot work together, named before anything compiles."""
+  gan_cfg, d_cfg = config.gan, config.discriminator
+  for key in ("feature_matching", "r1_gamma"):
+    if float(gan_cfg.get(key, 0.0)) < 0:
+      raise ValueError(f"gan.{key} is a weight (0 = off); got {gan_cfg.get(key)}")
+  if float(gan_cfg.get("r1_gamma", 0.0)) and config.gan_loss == "wgan_gp":
+    raise ValueError("gan.r1_gamma > 0 with gan_loss 'wgan_gp': WGAN-GP already penalises D's "
+                     "gradient (gan_loss_options.wgan_gp.gp_weight); use R1 with vanilla, lsgan or "
+                     "hinge, or set gan.r1_gamma=0")
+  if int(d_cfg.get("num_scales", 1)) < 1:
+    raise ValueError("discriminator.num_scales must be >= 1 (1 = one PatchGAN); "
+                     f"got {d_cfg.get('num_scales')}")
 
 
 def build(name: str, options=None) -> GanLoss:

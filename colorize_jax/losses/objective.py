@@ -9,15 +9,27 @@ from typing import Callable
 from colorize_jax import registry
 
 
-def parse_spec(spec: str) -> dict[str, float]:
-  """'mse:1,ssim:0.2' -> {'mse': 1.0, 'ssim': 0.2}; a bare name weighs 1."""
+def _check_name(name: str, kinds: tuple[str, ...]) -> None:
+  """Fails early, listing the valid names (of every kind the spec may use)."""
+  if len(kinds) == 1:
+    registry.get(kinds[0], name)
+  elif not any(name in registry.names(kind) for kind in kinds):
+    valid = ", ".join(sorted(n for kind in kinds for n in registry.names(kind)))
+    raise registry.UnknownNameError(f"unknown loss {name!r}; valid loss names: {valid}")
+
+
+def parse_spec(spec: str, kinds: tuple[str, ...] = ("pixel_loss",)) -> dict[str, float]:
+  """'mse:1,ssim:0.2' -> {'mse': 1.0, 'ssim': 0.2}; a bare name weighs 1.
+
+  Names are those registered under `kinds` (the classification task also
+  accepts its "ab_loss" terms, e.g. 'ab_ce:1,l1:10')."""
   terms: dict[str, float] = {}
   for part in (p.strip() for p in spec.split(",")):
     if not part:
       continue
     name, _, weight = part.partition(":")
     name = name.strip()
-    registry.get("pixel_loss", name)  # Fails early, listing the valid names.
+    _check_name(name, kinds)
     if name in terms:
       raise ValueError(f"loss spec {spec!r} names {name!r} twice; give each term once with its weight")
     try:

@@ -21,6 +21,10 @@ class Dense(nn.Module):
   2048 x 49,152 weights, so nearly all of its ~112 M parameters are there.
   """
 
+  # Its output layer has a unit per pixel and channel: no per-pixel heads
+  # (ab classification's Q logits per pixel).
+  per_pixel_output = False
+
   out_channels: int = 3
   hidden: Sequence[int] = (512, 1024, 2048)
   norm: str = "batch"

@@ -6,6 +6,7 @@ The protocol every task satisfies is `colorize_jax.tasks.base.Task`.
 from colorize_jax import registry
 from colorize_jax.tasks import (
   adversarial,  # noqa: F401
+  classification,  # noqa: F401
   regression,  # noqa: F401
 )
 

@@ -58,10 +58,17 @@ class AdversarialTask:
         config.loss, value_range=self.color_space.target_range, options=config.get("loss_options"))
     self.adv_weight = float(config.gan.adv_weight)
     self.ema_decay = float(config.gan.ema_decay)
+    # Stabilisers (losses/gan.py): weights, 0 = off.
+    self.feature_matching = float(config.gan.get("feature_matching", 0.0))
+    self.r1_gamma = float(config.gan.get("r1_gamma", 0.0))
+    gan.check_stabilisers(config)
     if not 0.0 <= self.ema_decay < 1.0:
       raise ValueError(f"gan.ema_decay must be in [0, 1) (0 = off); got {self.ema_decay}")
 
   # -- state ------------------------------------------------------------------
+
+  def prepare(self, data, workdir: str) -> None:
+    del data, workdir  # Nothing learned from the data before training.
 
   def init_state(self, rng, image_size: int, optimizers) -> GanState:
     g_rng, d_rng = jax.random.split(rng)
@@ -77,11 +84,16 @@ class AdversarialTask:
 
   # -- training ---------------------------------------------------------------
 
-  def _discriminate(self, params, batch_stats, gray, target):
-    """D in train mode (batch statistics), as pix2pix runs it in both updates."""
+  def _discriminate(self, params, batch_stats, gray, target, *, features: bool = False):
+    """D in train mode (batch statistics), as pix2pix runs it in both updates;
+    with `features`, also its intermediate activations (for feature matching)."""
+    mutable = ["batch_stats", "intermediates"] if features else ["batch_stats"]
     logits, mutated = self.discriminator.apply(
-        {"params": params, "batch_stats": batch_stats}, gray, target, train=True, mutable=["batch_stats"])
-    return logits, mutated.get("batch_stats", batch_stats)
+        {"params": params, "batch_stats": batch_stats}, gray, target, train=True, mutable=mutable)
+    stats = mutated.get("batch_stats", batch_stats)
+    if features:
+      return logits, stats, jax.tree.leaves(mutated.get("intermediates", {}))
+    return logits, stats
 
   def _d_update(self, d: base.TrainState, gray, target, fake, rng):
     fake = jax.lax.stop_gradient(fake)
@@ -89,14 +101,17 @@ class AdversarialTask:
     def objective(params):
       fake_logits, stats = self._discriminate(params, d.batch_stats, gray, fake)
       real_logits, stats = self._discriminate(params, stats, gray, target)
-      total, terms = self.gan_loss.d_loss(real_logits, fake_logits)
-      # For penalties that evaluate D elsewhere (WGAN-GP's interpolates); their
-      # batch statistics are not kept.
+      total, terms = gan.over_scales(self.gan_loss.d_loss, real_logits, fake_logits)
+      # For penalties that evaluate D elsewhere (WGAN-GP's interpolates, R1's
+      # reals); their batch statistics are not kept.
       critic = lambda x: gan.per_example_mean(self._discriminate(params, stats, gray, x)[0])
       penalty, penalty_terms = self.gan_loss.penalty(critic, target, fake, rng)
+      if self.r1_gamma:
+        penalty_terms = penalty_terms | {"r1": gan.r1_penalty(critic, target)}
+        penalty = penalty + 0.5 * self.r1_gamma * penalty_terms["r1"]
       total = total + penalty
       per_example = {"total": total, **terms, **penalty_terms,
-                     **self.gan_loss.accuracy(real_logits, fake_logits)}
+                     **gan.over_scales(self.gan_loss.accuracy, real_logits, fake_logits)}
       return total.mean(), (per_example, stats)
 
     grads, (per_example, stats) = jax.grad(objective, has_aux=True)(d.params)
@@ -106,12 +121,21 @@ class AdversarialTask:
     """G's loss as a function of its output, against the given D."""
 
     def objective(fake):
-      fake_logits, stats = self._discriminate(d.params, d.batch_stats, gray, fake)
-      adv = self.gan_loss.g_loss(fake_logits)
-      recon, terms = self.reconstruction(fake, target)
-      total = self.adv_weight * adv + recon
+      if self.feature_matching:
+        fake_logits, stats, fake_features = self._discriminate(
+            d.params, d.batch_stats, gray, fake, features=True)
+        _, _, real_features = self._discriminate(
+            d.params, d.batch_stats, gray, target, features=True)
+        fm = gan.feature_matching(fake_features, jax.lax.stop_gradient(real_features))
+        terms = {"fm": fm}
+      else:
+        fake_logits, stats = self._discriminate(d.params, d.batch_stats, gray, fake)
+        terms = {}
+      adv = gan.over_scales(self.gan_loss.g_loss, fake_logits)
+      recon, recon_terms = self.reconstruction(fake, target)
+      total = self.adv_weight * adv + recon + self.feature_matching * terms.get("fm", 0.0)
       # L1 is always logged (monitoring only when it is not a loss term).
-      per_example = {"total": total, "adv": adv, "l1": _l1(fake, target), **terms}
+      per_example = {"total": total, "adv": adv, "l1": _l1(fake, target), **recon_terms, **terms}
       return total.mean(), (per_example, stats)
 
     return objective
@@ -155,8 +179,12 @@ class AdversarialTask:
   def predict(self, state: GanState, inputs):
     return self.model.apply(self.inference_variables(state), inputs, train=False)
 
-  def loss_terms(self, pred, target):
+  def eval_outputs(self, state: GanState, inputs):
+    return self.predict(state, inputs), None
+
+  def loss_terms(self, pred, target, aux=None):
     """The reconstruction objective ('loss', 0 when there is none) and its terms."""
+    del aux  # Read from the prediction only.
     recon, terms = self.reconstruction(pred, target)
     return {"loss": recon, **base.with_prefix("loss", terms)}
 

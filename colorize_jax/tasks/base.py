@@ -8,11 +8,20 @@ train.py reads nothing else, and a test adds a toy task without touching it
 
 Life of a task:
   task = tasks.build(config)                     # from the config alone: no data, no step count
+  task.prepare(data, workdir)                    # training only: constants from the train split
   optimizers = optim.build_all(config, task.optimizers, total_steps)   # built by the loop
   state = task.init_state(rng, image_size, optimizers)
   state, metrics = task.train_step(state, batch, rng)                  # metrics: scalars
-  pred = task.predict(state, inputs)                                   # evaluation, inference
-  terms = task.loss_terms(pred, target)                                # per-example 'loss', 'loss/<t>'
+  pred = task.predict(state, inputs)                                   # inference, sample grids
+  pred, aux = task.eval_outputs(state, inputs)                         # evaluation: one pass
+  terms = task.loss_terms(pred, target, aux)                           # [B] 'loss', 'loss/<t>'
+
+`eval_outputs` exists because a task's loss may need more of the forward
+pass than the prediction: the classification task predicts the annealed-mean
+ab but its loss is a cross-entropy over the per-bin logits (weighted by the
+rebalancing weights in its state). It returns them as `aux`, so the evaluator
+still runs the network once per batch; tasks whose loss reads the prediction
+alone return `(self.predict(state, inputs), None)` and ignore `aux`.
 
 Metric names follow one vocabulary (colorize_jax/metrics.py): the evaluator
 adds l1, mse, psnr, ssim, colorfulness, delta_colorfulness and ab_auc to the
@@ -57,6 +66,12 @@ class Task(Protocol):
   # The network that colorizes: `generator.apply(variables, inputs, train=False)`.
   generator: Any
 
+  def prepare(self, data: Any, workdir: str) -> None:
+    """Called by the training loop once, before init_state, with the run's DataPipeline and
+    workdir: constants the task learns from the train split (the classification task's ab
+    prior), to be carried in the train state. A no-op for most tasks; inference and evaluation
+    never call it (they restore the state)."""
+
   def init_state(self, rng: jax.Array, image_size: int,
                  optimizers: dict[str, optax.GradientTransformation]) -> Any:
     """A fresh train state; `state.step` (int32 scalar) is the only field the loop reads."""
@@ -67,8 +82,13 @@ class Task(Protocol):
   def predict(self, state: Any, inputs: jax.Array) -> jax.Array:
     """Model outputs (target space) for model inputs, in inference mode."""
 
-  def loss_terms(self, pred: jax.Array, target: jax.Array) -> dict[str, jax.Array]:
-    """Per-example ([B]) evaluation objective of a prediction: 'loss' and 'loss/<term>'."""
+  def eval_outputs(self, state: Any, inputs: jax.Array) -> tuple[jax.Array, Any]:
+    """One inference-mode forward pass: (the prediction `predict` gives, `aux` for loss_terms:
+    whatever else the loss needs from the pass, or None)."""
+
+  def loss_terms(self, pred: jax.Array, target: jax.Array, aux: Any = None) -> dict[str, jax.Array]:
+    """Per-example ([B]) evaluation objective of a prediction: 'loss' and 'loss/<term>'.
+    `aux` is eval_outputs' (tasks that need none accept and ignore it)."""
 
   def inference_variables(self, state: Any) -> dict:
     """The generator's variables for inference and export (EMA weights when a task keeps them)."""

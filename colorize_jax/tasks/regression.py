@@ -28,10 +28,14 @@ class RegressionTask:
   def generator(self):
     return self.model
 
+  def prepare(self, data, workdir: str) -> None:
+    del data, workdir  # Nothing learned from the data before training.
+
   def init_state(self, rng, image_size: int, optimizers) -> base.TrainState:
     return base.new_state(self.model, optimizers["model"], rng, image_size)
 
-  def loss_terms(self, pred, target):
+  def loss_terms(self, pred, target, aux=None):
+    del aux  # The objective reads the prediction only.
     total, terms = self.objective(pred, target)
     return {"loss": total, **base.with_prefix("loss", terms)}
 
@@ -58,6 +62,9 @@ class RegressionTask:
 
   def predict(self, state: base.TrainState, inputs):
     return self.model.apply(self.inference_variables(state), inputs, train=False)
+
+  def eval_outputs(self, state: base.TrainState, inputs):
+    return self.predict(state, inputs), None
 
   def param_counts(self, state: base.TrainState) -> dict[str, int]:
     return {"model": layers.count_params(state.params)}
