@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from colorize_jax import augment, checkpoint, parallel, tasks, xla_options
+from colorize_jax import augment, checkpoint, parallel, prefetch, profiling, tasks, xla_options
 from colorize_jax.tasks import base
 from colorize_jax.data import DataPipeline
 from colorize_jax import outputs
@@ -63,9 +63,10 @@ def _masked_sums(task, state, batch):
 class Trainer:
   """Holds the compiled steps and I/O of one run; `run()` trains to the end."""
 
-  def __init__(self, config, workdir: str):
+  def __init__(self, config, workdir: str, profile_steps: tuple[int, int] | None = None):
     self.config = config
     self.workdir = os.path.abspath(workdir)
+    self.profiler = profiling.StepProfiler(profile_steps, self.workdir)
     parallel.check_batch_size(config.batch_size)
     self.is_main = jax.process_index() == 0
     self.data = DataPipeline(
@@ -174,7 +175,8 @@ class Trainer:
           section.path = os.path.abspath(section.path)
       with open(os.path.join(self.workdir, "config.json"), "w") as f:
         f.write(resolved.to_json_best_effort(indent=2))
-    train_iter = self.data.train_iterator()
+    # Global device batches read ahead while steps run; checkpoints keep the taken position.
+    train_iter = prefetch.DevicePrefetcher(self.data.train_iterator, self.data_sharding)
     state, progress = self._init_or_restore(train_iter)
     counts = self.task.param_counts(state)
     logging.info("parameters: %s", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
@@ -184,6 +186,7 @@ class Trainer:
       logging.info("run in %s already finished at step %d; nothing to do", self.workdir, step)
       return self._final(state, progress, counts)
 
+    self.profiler.check(step, self.total_steps)
     logging.info("training %d epochs x %d steps (batch %d, %d train examples) from step %d",
                  cfg.num_epochs, self.steps_per_epoch, cfg.batch_size, self.data.num_examples("train"), step)
     meter = console.Throughput(cfg.batch_size, step, self.total_steps)
@@ -195,10 +198,13 @@ class Trainer:
 
     while step < self.total_steps and not progress.stopped_early:
       t0 = time.perf_counter()
-      local = next(train_iter)
+      batch = next(train_iter)
       meter.add_data_wait(time.perf_counter() - t0)
-      state, metrics = self._train_step(state, parallel.global_batch(local, self.data_sharding), self.key)
+      self.profiler.before_step(step + 1)
+      with xla_options.out_of_memory_hint(cfg.batch_size, cfg.dtype):  # The first call compiles.
+        state, metrics = self._train_step(state, batch, self.key)
       step += 1
+      self.profiler.after_step(step, metrics)
       pending.append(metrics)
       # A budget that ends mid-epoch still validates (and plots) that last part.
       end_of_epoch = step % self.steps_per_epoch == 0 or step == self.total_steps
@@ -233,6 +239,8 @@ class Trainer:
       progress.finished = True
       self.checkpoints.save(step, state, train_iter, progress)
       self.checkpoints.wait()
+    train_iter.close()
+    self.profiler.stop()  # An early stop before the range's end.
     return self._final(state, progress, counts)
 
   def _final(self, state, progress, counts) -> dict:
@@ -260,5 +268,6 @@ class Trainer:
     return result
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-  return Trainer(config, workdir).run()
+def train_and_evaluate(config, workdir: str, profile_steps: tuple[int, int] | None = None) -> dict:
+  """Trains to the end; `profile_steps` (N, M): trace those steps (colorize_jax/profiling.py)."""
+  return Trainer(config, workdir, profile_steps).run()
