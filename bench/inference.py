@@ -19,7 +19,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from colorize_jax import colorize, inference, logs, tasks
+from colorize_jax import colorize, inference, logs, optim, tasks
 from colorize_jax.models import conv
 
 config_flags.DEFINE_config_file("config", None, "Config file (with optional :variant).")
@@ -46,8 +46,8 @@ def main(argv):
   logs.quiet_libraries()
   config = FLAGS.config
   size = config.data.image_size
-  task = tasks.build(config, total_steps=1)
-  state = task.init_state(jax.random.key(0), size)
+  task = tasks.build(config)
+  state = task.init_state(jax.random.key(0), size, optim.build_all(config, task.optimizers, None))
   colorizer = inference.Colorizer(config, task.generator, task.inference_variables(state))
   rng = np.random.default_rng(0)
   batch = rng.integers(0, 256, (FLAGS.batch_size, size, size, 3), np.uint8)

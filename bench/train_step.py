@@ -23,7 +23,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from colorize_jax import logs, parallel, tasks, train, xla_options
+from colorize_jax import logs, optim, parallel, tasks, train, xla_options
 from colorize_jax.models import conv
 
 config_flags.DEFINE_config_file("config", None, "Config file (with optional :variant).")
@@ -47,10 +47,11 @@ def main(argv):
   config = FLAGS.config
   parallel.check_batch_size(config.batch_size)
   size = config.data.image_size
-  task = tasks.build(config, total_steps=10_000)
+  task = tasks.build(config)
+  optimizers = optim.build_all(config, task.optimizers, total_steps=10_000)
   mesh = parallel.make_mesh()
   rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
-  state = jax.jit(lambda k: task.init_state(k, size), out_shardings=rep)(jax.random.key(0))
+  state = jax.jit(lambda k: task.init_state(k, size, optimizers), out_shardings=rep)(jax.random.key(0))
   images = np.random.default_rng(0).integers(0, 256, (config.batch_size, size, size, 3), np.uint8)
   batch = jax.device_put({"image": images}, data)
   key = jax.random.key(1)

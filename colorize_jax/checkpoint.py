@@ -3,12 +3,15 @@
 Saving is asynchronous and atomic (Orbax writes a temporary directory and
 renames it when complete), so a run killed at any moment resumes from its last
 complete checkpoint; leftovers of a half-written one are removed on start.
+A complete checkpoint damaged later (a truncated file, a deleted folder) is
+moved aside as <step>.corrupt when an older one restores (`restore_latest`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from typing import Any
 
 import grain
@@ -29,6 +32,24 @@ class Progress:
   stopped_early: bool = False
   finished: bool = False
   train_seconds: float = 0.0
+  # The current epoch's running sums of train metrics, their step count and its wall time so far:
+  # a run resumed mid-epoch reports the same epoch means as an uninterrupted one.
+  epoch_sums: dict[str, float] = dataclasses.field(default_factory=dict)
+  epoch_count: int = 0
+  epoch_seconds: float = 0.0
+
+  def add_steps(self, steps: list[dict[str, float]]) -> None:
+    """Adds logged training steps' metrics to the current epoch's running sums."""
+    for m in steps:
+      for k, v in m.items():
+        self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v
+    self.epoch_count += len(steps)
+
+  def take_epoch_means(self) -> dict[str, float]:
+    """The current epoch's means of its logged steps; the sums start again for the next epoch."""
+    means = {k: v / max(self.epoch_count, 1) for k, v in self.epoch_sums.items()}
+    self.epoch_sums, self.epoch_count, self.epoch_seconds = {}, 0, 0.0
+    return means
 
   def to_json(self) -> dict:
     return dataclasses.asdict(self)
@@ -39,13 +60,24 @@ class Progress:
     return cls(**{k: v for k, v in data.items() if k in fields})
 
 
+class CheckpointError(RuntimeError):
+  """No checkpoint could be restored, or one item of one could not; the message names which."""
+
+
+def last_line(error: BaseException) -> str:
+  """The informative end of a (often 100-line) library error."""
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  return f"{type(error).__name__}: {lines[-1] if lines else ''}"[:400]
+
+
 def abstract_like(state: Any) -> Any:
   """Restore target with shapes, dtypes and shardings: Orbax otherwise hands back plain dicts."""
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
 
 
 class Checkpoints:
-  """Keeps the latest `keep` checkpoints plus the best one by `monitor` (lower is better)."""
+  """Keeps the latest `keep` checkpoints plus the best one by `monitor` (lower is better; the
+  training loop passes metric_names.signed(), so metrics where higher is better count negated)."""
 
   def __init__(self, directory: str, *, keep: int = 3, async_save: bool = True):
     self.directory = os.path.abspath(directory)
@@ -78,13 +110,71 @@ class Checkpoints:
     self.manager.save(step, args=args, metrics=metrics, force=True)
 
   def restore(self, step: int, abstract_state, data_iterator=None) -> tuple[Any, Progress]:
-    """State (and, given an iterator, its position) and progress at `step`."""
-    items = {"state": ocp.args.StandardRestore(abstract_state), "progress": ocp.args.JsonRestore()}
+    """State (and, given an iterator, its position) and progress at `step`.
+
+    Raises CheckpointError naming the step and the item (file) that failed.
+    """
+    where = os.path.join(self.directory, str(step))
+    try:
+      progress = self.manager.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))
+      progress = Progress.from_json(progress["progress"])
+    except Exception as e:  # pylint: disable=broad-except  (any damage: JSON, missing file, bad field)
+      path = os.path.join(where, "progress", "metadata")
+      raise CheckpointError(f"step {step}: {path}: {last_line(e)}") from e
+    items = {"state": ocp.args.StandardRestore(abstract_state)}
     if data_iterator is not None:
       items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
-    restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    try:
+      restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    except Exception as e:  # pylint: disable=broad-except  (TensorStore and grain raise many types)
+      raise CheckpointError(f"step {step}: {where} ({'/'.join(items)}): {last_line(e)}") from e
     logging.info("restored checkpoint %d from %s", step, self.directory)
-    return restored["state"], Progress.from_json(restored["progress"])
+    return restored["state"], progress
+
+  def restore_latest(self, abstract_state, data_iterator=None) -> tuple[int, Any, Progress] | None:
+    """(step, state, progress) of the newest checkpoint that restores; None when there is none.
+
+    A newer checkpoint that fails while an older one restores is damaged, not
+    incompatible: it is moved aside as <step>.corrupt. When none restores,
+    nothing is moved (the cause may be the code or config, not the files) and
+    the error lists every step tried.
+    """
+    failures = []
+    for step in sorted(self.all_steps(), reverse=True):
+      try:
+        state, progress = self.restore(step, abstract_state, data_iterator)
+      except CheckpointError as e:
+        logging.warning("checkpoint %s; trying the next older one", e)
+        failures.append((step, str(e)))
+        continue
+      if failures:
+        self._move_aside([s for s, _ in failures])
+      return step, state, progress
+    if failures:
+      tried = " | ".join(reason for _, reason in failures)
+      raise CheckpointError(f"no checkpoint in {self.directory} could be restored; tried {tried}")
+    return None
+
+  def _move_aside(self, steps: list[int]) -> None:
+    if jax.process_index() == 0:
+      for step in steps:
+        target = os.path.join(self.directory, f"{step}.corrupt")
+        suffix = 0
+        while os.path.exists(target):
+          suffix += 1
+          target = os.path.join(self.directory, f"{step}.corrupt.{suffix}")
+        os.rename(os.path.join(self.directory, str(step)), target)
+        logging.warning("moved the damaged checkpoint of step %d aside to %s", step, target)
+    self.manager.reload()
+
+  def forget_best(self) -> None:
+    """Drops the monitored values of existing checkpoints: 'best' restarts from the next one."""
+    if jax.process_index() == 0:
+      for step in self.all_steps():
+        metrics = os.path.join(self.directory, str(step), "metrics")
+        if os.path.isdir(metrics):
+          shutil.rmtree(metrics)
+    self.manager.reload()
 
   def resolve(self, which: str | int) -> int:
     """'last', 'best' or a step number -> an existing step, or a clear error."""
@@ -105,6 +195,17 @@ class Checkpoints:
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
+
+  def settle(self) -> None:
+    """Waits for a save in progress on any exit, so the checkpoint an error names exists.
+
+    A save that fails here is logged in one line, not raised: it would hide the
+    error that is already ending the run.
+    """
+    try:
+      self.manager.wait_until_finished()
+    except Exception as e:  # pylint: disable=broad-except
+      logging.error("the checkpoint save in progress failed: %s", last_line(e))
 
   def close(self) -> None:
     self.manager.wait_until_finished()

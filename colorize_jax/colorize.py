@@ -2,6 +2,7 @@
 
   python -m colorize_jax.colorize --workdir=runs/unet photos/ old.jpg 'scans/*.tif' --output=out/
   python -m colorize_jax.colorize --bundle=bundles/unet photos/ --output=out/
+  python -m colorize_jax.colorize --config=configs/pix2pix.py:short photos/ --output=out/  # runs/pix2pix-short
 
 INPUT is any mix of files, folders (their image files, recursively) and
 globs. Any size, aspect ratio or mode (gray, RGB, RGBA, palette, 16-bit,
@@ -30,7 +31,9 @@ import numpy as np
 from absl import app, flags, logging
 from PIL import Image
 
+from colorize_jax import recipes
 from colorize_jax.data import ImageDecodeError, load_image, resize_image
+from colorize_jax.data.folder import IMAGE_EXTENSIONS
 
 # Full-resolution recombination is jitted per shape; padding to these steps
 # bounds the compilations for a folder of assorted sizes (pixelwise, so harmless).
@@ -58,12 +61,22 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
       found.extend((os.path.join(item, rel), os.path.splitext(rel)[0]) for rel in list_images(item))
     elif os.path.isfile(item):
       found.append((item, os.path.splitext(os.path.basename(item))[0]))
+    elif os.path.islink(item):  # A link that cannot be followed: say so, not "no such file".
+      missing.append((item, f"symbolic link that cannot be followed ({_link_error(item)})"))
     else:
       matches = sorted(p for p in glob.glob(item, recursive=True) if os.path.isfile(p))
       if not matches:
         missing.append((item, "no such file, folder or glob match"))
       found.extend((p, os.path.splitext(os.path.basename(p))[0]) for p in matches)
   return _unique_names(found), missing
+
+
+def _link_error(path: str) -> str:
+  try:
+    os.stat(path)
+  except OSError as e:
+    return e.strerror or str(e)
+  return "not a file or folder"
 
 
 def _unique_names(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -161,11 +174,20 @@ def colorize_paths(colorizer, inputs: list[str], output: str, batch_size: int = 
 FLAGS = flags.FLAGS
 
 
+def workdir_flag() -> str | None:
+  """--workdir, or the default workdir of --config (as launch.py chooses it)."""
+  if FLAGS.workdir and FLAGS.config:
+    raise app.UsageError("give --workdir or --config, not both")
+  return FLAGS.workdir or (recipes.default_workdir(FLAGS.config) if FLAGS.config else None)
+
+
 def define_flags() -> None:
   # Only when run as a command: compare.py and tests import this module, and
   # absl refuses a flag name defined by two modules.
   flags.DEFINE_string("workdir", None, "A trained run's workdir (its config.json and checkpoints).")
   flags.DEFINE_string("bundle", None, "An inference bundle written by colorize_jax.export, instead of --workdir.")
+  flags.DEFINE_string("config", None, "Instead of --workdir: the config launch.py trained with its default "
+                      "workdir, e.g. configs/pix2pix.py:short for runs/pix2pix-short.")
   flags.DEFINE_string("checkpoint", "best", "With --workdir: best, last or a step number.")
   flags.DEFINE_string("output", None, "Folder for the colorized PNGs.")
   flags.DEFINE_integer("batch_size", 16, "Images per model call.")
@@ -180,8 +202,12 @@ def main(argv):
     raise app.UsageError("give at least one INPUT (file, folder or glob)")
   if not FLAGS.output:
     raise app.UsageError("--output is required")
+  pairs, missing = expand_inputs(inputs)
+  if not pairs and not missing:
+    sys.exit(f"error: no image files in {', '.join(inputs)} "
+             f"(looked for {', '.join(IMAGE_EXTENSIONS)}, any case, in all subfolders)")
   try:
-    colorizer = inference.load(FLAGS.workdir, FLAGS.bundle, FLAGS.checkpoint)
+    colorizer = inference.load(workdir_flag(), FLAGS.bundle, FLAGS.checkpoint)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
   logging.info("model %s (step %s) from %s, %dx%d %s", colorizer.config.model.name, colorizer.step,

@@ -23,8 +23,12 @@ import sys
 import numpy as np
 from absl import app, flags, logging
 
+from colorize_jax import color, colorize, evaluate, inference, logs, registry
+from colorize_jax.data import DataPipeline, load_image, resize_square
+from colorize_jax.outputs import comparison_grid, plot_runs, read_metrics, save_png
+
 # Headline metrics of the Markdown tables (the CSV has every one).
-TABLE_METRICS = ("psnr", "ssim", "auc", "colorfulness", "colorfulness_diff", "mse", "mae")
+TABLE_METRICS = ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1")
 
 
 def _read_json(path: str) -> dict | None:
@@ -45,19 +49,17 @@ def run_labels(run_dirs: list[str]) -> list[str]:
 
 
 def evaluations(run_dir: str) -> dict[str, dict]:
-  """eval/<name>.json of a run, by name."""
+  """eval/<name>.json of a run, by name, in the current metric vocabulary."""
   out = {}
   for path in sorted(glob.glob(os.path.join(run_dir, "eval", "*.json"))):
-    report = _read_json(path)
-    if report and "metrics" in report:
+    report = evaluate.load_report(path)
+    if report:
       out[report.get("name", os.path.splitext(os.path.basename(path))[0])] = report
   return out
 
 
 def run_summary(run_dir: str, label: str) -> dict:
   """Everything the report says about one run."""
-  from colorize_jax import inference  # pylint: disable=g-import-not-at-top
-
   config = inference.workdir_config(run_dir)
   final = _read_json(os.path.join(run_dir, "final_metrics.json"))
   row = {"run": label, "workdir": os.path.abspath(run_dir), "task": config.task, "model": config.model.name,
@@ -66,21 +68,14 @@ def run_summary(run_dir: str, label: str) -> dict:
     row |= {"parameters": sum(final.get("params", {}).values()), "epochs": final.get("epochs"),
             "train_seconds": final.get("train_seconds"), "status": "finished"}
   else:  # Still training, or stopped before its final evaluation.
-    epochs = [r for r in _history(run_dir) if r.get("kind") == "epoch"]
+    epochs = [r for r in read_metrics(run_dir) if r.get("kind") == "epoch"]
     row |= {"parameters": None, "epochs": epochs[-1]["epoch"] if epochs else 0, "train_seconds": None,
             "status": "unfinished"}
   return row
 
 
-def _history(run_dir: str) -> list[dict]:
-  from colorize_jax.outputs import read_metrics  # pylint: disable=g-import-not-at-top
-  return read_metrics(run_dir)
-
-
 def evaluate_missing(run_dir: str) -> None:
   """Runs the default evaluation (best checkpoint, test split) for a run that has none."""
-  from colorize_jax import evaluate, inference  # pylint: disable=g-import-not-at-top
-
   evaluate.evaluate_run(inference.workdir_config(run_dir), run_dir)
 
 
@@ -128,8 +123,8 @@ def write_tables(summaries: list[dict], evals: list[dict[str, dict]], output: st
   if no_eval:
     md += [f"Not evaluated yet: {', '.join(no_eval)}. Run `python launch.py --config=... --workdir=RUN "
            "--mode=eval` or pass --evaluate_missing.", ""]
-  md += ["Higher is better for psnr, ssim and auc; colorfulness_diff is predicted minus true "
-         "colorfulness (0 is ideal); mse and mae are in each model's own output space. "
+  md += ["Higher is better for psnr, ssim and ab_auc; delta_colorfulness is |predicted - true| "
+         "colorfulness (0 is ideal); mse and l1 are in each model's own output space. "
          "`gray` columns score the input with zero chroma: the floor a model must beat.", "",
          "![validation loss](val_loss.png)", "", "![gray | runs | true](grid.png)", ""]
   for row, run_evals in zip(csv_rows, evals):
@@ -150,37 +145,11 @@ def write_tables(summaries: list[dict], evals: list[dict[str, dict]], output: st
 
 def plot_val_loss(run_dirs: list[str], labels: list[str], path: str, metric: str = "val/loss") -> bool:
   """One curve per run, epochs on x, shared axes. False when no run has logged an epoch."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  import matplotlib.ticker  # pylint: disable=g-import-not-at-top
-
-  fig, ax = plt.subplots(figsize=(7, 4.2))
-  plotted = 0
-  for run_dir, label in zip(run_dirs, labels):
-    points = [(r["epoch"], r[metric]) for r in _history(run_dir)
-              if r.get("kind") == "epoch" and isinstance(r.get(metric), (int, float))]
-    if points:
-      ax.plot(*zip(*points), marker="o" if len(points) < 30 else None, label=label)
-      plotted += 1
-  ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-  ax.set_xlabel("epoch")
-  ax.set_ylabel(metric)
-  ax.set_title(f"{metric} (each run's own loss)")
-  ax.grid(alpha=0.3)
-  if plotted:
-    ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-  return plotted > 0
+  return plot_runs({label: read_metrics(d) for d, label in zip(run_dirs, labels)}, path, metric)
 
 
 def grid_images(run_dir: str, size: int, n: int, image_paths: list[str] | None) -> np.ndarray:
   """The photos every run colorizes: given files/folders, or the first run's fixed test (else val) examples."""
-  from colorize_jax import colorize, inference  # pylint: disable=g-import-not-at-top
-  from colorize_jax.data import DataPipeline, load_image, resize_square  # pylint: disable=g-import-not-at-top
-
   if image_paths:
     pairs, missing = colorize.expand_inputs(image_paths)
     if missing:
@@ -202,9 +171,6 @@ def colorized_grid(run_dirs: list[str], images: np.ndarray, checkpoint: str = "b
   """gray | run1 | ... | true. Each run colorizes at its own image_size and its chroma is joined
   with the photo's luminance at the grid's size (the colorize command's path), so runs trained
   at different sizes or colour spaces share one grid."""
-  from colorize_jax import color, colorize, inference  # pylint: disable=g-import-not-at-top
-  from colorize_jax.outputs import comparison_grid  # pylint: disable=g-import-not-at-top
-
   true = images.astype(np.float32) / 255.0
   columns = [np.asarray(color.rgb_to_gray(true))]
   for run_dir in run_dirs:
@@ -217,8 +183,6 @@ def colorized_grid(run_dirs: list[str], images: np.ndarray, checkpoint: str = "b
 def compare(run_dirs: list[str], output: str, *, evaluate_missing_runs: bool = False, num_images: int = 6,
             grid_size: int = 0, image_paths: list[str] | None = None, checkpoint: str = "best") -> dict:
   """Writes the report; returns the paths it wrote."""
-  from colorize_jax.outputs import save_png  # pylint: disable=g-import-not-at-top
-
   bad = [d for d in run_dirs if not os.path.exists(os.path.join(d, "config.json"))]
   if bad:
     raise FileNotFoundError(f"not run workdirs (no config.json): {bad}")
@@ -262,8 +226,6 @@ def define_flags() -> None:
 
 
 def main(argv):
-  from colorize_jax import logs, registry  # pylint: disable=g-import-not-at-top
-
   logs.quiet_libraries()
   run_dirs = argv[1:]
   if not run_dirs:

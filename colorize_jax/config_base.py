@@ -1,12 +1,71 @@
-"""Defaults every recipe in configs/ starts from.
+"""Defaults every recipe in configs/ starts from, and the helpers recipes share.
 
 Config files change only what their recipe changes; every field exists here
-so `--config.a.b=value` works for any of them and a typo is rejected.
+so `--config.a.b=value` works for any of them and a typo is rejected. Loss
+options are the exception that proves it: a config carries options only for
+the losses it uses, and an `OptionsByName` block adds the registered defaults
+of any other loss the moment it is named, so `--config.loss=huber
+--config.loss_options.huber.delta=2` still works from the command line.
+
+A recipe declares its variants once, as a dict from name to (description,
+function editing the config), and `get_config` is `apply_variant`:
+
+  VARIANTS = {"": ("the study's recipe", None), "smoke": ("tests", make_smoke)}
 """
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
+import os
+from collections.abc import Callable
+
 import ml_collections
+
+from colorize_jax import registry
+
+
+class OptionsByName(ml_collections.ConfigDict):
+  """{registered name: {option: value}}; reading a name that is not there yet adds the
+  options of its registered factory with their defaults (and a name without options or
+  that is not registered fails as any unknown key does, listing the valid ones)."""
+
+  kind = ""  # The registry kind whose factories' keyword options these are.
+
+  def __getitem__(self, key):
+    if isinstance(key, str) and "." not in key and key not in self and self.kind:
+      defaults = self.defaults()
+      if key not in defaults:
+        raise KeyError(f"{key!r}: no {self.kind} with options by that name; valid: "
+                       f"{', '.join(sorted(defaults))}")
+      with self.unlocked():
+        self[key] = defaults[key]
+    return super().__getitem__(key)
+
+  @classmethod
+  def defaults(cls) -> dict[str, dict]:
+    """Each registered name with keyword options -> those options' defaults."""
+    out = {}
+    for name in registry.names(cls.kind):
+      factory = registry.get(cls.kind, name)
+      params = inspect.signature(factory).parameters.values()
+      options = {p.name: p.default for p in params
+                 if p.default is not inspect.Parameter.empty and p.name != "value_range"}
+      if options:
+        out[name] = options
+    return out
+
+
+class LossOptions(OptionsByName):
+  """config.loss_options: pixel losses' options (huber's delta, ssim's filter_size, ...)."""
+
+  kind = "pixel_loss"
+
+
+class GanLossOptions(OptionsByName):
+  """config.gan_loss_options: GAN objectives' options (wgan_gp's gp_weight, ...)."""
+
+  kind = "gan_loss"
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -26,7 +85,9 @@ def base_config() -> ml_collections.ConfigDict:
 
   # Weighted sum of pixel losses: 'mse' or 'mse:1,ssim:0.2' (see colorize_jax/losses).
   c.loss = "mse"
-  c.loss_options = ml_collections.ConfigDict({"huber": {"delta": 1.0}, "ssim": {"filter_size": 11}})
+  # Options of the losses in `loss`, by name, e.g. {"huber": {"delta": 2.0}}; a loss not
+  # listed uses its registered defaults (colorize_jax/losses/pixel.py).
+  c.loss_options = LossOptions()
 
   c.optimizer = ml_collections.ConfigDict({
       "learning_rate": 1e-3, "b1": 0.9, "b2": 0.999,
@@ -34,7 +95,10 @@ def base_config() -> ml_collections.ConfigDict:
       "grad_clip_norm": 0.0,  # 0 = off
   })
   c.early_stopping = ml_collections.ConfigDict({
-      "enabled": True, "patience": 10, "min_delta": 0.0, "restore_best": True})
+      "enabled": True, "patience": 10, "min_delta": 0.0, "restore_best": True,
+      # What early stopping and the "best" checkpoint track, in its own direction, e.g.
+      # 'val/psnr' (higher is better) or 'val/loss'; '' = the task's own (tasks/*.monitor).
+      "monitor": ""})
   c.checkpoint = ml_collections.ConfigDict({
       "every_steps": 0,  # 0: at the end of every epoch only.
       "keep": 3,  # Latest checkpoints kept, besides the best one.
@@ -46,7 +110,7 @@ def base_config() -> ml_collections.ConfigDict:
       "name": "",  # source=tfds: data set name (prepared as ArrayRecord; see colorize_jax/data/prepare.py).
       "data_dir": "",  # source=tfds: its data dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.
       "image_size": 128,
-      "color_space": "rgb",  # rgb: gray -> RGB (the studies) | lab: L -> ab (pix2pix)
+      "color_space": "rgb",  # rgb: gray -> RGB (both studies) | lab: L -> ab (pix2pix)
       "value_range": (0.0, 1.0),  # rgb only: the range of inputs and targets.
       "split_fractions": (0.7, 0.1, 0.2),  # train / val / test, by path.
       "augment": {"zoom": 0.1, "rotation": 10.0, "hflip": True},
@@ -65,17 +129,46 @@ def base_config() -> ml_collections.ConfigDict:
       "batch_size": 0,  # 0: config.batch_size
       "name": "",  # '': derived from the split or folder (and the checkpoint unless 'best')
       "num_sample_images": 8,  # Rows of the gray | predicted | true grid.
+      # Validation during training: every N-th epoch (and the last), on at most
+      # max_examples images (0 = all); bounds the validation overhead per epoch.
+      "every_epochs": 1,
+      "max_examples": 0,
   })
   return c
 
 
-def variant(arg: str | None, variants: dict, config_name: str) -> str:
-  """Checks `get_config(arg)`'s variant name, listing the valid ones."""
+Variant = tuple[str, Callable[[ml_collections.ConfigDict], None] | None]
+
+
+def apply_variant(c: ml_collections.ConfigDict, arg: str | None, variants: dict[str, Variant],
+                  config_name: str) -> ml_collections.ConfigDict:
+  """Edits `c` by `get_config(arg)`'s variant (None and '' are the recipe itself)."""
   name = arg or ""
   if name not in variants:
     valid = ", ".join(repr(v) for v in variants)
     raise ValueError(f"{config_name}: unknown variant {arg!r}; valid variants: {valid}")
-  return name
+  _, edit = variants[name]
+  if edit is not None:
+    edit(c)
+  return c
+
+
+def chain(*edits: Callable[[ml_collections.ConfigDict], None]) -> Callable:
+  """One variant made of several edits, applied in order."""
+  def edit(c):
+    for step in edits:
+      step(c)
+  return edit
+
+
+def sibling(config_file: str, name: str):
+  """configs/<name>.py next to `config_file`, as a module, whatever the working directory
+  (config files are loaded by path, so `import configs.x` would depend on it)."""
+  path = os.path.join(os.path.dirname(os.path.abspath(config_file)), f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"colorize_jax_configs.{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
 
 
 def make_short(c: ml_collections.ConfigDict, *, epochs: int = 3) -> None:

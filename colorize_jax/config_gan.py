@@ -26,7 +26,8 @@ def gan_config() -> ml_collections.ConfigDict:
   c.loss = "l1:100"
   # vanilla | lsgan | hinge | wgan_gp (see colorize_jax/losses/gan.py).
   c.gan_loss = "vanilla"
-  c.gan_loss_options = ml_collections.ConfigDict({"wgan_gp": {"gp_weight": 10.0}})
+  # Options of the gan_loss by name, e.g. {"wgan_gp": {"gp_weight": 10.0}}; defaults otherwise.
+  c.gan_loss_options = config_base.GanLossOptions()
   c.gan = ml_collections.ConfigDict({
       "adv_weight": 1.0,  # G's objective: adv_weight x adversarial + reconstruction.
       "ema_decay": 0.0,  # EMA of G's weights for evaluation and export; 0 = off, e.g. 0.999.
@@ -41,23 +42,6 @@ def gan_config() -> ml_collections.ConfigDict:
   c.early_stopping.restore_best = False
   c.data.color_space = "lab"
   c.data.value_range = (-1.0, 1.0)  # Used by the RGB space: matches G's tanh.
-  return c
-
-
-def cgan_config() -> ml_collections.ConfigDict:
-  """The studies' simple cGAN, shared by configs/cgan*.py: cgan_cnn G against
-  the dcgan D, RGB normalised to [-1, 1] (tanh output), batch 32, 400 epochs."""
-  c = gan_config()
-  c.model = ml_collections.ConfigDict({
-      "name": "cgan_cnn", "base_features": 64, "num_downs": 2, "norm": "batch",
-      "output_activation": "tanh"})
-  c.discriminator = ml_collections.ConfigDict({
-      "name": "dcgan", "base_features": 64, "n_layers": 2, "norm": "none"})
-  c.batch_size = 32
-  c.num_epochs = 400
-  c.data.image_size = 128
-  c.data.color_space = "rgb"
-  c.data.value_range = (-1.0, 1.0)
   return c
 
 

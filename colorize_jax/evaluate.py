@@ -13,7 +13,6 @@ that has the evaluation photos.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import os
 import time
@@ -22,10 +21,10 @@ import jax
 import numpy as np
 from absl import logging
 
-from colorize_jax import inference, metrics, parallel, xla_options
+from colorize_jax import inference, metric_names, parallel
 from colorize_jax.data import DataPipeline
-from colorize_jax.outputs import sample_grid, save_png
-from colorize_jax.tasks import base
+from colorize_jax.evaluator import Evaluator
+from colorize_jax.outputs import save_png
 
 # Split names a photo folder is often called by; the parent names the data set then.
 _GENERIC_FOLDER_NAMES = ("train", "val", "valid", "validation", "test", "images")
@@ -56,53 +55,6 @@ def eval_data(config):
   return data_cfg, "test"
 
 
-class Evaluator:
-  """Jitted metrics of one restored model over the batches of a DataPipeline."""
-
-  def __init__(self, task, state):
-    self.task, self.state = task, state
-    self.color_space = task.color_space
-    mesh = parallel.make_mesh()
-    self.data_sharding = parallel.data_sharding(mesh)
-    replicated = parallel.replicated(mesh)
-    self._metrics = xla_options.jit(self._per_example, out_shardings=replicated)
-    self._predicted_rgb = xla_options.jit(functools.partial(base.predicted_rgb, task), out_shardings=replicated)
-
-  def _per_example(self, state, batch):
-    pred = self.task.predict(state, self.color_space.split(batch["image"])[0])
-    scores = metrics.image_metrics(self.color_space, batch["image"], pred)
-    # The task's own per-example eval metrics (its loss terms), beside ours.
-    scores |= {f"task/{k}": v for k, v in self.task.eval_step(state, batch).items()}
-    return scores, batch["mask"]  # The mask replicated too: every process can read it.
-
-  def per_image(self, data: DataPipeline, split: str) -> tuple[list[int], dict[str, np.ndarray]]:
-    """Positions in the split and every metric of each real (unmasked) example, each counted once."""
-    positions, values, start = [], {}, 0
-    pending = []  # Device results, fetched once at the end: no sync per batch.
-    for local in data.eval_batches(split):
-      batch = parallel.global_batch(local, self.data_sharding)
-      pending.append(self._metrics(self.state, batch))
-    for scores, mask in pending:
-      scores, mask = jax.device_get((scores, mask))
-      keep = np.flatnonzero(np.asarray(mask))
-      positions.extend((start + keep).tolist())
-      start += len(mask)
-      for k, v in scores.items():
-        values.setdefault(k, []).append(np.asarray(v, np.float64)[keep])
-    return positions, {k: np.concatenate(v) for k, v in values.items()}
-
-  def sample_grid(self, images: np.ndarray) -> np.ndarray:
-    """gray | predicted | true, as train.py's sample grids. Every process must call it (same images)."""
-    pad = -len(images) % jax.device_count()
-    padded = np.concatenate([images, np.zeros((pad,) + images.shape[1:], np.uint8)]) if pad else images
-    predicted = self._predicted_rgb(self.state, jax.device_put(padded, self.data_sharding))
-    return sample_grid(images, np.asarray(predicted)[:len(images)])
-
-
-def _means(values: dict[str, np.ndarray]) -> dict[str, float]:
-  return {k: float(np.mean(v)) for k, v in sorted(values.items())}
-
-
 def evaluate_run(config, workdir: str) -> dict:
   """Evaluates `config.eval.checkpoint` of the run in `workdir`; returns the report it writes."""
   workdir = os.path.abspath(workdir)
@@ -117,14 +69,15 @@ def evaluate_run(config, workdir: str) -> dict:
     raise ValueError(f"nothing to evaluate: the {split} split of {data_cfg.source} "
                      f"{data_cfg.path or ''} has no images")
   name = eval_name(eval_cfg)
-  evaluator = Evaluator(task, state)
+  evaluator = Evaluator(task)
   start = time.perf_counter()
-  positions, values = evaluator.per_image(data, split)
+  scores = evaluator.evaluate(state, data.eval_batches(split), with_gray=True)
   seconds = time.perf_counter() - start
-  if not positions:
+  if not scores.count:
     raise ValueError(f"no image of the {split} split could be decoded ({data_cfg.source} {data_cfg.path})")
 
-  means = _means(values)
+  positions, values = scores.positions, scores.values
+  means = {k: float(np.mean(v)) for k, v in sorted(values.items())}
   files = getattr(data.source(split), "files", None)  # Folder sources know their file names.
   per_image = [{"index": int(p), **({"file": files[p]} if files else {}),
                 **{k: float(v[i]) for k, v in sorted(values.items())}} for i, p in enumerate(positions)]
@@ -133,14 +86,14 @@ def evaluate_run(config, workdir: str) -> dict:
       "name": name, "workdir": workdir, "checkpoint": str(eval_cfg.checkpoint), "step": int(step),
       "split": split, "path": os.path.abspath(data_cfg.path) if eval_cfg.path else "",
       "source": data_cfg.source, "image_size": int(data_cfg.image_size),
-      "color_space": evaluator.color_space.name, "examples": len(positions), "seconds": seconds,
+      "color_space": task.color_space.name, "examples": len(positions), "seconds": seconds,
       "metrics": {k: v for k, v in means.items() if not k.startswith("gray/")},
       "gray_baseline": {k[len("gray/"):]: v for k, v in means.items() if k.startswith("gray/")},
       "grid": os.path.join(out_dir, f"{name}.png"),
       "per_image": per_image,
   }
   images = data.fixed_examples(split, int(eval_cfg.num_sample_images))
-  grid = evaluator.sample_grid(images) if len(images) else None  # A collective: all processes.
+  grid = evaluator.sample_grid(state, images) if len(images) else None  # A collective: all processes.
   if jax.process_index() == 0:
     if grid is not None:
       save_png(grid, report["grid"])
@@ -150,7 +103,29 @@ def evaluate_run(config, workdir: str) -> dict:
   return report
 
 
-SUMMARY_KEYS = ("psnr", "ssim", "auc", "colorfulness", "colorfulness_diff", "mse", "mae")
+SUMMARY_KEYS = ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1")
+
+
+def load_report(path: str) -> dict | None:
+  """eval/<name>.json in the current metric vocabulary (older reports' names mapped), or None."""
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    report = json.load(f)
+  if "metrics" not in report:
+    return None
+  per_image = [metric_names.rename_old_values(row) for row in report.get("per_image", [])]
+  report["metrics"] = metric_names.rename_old_values(report["metrics"])
+  report["gray_baseline"] = metric_names.rename_old_values(report.get("gray_baseline", {}))
+  if per_image and "delta_colorfulness" in per_image[0]:
+    # Old reports' signed differences: the mean of their absolute values, not the absolute mean.
+    report["metrics"]["delta_colorfulness"] = float(
+        np.mean([row["delta_colorfulness"] for row in per_image]))
+    if "gray/delta_colorfulness" in per_image[0]:
+      report["gray_baseline"]["delta_colorfulness"] = float(
+          np.mean([row["gray/delta_colorfulness"] for row in per_image]))
+  report["per_image"] = per_image
+  return report
 
 
 def summary(report: dict) -> str:

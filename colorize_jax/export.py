@@ -1,6 +1,7 @@
 """Writes a self-contained inference bundle from a trained run.
 
   python -m colorize_jax.export --workdir=runs/unet --output=bundles/unet [--checkpoint=best]
+  python -m colorize_jax.export --config=configs/pix2pix.py:short --output=bundles/p2p  # runs/pix2pix-short
   python -m colorize_jax.colorize --bundle=bundles/unet photos/ --output=out/
 
 The bundle holds the run's resolved config (JSON) and the generator's
@@ -19,19 +20,24 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "The trained run's workdir.")
+  flags.DEFINE_string("config", None, "Instead of --workdir: the config launch.py trained with its default "
+                      "workdir, e.g. configs/pix2pix.py:short for runs/pix2pix-short.")
   flags.DEFINE_string("output", None, "Bundle folder to create.")
   flags.DEFINE_string("checkpoint", "best", "best, last or a step number.")
-  flags.mark_flags_as_required(["workdir", "output"])
+  flags.mark_flags_as_required(["output"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from colorize_jax import inference, logs  # pylint: disable=g-import-not-at-top
+  from colorize_jax import inference, logs, recipes  # pylint: disable=g-import-not-at-top
 
+  if bool(FLAGS.workdir) == bool(FLAGS.config):
+    raise app.UsageError("give one of --workdir or --config")
   logs.quiet_libraries()
   try:
-    colorizer = inference.from_workdir(FLAGS.workdir, FLAGS.checkpoint)
+    workdir = FLAGS.workdir or recipes.default_workdir(FLAGS.config)
+    colorizer = inference.from_workdir(workdir, FLAGS.checkpoint)
     path = inference.write_bundle(colorizer, FLAGS.output)
   except (ValueError, FileNotFoundError, FileExistsError) as e:
     sys.exit(f"error: {e}")

@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from colorize_jax import checkpoint, color, config_base, parallel, tasks, xla_options
+from colorize_jax import checkpoint, color, config_base, optim, parallel, tasks, xla_options
 
 BUNDLE_FORMAT = "colorize_jax.bundle/1"
 BUNDLE_VARIABLES = "variables"
@@ -44,8 +44,9 @@ def _tuples(value: Any) -> Any:
 def config_from_json(path: str) -> ml_collections.ConfigDict:
   """A config.json written by train.py (or export) back as a ConfigDict.
 
-  Blocks added to base_config() after the run was trained (e.g. `eval`) are
-  filled in with their defaults, so old runs keep loading.
+  Blocks and fields added to base_config() after the run was trained (e.g.
+  `eval`, `early_stopping.monitor`) are filled in with their defaults, so old
+  runs keep loading.
   """
   if not os.path.exists(path):
     raise FileNotFoundError(f"no config at {path}: is this a run's workdir (or a bundle)?")
@@ -53,8 +54,8 @@ def config_from_json(path: str) -> ml_collections.ConfigDict:
     data = _tuples(json.load(f))
   defaults = config_base.base_config()
   for key in defaults:
-    if key not in data and isinstance(defaults[key], ml_collections.ConfigDict):
-      data[key] = defaults[key].to_dict()
+    if isinstance(defaults[key], ml_collections.ConfigDict):
+      data[key] = defaults[key].to_dict() | (data.get(key) or {})
   return ml_collections.ConfigDict(data)
 
 
@@ -62,15 +63,16 @@ def workdir_config(workdir: str) -> ml_collections.ConfigDict:
   return config_from_json(os.path.join(workdir, "config.json"))
 
 
-# The optimizer's schedule length changes no array shape, so any positive
-# value restores the same state tree; counting the training data only to
-# rebuild the task would make evaluation depend on having that data.
-NOMINAL_TOTAL_STEPS = 1
+def _init_for_restore(task, config, image_size: int):
+  """`task.init_state` with optimizers built for their state's shapes only: no data, no step count."""
+  optimizers = optim.build_all(config, task.optimizers, total_steps=None)
+  return functools.partial(task.init_state, image_size=image_size, optimizers=optimizers)
 
 
-def abstract_state(task, image_size: int, sharding) -> Any:
+def abstract_state(task, config, sharding) -> Any:
   """Shapes and dtypes of `task.init_state`, on `sharding`, without allocating it."""
-  shapes = jax.eval_shape(functools.partial(task.init_state, image_size=image_size), jax.random.key(0))
+  init = _init_for_restore(task, config, int(config.data.image_size))
+  shapes = jax.eval_shape(init, jax.random.key(0))
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 
 
@@ -79,9 +81,9 @@ def restore_state(config, workdir: str, which: str | int = "best"):
   directory = os.path.join(os.path.abspath(workdir), "checkpoints")
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"no checkpoints folder in {workdir}: train there first (launch.py --mode=train)")
-  task = tasks.build(config, NOMINAL_TOTAL_STEPS)
+  task = tasks.build(config)
   replicated = parallel.replicated(parallel.make_mesh())
-  target = abstract_state(task, int(config.data.image_size), replicated)
+  target = abstract_state(task, config, replicated)
   ckpts = checkpoint.Checkpoints(directory, async_save=False)
   try:
     step = ckpts.resolve(which)
@@ -148,10 +150,10 @@ def from_workdir(workdir: str, which: str | int = "best") -> Colorizer:
                    source=os.path.abspath(workdir))
 
 
-def abstract_inference_variables(task, image_size: int, sharding) -> Any:
+def abstract_inference_variables(task, config, sharding) -> Any:
   """Shapes of `task.inference_variables(state)`: the export's restore target."""
-  shapes = jax.eval_shape(lambda key: task.inference_variables(task.init_state(key, image_size)),
-                          jax.random.key(0))
+  init = _init_for_restore(task, config, int(config.data.image_size))
+  shapes = jax.eval_shape(lambda key: task.inference_variables(init(key)), jax.random.key(0))
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 
 
@@ -189,9 +191,9 @@ def from_bundle(bundle: str) -> Colorizer:
     raise ValueError(f"{bundle}: bundle format {meta.get('format')!r} is not {BUNDLE_FORMAT!r}")
   config = config_from_json(os.path.join(bundle, "config.json"))
   # The task only supplies the generator's definition; no state is allocated.
-  task = tasks.build(config, NOMINAL_TOTAL_STEPS)
+  task = tasks.build(config)
   replicated = parallel.replicated(parallel.make_mesh())
-  target = abstract_inference_variables(task, int(config.data.image_size), replicated)
+  target = abstract_inference_variables(task, config, replicated)
   variables = ocp.StandardCheckpointer().restore(os.path.join(bundle, BUNDLE_VARIABLES), target)
   return Colorizer(config, task.generator, variables, step=meta.get("step"), source=bundle)
 

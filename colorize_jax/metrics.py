@@ -5,6 +5,16 @@ uint8 RGB image a user would save (colour-space merge, clip, round), then
 compared with the true photo on 0..255 RGB at the model's resolution.
 `image_metrics` also scores the gray baseline (the input with zero chroma)
 so every number in a report has its floor beside it.
+
+One vocabulary for every task, evaluation, comparison and plot (per example):
+  loss, loss/<term>   the task's objective and its terms (tasks/*.loss_terms)
+  l1, mse             in the model's own target space
+  psnr, ssim          on the saved uint8 RGB image
+  colorfulness        Hasler and Suesstrunk's, of the prediction
+  delta_colorfulness  |colorfulness(pred) - colorfulness(true)|
+  ab_auc              AuC of the Lab ab error (Zhang et al.)
+  gray/<name>         the same for the gray baseline
+Names, directions and the mapping of old names: colorize_jax/metric_names.py.
 """
 
 from __future__ import annotations
@@ -78,34 +88,35 @@ def _rgb_metrics(pred_rgb01, true_rgb01, true_colorfulness) -> dict[str, jnp.nda
   return {
       "psnr": psnr(pred255, true255),
       "ssim": ssim(pred255, true255),
-      "auc": ab_error_auc(pred255 / 255.0, true255 / 255.0),
+      "ab_auc": ab_error_auc(pred255 / 255.0, true255 / 255.0),
       "colorfulness": pred_colorfulness,
-      "colorfulness_diff": pred_colorfulness - true_colorfulness,
+      "delta_colorfulness": jnp.abs(pred_colorfulness - true_colorfulness),
   }
 
 
 def _space_metrics(pred, target) -> dict[str, jnp.ndarray]:
-  """MSE and MAE in the model's own output space."""
+  """MSE and L1 in the model's own output space."""
   err = (pred.astype(jnp.float32) - target.astype(jnp.float32)).reshape(pred.shape[0], -1)
-  return {"mse": jnp.mean(err ** 2, axis=1), "mae": jnp.mean(jnp.abs(err), axis=1)}
+  return {"mse": jnp.mean(err ** 2, axis=1), "l1": jnp.mean(jnp.abs(err), axis=1)}
 
 
-def image_metrics(color_space: color.ColorSpace, rgb_uint8: jnp.ndarray, pred: jnp.ndarray) -> dict[str, jnp.ndarray]:
-  """Every metric of a prediction and of the gray baseline, each [B].
+def image_metrics(color_space: color.ColorSpace, rgb_uint8: jnp.ndarray, pred: jnp.ndarray, *,
+                  with_gray: bool = True) -> dict[str, jnp.ndarray]:
+  """Every metric of a prediction (and of the gray baseline), each [B].
 
   rgb_uint8: the true photos [B, H, W, 3]; pred: the model's output for
   `color_space.split(rgb_uint8)[0]`, in the colour space's target range.
-  Keys: psnr, ssim, auc, colorfulness, colorfulness_diff (predicted minus
-  true), mse, mae; the same with a "gray/" prefix for the baseline; and
-  colorfulness_true.
+  Keys: psnr, ssim, ab_auc, colorfulness, delta_colorfulness, mse, l1, and
+  colorfulness_true; with_gray adds each with a "gray/" prefix.
   """
   inputs, targets = color_space.split(rgb_uint8)
   true_rgb = color.to_unit(rgb_uint8)
   true_colorfulness = colorfulness(quantize(true_rgb))
-  gray = color_space.gray_target(inputs)
   out = {"colorfulness_true": true_colorfulness}
-  for prefix, prediction in (("", pred), ("gray/", gray)):
+  predictions = [("", pred)] + ([("gray/", color_space.gray_target(inputs))] if with_gray else [])
+  for prefix, prediction in predictions:
     merged = color_space.merge(inputs, prediction)
     scores = _rgb_metrics(merged, true_rgb, true_colorfulness) | _space_metrics(prediction, targets)
     out |= {prefix + k: v for k, v in scores.items()}
   return out
+

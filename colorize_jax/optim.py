@@ -1,4 +1,10 @@
-"""Optimizers and learning-rate schedules from `config.optimizer`."""
+"""Optimizers and learning-rate schedules, built by the training loop and handed to the task.
+
+`build_all(config, task.optimizers, total_steps)` builds one optimizer per
+name a task declares, from the config section it names. Restoring for
+inference or evaluation passes `total_steps=None`: a schedule changes no
+array shape of the optimizer state, so any schedule restores the same tree.
+"""
 
 from __future__ import annotations
 
@@ -26,10 +32,35 @@ def cosine(lr: float, total_steps: int):
   return optax.cosine_decay_schedule(lr, max(total_steps, 1))
 
 
-def build(opt_cfg, total_steps: int) -> optax.GradientTransformation:
-  """Adam (the studies' optimizer) with a schedule and optional clipping."""
-  schedule = registry.get("schedule", opt_cfg.schedule)(opt_cfg.learning_rate, total_steps)
+def build(opt_cfg, total_steps: int | None) -> optax.GradientTransformation:
+  """Adam (both studies' optimizer) with a schedule and optional clipping.
+
+  total_steps=None: the state's shapes only (restoring a checkpoint for
+  inference); the configured schedule is checked but a constant one stands in.
+  """
+  schedule_fn = registry.get("schedule", opt_cfg.schedule)
+  if total_steps is None:
+    schedule_fn = constant
+  schedule = schedule_fn(opt_cfg.learning_rate, total_steps)
   tx = optax.adam(schedule, b1=opt_cfg.b1, b2=opt_cfg.b2)
   if opt_cfg.get("grad_clip_norm"):
     tx = optax.chain(optax.clip_by_global_norm(opt_cfg.grad_clip_norm), tx)
   return tx
+
+
+def step_budget(config, num_train_examples: int) -> tuple[int, int]:
+  """(steps per epoch, total steps): the train split in batches, capped by max_train_steps."""
+  steps_per_epoch = num_train_examples // config.batch_size
+  total = steps_per_epoch * config.num_epochs
+  if config.get("max_train_steps"):
+    total = min(total, config.max_train_steps)
+  return steps_per_epoch, total
+
+
+def build_all(config, sections: dict[str, str],
+              total_steps: int | None) -> dict[str, optax.GradientTransformation]:
+  """{name: optimizer} for a task's `optimizers` ({name: config section})."""
+  missing = sorted(section for section in sections.values() if section not in config)
+  if missing:
+    raise ValueError(f"task {config.task!r} needs config section(s) {missing} for its optimizers")
+  return {name: build(config[section], total_steps) for name, section in sections.items()}

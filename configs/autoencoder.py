@@ -37,13 +37,9 @@ study adds dropout and early stopping in A. Transposed convs may leave faint
 checkerboard patterns in B's outputs; nearest upsampling avoids them.
 """
 
-from colorize_jax import config_base
+import ml_collections
 
-VARIANTS = {
-    "": "variant A", "a": "upsampling decoder, dropout, early stopping",
-    "b": "transposed-conv decoder, no dropout, 300 epochs", "short": "variant A, quick run",
-    "smoke": "variant A, tests", "a_smoke": "variant A, tests", "b_smoke": "variant B, tests",
-}
+from colorize_jax import config_base
 
 
 def _variant_a(c):
@@ -63,10 +59,6 @@ def _variant_b(c):
   c.early_stopping.restore_best = False
 
 
-def _short(c):
-  config_base.make_short(c)
-
-
 def _smoke(c):
   config_base.make_smoke(c)
   c.model.features = (8, 16, 16)
@@ -74,22 +66,24 @@ def _smoke(c):
 
 
 # Each variant is its recipe, then its size changes; '' and 'a' are the study's A.
-_STEPS = {
-    "": (_variant_a,), "a": (_variant_a,), "b": (_variant_b,), "short": (_variant_a, _short),
-    "smoke": (_variant_a, _smoke), "a_smoke": (_variant_a, _smoke), "b_smoke": (_variant_b, _smoke),
+VARIANTS = {
+    "": ("variant A", _variant_a),
+    "a": ("upsampling decoder, dropout, early stopping", _variant_a),
+    "b": ("transposed-conv decoder, no dropout, 300 epochs", _variant_b),
+    "short": ("variant A, quick run", config_base.chain(_variant_a, config_base.make_short)),
+    "smoke": ("variant A, tests", config_base.chain(_variant_a, _smoke)),
+    "a_smoke": ("variant A, tests", config_base.chain(_variant_a, _smoke)),
+    "b_smoke": ("variant B, tests", config_base.chain(_variant_b, _smoke)),
 }
 
 
 def get_config(arg=None):
-  variant = config_base.variant(arg, VARIANTS, "configs/autoencoder.py")
   c = config_base.base_config()
-  c.model = config_base.ml_collections.ConfigDict({
+  c.model = ml_collections.ConfigDict({
       "name": "autoencoder", "features": (64, 128, 256), "decoder_features": (128, 64, 32),
       "decoder": "upsample", "kernel_size": 3, "norm": "none", "activation": "leaky_relu",
       "dropout": 0.1, "output_activation": "sigmoid"})
   c.loss = "mse"
   c.batch_size = 16
   c.data.split_fractions = (0.6, 0.2, 0.2)
-  for step in _STEPS[variant]:
-    step(c)
-  return c
+  return config_base.apply_variant(c, arg, VARIANTS, "configs/autoencoder.py")

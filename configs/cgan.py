@@ -1,4 +1,4 @@
-"""The studies' simple conditional GAN: gray -> RGB, adversarial loss only.
+"""The birds study's simple conditional GAN: gray -> RGB, adversarial loss only.
 
 Reproduces: cgan_cnn generator (4x4 convs: 64 and 128 stride 2 with
 BatchNorm + LeakyReLU, a 256-channel bottleneck, two transposed convs back,
@@ -21,15 +21,30 @@ L1 (logged although not trained on) stays well above cgan_l1's. It is the
 baseline that shows why pix2pix adds the L1 term.
 """
 
+import ml_collections
+
 from colorize_jax import config_base, config_gan
 
-VARIANTS = {"": "the study's recipe", "smoke": "tests"}
+VARIANTS = {"": ("the study's recipe", None), "smoke": ("tests", config_gan.make_smoke)}
+
+
+def recipe() -> ml_collections.ConfigDict:
+  """The birds study's simple cGAN, shared by configs/cgan*.py: cgan_cnn G against
+  the dcgan D, RGB normalised to [-1, 1] (tanh output), batch 32, 400 epochs."""
+  c = config_gan.gan_config()
+  c.model = ml_collections.ConfigDict({
+      "name": "cgan_cnn", "base_features": 64, "num_downs": 2, "norm": "batch",
+      "output_activation": "tanh"})
+  c.discriminator = ml_collections.ConfigDict({
+      "name": "dcgan", "base_features": 64, "n_layers": 2, "norm": "none"})
+  c.batch_size = 32
+  c.num_epochs = 400
+  c.data.image_size = 128
+  c.data.color_space = "rgb"
+  c.data.value_range = (-1.0, 1.0)
+  c.loss = "l1:0"  # BCE only; a spec that parses everywhere (the config tests check it).
+  return c
 
 
 def get_config(arg=None):
-  variant = config_base.variant(arg, VARIANTS, "configs/cgan.py")
-  c = config_gan.cgan_config()
-  c.loss = "l1:0"  # BCE only; a spec that parses everywhere (the config tests check it).
-  if variant == "smoke":
-    config_gan.make_smoke(c)
-  return c
+  return config_base.apply_variant(recipe(), arg, VARIANTS, "configs/cgan.py")

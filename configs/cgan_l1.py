@@ -1,9 +1,9 @@
-"""The studies' conditional GAN with an L1 term: configs/cgan.py + 100 x L1.
+"""The birds study's conditional GAN with an L1 term: configs/cgan.py + 100 x L1.
 
 Reproduces: the cgan_cnn generator and dcgan discriminator of
 configs/cgan.py (RGB in [-1, 1], batch 32, 400 epochs, Adam 2e-4 / 0.5),
 with the generator's loss BCE + 100 x L1. The weight is pix2pix's: the
-studies give none, and L1 on [-1, 1] pixels is small next to the
+study gives none, and L1 on [-1, 1] pixels is small next to the
 adversarial BCE, so a weight near 1 would leave the adversarial term in
 charge (pix2pix's ablation: 100 balances sharpness and faithful colours).
 
@@ -22,13 +22,10 @@ well below configs/cgan.py's.
 
 from colorize_jax import config_base, config_gan
 
-VARIANTS = {"": "the study's recipe", "smoke": "tests"}
+VARIANTS = {"": ("the study's recipe", None), "smoke": ("tests", config_gan.make_smoke)}
 
 
 def get_config(arg=None):
-  variant = config_base.variant(arg, VARIANTS, "configs/cgan_l1.py")
-  c = config_gan.cgan_config()
+  c = config_base.sibling(__file__, "cgan").recipe()
   c.loss = "l1:100"
-  if variant == "smoke":
-    config_gan.make_smoke(c)
-  return c
+  return config_base.apply_variant(c, arg, VARIANTS, "configs/cgan_l1.py")

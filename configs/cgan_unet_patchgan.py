@@ -1,4 +1,4 @@
-"""The studies' cGAN with a U-Net generator and a PatchGAN discriminator.
+"""The birds study's cGAN with a U-Net generator and a PatchGAN discriminator.
 
 Reproduces: unet_small generator (cgan_cnn's 4x4 encoder-decoder, 64/128
 down, 256 bottleneck, plus two encoder->decoder skip connections; tanh)
@@ -18,18 +18,17 @@ decoder and the PatchGAN judges local texture, so outputs are sharper than
 cgan_l1's, with val L1 at or below it.
 """
 
+import ml_collections
+
 from colorize_jax import config_base, config_gan
 
-VARIANTS = {"": "the study's recipe", "smoke": "tests"}
+VARIANTS = {"": ("the study's recipe", None), "smoke": ("tests", config_gan.make_smoke)}
 
 
 def get_config(arg=None):
-  variant = config_base.variant(arg, VARIANTS, "configs/cgan_unet_patchgan.py")
-  c = config_gan.cgan_config()
+  c = config_base.sibling(__file__, "cgan").recipe()
   c.model.name = "unet_small"
-  c.discriminator = config_base.ml_collections.ConfigDict({
+  c.discriminator = ml_collections.ConfigDict({
       "name": "patchgan", "base_features": 64, "n_layers": 3, "norm": "batch"})
   c.loss = "l1:100"
-  if variant == "smoke":
-    config_gan.make_smoke(c)
-  return c
+  return config_base.apply_variant(c, arg, VARIANTS, "configs/cgan_unet_patchgan.py")

@@ -25,24 +25,30 @@ outputs keep the shapes but are blurrier than the U-Net's (no skips carry the
 fine detail) and desaturated towards sepia, the MSE regression to the mean.
 """
 
+import ml_collections
+
 from colorize_jax import config_base
 
-VARIANTS = {"": "the study's recipe", "short": "quick run", "smoke": "tests"}
+
+def _short(c):
+  config_base.make_short(c)
+  c.batch_size = 16
+
+
+def _smoke(c):
+  config_base.make_smoke(c)
+  c.model.features = (8, 16)
+  c.model.bottleneck = 16
+  c.model.decoder_features = (16, 8)
+
+
+VARIANTS = {"": ("the study's recipe", None), "short": ("quick run", _short), "smoke": ("tests", _smoke)}
 
 
 def get_config(arg=None):
-  variant = config_base.variant(arg, VARIANTS, "configs/cnn.py")
   c = config_base.base_config()
-  c.model = config_base.ml_collections.ConfigDict({
+  c.model = ml_collections.ConfigDict({
       "name": "cnn", "features": (64, 128), "bottleneck": 128, "decoder_features": (128, 64),
       "norm": "batch", "activation": "relu", "dropout": 0.0, "output_activation": "sigmoid"})
   c.loss = "mse"
-  if variant == "short":
-    config_base.make_short(c)
-    c.batch_size = 16
-  elif variant == "smoke":
-    config_base.make_smoke(c)
-    c.model.features = (8, 16)
-    c.model.bottleneck = 16
-    c.model.decoder_features = (16, 8)
-  return c
+  return config_base.apply_variant(c, arg, VARIANTS, "configs/cnn.py")

@@ -24,22 +24,28 @@ brownish/sepia images with little spatial detail, since every pixel is
 predicted from the whole image without any notion of locality.
 """
 
+import ml_collections
+
 from colorize_jax import config_base
 
-VARIANTS = {"": "the study's recipe", "short": "quick run", "smoke": "tests"}
+
+def _short(c):
+  config_base.make_short(c)
+  c.batch_size = 16
+
+
+def _smoke(c):
+  config_base.make_smoke(c)
+  c.model.hidden = (32, 32)
+
+
+VARIANTS = {"": ("the study's recipe", None), "short": ("quick run", _short), "smoke": ("tests", _smoke)}
 
 
 def get_config(arg=None):
-  variant = config_base.variant(arg, VARIANTS, "configs/dense.py")
   c = config_base.base_config()
-  c.model = config_base.ml_collections.ConfigDict({
+  c.model = ml_collections.ConfigDict({
       "name": "dense", "hidden": (512, 1024, 2048), "norm": "batch", "activation": "relu",
       "dropout": 0.2, "output_activation": "sigmoid"})
   c.loss = "mse"
-  if variant == "short":
-    config_base.make_short(c)
-    c.batch_size = 16
-  elif variant == "smoke":
-    config_base.make_smoke(c)
-    c.model.hidden = (32, 32)
-  return c
+  return config_base.apply_variant(c, arg, VARIANTS, "configs/dense.py")

@@ -25,7 +25,7 @@ Variants:
   configs/pix2pix.py:short  the README's quick run on the embedded photos:
                             64x64, num_downs 6, 32 base filters (G 7.3 M,
                             D 0.69 M parameters), 10 epochs of 24 steps;
-                            1 min 31 s in all on an idle 2-core CPU (measured).
+                            its wall time: RESULTS.md, "Measured elsewhere".
   configs/pix2pix.py:smoke  tiny networks and data: seconds, for tests.
 
 Expected result: G's L1 (train/g/l1, val/l1) falls steadily while D's loss
@@ -39,12 +39,30 @@ the baseline's 0.173. A check that everything runs, not a trained model.
 
 from colorize_jax import config_base, config_gan
 
-VARIANTS = {"": "pix2pix at 128x128", "256": "unet_256 at 256x256", "short": "README quick run",
-            "smoke": "tests"}
+
+def _256(c):
+  c.model.name, c.model.num_downs = "unet_256", 8
+  c.data.image_size = 256
+
+
+def _short(c):
+  config_base.make_short(c, epochs=10)
+  c.data.sample_crops_per_photo = 64  # 24 steps an epoch at batch 16, as timed for the README.
+  c.model.num_downs = 6
+  c.model.base_features = 32
+  c.discriminator.base_features = 32
+
+
+def _smoke(c):
+  config_gan.make_smoke(c)
+  c.model.num_downs = 5  # 32 px -> 1 px at the bottom.
+
+
+VARIANTS = {"": ("pix2pix at 128x128", None), "256": ("unet_256 at 256x256", _256),
+            "short": ("README quick run", _short), "smoke": ("tests", _smoke)}
 
 
 def get_config(arg=None):
-  variant = config_base.variant(arg, VARIANTS, "configs/pix2pix.py")
   c = config_gan.gan_config()
   c.model.name, c.model.num_downs = "unet_128", 7
   c.discriminator.name, c.discriminator.n_layers = "patchgan", 3
@@ -56,16 +74,4 @@ def get_config(arg=None):
   c.d_optimizer.schedule = "linear_decay"
   c.data.image_size = 128
   c.data.color_space = "lab"
-  if variant == "256":
-    c.model.name, c.model.num_downs = "unet_256", 8
-    c.data.image_size = 256
-  elif variant == "short":
-    config_base.make_short(c, epochs=10)
-    c.data.sample_crops_per_photo = 64  # 24 steps an epoch at batch 16, as timed for the README.
-    c.model.num_downs = 6
-    c.model.base_features = 32
-    c.discriminator.base_features = 32
-  elif variant == "smoke":
-    config_gan.make_smoke(c)
-    c.model.num_downs = 5  # 32 px -> 1 px at the bottom.
-  return c
+  return config_base.apply_variant(c, arg, VARIANTS, "configs/pix2pix.py")

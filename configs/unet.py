@@ -22,23 +22,31 @@ baseline within a few epochs; the output looks sepia/desaturated (MSE
 regression to the mean colour), as the study reports.
 """
 
+import ml_collections
+
 from colorize_jax import config_base
 
-VARIANTS = {"": "the study's recipe", "short": "README quick run", "smoke": "tests"}
+
+def _short(c):
+  config_base.make_short(c)
+  c.batch_size = 16
+
+
+def _smoke(c):
+  config_base.make_smoke(c)
+  c.model.features = (8, 16, 32)
+  c.model.decoder_features = (16, 8)
+
+
+VARIANTS = {"": ("the study's recipe", None), "short": ("README quick run", _short),
+            "smoke": ("tests", _smoke)}
 
 
 def get_config(arg=None):
-  variant = config_base.variant(arg, VARIANTS, "configs/unet.py")
   c = config_base.base_config()
-  c.model = config_base.ml_collections.ConfigDict({
-      "name": "unet", "features": (64, 128, 256), "decoder_features": (128, 64), "convs_per_block": 1,
-      "norm": "batch", "activation": "relu", "dropout": 0.0, "output_activation": "sigmoid"})
+  c.model = ml_collections.ConfigDict({
+      "name": "unet", "features": (64, 128, 256), "decoder_features": (128, 64),
+      "convs_per_block": 1, "norm": "batch", "activation": "relu", "dropout": 0.0,
+      "output_activation": "sigmoid"})
   c.loss = "mse"
-  if variant == "short":
-    config_base.make_short(c)
-    c.batch_size = 16
-  elif variant == "smoke":
-    config_base.make_smoke(c)
-    c.model.features = (8, 16, 32)
-    c.model.decoder_features = (16, 8)
-  return c
+  return config_base.apply_variant(c, arg, VARIANTS, "configs/unet.py")

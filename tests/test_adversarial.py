@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from colorize_jax import checkpoint, losses, models, registry, tasks, train
+from colorize_jax import checkpoint, losses, models, optim, registry, tasks, train
 from colorize_jax.models import layers
 from colorize_jax.outputs import read_metrics
 from colorize_jax.tasks import adversarial
@@ -22,8 +22,14 @@ def _batch(n=8, size=32, seed=0):
   return {"image": np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), np.uint8)}
 
 
-def _init(task, size=32):
-  return jax.jit(lambda k: task.init_state(k, size))(jax.random.key(0))
+def _build(config):
+  """(task, optimizers) as the training loop builds them, for a 10-step schedule."""
+  task = tasks.build(config)
+  return task, optim.build_all(config, task.optimizers, total_steps=10)
+
+
+def _init(task, optimizers, size=32):
+  return jax.jit(lambda k: task.init_state(k, size, optimizers))(jax.random.key(0))
 
 
 def _assert_trees_close(a, b, **tol):
@@ -31,9 +37,9 @@ def _assert_trees_close(a, b, **tol):
 
 
 def test_step_on_8_devices_equals_step_on_1_device(load_config):
-  task = tasks.build(load_config("pix2pix", "smoke"), total_steps=10)
+  task, optimizers = _build(load_config("pix2pix", "smoke"))
   (state1, metrics1), (state8, metrics8) = step_on_1_and_8_devices(
-      task.train_step, _init(task), _batch(), jax.random.key(1))
+      task.train_step, _init(task, optimizers), _batch(), jax.random.key(1))
 
   assert int(state8.step) == int(state1.step) == 1
   # Both networks, their BatchNorm statistics and both optimizer states.
@@ -45,8 +51,8 @@ def test_step_on_8_devices_equals_step_on_1_device(load_config):
 
 def test_generator_steps_against_the_updated_discriminator(load_config):
   # cgan_cnn has no dropout, so G's output is a function of its parameters alone.
-  task = tasks.build(load_config("cgan_l1", "smoke"), total_steps=10)
-  state, batch = _init(task), _batch(seed=3)
+  task, optimizers = _build(load_config("cgan_l1", "smoke"))
+  state, batch = _init(task, optimizers), _batch(seed=3)
   new, metrics = jax.jit(task.train_step)(state, batch, jax.random.key(1))
   gray, target = task.color_space.split(jnp.asarray(batch["image"]))
 
@@ -75,8 +81,8 @@ def test_wgan_gp_step_with_ema(load_config):
   config.gan_loss = "wgan_gp"
   config.discriminator.norm = "none"
   config.gan.ema_decay = 0.75
-  task = tasks.build(config, total_steps=10)
-  state = _init(task)
+  task, optimizers = _build(config)
+  state = _init(task, optimizers)
   _assert_trees_close(state.ema["params"], state.g.params)
   new, metrics = jax.jit(task.train_step)(state, _batch(), jax.random.key(1))
   assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
@@ -87,8 +93,8 @@ def test_wgan_gp_step_with_ema(load_config):
 
 
 def test_ema_is_off_by_default(load_config):
-  task = tasks.build(load_config("cgan_l1", "smoke"), total_steps=10)
-  state = jax.eval_shape(lambda: task.init_state(jax.random.key(0), 32))
+  task, optimizers = _build(load_config("cgan_l1", "smoke"))
+  state = jax.eval_shape(lambda: task.init_state(jax.random.key(0), 32, optimizers))
   assert state.ema is None
 
 
@@ -143,8 +149,8 @@ def test_unet_size_that_does_not_divide_is_a_clear_error():
 
 
 def test_state_is_a_pytree_of_arrays(load_config):
-  state = jax.eval_shape(lambda: tasks.build(load_config("pix2pix", "smoke"), total_steps=10).init_state(
-      jax.random.key(0), 32))
+  task, optimizers = _build(load_config("pix2pix", "smoke"))
+  state = jax.eval_shape(lambda: task.init_state(jax.random.key(0), 32, optimizers))
   assert isinstance(state, adversarial.GanState)
   assert all(isinstance(leaf, jax.ShapeDtypeStruct) for leaf in jax.tree.leaves(state))
 

@@ -27,17 +27,19 @@ def test_eval_writes_metrics_with_the_gray_baseline_and_a_grid(run):
   assert saved["name"] == "test" and saved["split"] == "test"
   expected = DataPipeline(config.data, global_batch_size=8, seed=0).num_examples("test")
   assert saved["examples"] == expected == len(saved["per_image"])  # Each example once, padding dropped.
-  for key in ("psnr", "ssim", "auc", "colorfulness", "colorfulness_diff", "mse", "mae"):
+  for key in ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1"):
     assert np.isfinite(saved["metrics"][key]) and np.isfinite(saved["gray_baseline"][key]), key
     per_image = [row[key] for row in saved["per_image"]]
     assert saved["metrics"][key] == pytest.approx(np.mean(per_image), rel=1e-6), key
   assert saved["gray_baseline"]["colorfulness"] == pytest.approx(0.0, abs=1e-6)
-  assert 0.0 < saved["metrics"]["auc"] <= 1.0 and 0.0 < saved["metrics"]["ssim"] <= 1.0
+  assert 0.0 < saved["metrics"]["ab_auc"] <= 1.0 and 0.0 < saved["metrics"]["ssim"] <= 1.0
   # The restored weights are the run's best: its own test loss comes back.
   with open(os.path.join(run, "final_metrics.json")) as f:
     final = json.load(f)
   assert saved["step"] == final["best_step"]
-  assert saved["metrics"]["task/loss"] == pytest.approx(final["test"]["loss"], rel=1e-4)
+  # One evaluator for training and eval: the final test scores come back, every one of them.
+  for key in ("loss", "psnr", "ssim", "ab_auc", "delta_colorfulness", "l1", "mse"):
+    assert saved["metrics"][key] == pytest.approx(final["test"][key], rel=1e-4), key
   assert report["metrics"] == saved["metrics"]
   grid = np.asarray(Image.open(saved["grid"]))
   assert grid.shape[1] == 3 * 32 + 2 * 2  # gray | predicted | true.

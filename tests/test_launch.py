@@ -46,6 +46,12 @@ def _step_losses(workdir):
   return {r["step"]: r["train/loss"] for r in read_metrics(workdir) if r["kind"] == "step"}
 
 
+def _epoch_records(workdir):
+  """Epoch records without their wall time: train means (over the whole epoch) and validation."""
+  return [{k: v for k, v in r.items() if not k.startswith("time/")}
+          for r in read_metrics(workdir) if r["kind"] == "epoch"]
+
+
 def test_sigkill_mid_training_then_relaunch_equals_an_uninterrupted_run(tmp_path):
   reference, killed = str(tmp_path / "reference"), str(tmp_path / "killed")
   done = _run(reference, *RESUMABLE)
@@ -73,6 +79,8 @@ def test_sigkill_mid_training_then_relaunch_equals_an_uninterrupted_run(tmp_path
     np.testing.assert_array_equal(x, y)
   # Same batches and randomness at every step: identical loss trajectories.
   assert _step_losses(reference) == _step_losses(killed)
+  # The epoch the kill cut in two reports the mean of all its steps, as the uninterrupted run does.
+  assert _epoch_records(reference) == _epoch_records(killed)
 
 
 def test_main_command_writes_its_outputs_and_says_where(tmp_path):

@@ -91,12 +91,15 @@ def test_gray_baseline_is_the_zero_chroma_prediction(space_name):
   # Zero chroma: an all-zero ab prediction for Lab, the gray image in every channel for RGB.
   zero_chroma = {"lab": jnp.zeros(inputs.shape[:-1] + (2,)), "rgb": jnp.repeat(inputs, 3, axis=-1)}[space_name]
   scores = _image_metrics(space, rgb, zero_chroma)
-  for key in ("psnr", "ssim", "auc", "colorfulness", "colorfulness_diff", "mse", "mae"):
+  for key in ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1"):
     np.testing.assert_allclose(scores[key], scores["gray/" + key], rtol=1e-5, atol=1e-5, err_msg=key)
   assert np.all(np.asarray(scores["gray/colorfulness"]) < 1.0)  # Gray has (almost) no colour.
   # A real prediction (the truth itself) scores differently from the floor.
   perfect = _image_metrics(space, rgb, targets)
-  assert np.all(np.asarray(perfect["auc"]) > np.asarray(perfect["gray/auc"]))
+  assert np.all(np.asarray(perfect["ab_auc"]) > np.asarray(perfect["gray/ab_auc"]))
+  np.testing.assert_allclose(perfect["delta_colorfulness"], 0.0, atol=1e-4)  # |CF(pred) - CF(true)|.
+  # Gray has (almost) no colour, so its |delta| is (almost) all of the photo's colourfulness.
+  np.testing.assert_allclose(perfect["gray/delta_colorfulness"], perfect["colorfulness_true"], atol=1.0)
   assert np.all(np.asarray(perfect["psnr"]) > np.asarray(perfect["gray/psnr"]) + 3)
 
 
@@ -107,4 +110,4 @@ def test_metrics_compare_the_saved_uint8_image():
   # Off by less than half a level: rounds back to the true photo exactly.
   scores = _image_metrics(space, rgb, targets + 0.4 / 255)
   assert np.all(np.asarray(scores["psnr"]) == metrics.PSNR_CAP)
-  assert np.all(np.asarray(scores["mae"]) > 0)  # The output-space error still sees the offset.
+  assert np.all(np.asarray(scores["l1"]) > 0)  # The output-space error still sees the offset.

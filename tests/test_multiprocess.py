@@ -10,7 +10,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from colorize_jax import checkpoint, parallel, tasks, train
+from colorize_jax import checkpoint, optim, parallel, tasks, train
 from colorize_jax.data import DataPipeline
 
 from conftest import ROOT
@@ -45,11 +45,12 @@ def _single_process_reference(config, steps: int):
   pipes = [DataPipeline(config.data, global_batch_size=config.batch_size, seed=config.seed,
                         process_index=i, process_count=2) for i in range(2)]
   iterators = [p.train_iterator() for p in pipes]
-  task = tasks.build(config, total_steps=steps)
+  task = tasks.build(config)
+  optimizers = optim.build_all(config, task.optimizers, total_steps=steps)
   mesh = parallel.make_mesh()
   rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
   init_key, key = jax.random.split(jax.random.key(config.seed))
-  state = jax.jit(lambda k: task.init_state(k, config.data.image_size), out_shardings=rep)(init_key)
+  state = jax.jit(lambda k: task.init_state(k, config.data.image_size, optimizers), out_shardings=rep)(init_key)
   step = jax.jit(train.make_train_step(task, config), in_shardings=(rep, data, rep),
                  out_shardings=(rep, rep))
   for _ in range(steps):

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from colorize_jax import tasks, train
+from colorize_jax import optim, tasks, train
 from colorize_jax.outputs import read_metrics
 
 from conftest import step_on_1_and_8_devices
@@ -20,8 +20,8 @@ def _batch(n=8, size=32, seed=0):
 
 def test_step_on_8_devices_equals_step_on_1_device(load_config):
   config = load_config("unet", "smoke")
-  task = tasks.build(config, total_steps=10)
-  state = task.init_state(jax.random.key(0), 32)
+  task = tasks.build(config)
+  state = task.init_state(jax.random.key(0), 32, optim.build_all(config, task.optimizers, 10))
   (state1, metrics1), (state8, metrics8) = step_on_1_and_8_devices(
       task.train_step, state, _batch(), jax.random.key(1))
 
@@ -99,8 +99,8 @@ def test_bfloat16_keeps_parameters_in_float32_and_the_loss_curve_close(load_conf
   for dtype in ("float32", "bfloat16"):
     config = load_config(name, "smoke")
     config.dtype = dtype
-    task = tasks.build(config, total_steps=20)
-    state = task.init_state(jax.random.key(0), 32)
+    task = tasks.build(config)
+    state = task.init_state(jax.random.key(0), 32, optim.build_all(config, task.optimizers, 20))
     step = jax.jit(train.make_train_step(task, config))
     batch, key = _batch(), jax.random.key(1)
     losses = []

@@ -24,15 +24,42 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def list_images(root: str) -> list[str]:
-  """Relative POSIX paths of image files under root (sorted; symlinks followed)."""
+  """Relative POSIX paths of the distinct image files under root, sorted.
+
+  Symlinked folders are followed, but each real folder is walked once (no
+  loops, no second copy through a link), and a file reached by several paths
+  (symlinks, hard links) is kept once, under its first path in sorted order.
+  Otherwise a linked duplicate would land in two splits under two names.
+  """
   found = []
+  seen_dirs = {os.path.realpath(root)}
   for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-    dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+    kept = []
+    # Real folders before links to them, so files keep their real paths where possible.
+    for d in sorted(dirnames, key=lambda d: (os.path.islink(os.path.join(dirpath, d)), d)):
+      real = os.path.realpath(os.path.join(dirpath, d))
+      if not d.startswith(".") and real not in seen_dirs:
+        seen_dirs.add(real)
+        kept.append(d)
+    dirnames[:] = kept
     for name in filenames:
       if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
         rel = os.path.relpath(os.path.join(dirpath, name), root)
         found.append(rel.replace(os.sep, "/"))
-  return sorted(found)
+  unique, seen_files = [], set()
+  for rel in sorted(found):
+    try:
+      st = os.stat(os.path.join(root, rel))
+    except OSError:  # A broken link: kept, so the header check reports it by name.
+      unique.append(rel)
+      continue
+    if (st.st_dev, st.st_ino) not in seen_files:
+      seen_files.add((st.st_dev, st.st_ino))
+      unique.append(rel)
+  if len(unique) < len(found):
+    logging.info("%s: %d duplicate paths to the same files left out (symlinks or hard links); "
+                 "%d distinct image files", root, len(found) - len(unique), len(unique))
+  return unique
 
 
 @registry.register("source", "folder")

@@ -1,4 +1,4 @@
-"""Image grids: one row per example, columns gray | predicted | true (as in the studies)."""
+"""Image grids: one row per example, columns gray | predicted | true (as in both studies' figures)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 from PIL import Image
+
+from colorize_jax import color
 
 
 def _to_uint8(x) -> np.ndarray:
@@ -28,8 +30,6 @@ def comparison_grid(*columns, gap: int = 2) -> np.ndarray:
 
 def sample_grid(images: np.ndarray, predicted_rgb: np.ndarray) -> np.ndarray:
   """gray | predicted | true for uint8 photos and their predicted RGB in [0, 1]."""
-  from colorize_jax import color  # Deferred: keeps this module free of JAX at import.
-
   true = images.astype(np.float32) / 255.0
   return comparison_grid(np.asarray(color.rgb_to_gray(true)), predicted_rgb, true)
 

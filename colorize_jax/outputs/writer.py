@@ -8,6 +8,9 @@ import os
 from typing import Any
 
 import numpy as np
+from tensorboardX import SummaryWriter
+
+from colorize_jax import metric_names
 
 
 def _plain(value: Any) -> Any:
@@ -18,6 +21,7 @@ def _plain(value: Any) -> Any:
 
 
 def read_metrics(workdir: str) -> list[dict]:
+  """metrics.jsonl's records, with names older runs used mapped to the current ones ('val/mae' -> 'val/l1')."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return []
@@ -27,7 +31,7 @@ def read_metrics(workdir: str) -> list[dict]:
       line = line.strip()
       if line:
         try:
-          records.append(json.loads(line))
+          records.append(metric_names.rename_old_values(json.loads(line)))
         except json.JSONDecodeError:
           pass  # A line cut short by a killed run.
   return records
@@ -46,7 +50,6 @@ class RunWriter:
   @property
   def tb(self):
     if self._tb is None:
-      from tensorboardX import SummaryWriter  # Deferred: slow import, only process 0 needs it.
       self._tb = SummaryWriter(os.path.join(self.workdir, "tensorboard"))
     return self._tb
 

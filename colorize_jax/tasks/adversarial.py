@@ -1,5 +1,5 @@
 """Adversarial colorizers: a generator and a conditional discriminator trained
-against each other (the studies' cGANs, pix2pix).
+against each other (the birds study's three cGANs, pix2pix).
 
 One step, as pix2pix: G forward once; D update on real (gray, true) and fake
 (gray, G(gray)) pairs; G update against the *updated* D, with G's adversarial
@@ -14,7 +14,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from colorize_jax import color, models, optim, registry
+from colorize_jax import color, models, registry
 from colorize_jax.losses import gan
 from colorize_jax.models import layers
 from colorize_jax.tasks import base
@@ -37,7 +37,8 @@ def _l1(pred, target):
 
 @registry.register("task", "adversarial")
 class AdversarialTask:
-  monitor = "l1"
+  optimizers = {"g": "optimizer", "d": "d_optimizer"}
+  monitor = "val/l1"
   console_keys = ("g/total", "g/adv", "g/l1", "d/total", "d/acc_real", "d/acc_fake")
   plot_panels = {
       "G": ["train/g/total", "train/g/adv"],
@@ -46,7 +47,7 @@ class AdversarialTask:
       "L1": ["train/g/l1", "val/l1"],
   }
 
-  def __init__(self, config, total_steps: int):
+  def __init__(self, config):
     self.color_space = color.get_color_space(config.data)
     self.model = models.build(
         config.model, out_channels=self.color_space.target_channels, dtype=config.get("dtype"))
@@ -59,19 +60,17 @@ class AdversarialTask:
     self.ema_decay = float(config.gan.ema_decay)
     if not 0.0 <= self.ema_decay < 1.0:
       raise ValueError(f"gan.ema_decay must be in [0, 1) (0 = off); got {self.ema_decay}")
-    self.g_tx = optim.build(config.optimizer, total_steps)
-    self.d_tx = optim.build(config.d_optimizer, total_steps)
 
   # -- state ------------------------------------------------------------------
 
-  def init_state(self, rng, image_size: int) -> GanState:
+  def init_state(self, rng, image_size: int, optimizers) -> GanState:
     g_rng, d_rng = jax.random.split(rng)
-    g = base.new_state(self.model, self.g_tx, g_rng, image_size)
+    g = base.new_state(self.model, optimizers["g"], g_rng, image_size)
     gray = jnp.zeros((1, image_size, image_size, 1))
     target = jnp.zeros((1, image_size, image_size, self.color_space.target_channels))
     variables = self.discriminator.init(d_rng, gray, target, train=False)
     d = base.TrainState.create(
-        apply_fn=self.discriminator.apply, params=variables["params"], tx=self.d_tx,
+        apply_fn=self.discriminator.apply, params=variables["params"], tx=optimizers["d"],
         batch_stats=variables.get("batch_stats", {}))
     ema = base.variables_of(g) if self.ema_decay else None
     return GanState(step=jnp.zeros((), jnp.int32), g=g, d=d, ema=ema)
@@ -156,15 +155,10 @@ class AdversarialTask:
   def predict(self, state: GanState, inputs):
     return self.model.apply(self.inference_variables(state), inputs, train=False)
 
-  def eval_step(self, state: GanState, batch):
-    """Per-example metrics in the target space: the reconstruction objective
-    ('loss', 0 when there is none), L1 and MSE."""
-    gray, target = self.color_space.split(batch["image"])
-    pred = self.predict(state, gray)
+  def loss_terms(self, pred, target):
+    """The reconstruction objective ('loss', 0 when there is none) and its terms."""
     recon, terms = self.reconstruction(pred, target)
-    err = (pred - target).reshape(pred.shape[0], -1)
-    return {"loss": recon, **{f"loss/{k}": v for k, v in terms.items()},
-            "l1": jnp.mean(jnp.abs(err), axis=1), "mse": jnp.mean(jnp.square(err), axis=1)}
+    return {"loss": recon, **base.with_prefix("loss", terms)}
 
   def param_counts(self, state: GanState) -> dict[str, int]:
     return {"generator": layers.count_params(state.g.params),

@@ -1,15 +1,31 @@
-"""What the training loop needs from a task (regression, adversarial, ...).
+"""What the training loop, the evaluator and inference need from a task.
 
-A task is a bundle of pure functions; the loop jits them, shards them and
-owns all I/O. `state.step` is the only field the loop reads.
+A task is a bundle of pure functions plus a few declarations; the loop jits
+the functions, shards them and owns all I/O. A new task is one registered
+class (`@registry.register("task", NAME)`) that satisfies `Task` below:
+train.py reads nothing else, and a test adds a toy task without touching it
+(tests/test_tasks.py).
+
+Life of a task:
+  task = tasks.build(config)                     # from the config alone: no data, no step count
+  optimizers = optim.build_all(config, task.optimizers, total_steps)   # built by the loop
+  state = task.init_state(rng, image_size, optimizers)
+  state, metrics = task.train_step(state, batch, rng)                  # metrics: scalars
+  pred = task.predict(state, inputs)                                   # evaluation, inference
+  terms = task.loss_terms(pred, target)                                # per-example 'loss', 'loss/<t>'
+
+Metric names follow one vocabulary (colorize_jax/metrics.py): the evaluator
+adds l1, mse, psnr, ssim, colorfulness, delta_colorfulness and ab_auc to the
+task's loss terms; records are `train/<k>` and `val/<k>`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import flax.struct
 import jax
+import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
@@ -21,36 +37,50 @@ class TrainState(train_state.TrainState):
 
 
 class Task(Protocol):
-  # Name of the per-example eval metric that early stopping and "best"
-  # checkpoints minimise.
-  monitor: str
+  """Everything the loop, the evaluator, the outputs and inference read from a task."""
 
-  def init_state(self, rng: jax.Array, image_size: int) -> Any: ...
-
-  def train_step(self, state: Any, batch: dict, rng: jax.Array) -> tuple[Any, dict]: ...
-
-  def eval_step(self, state: Any, batch: dict) -> dict:
-    """Per-example metrics, each [B], for a batch of uint8 images."""
+  # Optimizer name -> the config section that configures it ({"model": "optimizer"};
+  # a GAN: {"g": "optimizer", "d": "d_optimizer"}). The loop builds one optax
+  # optimizer per name, with the run's schedule, and passes them to init_state.
+  optimizers: ClassVar[dict[str, str]]
+  # The validation metric early stopping and "best" checkpoints track when
+  # config.early_stopping.monitor is '' (e.g. "val/loss"); its direction comes
+  # from metrics.direction().
+  monitor: ClassVar[str]
+  # Training metrics (keys of train_step's metrics) on the console's progress line.
+  console_keys: ClassVar[tuple[str, ...]]
+  # plots/loss.png: panel title -> metrics.jsonl keys ("train/...", "val/...").
+  plot_panels: ClassVar[dict[str, list[str]]]
 
   # How uint8 photos become model inputs and targets (colorize_jax.color).
   color_space: Any
-  # The network that colorizes: `generator.apply(variables, gray, train=False)`.
+  # The network that colorizes: `generator.apply(variables, inputs, train=False)`.
   generator: Any
 
-  def inference_variables(self, state: Any) -> dict:
-    """The generator's variables for inference and export (EMA weights when a task keeps them)."""
+  def init_state(self, rng: jax.Array, image_size: int,
+                 optimizers: dict[str, optax.GradientTransformation]) -> Any:
+    """A fresh train state; `state.step` (int32 scalar) is the only field the loop reads."""
+
+  def train_step(self, state: Any, batch: dict, rng: jax.Array) -> tuple[Any, dict]:
+    """One update on a batch of uint8 images: (new state, {name: scalar})."""
 
   def predict(self, state: Any, inputs: jax.Array) -> jax.Array:
     """Model outputs (target space) for model inputs, in inference mode."""
 
-  def param_counts(self, state: Any) -> dict[str, int]: ...
+  def loss_terms(self, pred: jax.Array, target: jax.Array) -> dict[str, jax.Array]:
+    """Per-example ([B]) evaluation objective of a prediction: 'loss' and 'loss/<term>'."""
+
+  def inference_variables(self, state: Any) -> dict:
+    """The generator's variables for inference and export (EMA weights when a task keeps them)."""
+
+  def param_counts(self, state: Any) -> dict[str, int]:
+    """Parameters per network, for the log and the final report."""
 
 
 def new_state(model, tx: optax.GradientTransformation, rng: jax.Array, image_size: int) -> TrainState:
   """Initialise a single-input network (a generator or regression model)."""
-  import jax.numpy as jnp  # Local: keeps module import light for the registry.
-
-  variables = model.init({"params": rng, "dropout": rng}, jnp.zeros((1, image_size, image_size, 1)), train=False)
+  variables = model.init({"params": rng, "dropout": rng}, jnp.zeros((1, image_size, image_size, 1)),
+                         train=False)
   return TrainState.create(
       apply_fn=model.apply, params=variables["params"], tx=tx,
       batch_stats=variables.get("batch_stats", {}))
@@ -67,3 +97,8 @@ def variables_of(state: TrainState) -> dict:
   if state.batch_stats:
     variables["batch_stats"] = state.batch_stats
   return variables
+
+
+def with_prefix(prefix: str, terms: dict) -> dict:
+  """{'l1': x} -> {'loss/l1': x}: an objective's terms under one prefix."""
+  return {f"{prefix}/{k}": v for k, v in terms.items()}

@@ -1,0 +1,296 @@
+"""The reference study: every recipe trained on the birds photos at one budget, then evaluated.
+
+  python bench/reference_study.py              # everything; rerun the same command to continue
+  python bench/reference_study.py --recipes=unet,pix2pix
+  python bench/reference_study.py --dry_run    # the commands, without running them
+  python bench/results_table.py                # then RESULTS.md from the workdirs
+
+Each recipe trains on DATA/birds/train (90% train, 10% per-epoch validation,
+split by path hash) for one equal budget per kind: `--regression_epochs` for
+the regression recipes, `--adversarial_epochs` for the GANs, all at batch
+`--batch_size` and `--image_size` px, with early stopping off so every recipe
+sees the same number of images. The default, 8 epochs of 168 steps x 16 =
+21,504 images for both kinds at 64x64, is 21x the 1,024 images of the
+comparison it replaces, and equal across kinds, so claim (ii) compares a GAN
+with the regression models at the same budget. At 128x128,
+`--image_size=128 --regression_epochs=4 --adversarial_epochs=4` is the 10x
+minimum (the README's benchmark notes give the time of both). The last weights
+are then scored on DATA/birds/val (disjoint photos) and DATA/kodak24 (other
+scenes) with `launch.py --mode=eval`, as OUT/<recipe>/eval/{birds_val,kodak24}.json.
+
+Relaunching continues where it stopped: a run with a final_metrics.json at
+the budget is not started again, an unfinished one resumes from its last
+checkpoint (exactly), and an evaluation is skipped when its JSON is newer
+than the run's newest checkpoint. So the study can run in parts, over
+several sessions or machines. Each workdir gets a study.json: the recipe,
+its kind and budget, the exact commands, and the machine of every session
+that trained it (bench/results_table.py reads it).
+
+Replaces bench/birds_comparison.sh (64 steps x 16 images per recipe), whose
+budget was too small for any recipe to converge. Needs ../shared/data, which
+the project itself does not (see /work/shared/data/README.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+
+from absl import app, flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REGRESSION, ADVERSARIAL = "regression", "adversarial"
+EVALS = {"birds_val": "birds/val", "kodak24": "kodak24"}  # eval name -> folder under --data.
+
+
+def _unet_128_depth(image_size: int) -> list[str]:
+  """pix2pix's unet_128 halves 7 times (128 -> 1 px); at other sizes, one halving per power of 2."""
+  return [f"--config.model.num_downs={image_size.bit_length() - 1}"] if image_size != 128 else []
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  name: str  # Workdir name and row label.
+  config: str  # configs/<file>.py[:variant]
+  kind: str  # REGRESSION | ADVERSARIAL: which budget it gets.
+  # Overrides of the recipe beyond the study's common ones; None = not defined yet (skipped).
+  flags: tuple[str, ...] | None = ()
+  size_flags: Callable[[int], list[str]] = lambda size: []
+  note: str = ""
+
+  @property
+  def config_file(self) -> str:
+    return os.path.join(ROOT, self.config.split(":")[0])
+
+  def missing(self) -> str:
+    """Why the recipe cannot run yet ('' when it can)."""
+    if not os.path.exists(self.config_file):
+      return f"{os.path.relpath(self.config_file, ROOT)} does not exist yet"
+    if self.flags is None:
+      return f"its flags are not defined yet ({self.note})"
+    return ""
+
+
+RECIPES = (
+    Recipe("dense", "configs/dense.py", REGRESSION),
+    Recipe("cnn", "configs/cnn.py", REGRESSION),
+    Recipe("autoencoder_a", "configs/autoencoder.py:a", REGRESSION),
+    Recipe("autoencoder_b", "configs/autoencoder.py:b", REGRESSION),
+    Recipe("unet", "configs/unet.py", REGRESSION),
+    # Colour as classification (Zhang et al. 2016), from the `objectives` stream: one network
+    # trained on a pixel objective, so it gets the regression budget.
+    Recipe("classification", "configs/classification.py", REGRESSION),
+    Recipe("cgan", "configs/cgan.py", ADVERSARIAL),
+    Recipe("cgan_l1", "configs/cgan_l1.py", ADVERSARIAL),
+    Recipe("cgan_unet_patchgan", "configs/cgan_unet_patchgan.py", ADVERSARIAL),
+    Recipe("pix2pix", "configs/pix2pix.py", ADVERSARIAL, size_flags=_unet_128_depth),
+    # TODO(objectives): pix2pix with feature matching + spectral norm (pix2pixHD-style
+    # stabilisers, issue 13). Replace None by the overrides that switch them on, e.g.
+    # ("--config.<feature matching flag>=...", "--config.<spectral norm flag>=...").
+    Recipe("pix2pix_fm_sn", "configs/pix2pix.py", ADVERSARIAL, flags=None,
+           size_flags=_unet_128_depth,
+           note="feature matching + spectral norm flags come from issue 13"),
+)
+BY_NAME = {r.name: r for r in RECIPES}
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  flags.DEFINE_string("data", "../shared/data", "Folder with birds/train, birds/val and kodak24 "
+                      "(relative paths: to the repository root, where the commands run).")
+  flags.DEFINE_string("out", "runs/reference_study", "One workdir per recipe under it (likewise).")
+  flags.DEFINE_list("recipes", [r.name for r in RECIPES],
+                    f"Subset to run, of: {', '.join(BY_NAME)}.")
+  flags.DEFINE_integer("image_size", 64, "Training and evaluation resolution (px).")
+  flags.DEFINE_integer("batch_size", 16, "Global batch of every recipe.")
+  flags.DEFINE_integer("regression_epochs", 8,
+                       "Budget of the regression recipes, in epochs of birds/train's 90%.")
+  flags.DEFINE_integer("adversarial_epochs", 8, "Budget of the adversarial recipes, likewise.")
+  flags.DEFINE_bool("evaluate", True, "Score each trained run on birds/val and kodak24.")
+  flags.DEFINE_bool("dry_run", False, "Print the commands and what would be skipped; run nothing.")
+
+
+def common_flags(data: str, image_size: int, batch_size: int, epochs: int) -> list[str]:
+  """The study's overrides shared by every recipe: data, size, batch and an exact epoch budget."""
+  return [
+      "--config.data.source=folder", f"--config.data.path={os.path.join(data, 'birds', 'train')}",
+      "--config.data.split_fractions=(0.9,0.1,0.0)", f"--config.data.image_size={image_size}",
+      f"--config.batch_size={batch_size}", f"--config.num_epochs={epochs}",
+      "--config.max_train_steps=0",
+      # Equal budgets: every recipe trains all its epochs and is scored on its last weights.
+      "--config.early_stopping.enabled=false", "--config.early_stopping.restore_best=false",
+      "--config.log_every_steps=20",
+      # Latest checkpoint plus the best: dense's is 1.3 GB at 128 px (parameters + Adam moments).
+      "--config.checkpoint.keep=1",
+  ]
+
+
+def commands(recipe: Recipe, *, data: str, out: str, image_size: int, batch_size: int,
+             epochs: int) -> dict[str, list[str]]:
+  """'train' and one 'eval/<name>' per evaluation set: argv lists, run from the repository root."""
+  workdir = os.path.join(out, recipe.name)
+  base = ([sys.executable, "launch.py", f"--config={recipe.config}", f"--workdir={workdir}"]
+          + common_flags(data, image_size, batch_size, epochs) + list(recipe.flags or ())
+          + recipe.size_flags(image_size))
+  cmds = {"train": base}
+  for name, folder in EVALS.items():
+    cmds[f"eval/{name}"] = base + ["--mode=eval", "--config.eval.checkpoint=last",
+                                   f"--config.eval.path={os.path.join(data, folder)}",
+                                   f"--config.eval.name={name}"]
+  return cmds
+
+
+def machine() -> dict:
+  """What the study runs on: CPU model and cores, and JAX's devices."""
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open("/proc/cpuinfo") as f:
+      names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    cpu = names[0] if names else cpu
+  except OSError:
+    pass
+  probe = "import jax; d = jax.devices(); print(f'{d[0].platform}:{d[0].device_kind} x{len(d)}')"
+  try:
+    devices = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                             check=True, timeout=120).stdout.strip()
+  except (subprocess.SubprocessError, OSError):
+    devices = "unknown"
+  return {"cpu": cpu, "cpu_count": os.cpu_count(), "devices": devices}
+
+
+def describe(info: dict) -> str:
+  return f"{info['devices']}, {info['cpu_count']}-core {info['cpu']}"
+
+
+def _newest_mtime(path: str) -> float:
+  newest = 0.0
+  for dirpath, _, filenames in os.walk(path):
+    for name in filenames:
+      newest = max(newest, os.path.getmtime(os.path.join(dirpath, name)))
+  return newest
+
+
+def newest_checkpoint_mtime(workdir: str) -> float:
+  """Modification time of the newest file of the newest checkpoint step (0 if none)."""
+  directory = os.path.join(workdir, "checkpoints")
+  steps = [d for d in os.listdir(directory) if d.isdigit()] if os.path.isdir(directory) else []
+  return _newest_mtime(os.path.join(directory, max(steps, key=int))) if steps else 0.0
+
+
+def trained(workdir: str, epochs: int) -> bool:
+  """True when the run finished its budget (final_metrics.json written after `epochs` epochs)."""
+  path = os.path.join(workdir, "final_metrics.json")
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    return json.load(f).get("epochs", 0) >= epochs
+
+
+def evaluated(workdir: str, name: str) -> bool:
+  """True when eval/<name>.json is newer than the newest checkpoint."""
+  path = os.path.join(workdir, "eval", f"{name}.json")
+  return os.path.exists(path) and os.path.getmtime(path) > newest_checkpoint_mtime(workdir)
+
+
+def study_command(recipe: Recipe, *, data: str, out: str) -> str:
+  """The command that reruns this recipe alone, budget flags spelled out."""
+  return shlex.join([
+      "python", "bench/reference_study.py", f"--recipes={recipe.name}", f"--data={data}",
+      f"--out={out}", f"--image_size={FLAGS.image_size}", f"--batch_size={FLAGS.batch_size}",
+      f"--regression_epochs={FLAGS.regression_epochs}",
+      f"--adversarial_epochs={FLAGS.adversarial_epochs}"])
+
+
+def write_study_json(workdir: str, recipe: Recipe, budget: dict, cmds: dict, info: dict,
+                     rerun: str) -> None:
+  """study.json: recipe, budget, commands, and every session's machine (appended once each)."""
+  path = os.path.join(workdir, "study.json")
+  previous = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      previous = json.load(f)
+  sessions = previous.get("sessions", [])
+  sessions.append({"started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                   "machine": info, "machine_text": describe(info)})
+  study = {"recipe": recipe.name, "config": recipe.config, "kind": recipe.kind, "budget": budget,
+           "order": list(BY_NAME).index(recipe.name),
+           "study_command": rerun,
+           "commands": {k: shlex.join(["python"] + v[1:]) for k, v in cmds.items()},
+           "sessions": sessions}
+  os.makedirs(workdir, exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    json.dump(study, f, indent=2)
+  os.replace(path + ".tmp", path)
+
+
+def run(argv: list[str], log_path: str) -> None:
+  """Runs one command from the repository root, its output to the console and a log file."""
+  print("$", shlex.join(["python"] + argv[1:]), flush=True)
+  os.makedirs(os.path.dirname(log_path), exist_ok=True)
+  with open(log_path, "a") as log:
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    for line in proc.stdout:
+      sys.stdout.write(line)
+      log.write(line)
+    if proc.wait():
+      raise SystemExit(f"failed (exit {proc.returncode}); log: {log_path}")
+
+
+def main(argv):
+  del argv
+  unknown = [n for n in FLAGS.recipes if n not in BY_NAME]
+  if unknown:
+    raise app.UsageError(f"unknown recipes {unknown}; valid: {', '.join(BY_NAME)}")
+  # Relative paths are taken from the repository root (where the commands run), so the
+  # recorded commands read the same on any checkout.
+  data, out = (os.path.normpath(os.path.expanduser(p)) for p in (FLAGS.data, FLAGS.out))
+  wanted = [os.path.join(data, "birds", "train")] + [os.path.join(data, f) for f in EVALS.values()]
+  missing = [p for p in wanted if not os.path.isdir(os.path.join(ROOT, p))]
+  if missing:
+    raise app.UsageError(f"--data={FLAGS.data}: no {', '.join(missing)} (from {ROOT}); pass the "
+                         "folder that holds birds/train, birds/val and kodak24")
+  epochs = {REGRESSION: FLAGS.regression_epochs, ADVERSARIAL: FLAGS.adversarial_epochs}
+  info = None if FLAGS.dry_run else machine()
+  if info:
+    print(f"machine: {describe(info)}", flush=True)
+  for name in FLAGS.recipes:
+    recipe = BY_NAME[name]
+    why = recipe.missing()
+    if why:
+      print(f"=== {name}: skipped, {why}", flush=True)
+      continue
+    workdir = os.path.join(ROOT, out, name)
+    budget = {"epochs": epochs[recipe.kind], "batch_size": FLAGS.batch_size,
+              "image_size": FLAGS.image_size, "train_fraction": 0.9}
+    cmds = commands(recipe, data=data, out=out, image_size=FLAGS.image_size,
+                    batch_size=FLAGS.batch_size, epochs=epochs[recipe.kind])
+    todo = [] if trained(workdir, epochs[recipe.kind]) else ["train"]
+    if FLAGS.evaluate:
+      todo += [k for k in cmds
+               if k.startswith("eval/") and ("train" in todo or not evaluated(workdir, k[5:]))]
+    print(f"=== {name} ({recipe.kind}, {epochs[recipe.kind]} epochs): "
+          f"{', '.join(todo) if todo else 'done, nothing to run'}", flush=True)
+    if FLAGS.dry_run:
+      for key in todo:
+        print("$", shlex.join(["python"] + cmds[key][1:]))
+      continue
+    if todo:
+      rerun = study_command(recipe, data=data, out=out)
+      write_study_json(workdir, recipe, budget, cmds, info, rerun)
+    for key in todo:
+      run(cmds[key], os.path.join(workdir, "logs", key.replace("/", "_") + ".log"))
+  print(f"workdirs: {out}\nnext: python bench/results_table.py --study={out}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

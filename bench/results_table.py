@@ -1,0 +1,535 @@
+"""RESULTS.md from the reference study's workdirs (bench/reference_study.py).
+
+  python bench/results_table.py    # runs/reference_study -> RESULTS.md and docs/results/*.png
+  python bench/results_table.py --study=runs/reference_study --output=RESULTS.md \
+      --assets=docs/results
+
+Reads each workdir's config.json, final_metrics.json, study.json, metrics.jsonl
+and eval/<name>.json, and writes:
+  RESULTS.md        per recipe: parameters, budget (images, epochs, wall time,
+                    machine), the birds/val and kodak24 figures beside the gray
+                    baseline, a sample grid, the curves and the commands that
+                    reproduce it; then the studies' claims, each with a verdict
+                    computed from these numbers
+  ASSETS/*.png      the grids (4 photos, tiles of at most 64 px) and curves,
+                    small enough to commit
+
+Metric names of runs from before and after the metric vocabulary change
+(`mae` -> `l1`, `auc` -> `ab_auc`, signed `colorfulness_diff` -> `delta_colorfulness`
+= |CF(pred) - CF(true)|, `task/<k>` -> `<k>`) are both read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import glob
+import json
+import os
+import sys
+
+import matplotlib
+import numpy as np
+from absl import app, flags
+from PIL import Image
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EVALS = (("birds_val", "birds/val"), ("kodak24", "kodak24"))  # eval name, heading.
+CLAIMS_EVAL = "birds_val"
+GRID_ROWS, GRID_TILE = 4, 64
+
+# Old metric name -> the agreed vocabulary's (the last path component of a key).
+RENAMED = {"mae": "l1", "auc": "ab_auc", "colorfulness_diff": "delta_colorfulness"}
+# Headline columns: (key, heading, format, what sits beside it).
+COLUMNS = (("psnr", "PSNR dB", "{:.2f}", "gray"), ("ssim", "SSIM", "{:.3f}", "gray"),
+           ("colorfulness", "colourfulness", "{:.1f}", "photos"),
+           ("delta_colorfulness", "ΔCF", "{:.1f}", "gray"), ("ab_auc", "AuC", "{:.3f}", "gray"),
+           ("mse", "MSE", "{:.4f}", "gray"))
+
+
+def rename(key: str) -> str:
+  """A metric key under the agreed vocabulary: 'val/mae' -> 'val/l1', 'task/loss' -> 'loss'."""
+  parts = key.split("/")
+  if parts[0] == "task":
+    parts = parts[1:]
+  if parts and parts[-1] in RENAMED and not (len(parts) > 1 and parts[-2] == "loss"):
+    parts[-1] = RENAMED[parts[-1]]
+  return "/".join(parts)
+
+
+def normalize(means: dict) -> dict:
+  """Renamed keys; a key already under its new name wins over an old one mapped onto it."""
+  out = {}
+  for key, value in means.items():
+    new = rename(key)
+    if new not in out or new == key:
+      out[new] = value
+  return out
+
+
+def _read_json(path: str) -> dict | None:
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _read_jsonl(path: str) -> list[dict]:
+  records = []
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        try:
+          records.append(json.loads(line))
+        except json.JSONDecodeError:
+          pass  # A line cut short by a killed run.
+  return records
+
+
+def read_eval(report: dict) -> tuple[dict, dict]:
+  """(model means, gray-baseline means) of an eval/<name>.json, old or new names.
+
+  Old reports carry a signed colorfulness_diff; its mean is not the mean of
+  |ΔCF|, so that comes from the per-image values.
+  """
+  model, gray = dict(report.get("metrics", {})), dict(report.get("gray_baseline", {}))
+  for key in [k for k in model if k.startswith("gray/")]:
+    gray.setdefault(key[len("gray/"):], model.pop(key))
+  per_image = report.get("per_image") or []
+  for target, prefix in ((model, ""), (gray, "gray/")):
+    key = prefix + "colorfulness_diff"
+    signed = [p[key] for p in per_image if key in p]
+    if "delta_colorfulness" not in target and signed:
+      target["delta_colorfulness"] = float(np.mean(np.abs(signed)))
+    target.pop("colorfulness_diff", None)
+  model, gray = normalize(model), normalize(gray)
+  # The photos' own colourfulness: recorded, or the gray image's |ΔCF| (a gray image has CF 0).
+  photos = gray.pop("colorfulness_true", gray.get("delta_colorfulness"))
+  photos = model.pop("colorfulness_true", photos)
+  if photos is not None:
+    gray["photos_colorfulness"] = photos
+  return model, gray
+
+
+@dataclasses.dataclass
+class Run:
+  name: str
+  workdir: str
+  config: dict
+  study: dict
+  final: dict | None
+  evals: dict[str, tuple[dict, dict]]
+  history: list[dict]
+
+  @property
+  def task(self) -> str:
+    return self.config.get("task", "?")
+
+  @property
+  def kind(self) -> str:
+    return self.study.get("kind", self.task)
+
+  @property
+  def batch_size(self) -> int:
+    return int(self.config.get("batch_size", 0))
+
+  @property
+  def epochs_done(self) -> int:
+    if self.final:
+      return int(self.final.get("epochs", 0))
+    epochs = [r.get("epoch", 0) for r in self.history if r.get("kind") == "epoch"]
+    return max(epochs, default=0)
+
+  @property
+  def steps_done(self) -> int:
+    if self.final:
+      return int(self.final.get("step", 0))
+    return max((r.get("step", 0) for r in self.history), default=0)
+
+  def metric(self, eval_name: str, key: str, gray: bool = False) -> float | None:
+    if eval_name not in self.evals:
+      return None
+    value = self.evals[eval_name][1 if gray else 0].get(key)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def load_run(workdir: str) -> Run:
+  evals = {}
+  for path in sorted(glob.glob(os.path.join(workdir, "eval", "*.json"))):
+    report = _read_json(path)
+    if report and ("metrics" in report or "gray_baseline" in report):
+      evals[report.get("name") or os.path.splitext(os.path.basename(path))[0]] = read_eval(report)
+  study = _read_json(os.path.join(workdir, "study.json")) or {}
+  return Run(name=study.get("recipe", os.path.basename(os.path.normpath(workdir))), workdir=workdir,
+             config=_read_json(os.path.join(workdir, "config.json")) or {}, study=study,
+             final=_read_json(os.path.join(workdir, "final_metrics.json")), evals=evals,
+             history=[normalize(r) for r in _read_jsonl(os.path.join(workdir, "metrics.jsonl"))])
+
+
+def load_study(study_dir: str) -> list[Run]:
+  """Every workdir (a folder with config.json) under the study, in the study's recipe order."""
+  dirs = sorted(d for d in glob.glob(os.path.join(study_dir, "*"))
+                if os.path.exists(os.path.join(d, "config.json")))
+  runs = [load_run(d) for d in dirs]
+  return sorted(runs, key=lambda r: (r.study.get("order", 1000), r.name))
+
+
+# -- claims -------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Claim:
+  title: str
+  verdict: str  # "holds" | "does not hold" | "partly holds" | "not measured"
+  evidence: str
+
+
+def _missing(runs: dict[str, Run], names: list[str], keys: list[str], eval_name: str) -> list[str]:
+  return [f"{n} {k}" for n in names for k in keys
+          if n not in runs or runs[n].metric(eval_name, k) is None]
+
+
+def claim_unet_lowest_mse(runs: dict[str, Run], eval_name: str = CLAIMS_EVAL) -> Claim:
+  title = "(i) The U-Net has the lowest validation MSE of the regression models."
+  regression = [n for n, r in runs.items()
+                if r.task == "regression" and r.metric(eval_name, "mse") is not None]
+  if "unet" not in regression or len(regression) < 2:
+    return Claim(title, "not measured", f"needs `unet` and another regression run with a "
+                 f"{eval_name} MSE; have {regression or 'none'}.")
+  mse = {n: runs[n].metric(eval_name, "mse") for n in regression}
+  ranked = sorted(mse, key=mse.get)
+  listing = ", ".join(f"{n} {mse[n]:.4f}" for n in ranked)
+  verdict = "holds" if ranked[0] == "unet" else "does not hold"
+  return Claim(title, verdict, f"{eval_name} MSE (RGB in [0, 1]), lowest first: {listing}.")
+
+
+def claim_patchgan_colours_better(runs: dict[str, Run], eval_name: str = CLAIMS_EVAL) -> Claim:
+  title = ("(ii) The cGAN with a U-Net generator and PatchGAN discriminator colours better than "
+           "the regression models (lower ΔCF, higher AuC).")
+  gan = "cgan_unet_patchgan"
+  keys = ("delta_colorfulness", "ab_auc")
+  regression = {n: [r.metric(eval_name, k) for k in keys] for n, r in runs.items()
+                if r.task == "regression"}
+  regression = {n: v for n, v in regression.items() if None not in v}
+  missing = _missing(runs, [gan], list(keys), eval_name)
+  if missing or not regression:
+    return Claim(title, "not measured",
+                 f"missing: {', '.join(missing) or 'regression runs with ΔCF and AuC'}.")
+  cf, auc = (runs[gan].metric(eval_name, k) for k in keys)
+  best_cf = min(regression, key=lambda n: regression[n][0])
+  best_auc = max(regression, key=lambda n: regression[n][1])
+  cf_ok, auc_ok = cf < regression[best_cf][0], auc > regression[best_auc][1]
+  verdict = {(True, True): "holds", (False, False): "does not hold"}.get((cf_ok, auc_ok),
+                                                                          "partly holds")
+  better = {True: "better", False: "not better"}
+  return Claim(title, verdict, (
+      f"{eval_name}: {gan} ΔCF {cf:.2f} against the best regression model's "
+      f"({best_cf}) {regression[best_cf][0]:.2f}, {better[cf_ok]}; AuC {auc:.3f} against "
+      f"({best_auc}) {regression[best_auc][1]:.3f}, {better[auc_ok]}."))
+
+
+def claim_l1_fixes_oversaturation(runs: dict[str, Run], eval_name: str = CLAIMS_EVAL) -> Claim:
+  title = "(iii) Adding L1 to the simple cGAN fixes its oversaturation."
+  missing = _missing(runs, ["cgan", "cgan_l1"], ["colorfulness"], eval_name)
+  photos = None
+  if "cgan" in runs:
+    photos = runs["cgan"].metric(eval_name, "photos_colorfulness", gray=True)
+  if missing or photos is None:
+    return Claim(title, "not measured",
+                 f"missing: {', '.join(missing) or 'the photos colourfulness'}.")
+  plain = runs["cgan"].metric(eval_name, "colorfulness")
+  with_l1 = runs["cgan_l1"].metric(eval_name, "colorfulness")
+  numbers = (f"{eval_name} mean colourfulness: photos {photos:.1f}, cgan {plain:.1f} "
+             f"({plain - photos:+.1f}), cgan_l1 {with_l1:.1f} ({with_l1 - photos:+.1f}).")
+  if plain <= photos:
+    return Claim(title, "does not hold", numbers + " The plain cGAN is not oversaturated at this "
+                 "budget, so there is nothing for L1 to fix.")
+  fixed = abs(with_l1 - photos) < abs(plain - photos)
+  return Claim(title, "holds" if fixed else "does not hold", numbers + (
+      " L1 brings it closer to the photos." if fixed else " L1 does not bring it closer."))
+
+
+CLAIMS = (claim_unet_lowest_mse, claim_patchgan_colours_better, claim_l1_fixes_oversaturation)
+
+
+# -- figures ------------------------------------------------------------------
+
+def _grid_columns(path: str, size: int) -> list[np.ndarray]:
+  """gray, predicted and true columns (first GRID_ROWS rows) of a grid in outputs/grids.py's
+  layout: tiles of `size` px, 2 px white gaps."""
+  gap = 2
+  image = np.asarray(Image.open(path).convert("RGB"))
+  rows = min(GRID_ROWS, (image.shape[0] + gap) // (size + gap))
+  image = image[:rows * (size + gap) - gap]
+  return [image[:, j * (size + gap):j * (size + gap) + size] for j in range(3)]
+
+
+def _save_side_by_side(columns: list[np.ndarray], path: str) -> None:
+  """Columns joined with 2 px gaps, scaled so a tile is at most GRID_TILE px."""
+  gap = np.full((columns[0].shape[0], 2, 3), 255, np.uint8)
+  image = Image.fromarray(np.concatenate([x for c in columns for x in (c, gap)][:-1], axis=1))
+  scale = min(1.0, GRID_TILE / columns[0].shape[1])
+  if scale < 1.0:
+    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  image.save(path, optimize=True)
+
+
+def _image_size(run: Run) -> int:
+  return int(run.config.get("data", {}).get("image_size", 64))
+
+
+def small_grid(run: Run, eval_name: str, path: str) -> bool:
+  """A run's gray | predicted | true grid: its evaluation's, else its last training sample."""
+  candidates = [os.path.join(run.workdir, "eval", f"{eval_name}.png"),
+                os.path.join(run.workdir, "samples", "final.png")]
+  source = next((p for p in candidates if os.path.exists(p)), None)
+  if source is None:
+    return False
+  _save_side_by_side(_grid_columns(source, _image_size(run)), path)
+  return True
+
+
+def combined_grid(runs: list[Run], eval_name: str, path: str) -> bool:
+  """gray | each run's prediction | true, on the same photos: every run's eval grid shows the
+  evaluation set's first photos. Needs two or more runs at one image size."""
+  columns = [_grid_columns(os.path.join(r.workdir, "eval", f"{eval_name}.png"), _image_size(r))
+             for r in runs if os.path.exists(os.path.join(r.workdir, "eval", f"{eval_name}.png"))]
+  if len(columns) < 2 or len({c[0].shape for c in columns}) != 1:
+    return False
+  _save_side_by_side([columns[0][0]] + [c[1] for c in columns] + [columns[0][2]], path)
+  return True
+
+
+def _panels(run: Run) -> dict[str, list[str]]:
+  if run.task == "adversarial":
+    loss = {"G / D loss": ["train/g/total", "train/d/total"], "L1": ["train/g/l1", "val/l1"]}
+  else:
+    loss = {"loss": ["train/loss", "val/loss"], "L1": ["train/l1", "val/l1"]}
+  quality = {"PSNR dB": ["val/psnr"], "ΔCF": ["val/delta_colorfulness"], "AuC": ["val/ab_auc"]}
+  return loss | quality
+
+
+def _gray_baseline(history: list[dict], name: str) -> float | None:
+  """The last value of a validation metric's gray baseline ('val/psnr' -> 'val/gray/psnr') in
+  any record: the loop may log it once per run rather than every epoch."""
+  if not name.startswith("val/"):
+    return None
+  key = "val/gray/" + name[len("val/"):]
+  values = [r[key] for r in history if isinstance(r.get(key), (int, float))]
+  return values[-1] if values else None
+
+
+def curves(run: Run, path: str) -> bool:
+  """Loss and quality per epoch; validation metrics with their gray baseline as a dashed line."""
+  epochs = [r for r in run.history if r.get("kind") == "epoch"]
+  panels = {}
+  for title, names in _panels(run).items():
+    series = []
+    for name in names:
+      points = [(r["epoch"], r[name]) for r in epochs if isinstance(r.get(name), (int, float))]
+      if points:
+        series.append((name, points))
+    if series:
+      panels[title] = series
+  if not panels:
+    return False
+  fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.2), squeeze=False)
+  for ax, (title, series) in zip(axes[0], panels.items()):
+    for name, points in series:
+      ax.plot(*zip(*points), marker="." if len(points) < 30 else None, label=name, linewidth=1)
+      gray = _gray_baseline(run.history, name)
+      if gray is not None:
+        ax.axhline(gray, color="gray", linestyle="--", linewidth=1, label="gray baseline")
+    ax.set_title(title, fontsize=8)
+    ax.set_xlabel("epoch", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=5)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+  return True
+
+
+# -- markdown -----------------------------------------------------------------
+
+def _fmt(value, spec: str = "{:.4g}") -> str:
+  return "–" if value is None else spec.format(value)
+
+
+def _duration(seconds) -> str:
+  if seconds is None:
+    return "–"
+  if seconds < 90:
+    return f"{seconds:.0f} s"
+  return f"{seconds / 60:.0f} min" if seconds < 90 * 60 else f"{seconds / 3600:.1f} h"
+
+
+def _count(n: int) -> str:
+  return f"{n / 1e6:.2f} M" if n >= 1e5 else f"{n / 1e3:.1f} k"
+
+
+def _params(run: Run) -> str:
+  counts = (run.final or {}).get("params") or {}
+  if not counts:
+    return "–"
+  parts = " + ".join(f"{k} {_count(v)}" for k, v in counts.items())
+  return _count(sum(counts.values())) + (f" ({parts})" if len(counts) > 1 else "")
+
+
+def _machines(run: Run) -> str:
+  texts = list(dict.fromkeys(s.get("machine_text", "?") for s in run.study.get("sessions", [])))
+  return "; ".join(texts) if texts else "not recorded"
+
+
+def _status(run: Run) -> str:
+  planned = run.study.get("budget", {}).get("epochs")
+  if run.final and (planned is None or run.epochs_done >= planned):
+    return "finished"
+  return f"training: epoch {run.epochs_done} of {planned or '?'}"
+
+
+def budget_row(run: Run) -> list[str]:
+  images = run.steps_done * run.batch_size
+  return [run.name, run.kind, _params(run), f"{images:,}", str(run.epochs_done),
+          str(_image_size(run)), _duration((run.final or {}).get("train_seconds")), _status(run)]
+
+
+def metric_row(run: Run, eval_name: str) -> list[str]:
+  cells = [run.name]
+  for key, _, spec, beside in COLUMNS:
+    value = run.metric(eval_name, key)
+    other = run.metric(eval_name, "photos_colorfulness" if beside == "photos" else key, gray=True)
+    cells.append(f"{_fmt(value, spec)} ({_fmt(other, spec)})" if value is not None else "–")
+  return cells
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+  return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+          + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def _rel(path: str, output: str) -> str:
+  return os.path.relpath(path, os.path.dirname(os.path.abspath(output))).replace(os.sep, "/")
+
+
+INTRO = (
+    "Every recipe trains on `birds/train` (90% train, 10% validation during training, split by "
+    "path hash) with early stopping off, and its last weights are scored on `birds/val` (1,000 "
+    "photos no recipe trained on) and `kodak24` (24 other scenes).")
+METRICS_NOTE = (
+    "Each cell: the model's mean over the photos, then in brackets the gray baseline (the input "
+    "with no colour), or for colourfulness the photos' own. Higher is better for PSNR, SSIM and "
+    "AuC (of the ab error, 0-150); lower for ΔCF = |CF(pred) - CF(true)| (Hasler and Süsstrunk's "
+    "colourfulness) and for MSE, which is in each model's own output space (RGB in [0, 1] for "
+    "regression, RGB in [-1, 1] or Lab ab/110 for the GANs).")
+
+
+def render(runs: list[Run], output: str, assets: str, *,
+           study_dir: str = "runs/reference_study") -> str:
+  """The markdown of RESULTS.md; writes the figures into `assets` as it goes."""
+  by_name = {r.name: r for r in runs}
+  budgets = sorted({(r.kind, r.study.get("budget", {}).get("epochs", r.epochs_done), r.batch_size,
+                     _image_size(r)) for r in runs}, key=str)
+  budget_text = "; ".join(f"{kind}: {epochs} epochs at batch {batch}, {size}x{size} px"
+                          for kind, epochs, batch, size in budgets)
+  generated = (f"Generated by `python bench/results_table.py --study={study_dir}` on "
+               f"{datetime.date.today().isoformat()} from the workdirs of `python "
+               f"bench/reference_study.py` (do not edit by hand: rerun both). {INTRO}")
+  budget_line = (f"Budgets (images = steps x batch): {budget_text}. Wall times are training only, "
+                 "on the machine named per recipe; on a shared machine they are upper bounds.")
+  md = ["# Reference results", "", generated, "", budget_line, "", "## Budget and parameters", ""]
+  md += _table(["recipe", "kind", "parameters", "images", "epochs", "px", "wall time", "status"],
+               [budget_row(r) for r in runs])
+  for i, (eval_name, heading) in enumerate(EVALS):
+    md += ["", f"## {heading}", "", METRICS_NOTE if i == 0 else "Columns as above.", ""]
+    evaluated = [r for r in runs if eval_name in r.evals]
+    if not evaluated:
+      md += [f"No run is evaluated on `{eval_name}` yet (bench/reference_study.py does it)."]
+      continue
+    md += _table(["recipe"] + [f"{title} ({beside})" for _, title, _, beside in COLUMNS],
+                 [metric_row(r, eval_name) for r in evaluated])
+    combined = os.path.join(assets, f"{eval_name}_all.png")
+    if combined_grid(evaluated, eval_name, combined):
+      names = " | ".join(r.name for r in evaluated)
+      md += ["", f"The same photos colorized by every recipe: gray | {names} | true.", "",
+             f"![{eval_name}: every recipe]({_rel(combined, output)})"]
+  md += ["", "## The studies' claims", "", f"Evaluated on `{CLAIMS_EVAL}` from the numbers "
+         "above by `bench/results_table.py`, at these budgets.", ""]
+  for claim in (c(by_name) for c in CLAIMS):
+    md += [f"- **{claim.title}** Verdict: **{claim.verdict}**. {claim.evidence}"]
+  md += ["", "## Recipes", ""]
+  for run in runs:
+    md += recipe_section(run, output, assets)
+  return "\n".join(md) + "\n"
+
+
+def recipe_section(run: Run, output: str, assets: str) -> list[str]:
+  config = run.study.get("config", run.config.get("model", {}).get("name", "?"))
+  wall = _duration((run.final or {}).get("train_seconds"))
+  summary = (f"`{config}`, {run.kind}; parameters {_params(run)}; "
+             f"{run.steps_done * run.batch_size:,} images ({run.epochs_done} epochs at batch "
+             f"{run.batch_size}); training wall time {wall}; machine: {_machines(run)}.")
+  md = [f"### {run.name}", "", summary, ""]
+  grid = os.path.join(assets, f"{run.name}_grid.png")
+  plot = os.path.join(assets, f"{run.name}_curves.png")
+  if small_grid(run, CLAIMS_EVAL, grid):
+    md += [f"![{run.name}: gray | predicted | true]({_rel(grid, output)})", ""]
+  if curves(run, plot):
+    md += [f"![{run.name}: loss and quality per epoch]({_rel(plot, output)})", ""]
+  if run.study.get("commands"):
+    md += ["Reproduce (the study command, or its `launch.py` steps one at a time):", "",
+           "```bash", run.study.get("study_command", "")]
+    md += list(run.study["commands"].values()) + ["```", ""]
+  else:
+    md += ["(Not trained by bench/reference_study.py: no recorded command.)", ""]
+  return md
+
+
+FLAGS = flags.FLAGS
+
+
+# Hand-written sections of RESULTS.md from this heading on survive a rewrite.
+KEPT_HEADING = "## Measured elsewhere"
+
+
+def kept_sections(path: str) -> str:
+  """The existing file's hand-written tail (figures measured outside the study), if any."""
+  try:
+    with open(path) as f:
+      old = f.read()
+  except FileNotFoundError:
+    return ""
+  at = old.find(KEPT_HEADING)
+  return "" if at < 0 else "\n" + old[at:]
+
+
+def define_flags() -> None:
+  flags.DEFINE_string("study", "runs/reference_study",
+                      "The study's output folder (one workdir per recipe).")
+  flags.DEFINE_string("output", os.path.join(ROOT, "RESULTS.md"), "Markdown file to write.")
+  flags.DEFINE_string("assets", os.path.join(ROOT, "docs", "results"),
+                      "Folder for the PNGs it links.")
+
+
+def main(argv):
+  del argv
+  runs = load_study(FLAGS.study)
+  if not runs:
+    sys.exit(f"no workdirs (folders with config.json) under {FLAGS.study}; "
+             "run bench/reference_study.py first")
+  text = render(runs, FLAGS.output, FLAGS.assets, study_dir=FLAGS.study)
+  text += kept_sections(FLAGS.output)
+  with open(FLAGS.output + ".tmp", "w") as f:
+    f.write(text)
+  os.replace(FLAGS.output + ".tmp", FLAGS.output)
+  print(f"wrote {FLAGS.output} ({len(runs)} runs) and figures in {FLAGS.assets}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

@@ -1,0 +1,111 @@
+"""Checks a training config before anything is written, so a bad value fails in one line.
+
+Each check names the field, the bad value and what would work. Names
+(models, losses, sources) are checked where they are looked up; this module
+checks values: sizes, counts, and the image size against the model's
+downsamplings (by tracing the model abstractly: no memory, no compilation).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from absl import logging
+
+from colorize_jax import color, config_base, models
+
+# Sources that split by data.split_fractions; `sample` has a fixed split by photo.
+_SPLIT_SOURCES = ("folder", "tfds")
+
+
+class ConfigError(ValueError):
+  """A config value that cannot train; the message lists every problem found."""
+
+
+def _at_least(config, field: str, minimum: int) -> str | None:
+  value = config
+  for part in field.split("."):
+    value = value.get(part) if hasattr(value, "get") else None
+  if value is None:
+    return None
+  if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    return f"{field}={value!r} must be an integer >= {minimum}"
+  return None
+
+
+def _batch_size(config, num_devices: int) -> str | None:
+  size = config.batch_size
+  if isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+    return None  # Divisibility by the devices is checked by parallel.check_batch_size.
+  return (f"batch_size={size!r} must be a positive multiple of the {num_devices} device(s), "
+          f"e.g. {num_devices} or {2 * num_devices}")
+
+
+def _split_fractions(config) -> str | None:
+  fractions = tuple(config.data.split_fractions)
+  if config.data.source not in _SPLIT_SOURCES:
+    # The sample source splits by photo: say so when fractions were set, instead of ignoring them.
+    if fractions != tuple(config_base.base_config().data.split_fractions):
+      logging.warning("data.split_fractions=%s does not apply to data.source=%r (its split is fixed); "
+                      "it applies to %s", fractions, config.data.source, " and ".join(_SPLIT_SOURCES))
+    return None
+  if (len(fractions) != 3 or any(not isinstance(f, (int, float)) or f < 0 for f in fractions)
+      or not fractions[0] > 0):
+    return (f"data.split_fractions={fractions} must be 3 non-negative numbers (train, val, test) "
+            "with train > 0, e.g. (0.7, 0.1, 0.2)")
+  return None
+
+
+def output_size(config, image_size: int) -> tuple[int, ...] | None:
+  """The generator's output shape [H, W, C] for a square input, or None when it cannot run on it."""
+  space = color.get_color_space(config.data)
+  model = models.build(config.model, out_channels=space.target_channels)
+  gray = jax.ShapeDtypeStruct((1, image_size, image_size, 1), jnp.float32)
+  try:
+    out, _ = jax.eval_shape(
+        lambda x: model.init_with_output(jax.random.key(0), x, train=False), gray)
+  except (ValueError, TypeError, IndexError, ZeroDivisionError):  # Shapes that do not fit.
+    return None
+  return tuple(out.shape[1:])
+
+
+def _fits(config, size: int) -> bool:
+  out = output_size(config, size)
+  return out is not None and out[:2] == (size, size)
+
+
+def _image_size(config, fits: Callable[[Any, int], bool]) -> str | None:
+  size = config.data.image_size
+  if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+    return f"data.image_size={size!r} must be a positive integer, e.g. 64, 128 or 256"
+  if fits(config, size):
+    return None
+  for k in range(1, 10):  # The smallest power of two whose multiples fit (the downsamplings).
+    step = 2 ** k
+    near = sorted({max(step, size // step * step), max(step, -(-size // step) * step)})
+    if all(fits(config, s) for s in near):
+      return (f"data.image_size={size} does not fit model {config.model.name!r} (its output would "
+              f"not be {size}x{size}); use a multiple of {step}, e.g. {', '.join(map(str, near))}")
+  return f"data.image_size={size} does not fit model {config.model.name!r}, nor does any size near it"
+
+
+def check(config, num_devices: int | None = None, fits: Callable[[Any, int], bool] = _fits) -> None:
+  """Raises ConfigError listing every bad value; logs values that are ignored."""
+  num_devices = num_devices or jax.device_count()
+  problems = [
+      _at_least(config, "num_epochs", 1),
+      _at_least(config, "max_train_steps", 0),
+      _at_least(config, "log_every_steps", 1),
+      _at_least(config, "num_sample_images", 1),
+      _at_least(config, "checkpoint.every_steps", 0),
+      _at_least(config, "checkpoint.keep", 1),
+      _at_least(config, "data.min_image_size", 1),
+      _batch_size(config, num_devices),
+      _split_fractions(config),
+  ]
+  size_problem = _image_size(config, fits) if config.get("model") is not None else None
+  problems = [p for p in problems + [size_problem] if p]
+  if problems:
+    raise ConfigError("; ".join(problems))

@@ -1,0 +1,133 @@
+"""Resuming with a changed config: refuse what would mix two experiments, record the rest.
+
+A workdir's config.json is the config its checkpoints were trained with. On
+resume the new config is compared with it field by field:
+- fields that only say how long to train, what to log, how to evaluate or
+  which checkpoints to keep (SAFE_FIELDS) pass with a log line;
+- any other change (model, loss, task, optimizer, colour space, image size,
+  data, seed, ...) changes what is learned and is refused with a diff, unless
+  allowed (`launch.py --allow_config_change`); then "best" tracking restarts,
+  since old and new monitored values measure different things.
+Unknown fields count as learning ones: a refusal is cheaper than a silently
+mixed run. The old config.json is kept as config.<step>.json on any change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from typing import Any
+
+from absl import logging
+
+CONFIG_FILE = "config.json"
+
+# Prefixes of dotted field names that do not change what one step learns.
+# data.worker_count: a resumed run reads with its checkpoint's count (colorize_jax/prefetch.py).
+SAFE_FIELDS = ("num_epochs", "max_train_steps", "log_every_steps", "num_sample_images", "eval.",
+               "checkpoint.", "early_stopping.", "data.worker_count")
+# Safe fields that change what "best" means.
+_BEST_FIELDS = ("early_stopping.monitor",)
+_MAX_SHOWN = 12
+# Fields a data source does not read: changing them changes nothing while the source stays.
+_UNUSED_BY_SOURCE = {
+    "sample": ("data.split_fractions", "data.path", "data.name", "data.data_dir"),
+    "folder": ("data.name", "data.data_dir", "data.sample_crops_per_photo",
+               "data.sample_eval_crops_per_photo"),
+    "tfds": ("data.path", "data.sample_crops_per_photo", "data.sample_eval_crops_per_photo"),
+}
+
+
+class ConfigChangedError(ValueError):
+  """Resuming would continue a run with a config that learns something else."""
+
+
+@dataclasses.dataclass
+class Resume:
+  changes: list[tuple[str, Any, Any]]  # (field, saved, new), sorted by field.
+  restart_best: bool = False
+
+
+def resolved_json(config) -> dict:
+  """The config as config.json records it: references resolved, data and eval paths absolute."""
+  resolved = config.copy_and_resolve_references()
+  # Absolute paths, so eval/compare/colorize read the run from any directory.
+  for section in (resolved.data, resolved.get("eval") or {}):
+    if section.get("path"):
+      section.path = os.path.abspath(section.path)
+  return json.loads(resolved.to_json_best_effort())
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+  if isinstance(tree, dict):
+    out = {}
+    for k, v in tree.items():
+      out |= _flatten(v, f"{prefix}{k}.")
+    return out or {prefix[:-1]: {}}
+  return {prefix[:-1]: tree}
+
+
+def diff(saved: dict, new: dict) -> list[tuple[str, Any, Any]]:
+  """(field, saved value, new value) for every field that differs; '<absent>' for a missing one."""
+  a, b = _flatten(saved), _flatten(new)
+  missing = "<absent>"
+  return [(k, a.get(k, missing), b.get(k, missing)) for k in sorted(a.keys() | b.keys())
+          if a.get(k, missing) != b.get(k, missing)]
+
+
+def is_safe(field: str) -> bool:
+  return any(field == p or (p.endswith(".") and field.startswith(p)) for p in SAFE_FIELDS)
+
+
+def _show(changes) -> str:
+  lines = [f"  {k}: {old!r} -> {new!r}" for k, old, new in changes[:_MAX_SHOWN]]
+  if len(changes) > _MAX_SHOWN:
+    lines.append(f"  ... and {len(changes) - _MAX_SHOWN} more")
+  return "\n".join(lines)
+
+
+def check_resume(workdir: str, config, step: int | None, *, allow_change: bool = False,
+                 write: bool = True) -> Resume:
+  """Compares with the workdir's config.json, then (when `write`) records the new one.
+
+  `step` is the checkpoint the run would resume from (None: nothing to resume,
+  so any change is a fresh start). Raises ConfigChangedError on a learning
+  change unless `allow_change`.
+  """
+  path = os.path.join(workdir, CONFIG_FILE)
+  new = resolved_json(config)
+  changes: list = []
+  if os.path.exists(path) and step is not None:
+    try:
+      with open(path) as f:
+        saved = json.load(f)
+    except (OSError, ValueError) as e:
+      raise ConfigChangedError(f"{path} cannot be read ({e}); it records the config of the checkpoints "
+                               "in that workdir. Restore it, or use another --workdir.") from None
+    changes = diff(saved, new)
+    source = new.get("data", {}).get("source")
+    if saved.get("data", {}).get("source") == source:
+      changes = [c for c in changes if c[0] not in _UNUSED_BY_SOURCE.get(source, ())]
+  learning = [c for c in changes if not is_safe(c[0])]
+  if learning and not allow_change:
+    raise ConfigChangedError(
+        f"workdir {workdir} holds a run with a different config (its {CONFIG_FILE}, checkpoint step "
+        f"{step}); resuming would mix two experiments:\n{_show(learning)}\n"
+        "Give this run its own --workdir, or pass --allow_config_change to continue that run with "
+        "the new config.")
+  if learning:
+    logging.warning("resuming step %d of %s with a changed config (--allow_config_change); "
+                    "'best' tracking restarts:\n%s", step, workdir, _show(learning))
+  safe = [c for c in changes if is_safe(c[0])]
+  if safe:
+    logging.info("resuming with changed settings that do not change what is learned: %s",
+                 ", ".join(f"{k} {old!r} -> {new!r}" for k, old, new in safe))
+  if write:
+    if changes:
+      shutil.copyfile(path, os.path.join(workdir, f"config.{step}.json"))
+    with open(path, "w") as f:
+      json.dump(new, f, indent=2)
+  restart = bool(learning) or any(k in _BEST_FIELDS for k, _, _ in changes)
+  return Resume(changes=changes, restart_best=restart)

@@ -1,0 +1,129 @@
+"""The one evaluator: the training loop's validation, `--mode=eval` and compare use it.
+
+Per batch the model predicts once; from that one prediction come the task's
+loss terms (`task.loss_terms`), l1/mse in the target space and the image
+metrics (colorize_jax/metrics.py), optionally with the gray baseline. Every
+process runs the same jitted program over the global batch; the per-example
+values are fetched once, after the last batch (no sync per batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from colorize_jax import metric_names, metrics, parallel, xla_options
+from colorize_jax.outputs import grids
+from colorize_jax.tasks import base
+
+
+@dataclasses.dataclass
+class Scores:
+  """Per-example metrics of every real (unmasked) example, and their positions in the split."""
+
+  positions: list[int]
+  values: dict[str, np.ndarray]
+
+  @property
+  def count(self) -> int:
+    return len(self.positions)
+
+  def means(self) -> dict[str, float]:
+    """Means of every metric, plus 'examples'; {} when there was nothing to score."""
+    if not self.positions:
+      return {}
+    return {k: float(np.mean(v)) for k, v in sorted(self.values.items())} | {"examples": self.count}
+
+
+def per_example(task, state, batch, *, with_gray: bool):
+  """Every metric of one batch, each [B], and the batch's mask: one prediction."""
+  inputs, targets = task.color_space.split(batch["image"])
+  pred = task.predict(state, inputs)
+  scores = task.loss_terms(pred, targets)
+  scores |= metrics.image_metrics(task.color_space, batch["image"], pred, with_gray=with_gray)
+  return scores, batch["mask"]  # The mask replicated too: every process can read it.
+
+
+class Evaluator:
+  """Jitted metrics and sample grids of one task, for any state and batches."""
+
+  def __init__(self, task):
+    self.task = task
+    mesh = parallel.make_mesh()
+    self.data_sharding = parallel.data_sharding(mesh)
+    self.replicated = parallel.replicated(mesh)
+    self._scores = {
+      gray: xla_options.jit(
+        functools.partial(per_example, task, with_gray=gray), out_shardings=self.replicated
+      )
+      for gray in (False, True)
+    }
+    self._predicted_rgb = xla_options.jit(
+      functools.partial(base.predicted_rgb, task), out_shardings=self.replicated
+    )
+
+  def monitor(self, config, abstract_state) -> str:
+    """config.early_stopping.monitor (or the task's own), checked against what evaluate produces."""
+    name = config.early_stopping.get("monitor") or self.task.monitor
+    check_monitor(name, self.names(abstract_state, config.data.image_size))
+    return name
+
+  def names(self, state, image_size: int) -> list[str]:
+    """The keys `evaluate` produces (traced, not compiled): for checking a monitor name early."""
+    batch = {
+      "image": jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.uint8),
+      "mask": jax.ShapeDtypeStruct((1,), jnp.bool_),
+    }
+    scores, _ = jax.eval_shape(
+      functools.partial(per_example, self.task, with_gray=False), state, batch
+    )
+    return sorted(scores)
+
+  def evaluate(self, state, batches, *, with_gray: bool = False, max_examples: int = 0) -> Scores:
+    """Scores of the local batches of a split (DataPipeline.eval_batches), each example once.
+
+    max_examples > 0 stops after the batches that hold that many examples
+    (counted in global batches, so every process stops at the same one).
+    """
+    pending, seen = [], 0
+    for local in batches:
+      if max_examples and seen >= max_examples:
+        break
+      batch = parallel.global_batch(local, self.data_sharding)
+      seen += batch["image"].shape[0]
+      pending.append(self._scores[with_gray](state, batch))
+    positions, values, start = [], {}, 0
+    for scores, mask in jax.device_get(pending):
+      keep = np.flatnonzero(np.asarray(mask))
+      positions.extend((start + keep).tolist())
+      start += len(mask)
+      for k, v in scores.items():
+        values.setdefault(k, []).append(np.asarray(v, np.float64)[keep])
+    return Scores(positions, {k: np.concatenate(v) for k, v in values.items()})
+
+  def sample_grid(self, state, images: np.ndarray) -> np.ndarray:
+    """gray | predicted | true for uint8 photos (padded to the device count).
+
+    Every process must call it with the same images: the prediction is one
+    program over all devices.
+    """
+    pad = -len(images) % jax.device_count()
+    padded = (
+      np.concatenate([images, np.zeros((pad,) + images.shape[1:], np.uint8)]) if pad else images
+    )
+    predicted = self._predicted_rgb(state, jax.device_put(padded, self.data_sharding))
+    return grids.sample_grid(images, np.asarray(predicted)[: len(images)])
+
+
+def check_monitor(name: str, valid: list[str]) -> None:
+  """Rejects a monitor that is not a validation metric with a direction, listing the valid ones."""
+  choices = [f"val/{k}" for k in valid if metric_names.direction(k)]
+  if name not in choices:
+    raise ValueError(
+      f"early_stopping.monitor {name!r} is not a validation metric with a "
+      f"direction; valid: {', '.join(choices)}"
+    )

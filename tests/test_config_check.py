@@ -1,0 +1,58 @@
+"""Config values are checked before anything is written: one message naming each bad value."""
+
+import pytest
+
+from colorize_jax import config_check, train
+
+from conftest import load_config
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("data.image_size", 0, r"data.image_size=0 must be a positive integer"),
+    ("data.image_size", 30, r"data.image_size=30 does not fit model 'unet'.*multiple of 4, e.g. 28, 32"),
+    ("num_epochs", -1, r"num_epochs=-1 must be an integer >= 1"),
+    ("num_epochs", 0, r"num_epochs=0 must be an integer >= 1"),
+    ("batch_size", -8, r"batch_size=-8 must be a positive multiple of the 8 device\(s\), e.g. 8 or 16"),
+    ("checkpoint.keep", 0, r"checkpoint.keep=0 must be an integer >= 1"),
+])
+def test_bad_values_are_named_with_what_would_work(field, value, message):
+  config = load_config("unet", "smoke")
+  section, _, key = field.rpartition(".")
+  (config[section] if section else config)[key] = value
+  with pytest.raises(config_check.ConfigError, match=message):
+    config_check.check(config, num_devices=8)
+
+
+def test_every_problem_is_listed_at_once():
+  config = load_config("unet", "smoke")
+  config.num_epochs, config.batch_size = -1, -8
+  with pytest.raises(config_check.ConfigError, match="num_epochs=-1.*; batch_size=-8"):
+    config_check.check(config, num_devices=8)
+
+
+def test_image_size_follows_the_models_downsamplings(load_config):
+  config = load_config("pix2pix", "smoke")  # 5 downsamplings.
+  config.data.image_size = 48
+  with pytest.raises(config_check.ConfigError, match="multiple of 32, e.g. 32, 64"):
+    config_check.check(config, num_devices=8)
+  config.data.image_size = 64
+  config_check.check(config, num_devices=8)
+
+
+def test_split_fractions_are_checked_for_folders_and_flagged_as_ignored_for_sample(caplog, tmp_path):
+  config = load_config("unet", "smoke")
+  config.data.split_fractions = (0.0, 0.5, 0.5)
+  with caplog.at_level("WARNING"):
+    config_check.check(config, num_devices=8)  # source=sample: not an error, but not silent.
+  assert "does not apply to data.source='sample'" in caplog.text
+  config.data.source, config.data.path = "folder", str(tmp_path)
+  with pytest.raises(config_check.ConfigError, match=r"split_fractions=\(0.0, 0.5, 0.5\).*train > 0"):
+    config_check.check(config, num_devices=8)
+
+
+def test_training_checks_before_writing_anything(tmp_path):
+  config = load_config("unet", "smoke")
+  config.data.image_size = 0
+  with pytest.raises(config_check.ConfigError):
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()

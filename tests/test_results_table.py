@@ -1,0 +1,173 @@
+"""bench/results_table.py (RESULTS.md from the study's workdirs) and the study's resume rules."""
+
+import importlib.util
+import json
+import os
+import sys
+import time
+
+import pytest
+
+from colorize_jax import evaluate, train
+
+from conftest import ROOT, load_config
+
+
+def _load_bench(name: str):
+  spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = module  # dataclasses look their module up there.
+  spec.loader.exec_module(module)
+  return module
+
+
+results_table = _load_bench("results_table")
+reference_study = _load_bench("reference_study")
+
+
+def _write(path, data):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    f.write(data if isinstance(data, str) else json.dumps(data))
+
+
+def _fake_run(study, name, task, *, metrics, gray, old_names=False, per_image=None, epochs=3):
+  """A workdir as the study leaves it, without training: config, final metrics, one evaluation."""
+  workdir = os.path.join(study, name)
+  _write(os.path.join(workdir, "config.json"),
+         {"task": task, "batch_size": 16, "data": {"image_size": 64}, "model": {"name": name}})
+  _write(os.path.join(workdir, "final_metrics.json"),
+         {"step": 10 * epochs, "epochs": epochs, "params": {"model": 1000}, "train_seconds": 60.0})
+  report = {"name": "birds_val", "metrics": metrics, "gray_baseline": gray,
+            "per_image": per_image or []}
+  _write(os.path.join(workdir, "eval", "birds_val.json"), report)
+  records = [{"step": 10 * e, "kind": "epoch", "epoch": e, "train/loss": 1.0 / e,
+              ("val/mae" if old_names else "val/l1"): 0.5 / e} for e in range(1, epochs + 1)]
+  _write(os.path.join(workdir, "metrics.jsonl"), "".join(json.dumps(r) + "\n" for r in records))
+  return workdir
+
+
+def _new(mse, cf, dcf, auc):
+  return {"psnr": 22.0, "ssim": 0.9, "mse": mse, "l1": mse * 3, "colorfulness": cf,
+          "delta_colorfulness": dcf, "ab_auc": auc}
+
+
+GRAY = {"psnr": 21.0, "ssim": 0.88, "mse": 0.01, "l1": 0.05, "colorfulness": 0.0,
+        "delta_colorfulness": 40.0, "ab_auc": 0.8}
+
+
+def test_old_metric_names_read_as_the_agreed_vocabulary():
+  assert results_table.rename("val/mae") == "val/l1"
+  assert results_table.rename("gray/auc") == "gray/ab_auc"
+  assert results_table.rename("task/loss/mse") == "loss/mse"
+  assert results_table.rename("train/g/l1") == "train/g/l1"
+  # An old signed colorfulness_diff becomes the mean |ΔCF| of the per-image values, not |mean|.
+  per_image = [{"colorfulness_diff": -10.0, "gray/colorfulness_diff": -30.0},
+               {"colorfulness_diff": 6.0, "gray/colorfulness_diff": -50.0}]
+  model, gray = results_table.read_eval({
+      "metrics": {"mae": 0.1, "auc": 0.9, "colorfulness_diff": -2.0, "colorfulness_true": 40.0,
+                  "task/loss": 0.3},
+      "gray_baseline": {"mae": 0.2, "auc": 0.85, "colorfulness_diff": -40.0},
+      "per_image": per_image})
+  assert model == {"l1": 0.1, "ab_auc": 0.9, "delta_colorfulness": 8.0, "loss": 0.3}
+  assert gray == {"l1": 0.2, "ab_auc": 0.85, "delta_colorfulness": 40.0,
+                  "photos_colorfulness": 40.0}
+
+
+def test_claims_are_computed_from_the_numbers(tmp_path):
+  study = str(tmp_path / "study")
+  _fake_run(study, "unet", "regression", metrics=_new(0.004, 20.0, 22.0, 0.90), gray=GRAY)
+  # Old names: the MSE is read all the same, and 'mae' and 'auc' are renamed.
+  _fake_run(study, "cnn", "regression", old_names=True, gray=GRAY,
+            metrics={"mse": 0.006, "mae": 0.02, "colorfulness": 15.0, "auc": 0.88,
+                     "colorfulness_diff": -25.0},
+            per_image=[{"colorfulness_diff": -25.0, "gray/colorfulness_diff": -40.0}])
+  _fake_run(study, "cgan_unet_patchgan", "adversarial", metrics=_new(0.02, 35.0, 12.0, 0.92),
+            gray=GRAY)
+  _fake_run(study, "cgan", "adversarial", metrics=_new(0.05, 60.0, 25.0, 0.7), gray=GRAY)
+  _fake_run(study, "cgan_l1", "adversarial", metrics=_new(0.03, 44.0, 10.0, 0.85), gray=GRAY)
+  runs = {r.name: r for r in results_table.load_study(study)}
+
+  assert runs["cnn"].metric("birds_val", "delta_colorfulness") == 25.0
+  verdicts = [claim(runs).verdict for claim in results_table.CLAIMS]
+  assert verdicts == ["holds", "holds", "holds"]
+
+  # The same runs with the CNN's MSE below the U-Net's: claim (i) flips, and says why.
+  runs["cnn"].evals["birds_val"][0]["mse"] = 0.003
+  claim = results_table.claim_unet_lowest_mse(runs)
+  assert claim.verdict == "does not hold" and "cnn 0.0030, unet 0.0040" in claim.evidence
+  # A plain cGAN that is not oversaturated leaves nothing for L1 to fix.
+  runs["cgan"].evals["birds_val"][0]["colorfulness"] = 30.0
+  assert results_table.claim_l1_fixes_oversaturation(runs).verdict == "does not hold"
+  # Without the PatchGAN run there is no verdict to give.
+  del runs["cgan_unet_patchgan"]
+  assert results_table.claim_patchgan_colours_better(runs).verdict == "not measured"
+
+
+def test_reference_study_resumes_and_skips_what_is_done(tmp_path):
+  workdir = str(tmp_path / "unet")
+  assert not reference_study.trained(workdir, 4)
+  _write(os.path.join(workdir, "final_metrics.json"), {"epochs": 2})
+  assert not reference_study.trained(workdir, 4)  # A bigger budget trains on.
+  _write(os.path.join(workdir, "final_metrics.json"), {"epochs": 4})
+  assert reference_study.trained(workdir, 4)
+
+  _write(os.path.join(workdir, "checkpoints", "100", "state"), "x")
+  _write(os.path.join(workdir, "eval", "kodak24.json"), "{}")
+  assert reference_study.evaluated(workdir, "kodak24")
+  assert not reference_study.evaluated(workdir, "birds_val")
+  later = time.time() + 10
+  os.utime(os.path.join(workdir, "checkpoints", "100", "state"), (later, later))
+  # The checkpoint is newer: evaluate again.
+  assert not reference_study.evaluated(workdir, "kodak24")
+
+  placeholder = reference_study.BY_NAME["pix2pix_fm_sn"]
+  assert "not defined yet" in placeholder.missing()
+  cmds = reference_study.commands(reference_study.BY_NAME["pix2pix"], data="../shared/data",
+                                  out="runs/s", image_size=64, batch_size=16, epochs=4)
+  assert "--config.model.num_downs=6" in cmds["train"]  # unet_128's depth at 64 px.
+  assert cmds["eval/kodak24"][-3:] == [
+      "--config.eval.checkpoint=last", "--config.eval.path=../shared/data/kodak24",
+      "--config.eval.name=kodak24"]
+
+
+@pytest.fixture(name="smoke_study", scope="module")
+def smoke_study_fixture(tmp_path_factory):
+  """Two tiny regression runs (unet and cnn :smoke), each evaluated as 'birds_val' (test split)."""
+  study = tmp_path_factory.mktemp("smoke_study")
+  for name in ("unet", "cnn"):
+    config = load_config(name, "smoke")
+    config.num_epochs = 1
+    workdir = str(study / name)
+    train.train_and_evaluate(config, workdir)
+    config.eval.name = "birds_val"
+    config.eval.checkpoint = "last"
+    evaluate.evaluate_run(config, workdir)
+  return study
+
+
+def test_results_md_from_two_smoke_runs(smoke_study, tmp_path):
+  output, assets = str(tmp_path / "RESULTS.md"), str(tmp_path / "docs" / "results")
+  runs = results_table.load_study(str(smoke_study))
+  text = results_table.render(runs, output, assets, study_dir=str(smoke_study))
+
+  for name in ("unet", "cnn"):
+    assert f"| {name} | regression |" in text  # Budget row.
+    assert f"### {name}" in text
+    assert f"![{name}: gray | predicted | true](docs/results/{name}_grid.png)" in text
+    assert os.path.getsize(os.path.join(assets, f"{name}_grid.png")) < 200_000
+    assert os.path.exists(os.path.join(assets, f"{name}_curves.png"))
+  mse = {r.name: r.metric("birds_val", "mse") for r in runs}
+  expected = "holds" if mse["unet"] < mse["cnn"] else "does not hold"
+  claim = "**(i) The U-Net has the lowest validation MSE of the regression models.**"
+  assert f"{claim} Verdict: **{expected}**" in text
+  assert "Verdict: **not measured**" in text  # No GANs in this study.
+
+
+def test_a_rewrite_keeps_the_hand_written_measured_elsewhere_section(tmp_path):
+  path = tmp_path / "RESULTS.md"
+  assert results_table.kept_sections(str(path)) == ""
+  path.write_text("# Reference results\n\nold table\n\n## Measured elsewhere\n\n| a | b |\n")
+  kept = results_table.kept_sections(str(path))
+  assert kept.strip().startswith("## Measured elsewhere") and "| a | b |" in kept
+  assert "old table" not in kept

@@ -1,0 +1,172 @@
+"""Resuming loses nothing: damaged checkpoints, saves in flight at an error, mid-epoch means,
+config changes."""
+
+import json
+import math
+import os
+import shutil
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from colorize_jax import checkpoint, config_guard, train
+from colorize_jax.outputs import read_metrics
+
+from conftest import load_config
+
+RESUMABLE = dict(num_epochs=2, checkpoint=dict(every_steps=1),
+                 early_stopping=dict(enabled=False, restore_best=False))
+
+
+def _config(**overrides):
+  config = load_config("unet", "smoke")  # 3 steps an epoch.
+  config.update(RESUMABLE)
+  config.update(overrides)
+  return config
+
+
+def _steps(workdir):
+  return sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
+
+
+def _epochs(workdir):
+  """Epoch records without their wall time."""
+  return [{k: v for k, v in r.items() if not k.startswith("time/")}
+          for r in read_metrics(str(workdir)) if r["kind"] == "epoch"]
+
+
+@pytest.fixture(scope="module", name="reference")
+def reference_fixture(tmp_path_factory):
+  """An uninterrupted 2-epoch run, checkpointed every step."""
+  workdir = tmp_path_factory.mktemp("reference")
+  result = train.train_and_evaluate(_config(), str(workdir))
+  return str(workdir), result
+
+
+def _interrupted_at(workdir, stop_after: int, **overrides):
+  """Trains until step `stop_after` is saved, then fails as a crash would (in the loop)."""
+  config = _config(**overrides)
+  original = train.Trainer._check_finite
+
+  def crash(self, step, metrics):
+    if step > stop_after:
+      raise KeyboardInterrupt
+    return original(self, step, metrics)
+
+  train.Trainer._check_finite = crash
+  try:
+    with pytest.raises(KeyboardInterrupt):
+      train.train_and_evaluate(config, str(workdir))
+  finally:
+    train.Trainer._check_finite = original
+
+
+def test_epoch_means_after_a_mid_epoch_resume_equal_the_uninterrupted_runs(reference, tmp_path):
+  ref_dir, ref_result = reference
+  _interrupted_at(tmp_path, stop_after=4)  # Epoch 2 is one step in.
+  assert max(_steps(tmp_path)) == 4
+  result = train.train_and_evaluate(_config(), str(tmp_path))
+  assert _epochs(tmp_path) == _epochs(ref_dir)
+  assert result["val"] == ref_result["val"]
+
+
+def test_an_error_in_the_loop_waits_for_the_save_in_flight(tmp_path):
+  config = _config()
+  config.optimizer.learning_rate = math.nan  # Step 1's loss is finite, step 2's is not.
+  with pytest.raises(train.NonFiniteLossError, match="last good checkpoint is step 1"):
+    train.train_and_evaluate(config, str(tmp_path))
+  assert _steps(tmp_path) == [1]
+  assert not [d for d in os.listdir(tmp_path / "checkpoints") if "tmp" in d]
+
+
+def _damage(step_dir, how):
+  if how == "truncated state file":
+    files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(step_dir, "state")) for f in fs
+             if os.path.getsize(os.path.join(d, f)) > 100]
+    for path in files:
+      with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+  elif how == "missing state":
+    shutil.rmtree(os.path.join(step_dir, "state"))
+  elif how == "empty progress":
+    open(os.path.join(step_dir, "progress", "metadata"), "w").close()
+
+
+def _restore_copy(reference, tmp_path, damaged_steps, how):
+  """Damages steps of a copy of the reference run, then restores it as a relaunch would."""
+  workdir = tmp_path / "run"
+  shutil.copytree(reference, workdir)
+  for step in damaged_steps:
+    _damage(workdir / "checkpoints" / str(step), how)
+  trainer = train.Trainer(_config(), str(workdir))
+  return workdir, trainer._init_or_restore(trainer.data.train_iterator())
+
+
+@pytest.mark.parametrize("how", ["truncated state file", "missing state", "empty progress"])
+def test_a_damaged_newest_checkpoint_falls_back_to_the_next_older(reference, tmp_path, how, caplog):
+  ref_dir, _ = reference
+  assert _steps(ref_dir) == [3, 4, 5, 6]  # The latest three and the best (3).
+  with caplog.at_level("INFO"):
+    workdir, (state, progress) = _restore_copy(ref_dir, tmp_path, [6], how)
+  assert "checkpoint step 6:" in caplog.text and "trying the next older one" in caplog.text
+  if how == "empty progress":
+    assert "6/progress/metadata: JSONDecodeError" in caplog.text
+  assert "resuming at step 5" in caplog.text and int(state.step) == 5
+  assert (workdir / "checkpoints" / "6.corrupt").is_dir() and _steps(workdir) == [3, 4, 5]
+  expected = ocp.StandardCheckpointer().restore(os.path.join(ref_dir, "checkpoints", "5", "state"))
+  for a, b in zip(jax.tree.leaves(expected["params"]), jax.tree.leaves(state.params)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_when_no_checkpoint_restores_the_error_lists_each_and_moves_none(reference, tmp_path):
+  ref_dir, _ = reference
+  with pytest.raises(checkpoint.CheckpointError,
+                     match="could be restored; tried step 6: .* step 5: .* step 4: .* step 3: "):
+    _restore_copy(ref_dir, tmp_path, [3, 4, 5, 6], "missing state")
+  assert _steps(tmp_path / "run") == [3, 4, 5, 6]
+
+
+def test_a_learning_change_is_refused_with_a_diff_and_allowed_on_request(reference, tmp_path):
+  ref_dir, _ = reference
+  workdir = tmp_path / "run"
+  shutil.copytree(ref_dir, workdir)
+  changed = _config(num_epochs=3, loss="l1")
+  changed.optimizer.learning_rate = 0.05
+  with pytest.raises(config_guard.ConfigChangedError) as info:
+    train.train_and_evaluate(changed, str(workdir))
+  message = str(info.value)
+  assert f"workdir {workdir} holds a run with a different config" in message
+  assert "loss: 'mse' -> 'l1'" in message and "optimizer.learning_rate: 0.001 -> 0.05" in message
+  assert "num_epochs" not in message  # A safe change is not part of the refusal.
+  assert "--workdir" in message and "--allow_config_change" in message
+  assert json.loads((workdir / "config.json").read_text())["loss"] == "mse"
+
+  changed.early_stopping.restore_best = True
+  result = train.train_and_evaluate(changed, str(workdir), allow_config_change=True)
+  assert json.loads((workdir / "config.6.json").read_text())["loss"] == "mse"
+  assert json.loads((workdir / "config.json").read_text())["loss"] == "l1"
+  # "best" restarted: the L1 continuation's own best, not an MSE value from before the change.
+  assert result["step"] == 9 and result["best_step"] == 9
+
+
+def test_a_safe_change_resumes_with_a_log_line(reference, tmp_path, caplog):
+  ref_dir, _ = reference
+  workdir = tmp_path / "run"
+  shutil.copytree(ref_dir, workdir)
+  with caplog.at_level("INFO"):
+    result = train.train_and_evaluate(_config(num_epochs=3, log_every_steps=2), str(workdir))
+  assert "do not change what is learned: log_every_steps 1 -> 2, num_epochs 2 -> 3" in caplog.text
+  assert result["step"] == 9
+  assert json.loads((workdir / "config.6.json").read_text())["num_epochs"] == 2
+
+
+def test_fields_the_data_source_does_not_read_are_not_changes(tmp_path):
+  (tmp_path / "config.json").write_text(json.dumps(config_guard.resolved_json(_config())))
+  changed = _config()
+  changed.data.split_fractions = (0.5, 0.25, 0.25)  # The sample source splits by photo.
+  assert config_guard.check_resume(str(tmp_path), changed, 3).changes == []
+  changed.data.sample_crops_per_photo = 5
+  assert [k for k, _, _ in config_guard.check_resume(str(tmp_path), changed, 3, allow_change=True)
+          .changes] == ["data.sample_crops_per_photo"]
