@@ -2,6 +2,7 @@
 
   python launch.py --config=configs/pix2pix.py:short           # trains into runs/pix2pix-short
   python launch.py --config=configs/unet.py:smoke --workdir=/tmp/smoke --config.loss=l1
+  python launch.py --config=configs/pix2pix.py --profile_steps=10,12   # trace steps 10-12
   python launch.py --config=configs/unet.py --mode=eval \
       [--config.eval.checkpoint=best|last|STEP] [--config.eval.split=test] [--config.eval.path=PHOTOS]
   python launch.py --list                                      # every recipe and its variants
@@ -37,6 +38,8 @@ flags.DEFINE_string("coordinator_address", "", "Multi-process runs: HOST:PORT of
                     "(auto-detected on TPU pods, SLURM, or from JAX_COORDINATOR_ADDRESS).")
 flags.DEFINE_integer("num_processes", 0, "Multi-process runs: the number of processes.")
 flags.DEFINE_integer("process_id", -1, "Multi-process runs: this process's index.")
+flags.DEFINE_string("profile_steps", "", "N,M: write a jax.profiler trace of training steps N to M "
+                    "(1-based) into WORKDIR/tensorboard, for TensorBoard's Profile tab or Perfetto.")
 flags.DEFINE_bool("traceback", False, "Show the full traceback of an error instead of its one line.")
 
 FLAGS = flags.FLAGS
@@ -106,18 +109,23 @@ def main(argv):
   logs.quiet_libraries()
   # Before any other import of ours: nothing may touch a device before this.
   parallel.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  from colorize_jax import checkpoint, evaluate, registry, train, workdir_lock
+  from colorize_jax import checkpoint, evaluate, profiling, registry, train, workdir_lock, xla_options
   logging.info("JAX %s on %s: %d device(s) (%d local), process %d of %d", jax.__version__,
                jax.default_backend(), jax.device_count(), jax.local_device_count(),
                jax.process_index(), jax.process_count())
   logging.info("config:\n%s", FLAGS.config)
   try:
+    profile_steps = profiling.parse_steps(FLAGS.profile_steps)
+    if profile_steps and FLAGS.mode != "train":
+      raise ValueError(f"--profile_steps traces training steps; it needs --mode=train, not {FLAGS.mode}")
     if FLAGS.mode == "train":
-      train.train_and_evaluate(FLAGS.config, workdir, allow_config_change=FLAGS.allow_config_change)
+      train.train_and_evaluate(FLAGS.config, workdir, allow_config_change=FLAGS.allow_config_change,
+                               profile_steps=profile_steps)
     else:
       evaluate.evaluate_run(FLAGS.config, workdir)
   except (ValueError, OSError, registry.UnknownNameError, train.NonFiniteLossError,
-          workdir_lock.WorkdirLockedError, checkpoint.CheckpointError) as e:
+          workdir_lock.WorkdirLockedError, checkpoint.CheckpointError,
+          xla_options.DeviceOutOfMemoryError) as e:
     if FLAGS.traceback:
       raise
     _fail(str(e))

@@ -1,7 +1,7 @@
 """Images/s the input pipeline delivers on this host (no model, no device).
 
   python bench/input_pipeline.py                         # birds if present, else sample photos
-  python bench/input_pipeline.py --path=DIR --workers=0,2 --batches=20
+  python bench/input_pipeline.py --path=DIR --workers=auto,0,2 --batches=20
   python bench/input_pipeline.py --tfds_name=birds128 --tfds_data_dir=/tmp/birds_tfds
 
 One line per worker count for `DataPipeline.train_iterator()` (decoded,
@@ -23,7 +23,7 @@ from absl import app, flags, logging
 
 from colorize_jax import augment
 from colorize_jax import config_base
-from colorize_jax.data import DataPipeline
+from colorize_jax.data import DataPipeline, pipeline
 
 # The benchmark photo sets sit beside the checkout (../shared/data, see its README).
 BIRDS = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "birds", "train"))
@@ -34,14 +34,15 @@ flags.DEFINE_integer("image_size", 128, "Square side of the delivered images.")
 flags.DEFINE_integer("batch_size", 64, "Images per batch.")
 flags.DEFINE_integer("batches", 20, "Timed batches per measurement.")
 flags.DEFINE_integer("warmup", 3, "Untimed batches first (worker start-up, file cache).")
-flags.DEFINE_list("workers", ["0", "1", "2"], "grain worker counts to measure.")
+flags.DEFINE_list("workers", ["auto", "0", "1", "2"],
+                  "data.worker_count values to measure: 'auto' (the default) or numbers.")
 flags.DEFINE_string("eval_split", "val", "Split of the evaluation pass.")
 flags.DEFINE_string("tfds_name", "", "Also measure source=tfds with this data set.")
 flags.DEFINE_string("tfds_data_dir", "", "Its tfds data dir ('' = tfds default).")
 FLAGS = flags.FLAGS
 
 
-def data_config(source: str, worker_count: int):
+def data_config(source: str, worker_count: int | str):
   cfg = config_base.base_config().data
   cfg.source = source
   cfg.image_size = FLAGS.image_size
@@ -54,7 +55,7 @@ def data_config(source: str, worker_count: int):
   return cfg
 
 
-def train_rate(source: str, worker_count: int) -> float:
+def train_rate(source: str, worker_count: int | str) -> float:
   pipe = DataPipeline(data_config(source, worker_count), global_batch_size=FLAGS.batch_size,
                       seed=0)
   it = pipe.train_iterator()
@@ -115,9 +116,10 @@ def main(argv):
   if FLAGS.tfds_name:
     runs.append(("tfds", f"tfds {FLAGS.tfds_name}"))
   for src, label in runs:
-    for workers in (int(w) for w in FLAGS.workers):
+    for workers in FLAGS.workers:
       rate = train_rate(src, workers)
-      print(f"  train  {src:6s} workers={workers}: {rate:8.1f} images/s  ({label})")
+      shown = f"auto={pipeline.resolve_worker_count('auto')}" if workers == "auto" else workers
+      print(f"  train  {src:6s} workers={shown}: {rate:8.1f} images/s  ({label})")
     rate, n = eval_rate(src)
     print(f"  eval   {src:6s} {FLAGS.eval_split} pass: {rate:8.1f} images/s  ({n} images)")
   rate, platform = augment_rate()

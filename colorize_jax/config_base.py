@@ -114,7 +114,9 @@ def base_config() -> ml_collections.ConfigDict:
       "value_range": (0.0, 1.0),  # rgb only: the range of inputs and targets.
       "split_fractions": (0.7, 0.1, 0.2),  # train / val / test, by path.
       "augment": {"zoom": 0.1, "rotation": 10.0, "hflip": True},
-      "worker_count": 0,  # grain worker processes; 0 reads in the main process.
+      # grain worker processes: 'auto' (sized to the host's cores, one left for the loop),
+      # or a number; 0 reads in the main process. Any type: 'auto' or an int.
+      "worker_count": ml_collections.FieldReference("auto", field_type=object),
       "sample_crops_per_photo": 64,
       "sample_eval_crops_per_photo": 8,
       "min_image_size": 16,  # Images with a shorter side are skipped (and counted).

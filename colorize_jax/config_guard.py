@@ -29,8 +29,9 @@ CONFIG_FILE = "config.json"
 MISSING = "<absent>"  # diff()'s value of a field one side lacks.
 
 # Prefixes of dotted field names that do not change what one step learns.
+# data.worker_count: a resumed run reads with its checkpoint's count (colorize_jax/prefetch.py).
 SAFE_FIELDS = ("num_epochs", "max_train_steps", "log_every_steps", "num_sample_images", "eval.",
-               "checkpoint.", "early_stopping.")
+               "checkpoint.", "early_stopping.", "data.worker_count")
 # Safe fields that change what "best" means.
 _BEST_FIELDS = ("early_stopping.monitor",)
 _MAX_SHOWN = 12

@@ -15,7 +15,8 @@ import time
 import jax
 from absl import logging
 
-from colorize_jax import augment, checkpoint, hooks, optim, parallel, tasks, xla_options
+from colorize_jax import augment, checkpoint, hooks, optim, parallel, prefetch, profiling, tasks
+from colorize_jax import xla_options
 from colorize_jax import config_check, config_guard, workdir_lock
 from colorize_jax.data import DataPipeline
 from colorize_jax.evaluator import Evaluator
@@ -43,9 +44,17 @@ def make_train_step(task, config):
 class Trainer:
   """The compiled steps and I/O of one run; `run()` trains to the end."""
 
-  def __init__(self, config, workdir: str, *, allow_config_change: bool = False):
+  def __init__(
+    self,
+    config,
+    workdir: str,
+    *,
+    allow_config_change: bool = False,
+    profile_steps: tuple[int, int] | None = None,
+  ):
     self.config, self.workdir = config, os.path.abspath(workdir)
     self.allow_config_change = allow_config_change
+    self.profiler = profiling.StepProfiler(profile_steps, self.workdir)
     parallel.check_batch_size(config.batch_size)
     self.is_main = jax.process_index() == 0
     self.data = DataPipeline(
@@ -104,7 +113,8 @@ class Trainer:
       allow_change=self.allow_config_change,
       write=self.is_main,
     )
-    train_iter = self.data.train_iterator()
+    # Global device batches read ahead while steps run; checkpoints keep the taken position.
+    train_iter = prefetch.DevicePrefetcher(self.data.train_iterator, self.data_sharding)
     state, progress = self._init_or_restore(train_iter)
     if resume.restart_best:  # The old monitored values measure something else.
       progress.best_value, progress.best_step, progress.bad_epochs = None, None, 0
@@ -115,6 +125,7 @@ class Trainer:
     if progress.finished and (progress.stopped_early or step >= self.total_steps):
       logging.info("run in %s already finished at step %d; nothing to do", self.workdir, step)
       return hooks.finish(self, state, progress, counts)
+    self.profiler.check(step, self.total_steps)
     epoch_hooks = hooks.epoch_hooks(self, train_iter)
     step_log = hooks.StepLog(self, step)
     pending = []  # Device scalars since the last log: no sync per step.
@@ -122,12 +133,13 @@ class Trainer:
     epoch_start = run_start - progress.epoch_seconds  # A resumed epoch keeps its earlier time.
     while step < self.total_steps and not progress.stopped_early:
       t0 = time.perf_counter()
-      local = next(train_iter)
+      batch = next(train_iter)
       step_log.meter.add_data_wait(time.perf_counter() - t0)
-      state, metrics = self._train_step(
-        state, parallel.global_batch(local, self.data_sharding), self.key
-      )
+      self.profiler.before_step(step + 1)
+      with xla_options.out_of_memory_hint(cfg.batch_size, cfg.dtype):  # The first call compiles.
+        state, metrics = self._train_step(state, batch, self.key)
       step += 1
+      self.profiler.after_step(step, metrics)
       pending.append(metrics)
       # A budget that ends mid-epoch still validates (and plots) that last part.
       end_of_epoch = step % self.steps_per_epoch == 0 or step == self.total_steps
@@ -155,17 +167,30 @@ class Trainer:
       progress.finished = True
       self.checkpoints.save(step, state, train_iter, progress)
       self.checkpoints.wait()
+    train_iter.close()
+    self.profiler.stop()  # An early stop before the range's end.
     return hooks.finish(self, state, progress, counts)
 
 
-def train_and_evaluate(config, workdir: str, *, allow_config_change: bool = False) -> dict:
-  """Checks the config, locks the workdir (process 0), trains; every exit waits for a save in progress."""
+def train_and_evaluate(
+  config,
+  workdir: str,
+  *,
+  allow_config_change: bool = False,
+  profile_steps: tuple[int, int] | None = None,
+) -> dict:
+  """Checks the config, locks the workdir (process 0), trains; every exit waits for a save in progress.
+
+  `profile_steps` (N, M): a profiler trace of those steps (colorize_jax/profiling.py).
+  """
   config_check.check(config)
   is_main = jax.process_index() == 0
   if is_main:
     workdir_lock.prepare(workdir)
   with workdir_lock.hold(workdir, enabled=is_main):
-    trainer = Trainer(config, workdir, allow_config_change=allow_config_change)
+    trainer = Trainer(
+      config, workdir, allow_config_change=allow_config_change, profile_steps=profile_steps
+    )
     try:
       return trainer.run()
     finally:

@@ -54,13 +54,29 @@ def test_formulation_choices_for_pix2pix_shapes():
   assert down(128, 3) == "xla"  # Too few input channels to gain.
   assert down(16, 256) == "xla"  # 8x8 output: XLA's own is as fast.
   assert down(8, 512) == "patches" and down(2, 512) == "patches"
-  gpu = conv.formulation((16, 64, 64, 64), (4, 4, 64, 64), (2, 2), ((1, 1), (1, 1)), backend="gpu")
-  assert gpu == "xla"
+  for backend in ("gpu", "tpu"):
+    for size in (64, 2):
+      assert conv.formulation((16, size, size, 64), (4, 4, 64, 64), (2, 2), ((1, 1), (1, 1)),
+                              backend=backend) == "xla"
+    assert conv.transpose_formulation((2, 2), 2, backend) == "xla"
+  assert conv.transpose_formulation((2, 2), 2, "cpu") == "merged"
+  assert conv.transpose_formulation((2, 2), 64, "cpu") == "phases"
+
+
+def test_formulated_for_overrides_the_default_backend_while_tracing():
+  x, kernel = jnp.zeros((1, 4, 4, 2)), jnp.zeros((4, 4, 2, 3))  # 2x2 output: patches on CPU.
+  for backend, expected in (("cpu", "patches"), ("gpu", "xla")):
+    with conv.formulated_for(backend), conv.recorded() as choices:
+      jax.make_jaxpr(lambda a, k: conv.conv2d(a, k, (2, 2), ((1, 1), (1, 1))))(x, kernel)
+    assert [(c.backend, c.how) for c in choices] == [(backend, expected)]
+  assert conv.target_backend() == jax.default_backend()
 
 
 def test_unknown_formulation_names_the_valid_ones():
   with pytest.raises(ValueError, match="patches, subpixel_grad, xla"):
     conv.conv2d(jnp.zeros((1, 4, 4, 1)), jnp.zeros((3, 3, 1, 1)), (1, 1), ((1, 1), (1, 1)), how="fft")
+  with pytest.raises(ValueError, match="phases, merged, xla"):
+    conv.conv_transpose2d(jnp.zeros((1, 4, 4, 1)), jnp.zeros((4, 4, 1, 1)), (2, 2), how="fft")
 
 
 @pytest.mark.parametrize("padding", ["SAME", "VALID", ((1, 1), (1, 1))])
@@ -74,7 +90,7 @@ def test_conv_layer_matches_flax(padding, strides):
   np.testing.assert_allclose(ours.apply(params, x), reference.apply(params, x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("how", ["phases", "merged"])
+@pytest.mark.parametrize("how", ["phases", "merged", "xla"])
 @pytest.mark.parametrize("kernel, stride", [(4, 2), (3, 2), (2, 2), (5, 3), (3, 1)])
 def test_conv_transpose_formulations_match_flax_with_gradients(how, kernel, stride):
   x = jax.random.normal(jax.random.key(0), (2, 5, 6, 3))

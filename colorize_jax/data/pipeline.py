@@ -18,6 +18,47 @@ from colorize_jax import registry
 from colorize_jax.data import splits
 
 
+AUTO = "auto"
+# Up to this many cores, auto reads in the main process: worker processes
+# only pay off where grain's per-element Python, not decoding, is the limit.
+MAX_CORES_IN_PROCESS = 3
+MAX_THREADS_IN_PROCESS = 8  # More threads only fight over the GIL (see _read_options).
+
+
+def resolve_worker_count(value: Any, cpus: int | None = None) -> int:
+  """`data.worker_count` ('auto' or a number) -> grain worker processes on this host.
+
+  'auto' leaves one core for the training loop: no workers on hosts of at
+  most MAX_CORES_IN_PROCESS cores (reader threads in the main process), else
+  one worker per remaining core. A number above the host's cores is clamped,
+  with a warning. Iterator checkpoints depend on the count: a resumed run
+  takes the count its checkpoint was written with (colorize_jax/prefetch.py).
+  """
+  cpus = cpus or os.cpu_count() or 1
+  if isinstance(value, str) and value.strip().lower() == AUTO:
+    return 0 if cpus <= MAX_CORES_IN_PROCESS else cpus - 1
+  try:
+    count = int(value)
+  except (TypeError, ValueError):
+    raise ValueError(f"data.worker_count={value!r}: use 'auto' or a number of worker processes "
+                     "(0 reads in the main process)") from None
+  if count < 0:
+    raise ValueError(f"data.worker_count={count}: use 'auto', 0 (read in the main process) or more")
+  if count > cpus:
+    logging.warning("data.worker_count=%d is more than this host's %d cores; using %d", count, cpus, cpus)
+    return cpus
+  return count
+
+
+def worker_count_of_state(state: dict) -> int:
+  """Worker processes of the train iterator that wrote `state` (grain's get_state()).
+
+  grain's multiprocess prefetch keeps one iterator state per worker; an
+  in-process iterator's state has no such list.
+  """
+  return len(state.get("iterators_in_use_indices", ()))
+
+
 def _decoded(element: dict[str, Any]) -> bool:
   """Training skips records whose file failed to decode."""
   return bool(element["valid"])
@@ -76,6 +117,8 @@ class DataPipeline:
 
   def _read_options(self, worker_count: int) -> grain.ReadOptions:
     cpus = os.cpu_count() or 1
+    if str(self._cfg.worker_count).strip().lower() == AUTO:
+      cpus = max(1, cpus - 1)  # One core is left for the training loop.
     if worker_count > 0:
       # Each worker is a process; grain's default 16 reader threads per worker
       # oversubscribe a small host and made 2 workers slower than none. The
@@ -86,16 +129,22 @@ class DataPipeline:
     # real parallelism; more threads only fight over the GIL for grain's own
     # per-element Python (on 2 cores, 8 threads delivered 2,260 images/s and 2
     # threads 3,141).
-    return grain.ReadOptions(num_threads=max(1, min(8, cpus)),
+    return grain.ReadOptions(num_threads=max(1, min(MAX_THREADS_IN_PROCESS, cpus)),
                              prefetch_buffer_size=256)
 
-  def train_iterator(self) -> grain.DatasetIterator:
+  @property
+  def worker_count(self) -> int:
+    """config.data.worker_count resolved for this host ('auto', clamping)."""
+    return resolve_worker_count(self._cfg.worker_count)
+
+  def train_iterator(self, worker_count: int | None = None) -> grain.DatasetIterator:
     """Infinite iterator of {"image": uint8 [local_batch, S, S, 3]}.
 
     This process reads its equal contiguous share of the (hash-ordered)
     split, reshuffled with a new permutation every epoch, batches never
     ragged; not augmented (the train step does that on the device). Checkpoint it with get_state()/set_state() or
-    grain.checkpoint.CheckpointSave/Restore; resume with the same worker_count.
+    grain.checkpoint.CheckpointSave/Restore; resume with the same worker count (`worker_count`,
+    default: config.data.worker_count resolved for this host).
     """
     source = self.source("train")
     n = len(source)
@@ -111,7 +160,7 @@ class DataPipeline:
     # Augmentation is not here: it runs on the device in the train step
     # (colorize_jax/augment.py), keeping host cores for decoding.
     ds = ds.shuffle(seed=self._seed).repeat()
-    worker_count = int(self._cfg.worker_count)
+    worker_count = self.worker_count if worker_count is None else int(worker_count)
     it_ds = ds.to_iter_dataset(self._read_options(worker_count))
     it_ds = it_ds.filter(_decoded)
     it_ds = it_ds.batch(self._local_batch, drop_remainder=True, batch_fn=_stack_images)

@@ -1,33 +1,39 @@
-"""2-D convolution with formulations chosen for XLA:CPU, and the `Conv` layer using it.
+"""2-D convolution and transposed convolution layers, formulated per backend.
 
-Same parameters, outputs and gradients as `flax.linen.Conv` (tests hold them
-to 1e-5); only how XLA is asked to compute them changes. Figures: forward and
-both gradients, batch 16, on the 2-core development CPU, printed by
-bench/conv_formulations.py:
+`Conv` and `ConvTranspose` have `flax.linen.Conv` / `ConvTranspose(padding=
+'SAME')`'s parameter names, shapes and init, and compute the same outputs and
+gradients (tests hold them to 1e-5), so checkpoints and bundles move between
+backends. Which formulation runs is chosen while tracing, from the backend the
+computation is formulated for: `jax.default_backend()`, or the one named by
+`formulated_for(backend)` (tests name 'gpu' or 'tpu' on a CPU-only host).
 
-- Convolutions with at most 16 output pixels (the inner U-Net blocks) run as
-  one matrix product of explicit patches. XLA's own gradients of a 4x4
-  stride-2 conv from 4x4 to 2x2 pixels took 260 ms; as patches, 11 ms.
-- Strided convolutions with at least 16x16 output pixels and 16 or more input
-  channels get their input gradient sub-pixel style on CPU: one ordinary
-  convolution per stride phase, interleaved. Autodiff's version dilates the
-  output gradient with zeros and does stride^2 times the arithmetic
-  (64x64x64 -> 32x32x128: 116 ms against 81 ms).
-- Everything else is XLA's convolution, which is what accelerators get too:
-  cuDNN and the TPU compiler need no help.
+- GPU, TPU and any backend other than CPU: every layer is one stock
+  `lax.conv_general_dilated` / `lax.conv_transpose`, the computation of
+  `nn.Conv` / `nn.ConvTranspose`; cuDNN and the TPU compiler need no help.
+- CPU, where XLA's own convolutions are slow on these shapes (timings per
+  pix2pix layer: bench/conv_formulations.py; figures in the README's benchmark
+  section):
+  - convolutions with at most 16 output pixels (the inner U-Net blocks) run
+    as one matrix product of explicit patches;
+  - strided convolutions with at least 16x16 output pixels and 16 or more
+    input channels get their input gradient sub-pixel style: one ordinary
+    convolution per stride phase, interleaved, where autodiff would dilate the
+    output gradient with zeros and do stride^2 times the arithmetic;
+  - everything else is XLA's convolution;
+  - transposed convolutions are computed from ordinary convolutions: one per
+    output phase (sub-pixel), or, for at most 64 outputs across all phases
+    (the generators' 2- or 3-channel output layers), one convolution whose
+    output channels are all phases at once, with depth to space after (more
+    arithmetic, but one weight gradient instead of stride^2).
 
-`ConvTranspose` is computed from ordinary convolutions: one per output phase
-(sub-pixel), or, for at most 64 outputs across all phases (the generators'
-2- or 3-channel output layers), one convolution whose output channels are
-all phases at once, with depth to space after. The latter does 2.25x the
-arithmetic of a 4x4 stride-2 layer but has one weight gradient instead of
-four: 256 ms against 79 ms for pix2pix's 64x64x128 -> 128x128x2 layer.
+`recorded()` lists every choice made while tracing, for tests and benchmarks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import functools
 from typing import Any, Callable, Iterator, Sequence
 
@@ -44,18 +50,64 @@ MAX_MERGED_PHASE_OUTPUTS = 64
 
 Padding = tuple[tuple[int, int], tuple[int, int]]
 
-# Set by `plain_xla()`: benchmarks count FLOPs on the textbook formulation.
-_PLAIN_XLA = contextvars.ContextVar("plain_xla", default=False)
+# The backend that 'auto' formulates for while tracing; None: jax.default_backend().
+_BACKEND: contextvars.ContextVar[str | None] = contextvars.ContextVar("conv_backend", default=None)
+# Where `recorded()` collects the choices made while tracing; None: not recording.
+_RECORD: contextvars.ContextVar[list | None] = contextvars.ContextVar("conv_record", default=None)
+CPU_BACKEND = "cpu"
 
 
 @contextlib.contextmanager
-def plain_xla() -> Iterator[None]:
-  """While tracing inside this, 'auto' means XLA's convolutions and per-phase transposed ones."""
-  token = _PLAIN_XLA.set(True)
+def formulated_for(backend: str) -> Iterator[None]:
+  """While tracing inside this, 'auto' picks the formulations of `backend` ('cpu', 'gpu', 'tpu').
+
+  For computations placed on a backend other than the default one (a CPU
+  reference on a GPU host), and for tests of another backend's choices.
+  """
+  token = _BACKEND.set(str(backend))
   try:
     yield
   finally:
-    _PLAIN_XLA.reset(token)
+    _BACKEND.reset(token)
+
+
+def plain_xla():
+  """Stock XLA convolutions whatever the backend: benchmarks count FLOPs on them."""
+  return formulated_for("stock")
+
+
+def target_backend() -> str:
+  """The backend 'auto' formulates for now."""
+  return _BACKEND.get() or jax.default_backend()
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+  """One layer's formulation, as recorded while tracing."""
+
+  op: str  # "conv" or "conv_transpose"
+  input_shape: tuple[int, ...]
+  kernel_shape: tuple[int, ...]
+  strides: tuple[int, ...]
+  backend: str
+  how: str
+
+
+@contextlib.contextmanager
+def recorded() -> Iterator[list[Choice]]:
+  """Collects a `Choice` for every convolution traced inside (jit caches skip tracing)."""
+  choices: list[Choice] = []
+  token = _RECORD.set(choices)
+  try:
+    yield choices
+  finally:
+    _RECORD.reset(token)
+
+
+def _record(op, x, kernel, strides, backend, how) -> None:
+  choices = _RECORD.get()
+  if choices is not None:
+    choices.append(Choice(op, tuple(x.shape), tuple(kernel.shape), tuple(strides), backend, how))
 
 
 def explicit_padding(padding: str | Sequence[tuple[int, int]], kernel: Sequence[int],
@@ -146,14 +198,17 @@ _conv_subpixel_grad.defvjp(_subpixel_fwd, _subpixel_bwd)
 
 
 def formulation(x_shape, kernel_shape, strides, padding, backend: str | None = None) -> str:
-  """'patches', 'subpixel_grad' or 'xla' for this convolution (see the module docstring)."""
+  """'patches', 'subpixel_grad' or 'xla' for this convolution on `backend` (default: the
+  current target, see `target_backend`); only CPU gets anything but 'xla'."""
+  if (backend or target_backend()) != CPU_BACKEND:
+    return "xla"
   out_pixels = 1
   for d in range(2):
     out_pixels *= _output_size(x_shape[1 + d], kernel_shape[d], strides[d], padding[d])
   if out_pixels <= MAX_PATCH_OUTPUT_PIXELS:
     return "patches"
-  if ((backend or jax.default_backend()) == "cpu" and tuple(strides) != (1, 1)
-      and out_pixels >= MIN_SUBPIXEL_OUTPUT_PIXELS and x_shape[-1] >= MIN_SUBPIXEL_CHANNELS):
+  if (tuple(strides) != (1, 1) and out_pixels >= MIN_SUBPIXEL_OUTPUT_PIXELS
+      and x_shape[-1] >= MIN_SUBPIXEL_CHANNELS):
     return "subpixel_grad"
   return "xla"
 
@@ -170,7 +225,9 @@ def conv2d(x, kernel, strides: Sequence[int], padding: Padding, how: str = "auto
   strides = tuple(int(s) for s in strides)
   padding = tuple((int(lo), int(hi)) for lo, hi in padding)
   if how == "auto":
-    how = "xla" if _PLAIN_XLA.get() else formulation(x.shape, kernel.shape, strides, padding)
+    backend = target_backend()
+    how = formulation(x.shape, kernel.shape, strides, padding, backend)
+    _record("conv", x, kernel, strides, backend, how)
   if how not in _FORMULATIONS:
     raise ValueError(f"unknown convolution formulation {how!r}; valid: auto, {', '.join(_FORMULATIONS)}")
   return _FORMULATIONS[how](x, kernel, strides, padding)
@@ -209,6 +266,7 @@ class Conv(_KernelLayer):
   def _apply_kernel(self, x, kernel):
     padding = explicit_padding(self.padding, self.kernel_size, self.strides, x.shape[1:3])
     return conv2d(x, kernel, self.strides, padding)
+
 
 def _transpose_padding(kernel: int, stride: int) -> tuple[int, int]:
   # lax.conv_transpose's 'SAME' padding, so outputs are exactly stride x the input.
@@ -274,30 +332,46 @@ def _conv_transpose_merged(x, kernel, strides):
   return _depth_to_space(y, strides, kernel.shape[-1])
 
 
-def transpose_formulation(strides: Sequence[int], features: int) -> str:
-  """'merged' or 'phases' for a transposed convolution (see the module docstring)."""
+def _conv_transpose_xla(x, kernel, strides):
+  """XLA's transposed convolution, as `nn.ConvTranspose(padding='SAME')` computes it."""
+  return lax.conv_transpose(x, kernel, strides, "SAME", dimension_numbers=_DIMENSIONS)
+
+
+_TRANSPOSE_FORMULATIONS: dict[str, Callable] = {
+    "phases": _conv_transpose_phases,
+    "merged": _conv_transpose_merged,
+    "xla": _conv_transpose_xla,
+}
+
+
+def transpose_formulation(strides: Sequence[int], features: int, backend: str | None = None) -> str:
+  """'merged', 'phases' or 'xla' for a transposed convolution on `backend` (default: the
+  current target); only CPU gets anything but 'xla'."""
+  if (backend or target_backend()) != CPU_BACKEND:
+    return "xla"
   outputs = int(strides[0]) * int(strides[1]) * int(features)
   return "merged" if outputs <= MAX_MERGED_PHASE_OUTPUTS else "phases"
 
 
 def conv_transpose2d(x, kernel, strides: Sequence[int], how: str = "auto"):
-  """`nn.ConvTranspose(padding='SAME')`'s output for an HWIO kernel; how: auto, phases or merged."""
+  """`nn.ConvTranspose(padding='SAME')`'s output for an HWIO kernel; how: auto, phases, merged or xla."""
   strides = tuple(int(s) for s in strides)
   if how == "auto":
-    how = "phases" if _PLAIN_XLA.get() else transpose_formulation(strides, kernel.shape[-1])
-  if how == "phases":
-    return _conv_transpose_phases(x, kernel, strides)
-  if how == "merged":
-    return _conv_transpose_merged(x, kernel, strides)
-  raise ValueError(f"unknown transposed-convolution formulation {how!r}; valid: auto, phases, merged")
+    backend = target_backend()
+    how = transpose_formulation(strides, kernel.shape[-1], backend)
+    _record("conv_transpose", x, kernel, strides, backend, how)
+  if how not in _TRANSPOSE_FORMULATIONS:
+    raise ValueError(f"unknown transposed-convolution formulation {how!r}; "
+                     f"valid: auto, {', '.join(_TRANSPOSE_FORMULATIONS)}")
+  return _TRANSPOSE_FORMULATIONS[how](x, kernel, strides)
 
 
 class ConvTranspose(_KernelLayer):
   """`nn.ConvTranspose(padding='SAME')` with the same parameters and outputs.
 
-  Zero insertion between input pixels, which nn.ConvTranspose does, costs
-  stride^2 times the arithmetic, and XLA:CPU computes its weight gradient
-  about 5x slower (DESIGN.md); see conv_transpose2d for what runs instead.
+  Off the CPU this is nn.ConvTranspose's own `lax.conv_transpose`. On the CPU,
+  XLA computes that one's weight gradient several times slower (DESIGN.md),
+  so ordinary convolutions run instead (see the module docstring).
   """
 
   kernel_size: Sequence[int] = (4, 4)
