@@ -25,22 +25,49 @@ from ml_collections import config_flags
 
 from colorize_jax import recipes
 
-config_flags.DEFINE_config_file("config", None, "Config file, optionally with a variant: configs/unet.py:smoke.")
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, samples and plots "
-                    "(default: runs/<config name>[-<variant>]).")
-flags.DEFINE_enum("mode", "train", ["train", "eval"],
-                  "train: train (resuming from the workdir); eval: score a checkpoint (config.eval).")
-flags.DEFINE_bool("list", False, "Print every recipe in configs/ with its variants and exit; "
-                  "with --config, print that recipe's docstring.")
-flags.DEFINE_bool("allow_config_change", False, "Resume a run with a config that changes what is "
-                  "learned (the old config is kept as config.<step>.json; 'best' restarts).")
-flags.DEFINE_string("coordinator_address", "", "Multi-process runs: HOST:PORT of process 0 "
-                    "(auto-detected on TPU pods, SLURM, or from JAX_COORDINATOR_ADDRESS).")
+config_flags.DEFINE_config_file(
+  "config", None, "Config file, optionally with a variant: configs/unet.py:smoke."
+)
+flags.DEFINE_string(
+  "workdir",
+  None,
+  "Directory for checkpoints, logs, samples and plots (default: runs/<config name>[-<variant>]).",
+)
+flags.DEFINE_enum(
+  "mode",
+  "train",
+  ["train", "eval"],
+  "train: train (resuming from the workdir); eval: score a checkpoint (config.eval).",
+)
+flags.DEFINE_bool(
+  "list",
+  False,
+  "Print every recipe in configs/ with its variants and exit; "
+  "with --config, print that recipe's docstring.",
+)
+flags.DEFINE_bool(
+  "allow_config_change",
+  False,
+  "Resume a run with a config that changes what is "
+  "learned (the old config is kept as config.<step>.json; 'best' restarts).",
+)
+flags.DEFINE_string(
+  "coordinator_address",
+  "",
+  "Multi-process runs: HOST:PORT of process 0 "
+  "(auto-detected on TPU pods, SLURM, or from JAX_COORDINATOR_ADDRESS).",
+)
 flags.DEFINE_integer("num_processes", 0, "Multi-process runs: the number of processes.")
 flags.DEFINE_integer("process_id", -1, "Multi-process runs: this process's index.")
-flags.DEFINE_string("profile_steps", "", "N,M: write a jax.profiler trace of training steps N to M "
-                    "(1-based) into WORKDIR/tensorboard, for TensorBoard's Profile tab or Perfetto.")
-flags.DEFINE_bool("traceback", False, "Show the full traceback of an error instead of its one line.")
+flags.DEFINE_string(
+  "profile_steps",
+  "",
+  "N,M: write a jax.profiler trace of training steps N to M "
+  "(1-based) into WORKDIR/tensorboard, for TensorBoard's Profile tab or Perfetto.",
+)
+flags.DEFINE_bool(
+  "traceback", False, "Show the full traceback of an error instead of its one line."
+)
 
 FLAGS = flags.FLAGS
 
@@ -55,15 +82,23 @@ def _flag_error(error: Exception, argv: list[str]) -> str:
   config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), "")
   path, _ = recipes.split_arg(config_arg)
   if config_arg and not os.path.isfile(path):
-    return (f"config file {path!r} not found (from {os.getcwd()}); "
-            "python launch.py --list shows the recipes in configs/")
-  lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
-  if isinstance(error, (AttributeError, KeyError)):  # A misspelt --config.x: "'x'", "Did you mean ...".
+    return (
+      f"config file {path!r} not found (from {os.getcwd()}); "
+      "python launch.py --list shows the recipes in configs/"
+    )
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [
+    type(error).__name__
+  ]
+  if isinstance(
+    error, (AttributeError, KeyError)
+  ):  # A misspelt --config.x: "'x'", "Did you mean ...".
     key = re.search(r"'([\w.]+)", str(error))
     key = key.group(1) if key else lines[0]
     flag = next((a.split("=", 1)[0] for a in argv if a.startswith("--config.") and key in a), key)
     guess = re.search(r'Did you mean "([^"]+)"', str(error))
-    return f"{flag}: no such config field" + (f"; did you mean {guess.group(1)!r}?" if guess else "")
+    return f"{flag}: no such config field" + (
+      f"; did you mean {guess.group(1)!r}?" if guess else ""
+    )
   last = lines[-1]
   for prefix in ("ValueError: ", "TypeError: ", "KeyError: "):
     last = last.removeprefix(prefix)
@@ -98,9 +133,14 @@ def main(argv):
   if FLAGS.list:
     return _list()
   if FLAGS.config is None:
-    _fail("--config is required, e.g. --config=configs/pix2pix.py:short "
-          "(python launch.py --list shows every recipe)", code=2)
-  workdir = FLAGS.workdir or recipes.default_workdir(config_flags.get_config_filename(FLAGS["config"]))
+    _fail(
+      "--config is required, e.g. --config=configs/pix2pix.py:short "
+      "(python launch.py --list shows every recipe)",
+      code=2,
+    )
+  workdir = FLAGS.workdir or recipes.default_workdir(
+    config_flags.get_config_filename(FLAGS["config"])
+  )
   logging.info("workdir: %s", os.path.abspath(workdir))
   import jax  # After flag parsing, so --help and --list are fast.
 
@@ -109,23 +149,50 @@ def main(argv):
   logs.quiet_libraries()
   # Before any other import of ours: nothing may touch a device before this.
   parallel.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  from colorize_jax import checkpoint, evaluate, profiling, registry, train, workdir_lock, xla_options
-  logging.info("JAX %s on %s: %d device(s) (%d local), process %d of %d", jax.__version__,
-               jax.default_backend(), jax.device_count(), jax.local_device_count(),
-               jax.process_index(), jax.process_count())
+  from colorize_jax import (
+    checkpoint,
+    evaluate,
+    profiling,
+    registry,
+    train,
+    workdir_lock,
+    xla_options,
+  )
+
+  logging.info(
+    "JAX %s on %s: %d device(s) (%d local), process %d of %d",
+    jax.__version__,
+    jax.default_backend(),
+    jax.device_count(),
+    jax.local_device_count(),
+    jax.process_index(),
+    jax.process_count(),
+  )
   logging.info("config:\n%s", FLAGS.config)
   try:
     profile_steps = profiling.parse_steps(FLAGS.profile_steps)
     if profile_steps and FLAGS.mode != "train":
-      raise ValueError(f"--profile_steps traces training steps; it needs --mode=train, not {FLAGS.mode}")
+      raise ValueError(
+        f"--profile_steps traces training steps; it needs --mode=train, not {FLAGS.mode}"
+      )
     if FLAGS.mode == "train":
-      train.train_and_evaluate(FLAGS.config, workdir, allow_config_change=FLAGS.allow_config_change,
-                               profile_steps=profile_steps)
+      train.train_and_evaluate(
+        FLAGS.config,
+        workdir,
+        allow_config_change=FLAGS.allow_config_change,
+        profile_steps=profile_steps,
+      )
     else:
       evaluate.evaluate_run(FLAGS.config, workdir)
-  except (ValueError, OSError, registry.UnknownNameError, train.NonFiniteLossError,
-          workdir_lock.WorkdirLockedError, checkpoint.CheckpointError,
-          xla_options.DeviceOutOfMemoryError) as e:
+  except (
+    ValueError,
+    OSError,
+    registry.UnknownNameError,
+    train.NonFiniteLossError,
+    workdir_lock.WorkdirLockedError,
+    checkpoint.CheckpointError,
+    xla_options.DeviceOutOfMemoryError,
+  ) as e:
     if FLAGS.traceback:
       raise
     _fail(str(e))

@@ -35,7 +35,8 @@ import importlib.util
 import os
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -62,7 +63,9 @@ RTOL, ATOL, MAX_OUT_OF_TOLERANCE = 2e-4, 2e-5, 1e-4
 
 def load_config(name: str, variant: str | None = None):
   """configs/<name>.py's get_config(variant), as launch.py's config flag loads it."""
-  spec = importlib.util.spec_from_file_location(f"configs.{name}", os.path.join(ROOT, "configs", f"{name}.py"))
+  spec = importlib.util.spec_from_file_location(
+    f"configs.{name}", os.path.join(ROOT, "configs", f"{name}.py")
+  )
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config(variant)
@@ -101,8 +104,12 @@ def memory_of(compiled) -> float | None:
   """Bytes of device memory the compiled program needs, from XLA's memory analysis."""
   try:
     m = compiled.memory_analysis()
-    return float(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
-                 - m.alias_size_in_bytes)
+    return float(
+      m.argument_size_in_bytes
+      + m.output_size_in_bytes
+      + m.temp_size_in_bytes
+      - m.alias_size_in_bytes
+    )
   except Exception:  # pylint: disable=broad-except  (not every backend reports it)
     return None
 
@@ -125,16 +132,39 @@ class Row:
 
   def cells(self) -> list[str]:
     fmt = lambda v, f: "" if v is None else format(v, f)
-    ratio = (self.images_per_s / self.torch_images_per_s
-             if self.images_per_s and self.torch_images_per_s else None)
-    return [self.section, self.what, self.dtype, str(self.batch), fmt(self.images_per_s, ".1f"),
-            fmt(self.first_step_s, ".1f"), fmt(self.memory_gib, ".2f"),
-            "" if self.mfu is None else f"{100 * self.mfu:.1f}%", fmt(self.torch_images_per_s, ".1f"),
-            "" if ratio is None else f"{ratio:.2f}x", self.note]
+    ratio = (
+      self.images_per_s / self.torch_images_per_s
+      if self.images_per_s and self.torch_images_per_s
+      else None
+    )
+    return [
+      self.section,
+      self.what,
+      self.dtype,
+      str(self.batch),
+      fmt(self.images_per_s, ".1f"),
+      fmt(self.first_step_s, ".1f"),
+      fmt(self.memory_gib, ".2f"),
+      "" if self.mfu is None else f"{100 * self.mfu:.1f}%",
+      fmt(self.torch_images_per_s, ".1f"),
+      "" if ratio is None else f"{ratio:.2f}x",
+      self.note,
+    ]
 
 
-HEADER = ["section", "what", "dtype", "batch", "images/s", "first step s", "memory GiB", "MFU",
-          "torch images/s", "ratio", "note"]
+HEADER = [
+  "section",
+  "what",
+  "dtype",
+  "batch",
+  "images/s",
+  "first step s",
+  "memory GiB",
+  "MFU",
+  "torch images/s",
+  "ratio",
+  "note",
+]
 
 
 def print_table(rows: list[Row], title: str) -> None:
@@ -166,12 +196,16 @@ def compare_trees(a, b) -> tuple[float, float]:
 
 def _state_leaves(state):
   """Arrays of a train state (keys and functions dropped), for comparison."""
-  return [x for x in jax.tree.leaves(state) if hasattr(x, "dtype") and not jax.dtypes.issubdtype(
-      x.dtype, jax.dtypes.prng_key)]
+  return [
+    x
+    for x in jax.tree.leaves(state)
+    if hasattr(x, "dtype") and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+  ]
 
 
-def check_step(name: str, config, reference_device, reference_backend: str,
-               one_device: bool = True) -> list[Row]:
+def check_step(
+  name: str, config, reference_device, reference_backend: str, one_device: bool = True
+) -> list[Row]:
   """One train step on the reference device (its formulations) against one accelerator device
   (`one_device`) and against all of them, where there are several."""
   task, init = build_task(config)
@@ -180,8 +214,11 @@ def check_step(name: str, config, reference_device, reference_backend: str,
   batch = uint8_batch(config.batch_size, config.data.image_size)
   with conv.formulated_for(reference_backend), jax.default_device(reference_device):
     reference_state = jax.jit(init)(jax.random.key(0))
-    expected = jax.jit(step)(reference_state, jax.device_put(batch, reference_device),
-                             jax.device_put(key, reference_device))
+    expected = jax.jit(step)(
+      reference_state,
+      jax.device_put(batch, reference_device),
+      jax.device_put(key, reference_device),
+    )
   expected = jax.device_get((_state_leaves(expected[0]), expected[1]))
   host_state = jax.device_get(reference_state)
   accelerator = jax.devices()[0]
@@ -196,13 +233,21 @@ def check_step(name: str, config, reference_device, reference_backend: str,
     rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
     with jax.default_matmul_precision("highest"):
       got = jax.jit(step, in_shardings=(rep, data, rep), out_shardings=(rep, rep))(
-          jax.device_put(host_state, rep), jax.device_put(batch, data), jax.device_put(key, rep))
+        jax.device_put(host_state, rep), jax.device_put(batch, data), jax.device_put(key, rep)
+      )
     got = jax.device_get((_state_leaves(got[0]), got[1]))
     fraction, largest = compare_trees(got, expected)
     ok = fraction <= MAX_OUT_OF_TOLERANCE
-    rows.append(Row("check", f"{name} step, {label}", "float32", config.batch_size,
-                    note=f"{'PASS' if ok else 'FAIL'}: {fraction:.1e} out of tolerance, "
-                         f"largest difference {largest:.1e}"))
+    rows.append(
+      Row(
+        "check",
+        f"{name} step, {label}",
+        "float32",
+        config.batch_size,
+        note=f"{'PASS' if ok else 'FAIL'}: {fraction:.1e} out of tolerance, "
+        f"largest difference {largest:.1e}",
+      )
+    )
   return rows
 
 
@@ -239,8 +284,13 @@ def train_row(what: str, config, steps: int, peak_tflops: float, devices) -> Row
       batch = jax.device_put(uint8_batch(batch_size, size), data)
       key = jax.device_put(jax.random.key(1), rep)
       start = time.perf_counter()
-      compiled = xla_options.jit(step_fn, in_shardings=(rep, data, rep), out_shardings=(rep, rep),
-                                 donate_argnums=(0,)).lower(state, batch, key).compile()
+      compiled = (
+        xla_options.jit(
+          step_fn, in_shardings=(rep, data, rep), out_shardings=(rep, rep), donate_argnums=(0,)
+        )
+        .lower(state, batch, key)
+        .compile()
+      )
       state, metrics = compiled(state, batch, key)
       jax.block_until_ready(metrics)
       row.first_step_s = time.perf_counter() - start
@@ -257,7 +307,7 @@ def train_row(what: str, config, steps: int, peak_tflops: float, devices) -> Row
     return row
   row.images_per_s = batch_size / seconds
   memory = memory_of(compiled)
-  row.memory_gib = None if memory is None else memory / 2 ** 30
+  row.memory_gib = None if memory is None else memory / 2**30
   if conv.target_backend() != conv.CPU_BACKEND:
     flops = flops_of(compiled)
   elif peak_tflops:  # Count useful work, not the CPU formulations' (one more compile).
@@ -298,20 +348,39 @@ def torch_networks(num_downs: int, ngf: int, ndf: int):
   """UnetGenerator(1 -> 2, BatchNorm, dropout) and NLayerDiscriminator(3, n_layers=3, BatchNorm)."""
 
   class Block(tnn.Module):
-    def __init__(self, outer, inner, input_nc=None, sub=None, outermost=False, innermost=False,
-                 dropout=False):
+    def __init__(
+      self, outer, inner, input_nc=None, sub=None, outermost=False, innermost=False, dropout=False
+    ):
       super().__init__()
       self.outermost = outermost
       input_nc = outer if input_nc is None else input_nc
       down = tnn.Conv2d(input_nc, inner, 4, 2, 1, bias=False)
       if outermost:
-        layers = [down, sub, tnn.ReLU(True), tnn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), tnn.Tanh()]
+        layers = [
+          down,
+          sub,
+          tnn.ReLU(True),
+          tnn.ConvTranspose2d(inner * 2, outer, 4, 2, 1),
+          tnn.Tanh(),
+        ]
       elif innermost:
-        layers = [tnn.LeakyReLU(0.2, True), down, tnn.ReLU(True),
-                  tnn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False), tnn.BatchNorm2d(outer)]
+        layers = [
+          tnn.LeakyReLU(0.2, True),
+          down,
+          tnn.ReLU(True),
+          tnn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False),
+          tnn.BatchNorm2d(outer),
+        ]
       else:
-        layers = [tnn.LeakyReLU(0.2, True), down, tnn.BatchNorm2d(inner), sub, tnn.ReLU(True),
-                  tnn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False), tnn.BatchNorm2d(outer)]
+        layers = [
+          tnn.LeakyReLU(0.2, True),
+          down,
+          tnn.BatchNorm2d(inner),
+          sub,
+          tnn.ReLU(True),
+          tnn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False),
+          tnn.BatchNorm2d(outer),
+        ]
         if dropout:
           layers.append(tnn.Dropout(0.5))
       self.model = tnn.Sequential(*layers)
@@ -328,9 +397,12 @@ def torch_networks(num_downs: int, ngf: int, ndf: int):
 
   layers, mult = [tnn.Conv2d(3, ndf, 4, 2, 1), tnn.LeakyReLU(0.2, True)], 1
   for n in range(1, 4):
-    prev, mult = mult, min(2 ** n, 8)
-    layers += [tnn.Conv2d(ndf * prev, ndf * mult, 4, 2 if n < 3 else 1, 1, bias=False),
-               tnn.BatchNorm2d(ndf * mult), tnn.LeakyReLU(0.2, True)]
+    prev, mult = mult, min(2**n, 8)
+    layers += [
+      tnn.Conv2d(ndf * prev, ndf * mult, 4, 2 if n < 3 else 1, 1, bias=False),
+      tnn.BatchNorm2d(ndf * mult),
+      tnn.LeakyReLU(0.2, True),
+    ]
   layers.append(tnn.Conv2d(ndf * mult, 1, 4, 1, 1))
   return generator, tnn.Sequential(*layers)
 
@@ -339,8 +411,17 @@ def torch_device() -> str:
   return "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
 
 
-def torch_row(row: Row, num_downs: int, ngf: int, ndf: int, size: int, batch: int, dtype: str,
-              steps: int, train_step: bool) -> None:
+def torch_row(
+  row: Row,
+  num_downs: int,
+  ngf: int,
+  ndf: int,
+  size: int,
+  batch: int,
+  dtype: str,
+  steps: int,
+  train_step: bool,
+) -> None:
   """Fills row.torch_images_per_s: pix2pix's optimize_parameters (or G's forward), eager."""
   device = torch_device()
   if dtype == "bfloat16" and device == "cpu":
@@ -352,8 +433,11 @@ def torch_row(row: Row, num_downs: int, ngf: int, ndf: int, size: int, batch: in
   bce, l1 = tnn.BCEWithLogitsLoss(), tnn.L1Loss()
   opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
   opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-  autocast = (torch.autocast(device, dtype=torch.bfloat16) if dtype == "bfloat16"
-              else torch.autocast(device, enabled=False))
+  autocast = (
+    torch.autocast(device, dtype=torch.bfloat16)
+    if dtype == "bfloat16"
+    else torch.autocast(device, enabled=False)
+  )
 
   def iteration():
     with autocast:
@@ -361,7 +445,9 @@ def torch_row(row: Row, num_downs: int, ngf: int, ndf: int, size: int, batch: in
       opt_d.zero_grad()
       pred_fake = d(torch.cat([gray, fake.detach()], 1))
       pred_real = d(torch.cat([gray, ab], 1))
-      loss_d = 0.5 * (bce(pred_fake, torch.zeros_like(pred_fake)) + bce(pred_real, torch.ones_like(pred_real)))
+      loss_d = 0.5 * (
+        bce(pred_fake, torch.zeros_like(pred_fake)) + bce(pred_real, torch.ones_like(pred_real))
+      )
     loss_d.backward()
     opt_d.step()
     d.requires_grad_(False)
@@ -395,7 +481,7 @@ def torch_row(row: Row, num_downs: int, ngf: int, ndf: int, size: int, batch: in
   except torch.cuda.OutOfMemoryError:  # pragma: no cover - GPU only
     row.note = (row.note + "; " if row.note else "") + "torch: out of device memory"
   finally:
-    del g, d, opt_g, opt_d
+    g = d = opt_g = opt_d = None  # Frees the device memory before empty_cache.
     if device == "cuda":
       torch.cuda.empty_cache()
 
@@ -407,10 +493,18 @@ def plan(quick: bool) -> tuple[list, list]:
   """Train rows (size, batch, dtype) and inference rows (size, batch, dtype), most wanted first."""
   if quick:
     return [(32, 8, "float32"), (32, 8, "bfloat16")], [(32, 8, "float32")]
-  train_rows = [(128, 16, "float32"), (128, 64, "bfloat16"), (128, 16, "bfloat16"),
-                (128, 64, "float32"), (128, 256, "bfloat16"), (128, 256, "float32"),
-                (256, 16, "float32"), (256, 16, "bfloat16"), (256, 64, "bfloat16"),
-                (256, 64, "float32")]
+  train_rows = [
+    (128, 16, "float32"),
+    (128, 64, "bfloat16"),
+    (128, 16, "bfloat16"),
+    (128, 64, "float32"),
+    (128, 256, "bfloat16"),
+    (128, 256, "float32"),
+    (256, 16, "float32"),
+    (256, 16, "bfloat16"),
+    (256, 64, "bfloat16"),
+    (256, 64, "float32"),
+  ]
   return train_rows, [(256, 16, "float32"), (256, 64, "bfloat16")]
 
 
@@ -422,7 +516,9 @@ def rows_arg(text: str) -> list[tuple[int, int, str]]:
       shape, dtype = item.split(":")
       size, batch = (int(v) for v in shape.split("x"))
     except ValueError:
-      raise argparse.ArgumentTypeError(f"{item!r}: use SIZExBATCH:DTYPE, e.g. 128x16:float32") from None
+      raise argparse.ArgumentTypeError(
+        f"{item!r}: use SIZExBATCH:DTYPE, e.g. 128x16:float32"
+      ) from None
     if size not in (128, 256) or dtype not in ("float32", "bfloat16"):
       raise argparse.ArgumentTypeError(f"{item!r}: size 128 or 256, dtype float32 or bfloat16")
     rows.append((size, batch, dtype))
@@ -432,25 +528,41 @@ def rows_arg(text: str) -> list[tuple[int, int, str]]:
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--quick", action="store_true", help="Tiny shapes and few steps (CPU, CI).")
-  parser.add_argument("--peak_tflops", type=float, default=0.0,
-                      help="Device peak TFLOP/s for MFU, e.g. 989 (H100/H200 dense bf16); 0: no MFU.")
-  parser.add_argument("--steps", type=int, default=0, help="Timed steps per row (0: 10, or 2 with --quick).")
-  parser.add_argument("--budget_s", type=float, default=420.0,
-                      help="Rows that would start after this many seconds are skipped.")
+  parser.add_argument(
+    "--peak_tflops",
+    type=float,
+    default=0.0,
+    help="Device peak TFLOP/s for MFU, e.g. 989 (H100/H200 dense bf16); 0: no MFU.",
+  )
+  parser.add_argument(
+    "--steps", type=int, default=0, help="Timed steps per row (0: 10, or 2 with --quick)."
+  )
+  parser.add_argument(
+    "--budget_s",
+    type=float,
+    default=420.0,
+    help="Rows that would start after this many seconds are skipped.",
+  )
   parser.add_argument("--no_torch", action="store_true", help="Skip the PyTorch reference rows.")
   parser.add_argument("--skip_check", action="store_true", help="Skip the correctness rows.")
-  parser.add_argument("--train_rows", type=rows_arg, default=None,
-                      help="Instead of the plan: SIZExBATCH:DTYPE,... e.g. 128x16:float32 ('' for none).")
+  parser.add_argument(
+    "--train_rows",
+    type=rows_arg,
+    default=None,
+    help="Instead of the plan: SIZExBATCH:DTYPE,... e.g. 128x16:float32 ('' for none).",
+  )
   parser.add_argument("--infer_rows", type=rows_arg, default=None, help="Likewise for inference.")
   args = parser.parse_args(argv)
   steps = args.steps or (2 if args.quick else 10)
   start = time.perf_counter()
   device = jax.devices()[0]
   use_torch = torch is not None and not args.no_torch
-  title = (f"accelerator check: {device.platform}:{device.device_kind} x{jax.device_count()}, "
-           f"JAX {jax.__version__}, torch {torch.__version__ if use_torch else 'not used'}, "
-           f"{time.strftime('%Y-%m-%d')}, {'--quick' if args.quick else f'{steps} timed steps'}"
-           f", peak {args.peak_tflops or '?'} TFLOP/s")
+  title = (
+    f"accelerator check: {device.platform}:{device.device_kind} x{jax.device_count()}, "
+    f"JAX {jax.__version__}, torch {torch.__version__ if use_torch else 'not used'}, "
+    f"{time.strftime('%Y-%m-%d')}, {'--quick' if args.quick else f'{steps} timed steps'}"
+    f", peak {args.peak_tflops or '?'} TFLOP/s"
+  )
   print(title, flush=True)
 
   rows: list[Row] = []
@@ -459,12 +571,17 @@ def main(argv=None) -> int:
   adversarial = load_config("pix2pix", "smoke")
   # On a CPU-only host the "accelerator" is the CPU: its stock formulation against the CPU's own.
   reference_backend = conv.CPU_BACKEND
-  checks = [] if args.skip_check else [("regression (unet)", regression), ("adversarial (pix2pix)", adversarial)]
+  checks = (
+    []
+    if args.skip_check
+    else [("regression (unet)", regression), ("adversarial (pix2pix)", adversarial)]
+  )
   for name, config in checks:
     if jax.default_backend() == "cpu":
       with conv.formulated_for("stock"):
-        rows += check_step(name + " stock convs", config, cpu, reference_backend,
-                           one_device=not args.quick)
+        rows += check_step(
+          name + " stock convs", config, cpu, reference_backend, one_device=not args.quick
+        )
     else:
       rows += check_step(name, config, cpu, reference_backend)
     print(rows[-1].cells(), flush=True)
@@ -483,14 +600,23 @@ def main(argv=None) -> int:
       rows.append(Row("train", what, dtype, batch, note="skipped: time budget"))
       continue
     if batch % len(devices):
-      rows.append(Row("train", what, dtype, batch, note=f"skipped: not divisible over {len(devices)} devices"))
+      rows.append(
+        Row("train", what, dtype, batch, note=f"skipped: not divisible over {len(devices)} devices")
+      )
       continue
     config = pix2pix_config(size, batch, dtype, quick)
     row = train_row(what, config, steps, args.peak_tflops, devices)
     if use_torch and row.images_per_s:
       net = small or dict(num_downs=7 if size == 128 else 8, ngf=64, ndf=64)
-      torch_row(row, size=config.data.image_size, batch=batch, dtype=dtype, steps=steps,
-                train_step=True, **net)
+      torch_row(
+        row,
+        size=config.data.image_size,
+        batch=batch,
+        dtype=dtype,
+        steps=steps,
+        train_step=True,
+        **net,
+      )
     rows.append(row)
     print(row.cells(), flush=True)
   for size, batch, dtype in infer_rows:
@@ -502,8 +628,15 @@ def main(argv=None) -> int:
     row = infer_row(what, config, batch, steps, devices)
     if use_torch and row.images_per_s:
       net = small or dict(num_downs=7 if size == 128 else 8, ngf=64, ndf=64)
-      torch_row(row, size=config.data.image_size, batch=batch, dtype=dtype, steps=steps,
-                train_step=False, **net)
+      torch_row(
+        row,
+        size=config.data.image_size,
+        batch=batch,
+        dtype=dtype,
+        steps=steps,
+        train_step=False,
+        **net,
+      )
     rows.append(row)
     print(row.cells(), flush=True)
 

@@ -28,25 +28,25 @@ FLAGS = flags.FLAGS
 PAD1 = ((1, 1), (1, 1))
 # (name, input H=W, input channels, output channels, kernel, stride, padding)
 CONVS = [
-    ("G down 128->64", 128, 1, 64, 4, 2, PAD1),
-    ("G down 64->32", 64, 64, 128, 4, 2, PAD1),
-    ("G down 32->16", 32, 128, 256, 4, 2, PAD1),
-    ("G down 16->8", 16, 256, 512, 4, 2, PAD1),
-    ("G down 8->4", 8, 512, 512, 4, 2, PAD1),
-    ("G down 4->2", 4, 512, 512, 4, 2, PAD1),
-    ("G down 2->1", 2, 512, 512, 4, 2, PAD1),
-    ("D 128->64", 128, 3, 64, 4, 2, PAD1),
-    ("D 16->15 (stride 1)", 16, 256, 512, 4, 1, ((1, 2), (1, 2))),
+  ("G down 128->64", 128, 1, 64, 4, 2, PAD1),
+  ("G down 64->32", 64, 64, 128, 4, 2, PAD1),
+  ("G down 32->16", 32, 128, 256, 4, 2, PAD1),
+  ("G down 16->8", 16, 256, 512, 4, 2, PAD1),
+  ("G down 8->4", 8, 512, 512, 4, 2, PAD1),
+  ("G down 4->2", 4, 512, 512, 4, 2, PAD1),
+  ("G down 2->1", 2, 512, 512, 4, 2, PAD1),
+  ("D 128->64", 128, 3, 64, 4, 2, PAD1),
+  ("D 16->15 (stride 1)", 16, 256, 512, 4, 1, ((1, 2), (1, 2))),
 ]
 # (name, input H=W, input channels, output channels): 4x4 stride 2 transposed.
 TRANSPOSED = [
-    ("G up 1->2", 1, 512, 512),
-    ("G up 2->4", 2, 1024, 512),
-    ("G up 4->8", 4, 1024, 512),
-    ("G up 8->16", 8, 1024, 256),
-    ("G up 16->32", 16, 512, 128),
-    ("G up 32->64", 32, 256, 64),
-    ("G up 64->128 (output)", 64, 128, 2),
+  ("G up 1->2", 1, 512, 512),
+  ("G up 2->4", 2, 1024, 512),
+  ("G up 4->8", 4, 1024, 512),
+  ("G up 8->16", 8, 1024, 256),
+  ("G up 16->32", 16, 512, 128),
+  ("G up 32->64", 32, 256, 64),
+  ("G up 64->128 (output)", 64, 128, 2),
 ]
 
 
@@ -64,6 +64,7 @@ def forward_backward(apply, options):
   def step(x, kernel):
     y, pull_back = jax.vjp(apply, x, kernel)
     return y, pull_back(y)
+
   return jax.jit(step, compiler_options=options)
 
 
@@ -82,23 +83,30 @@ def main(argv):
   b = FLAGS.batch
   key = jax.random.key(0)
   load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-  print(f"conv formulations, forward + both gradients, batch {b}, ms (best of {FLAGS.repeats}); "
-        f"{jax.devices()[0].platform} x{jax.device_count()}, load {load}; * = what auto runs")
+  print(
+    f"conv formulations, forward + both gradients, batch {b}, ms (best of {FLAGS.repeats}); "
+    f"{jax.devices()[0].platform} x{jax.device_count()}, load {load}; * = what auto runs"
+  )
   print("convolutions (patches / subpixel_grad / xla):")
   for name, size, cin, cout, k, stride, pad in CONVS:
     x = jax.random.normal(key, (b, size, size, cin))
     kernel = jax.random.normal(key, (k, k, cin, cout)) * 0.05
     chosen = conv.formulation(x.shape, kernel.shape, (stride, stride), pad, backend="cpu")
-    variants = [(how, lambda a, w, how=how: conv.conv2d(a, w, (stride, stride), pad, how=how))
-                for how in ("patches", "subpixel_grad", "xla") if how != "subpixel_grad" or stride > 1]
+    variants = [
+      (how, lambda a, w, how=how, s=stride, p=pad: conv.conv2d(a, w, (s, s), p, how=how))
+      for how in ("patches", "subpixel_grad", "xla")
+      if how != "subpixel_grad" or stride > 1
+    ]
     row(name, x, kernel, variants, chosen)
   print("transposed convolutions (phases / merged):")
   for name, size, cin, cout in TRANSPOSED:
     x = jax.random.normal(key, (b, size, size, cin))
     kernel = jax.random.normal(key, (4, 4, cin, cout)) * 0.05
     chosen = conv.transpose_formulation((2, 2), cout)
-    variants = [(how, lambda a, w, how=how: conv.conv_transpose2d(a, w, (2, 2), how=how))
-                for how in ("phases", "merged")]
+    variants = [
+      (how, lambda a, w, how=how: conv.conv_transpose2d(a, w, (2, 2), how=how))
+      for how in ("phases", "merged")
+    ]
     row(name, x, kernel, variants, chosen)
 
 

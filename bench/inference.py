@@ -24,9 +24,13 @@ from colorize_jax.models import conv
 
 config_flags.DEFINE_config_file("config", None, "Config file (with optional :variant).")
 flags.DEFINE_integer("batch_size", 16, "Images per batch.")
-flags.DEFINE_integer("photo_size", 0, "Side of the photos for the colorize path; 0: the model's size.")
+flags.DEFINE_integer(
+  "photo_size", 0, "Side of the photos for the colorize path; 0: the model's size."
+)
 flags.DEFINE_integer("batches", 5, "Timed batches (after one warm-up batch).")
-flags.DEFINE_float("peak_tflops", 0.0, "Device peak TFLOP/s for MFU (e.g. 989 for an H100's bf16); 0: skip.")
+flags.DEFINE_float(
+  "peak_tflops", 0.0, "Device peak TFLOP/s for MFU (e.g. 989 for an H100's bf16); 0: skip."
+)
 flags.mark_flags_as_required(["config"])
 FLAGS = flags.FLAGS
 
@@ -57,13 +61,22 @@ def main(argv):
   model_s = _best_seconds(lambda: colorizer.chroma_ab(batch), FLAGS.batches)
   path_s = _best_seconds(lambda: colorize.colorize_images(colorizer, photos), FLAGS.batches)
   with conv.plain_xla():  # Useful work: see bench/train_step.py.
-    flops = jax.jit(colorizer._chroma).lower(colorizer.variables, colorizer.shard(batch)).compile().cost_analysis()
+    flops = (
+      jax.jit(colorizer._chroma)
+      .lower(colorizer.variables, colorizer.shard(batch))
+      .compile()
+      .cost_analysis()
+    )
   flops = float((flops[0] if isinstance(flops, (list, tuple)) else flops).get("flops", 0.0))
   device = jax.devices()[0]
   print(f"device          {device.platform}:{device.device_kind} x{jax.device_count()}")
-  print(f"model           {config.model.name} at {size}x{size}, batch {FLAGS.batch_size}, dtype {config.dtype}")
-  print(f"model only      {FLAGS.batch_size / model_s:.1f} images/s ({flops / 1e9 / FLAGS.batch_size:.2f} GFLOP "
-        f"per image, {flops / model_s / 1e9:.1f} GFLOP/s)")
+  print(
+    f"model           {config.model.name} at {size}x{size}, batch {FLAGS.batch_size}, dtype {config.dtype}"
+  )
+  print(
+    f"model only      {FLAGS.batch_size / model_s:.1f} images/s ({flops / 1e9 / FLAGS.batch_size:.2f} GFLOP "
+    f"per image, {flops / model_s / 1e9:.1f} GFLOP/s)"
+  )
   print(f"colorize path   {FLAGS.batch_size / path_s:.1f} images/s for {photo}x{photo} photos")
   if FLAGS.peak_tflops:
     print(f"MFU (model)     {100 * flops / model_s / (FLAGS.peak_tflops * 1e12):.1f}%")

@@ -21,21 +21,26 @@ import time
 
 from absl import app, flags, logging
 
-from colorize_jax import augment
-from colorize_jax import config_base
+from colorize_jax import augment, config_base
 from colorize_jax.data import DataPipeline, pipeline
 
 # The benchmark photo sets sit beside the checkout (../shared/data, see its README).
-BIRDS = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "birds", "train"))
+BIRDS = os.path.normpath(
+  os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "birds", "train")
+)
 
-flags.DEFINE_string("path", BIRDS if os.path.isdir(BIRDS) else "",
-                    "Image folder; '' uses the embedded sample photos.")
+flags.DEFINE_string(
+  "path", BIRDS if os.path.isdir(BIRDS) else "", "Image folder; '' uses the embedded sample photos."
+)
 flags.DEFINE_integer("image_size", 128, "Square side of the delivered images.")
 flags.DEFINE_integer("batch_size", 64, "Images per batch.")
 flags.DEFINE_integer("batches", 20, "Timed batches per measurement.")
 flags.DEFINE_integer("warmup", 3, "Untimed batches first (worker start-up, file cache).")
-flags.DEFINE_list("workers", ["auto", "0", "1", "2"],
-                  "data.worker_count values to measure: 'auto' (the default) or numbers.")
+flags.DEFINE_list(
+  "workers",
+  ["auto", "0", "1", "2"],
+  "data.worker_count values to measure: 'auto' (the default) or numbers.",
+)
 flags.DEFINE_string("eval_split", "val", "Split of the evaluation pass.")
 flags.DEFINE_string("tfds_name", "", "Also measure source=tfds with this data set.")
 flags.DEFINE_string("tfds_data_dir", "", "Its tfds data dir ('' = tfds default).")
@@ -56,8 +61,7 @@ def data_config(source: str, worker_count: int | str):
 
 
 def train_rate(source: str, worker_count: int | str) -> float:
-  pipe = DataPipeline(data_config(source, worker_count), global_batch_size=FLAGS.batch_size,
-                      seed=0)
+  pipe = DataPipeline(data_config(source, worker_count), global_batch_size=FLAGS.batch_size, seed=0)
   it = pipe.train_iterator()
   try:
     for _ in range(FLAGS.warmup):
@@ -90,10 +94,12 @@ def augment_rate() -> tuple[float, str]:
   """(images/s, device) of the default config's training warp, jitted, one batch at a time."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+
   warp = jax.jit(augment.from_config(config_base.base_config().data.augment))
   size = FLAGS.image_size
-  images = jax.device_put(np.random.default_rng(0).integers(
-      0, 256, (FLAGS.batch_size, size, size, 3), dtype=np.uint8))
+  images = jax.device_put(
+    np.random.default_rng(0).integers(0, 256, (FLAGS.batch_size, size, size, 3), dtype=np.uint8)
+  )
   key = jax.random.key(0)
   warp(images, key).block_until_ready()
   start = time.perf_counter()
@@ -109,9 +115,11 @@ def main(argv):
   source = "folder" if FLAGS.path else "sample"
   where = FLAGS.path or "embedded sample photos"
   load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-  print(f"input pipeline: {where}, {FLAGS.image_size}px, batch {FLAGS.batch_size}, "
-        f"{FLAGS.batches} timed batches after {FLAGS.warmup}; {os.cpu_count()} CPUs, "
-        f"load average {load}")
+  print(
+    f"input pipeline: {where}, {FLAGS.image_size}px, batch {FLAGS.batch_size}, "
+    f"{FLAGS.batches} timed batches after {FLAGS.warmup}; {os.cpu_count()} CPUs, "
+    f"load average {load}"
+  )
   runs = [(source, where)]
   if FLAGS.tfds_name:
     runs.append(("tfds", f"tfds {FLAGS.tfds_name}"))

@@ -79,22 +79,22 @@ class Recipe:
 
 
 RECIPES = (
-    Recipe("dense", "configs/dense.py", REGRESSION),
-    Recipe("cnn", "configs/cnn.py", REGRESSION),
-    Recipe("autoencoder_a", "configs/autoencoder.py:a", REGRESSION),
-    Recipe("autoencoder_b", "configs/autoencoder.py:b", REGRESSION),
-    Recipe("unet", "configs/unet.py", REGRESSION),
-    # Colour as classification (Zhang et al. 2016), from the `objectives` stream: one network
-    # trained on a pixel objective, so it gets the regression budget.
-    Recipe("classification", "configs/classification.py", REGRESSION),
-    Recipe("cgan", "configs/cgan.py", ADVERSARIAL),
-    Recipe("cgan_l1", "configs/cgan_l1.py", ADVERSARIAL),
-    Recipe("cgan_unet_patchgan", "configs/cgan_unet_patchgan.py", ADVERSARIAL),
-    Recipe("pix2pix", "configs/pix2pix.py", ADVERSARIAL, size_flags=_unet_128_depth),
-    # pix2pix plus feature matching and a spectrally normalised D without BatchNorm (issue 13):
-    # configs/pix2pix_fm_sn.py is configs/pix2pix.py with those switches, so with the same
-    # depth at the study's size the two rows differ by the stabilisers only.
-    Recipe("pix2pix_fm_sn", "configs/pix2pix_fm_sn.py", ADVERSARIAL, size_flags=_unet_128_depth),
+  Recipe("dense", "configs/dense.py", REGRESSION),
+  Recipe("cnn", "configs/cnn.py", REGRESSION),
+  Recipe("autoencoder_a", "configs/autoencoder.py:a", REGRESSION),
+  Recipe("autoencoder_b", "configs/autoencoder.py:b", REGRESSION),
+  Recipe("unet", "configs/unet.py", REGRESSION),
+  # Colour as classification (Zhang et al. 2016), from the `objectives` stream: one network
+  # trained on a pixel objective, so it gets the regression budget.
+  Recipe("classification", "configs/classification.py", REGRESSION),
+  Recipe("cgan", "configs/cgan.py", ADVERSARIAL),
+  Recipe("cgan_l1", "configs/cgan_l1.py", ADVERSARIAL),
+  Recipe("cgan_unet_patchgan", "configs/cgan_unet_patchgan.py", ADVERSARIAL),
+  Recipe("pix2pix", "configs/pix2pix.py", ADVERSARIAL, size_flags=_unet_128_depth),
+  # pix2pix plus feature matching and a spectrally normalised D without BatchNorm (issue 13):
+  # configs/pix2pix_fm_sn.py is configs/pix2pix.py with those switches, so with the same
+  # depth at the study's size the two rows differ by the stabilisers only.
+  Recipe("pix2pix_fm_sn", "configs/pix2pix_fm_sn.py", ADVERSARIAL, size_flags=_unet_128_depth),
 )
 BY_NAME = {r.name: r for r in RECIPES}
 
@@ -102,15 +102,21 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("data", "../shared/data", "Folder with birds/train, birds/val and kodak24 "
-                      "(relative paths: to the repository root, where the commands run).")
+  flags.DEFINE_string(
+    "data",
+    "../shared/data",
+    "Folder with birds/train, birds/val and kodak24 "
+    "(relative paths: to the repository root, where the commands run).",
+  )
   flags.DEFINE_string("out", "runs/reference_study", "One workdir per recipe under it (likewise).")
-  flags.DEFINE_list("recipes", [r.name for r in RECIPES],
-                    f"Subset to run, of: {', '.join(BY_NAME)}.")
+  flags.DEFINE_list(
+    "recipes", [r.name for r in RECIPES], f"Subset to run, of: {', '.join(BY_NAME)}."
+  )
   flags.DEFINE_integer("image_size", 64, "Training and evaluation resolution (px).")
   flags.DEFINE_integer("batch_size", 16, "Global batch of every recipe.")
-  flags.DEFINE_integer("regression_epochs", 8,
-                       "Budget of the regression recipes, in epochs of birds/train's 90%.")
+  flags.DEFINE_integer(
+    "regression_epochs", 8, "Budget of the regression recipes, in epochs of birds/train's 90%."
+  )
   flags.DEFINE_integer("adversarial_epochs", 8, "Budget of the adversarial recipes, likewise.")
   flags.DEFINE_bool("evaluate", True, "Score each trained run on birds/val and kodak24.")
   flags.DEFINE_bool("dry_run", False, "Print the commands and what would be skipped; run nothing.")
@@ -119,30 +125,41 @@ def define_flags() -> None:
 def common_flags(data: str, image_size: int, batch_size: int, epochs: int) -> list[str]:
   """The study's overrides shared by every recipe: data, size, batch and an exact epoch budget."""
   return [
-      "--config.data.source=folder", f"--config.data.path={os.path.join(data, 'birds', 'train')}",
-      "--config.data.split_fractions=(0.9,0.1,0.0)", f"--config.data.image_size={image_size}",
-      f"--config.batch_size={batch_size}", f"--config.num_epochs={epochs}",
-      "--config.max_train_steps=0",
-      # Equal budgets: every recipe trains all its epochs and is scored on its last weights.
-      "--config.early_stopping.enabled=false", "--config.early_stopping.restore_best=false",
-      "--config.log_every_steps=20",
-      # Latest checkpoint plus the best: dense's is 1.3 GB at 128 px (parameters + Adam moments).
-      "--config.checkpoint.keep=1",
+    "--config.data.source=folder",
+    f"--config.data.path={os.path.join(data, 'birds', 'train')}",
+    "--config.data.split_fractions=(0.9,0.1,0.0)",
+    f"--config.data.image_size={image_size}",
+    f"--config.batch_size={batch_size}",
+    f"--config.num_epochs={epochs}",
+    "--config.max_train_steps=0",
+    # Equal budgets: every recipe trains all its epochs and is scored on its last weights.
+    "--config.early_stopping.enabled=false",
+    "--config.early_stopping.restore_best=false",
+    "--config.log_every_steps=20",
+    # Latest checkpoint plus the best: dense's is 1.3 GB at 128 px (parameters + Adam moments).
+    "--config.checkpoint.keep=1",
   ]
 
 
-def commands(recipe: Recipe, *, data: str, out: str, image_size: int, batch_size: int,
-             epochs: int) -> dict[str, list[str]]:
+def commands(
+  recipe: Recipe, *, data: str, out: str, image_size: int, batch_size: int, epochs: int
+) -> dict[str, list[str]]:
   """'train' and one 'eval/<name>' per evaluation set: argv lists, run from the repository root."""
   workdir = os.path.join(out, recipe.name)
-  base = ([sys.executable, "launch.py", f"--config={recipe.config}", f"--workdir={workdir}"]
-          + common_flags(data, image_size, batch_size, epochs) + list(recipe.flags or ())
-          + recipe.size_flags(image_size))
+  base = (
+    [sys.executable, "launch.py", f"--config={recipe.config}", f"--workdir={workdir}"]
+    + common_flags(data, image_size, batch_size, epochs)
+    + list(recipe.flags or ())
+    + recipe.size_flags(image_size)
+  )
   cmds = {"train": base}
   for name, folder in EVALS.items():
-    cmds[f"eval/{name}"] = base + ["--mode=eval", "--config.eval.checkpoint=last",
-                                   f"--config.eval.path={os.path.join(data, folder)}",
-                                   f"--config.eval.name={name}"]
+    cmds[f"eval/{name}"] = base + [
+      "--mode=eval",
+      "--config.eval.checkpoint=last",
+      f"--config.eval.path={os.path.join(data, folder)}",
+      f"--config.eval.name={name}",
+    ]
   return cmds
 
 
@@ -157,8 +174,9 @@ def machine() -> dict:
     pass
   probe = "import jax; d = jax.devices(); print(f'{d[0].platform}:{d[0].device_kind} x{len(d)}')"
   try:
-    devices = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                             check=True, timeout=120).stdout.strip()
+    devices = subprocess.run(
+      [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
   except (subprocess.SubprocessError, OSError):
     devices = "unknown"
   return {"cpu": cpu, "cpu_count": os.cpu_count(), "devices": devices}
@@ -200,15 +218,24 @@ def evaluated(workdir: str, name: str) -> bool:
 
 def study_command(recipe: Recipe, *, data: str, out: str) -> str:
   """The command that reruns this recipe alone, budget flags spelled out."""
-  return shlex.join([
-      "python", "bench/reference_study.py", f"--recipes={recipe.name}", f"--data={data}",
-      f"--out={out}", f"--image_size={FLAGS.image_size}", f"--batch_size={FLAGS.batch_size}",
+  return shlex.join(
+    [
+      "python",
+      "bench/reference_study.py",
+      f"--recipes={recipe.name}",
+      f"--data={data}",
+      f"--out={out}",
+      f"--image_size={FLAGS.image_size}",
+      f"--batch_size={FLAGS.batch_size}",
       f"--regression_epochs={FLAGS.regression_epochs}",
-      f"--adversarial_epochs={FLAGS.adversarial_epochs}"])
+      f"--adversarial_epochs={FLAGS.adversarial_epochs}",
+    ]
+  )
 
 
-def write_study_json(workdir: str, recipe: Recipe, budget: dict, cmds: dict, info: dict,
-                     rerun: str) -> None:
+def write_study_json(
+  workdir: str, recipe: Recipe, budget: dict, cmds: dict, info: dict, rerun: str
+) -> None:
   """study.json: recipe, budget, commands, and every session's machine (appended once each)."""
   path = os.path.join(workdir, "study.json")
   previous = {}
@@ -216,13 +243,23 @@ def write_study_json(workdir: str, recipe: Recipe, budget: dict, cmds: dict, inf
     with open(path) as f:
       previous = json.load(f)
   sessions = previous.get("sessions", [])
-  sessions.append({"started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                   "machine": info, "machine_text": describe(info)})
-  study = {"recipe": recipe.name, "config": recipe.config, "kind": recipe.kind, "budget": budget,
-           "order": list(BY_NAME).index(recipe.name),
-           "study_command": rerun,
-           "commands": {k: shlex.join(["python"] + v[1:]) for k, v in cmds.items()},
-           "sessions": sessions}
+  sessions.append(
+    {
+      "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+      "machine": info,
+      "machine_text": describe(info),
+    }
+  )
+  study = {
+    "recipe": recipe.name,
+    "config": recipe.config,
+    "kind": recipe.kind,
+    "budget": budget,
+    "order": list(BY_NAME).index(recipe.name),
+    "study_command": rerun,
+    "commands": {k: shlex.join(["python"] + v[1:]) for k, v in cmds.items()},
+    "sessions": sessions,
+  }
   os.makedirs(workdir, exist_ok=True)
   with open(path + ".tmp", "w") as f:
     json.dump(study, f, indent=2)
@@ -234,8 +271,9 @@ def run(argv: list[str], log_path: str) -> None:
   print("$", shlex.join(["python"] + argv[1:]), flush=True)
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
   with open(log_path, "a") as log:
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+      argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     for line in proc.stdout:
       sys.stdout.write(line)
       log.write(line)
@@ -254,8 +292,10 @@ def main(argv):
   wanted = [os.path.join(data, "birds", "train")] + [os.path.join(data, f) for f in EVALS.values()]
   missing = [p for p in wanted if not os.path.isdir(os.path.join(ROOT, p))]
   if missing:
-    raise app.UsageError(f"--data={FLAGS.data}: no {', '.join(missing)} (from {ROOT}); pass the "
-                         "folder that holds birds/train, birds/val and kodak24")
+    raise app.UsageError(
+      f"--data={FLAGS.data}: no {', '.join(missing)} (from {ROOT}); pass the "
+      "folder that holds birds/train, birds/val and kodak24"
+    )
   epochs = {REGRESSION: FLAGS.regression_epochs, ADVERSARIAL: FLAGS.adversarial_epochs}
   info = None if FLAGS.dry_run else machine()
   if info:
@@ -267,16 +307,32 @@ def main(argv):
       print(f"=== {name}: skipped, {why}", flush=True)
       continue
     workdir = os.path.join(ROOT, out, name)
-    budget = {"epochs": epochs[recipe.kind], "batch_size": FLAGS.batch_size,
-              "image_size": FLAGS.image_size, "train_fraction": 0.9}
-    cmds = commands(recipe, data=data, out=out, image_size=FLAGS.image_size,
-                    batch_size=FLAGS.batch_size, epochs=epochs[recipe.kind])
+    budget = {
+      "epochs": epochs[recipe.kind],
+      "batch_size": FLAGS.batch_size,
+      "image_size": FLAGS.image_size,
+      "train_fraction": 0.9,
+    }
+    cmds = commands(
+      recipe,
+      data=data,
+      out=out,
+      image_size=FLAGS.image_size,
+      batch_size=FLAGS.batch_size,
+      epochs=epochs[recipe.kind],
+    )
     todo = [] if trained(workdir, epochs[recipe.kind]) else ["train"]
     if FLAGS.evaluate:
-      todo += [k for k in cmds
-               if k.startswith("eval/") and ("train" in todo or not evaluated(workdir, k[5:]))]
-    print(f"=== {name} ({recipe.kind}, {epochs[recipe.kind]} epochs): "
-          f"{', '.join(todo) if todo else 'done, nothing to run'}", flush=True)
+      todo += [
+        k
+        for k in cmds
+        if k.startswith("eval/") and ("train" in todo or not evaluated(workdir, k[5:]))
+      ]
+    print(
+      f"=== {name} ({recipe.kind}, {epochs[recipe.kind]} epochs): "
+      f"{', '.join(todo) if todo else 'done, nothing to run'}",
+      flush=True,
+    )
     if FLAGS.dry_run:
       for key in todo:
         print("$", shlex.join(["python"] + cmds[key][1:]))

@@ -44,10 +44,14 @@ GRID_ROWS, GRID_TILE = 4, 64
 # Old metric name -> the agreed vocabulary's (the last path component of a key).
 RENAMED = {"mae": "l1", "auc": "ab_auc", "colorfulness_diff": "delta_colorfulness"}
 # Headline columns: (key, heading, format, what sits beside it).
-COLUMNS = (("psnr", "PSNR dB", "{:.2f}", "gray"), ("ssim", "SSIM", "{:.3f}", "gray"),
-           ("colorfulness", "colourfulness", "{:.1f}", "photos"),
-           ("delta_colorfulness", "ΔCF", "{:.1f}", "gray"), ("ab_auc", "AuC", "{:.3f}", "gray"),
-           ("mse", "MSE", "{:.4f}", "gray"))
+COLUMNS = (
+  ("psnr", "PSNR dB", "{:.2f}", "gray"),
+  ("ssim", "SSIM", "{:.3f}", "gray"),
+  ("colorfulness", "colourfulness", "{:.1f}", "photos"),
+  ("delta_colorfulness", "ΔCF", "{:.1f}", "gray"),
+  ("ab_auc", "AuC", "{:.3f}", "gray"),
+  ("mse", "MSE", "{:.4f}", "gray"),
+)
 
 
 def rename(key: str) -> str:
@@ -97,7 +101,7 @@ def read_eval(report: dict) -> tuple[dict, dict]:
   """
   model, gray = dict(report.get("metrics", {})), dict(report.get("gray_baseline", {}))
   for key in [k for k in model if k.startswith("gray/")]:
-    gray.setdefault(key[len("gray/"):], model.pop(key))
+    gray.setdefault(key[len("gray/") :], model.pop(key))
   per_image = report.get("per_image") or []
   for target, prefix in ((model, ""), (gray, "gray/")):
     key = prefix + "colorfulness_diff"
@@ -163,21 +167,30 @@ def load_run(workdir: str) -> Run:
     if report and ("metrics" in report or "gray_baseline" in report):
       evals[report.get("name") or os.path.splitext(os.path.basename(path))[0]] = read_eval(report)
   study = _read_json(os.path.join(workdir, "study.json")) or {}
-  return Run(name=study.get("recipe", os.path.basename(os.path.normpath(workdir))), workdir=workdir,
-             config=_read_json(os.path.join(workdir, "config.json")) or {}, study=study,
-             final=_read_json(os.path.join(workdir, "final_metrics.json")), evals=evals,
-             history=[normalize(r) for r in _read_jsonl(os.path.join(workdir, "metrics.jsonl"))])
+  return Run(
+    name=study.get("recipe", os.path.basename(os.path.normpath(workdir))),
+    workdir=workdir,
+    config=_read_json(os.path.join(workdir, "config.json")) or {},
+    study=study,
+    final=_read_json(os.path.join(workdir, "final_metrics.json")),
+    evals=evals,
+    history=[normalize(r) for r in _read_jsonl(os.path.join(workdir, "metrics.jsonl"))],
+  )
 
 
 def load_study(study_dir: str) -> list[Run]:
   """Every workdir (a folder with config.json) under the study, in the study's recipe order."""
-  dirs = sorted(d for d in glob.glob(os.path.join(study_dir, "*"))
-                if os.path.exists(os.path.join(d, "config.json")))
+  dirs = sorted(
+    d
+    for d in glob.glob(os.path.join(study_dir, "*"))
+    if os.path.exists(os.path.join(d, "config.json"))
+  )
   runs = [load_run(d) for d in dirs]
   return sorted(runs, key=lambda r: (r.study.get("order", 1000), r.name))
 
 
 # -- claims -------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Claim:
@@ -187,17 +200,23 @@ class Claim:
 
 
 def _missing(runs: dict[str, Run], names: list[str], keys: list[str], eval_name: str) -> list[str]:
-  return [f"{n} {k}" for n in names for k in keys
-          if n not in runs or runs[n].metric(eval_name, k) is None]
+  return [
+    f"{n} {k}" for n in names for k in keys if n not in runs or runs[n].metric(eval_name, k) is None
+  ]
 
 
 def claim_unet_lowest_mse(runs: dict[str, Run], eval_name: str = CLAIMS_EVAL) -> Claim:
   title = "(i) The U-Net has the lowest validation MSE of the regression models."
-  regression = [n for n, r in runs.items()
-                if r.task == "regression" and r.metric(eval_name, "mse") is not None]
+  regression = [
+    n for n, r in runs.items() if r.task == "regression" and r.metric(eval_name, "mse") is not None
+  ]
   if "unet" not in regression or len(regression) < 2:
-    return Claim(title, "not measured", f"needs `unet` and another regression run with a "
-                 f"{eval_name} MSE; have {regression or 'none'}.")
+    return Claim(
+      title,
+      "not measured",
+      f"needs `unet` and another regression run with a "
+      f"{eval_name} MSE; have {regression or 'none'}.",
+    )
   mse = {n: runs[n].metric(eval_name, "mse") for n in regression}
   ranked = sorted(mse, key=mse.get)
   listing = ", ".join(f"{n} {mse[n]:.4f}" for n in ranked)
@@ -206,28 +225,38 @@ def claim_unet_lowest_mse(runs: dict[str, Run], eval_name: str = CLAIMS_EVAL) ->
 
 
 def claim_patchgan_colours_better(runs: dict[str, Run], eval_name: str = CLAIMS_EVAL) -> Claim:
-  title = ("(ii) The cGAN with a U-Net generator and PatchGAN discriminator colours better than "
-           "the regression models (lower ΔCF, higher AuC).")
+  title = (
+    "(ii) The cGAN with a U-Net generator and PatchGAN discriminator colours better than "
+    "the regression models (lower ΔCF, higher AuC)."
+  )
   gan = "cgan_unet_patchgan"
   keys = ("delta_colorfulness", "ab_auc")
-  regression = {n: [r.metric(eval_name, k) for k in keys] for n, r in runs.items()
-                if r.task == "regression"}
+  regression = {
+    n: [r.metric(eval_name, k) for k in keys] for n, r in runs.items() if r.task == "regression"
+  }
   regression = {n: v for n, v in regression.items() if None not in v}
   missing = _missing(runs, [gan], list(keys), eval_name)
   if missing or not regression:
-    return Claim(title, "not measured",
-                 f"missing: {', '.join(missing) or 'regression runs with ΔCF and AuC'}.")
+    return Claim(
+      title, "not measured", f"missing: {', '.join(missing) or 'regression runs with ΔCF and AuC'}."
+    )
   cf, auc = (runs[gan].metric(eval_name, k) for k in keys)
   best_cf = min(regression, key=lambda n: regression[n][0])
   best_auc = max(regression, key=lambda n: regression[n][1])
   cf_ok, auc_ok = cf < regression[best_cf][0], auc > regression[best_auc][1]
-  verdict = {(True, True): "holds", (False, False): "does not hold"}.get((cf_ok, auc_ok),
-                                                                          "partly holds")
+  verdict = {(True, True): "holds", (False, False): "does not hold"}.get(
+    (cf_ok, auc_ok), "partly holds"
+  )
   better = {True: "better", False: "not better"}
-  return Claim(title, verdict, (
+  return Claim(
+    title,
+    verdict,
+    (
       f"{eval_name}: {gan} ΔCF {cf:.2f} against the best regression model's "
       f"({best_cf}) {regression[best_cf][0]:.2f}, {better[cf_ok]}; AuC {auc:.3f} against "
-      f"({best_auc}) {regression[best_auc][1]:.3f}, {better[auc_ok]}."))
+      f"({best_auc}) {regression[best_auc][1]:.3f}, {better[auc_ok]}."
+    ),
+  )
 
 
 def claim_l1_fixes_oversaturation(runs: dict[str, Run], eval_name: str = CLAIMS_EVAL) -> Claim:
@@ -237,18 +266,28 @@ def claim_l1_fixes_oversaturation(runs: dict[str, Run], eval_name: str = CLAIMS_
   if "cgan" in runs:
     photos = runs["cgan"].metric(eval_name, "photos_colorfulness", gray=True)
   if missing or photos is None:
-    return Claim(title, "not measured",
-                 f"missing: {', '.join(missing) or 'the photos colourfulness'}.")
+    return Claim(
+      title, "not measured", f"missing: {', '.join(missing) or 'the photos colourfulness'}."
+    )
   plain = runs["cgan"].metric(eval_name, "colorfulness")
   with_l1 = runs["cgan_l1"].metric(eval_name, "colorfulness")
-  numbers = (f"{eval_name} mean colourfulness: photos {photos:.1f}, cgan {plain:.1f} "
-             f"({plain - photos:+.1f}), cgan_l1 {with_l1:.1f} ({with_l1 - photos:+.1f}).")
+  numbers = (
+    f"{eval_name} mean colourfulness: photos {photos:.1f}, cgan {plain:.1f} "
+    f"({plain - photos:+.1f}), cgan_l1 {with_l1:.1f} ({with_l1 - photos:+.1f})."
+  )
   if plain <= photos:
-    return Claim(title, "does not hold", numbers + " The plain cGAN is not oversaturated at this "
-                 "budget, so there is nothing for L1 to fix.")
+    return Claim(
+      title,
+      "does not hold",
+      numbers + " The plain cGAN is not oversaturated at this "
+      "budget, so there is nothing for L1 to fix.",
+    )
   fixed = abs(with_l1 - photos) < abs(plain - photos)
-  return Claim(title, "holds" if fixed else "does not hold", numbers + (
-      " L1 brings it closer to the photos." if fixed else " L1 does not bring it closer."))
+  return Claim(
+    title,
+    "holds" if fixed else "does not hold",
+    numbers + (" L1 brings it closer to the photos." if fixed else " L1 does not bring it closer."),
+  )
 
 
 CLAIMS = (claim_unet_lowest_mse, claim_patchgan_colours_better, claim_l1_fixes_oversaturation)
@@ -256,14 +295,15 @@ CLAIMS = (claim_unet_lowest_mse, claim_patchgan_colours_better, claim_l1_fixes_o
 
 # -- figures ------------------------------------------------------------------
 
+
 def _grid_columns(path: str, size: int) -> list[np.ndarray]:
   """gray, predicted and true columns (first GRID_ROWS rows) of a grid in outputs/grids.py's
   layout: tiles of `size` px, 2 px white gaps."""
   gap = 2
   image = np.asarray(Image.open(path).convert("RGB"))
   rows = min(GRID_ROWS, (image.shape[0] + gap) // (size + gap))
-  image = image[:rows * (size + gap) - gap]
-  return [image[:, j * (size + gap):j * (size + gap) + size] for j in range(3)]
+  image = image[: rows * (size + gap) - gap]
+  return [image[:, j * (size + gap) : j * (size + gap) + size] for j in range(3)]
 
 
 def _save_side_by_side(columns: list[np.ndarray], path: str) -> None:
@@ -283,8 +323,10 @@ def _image_size(run: Run) -> int:
 
 def small_grid(run: Run, eval_name: str, path: str) -> bool:
   """A run's gray | predicted | true grid: its evaluation's, else its last training sample."""
-  candidates = [os.path.join(run.workdir, "eval", f"{eval_name}.png"),
-                os.path.join(run.workdir, "samples", "final.png")]
+  candidates = [
+    os.path.join(run.workdir, "eval", f"{eval_name}.png"),
+    os.path.join(run.workdir, "samples", "final.png"),
+  ]
   source = next((p for p in candidates if os.path.exists(p)), None)
   if source is None:
     return False
@@ -295,8 +337,11 @@ def small_grid(run: Run, eval_name: str, path: str) -> bool:
 def combined_grid(runs: list[Run], eval_name: str, path: str) -> bool:
   """gray | each run's prediction | true, on the same photos: every run's eval grid shows the
   evaluation set's first photos. Needs two or more runs at one image size."""
-  columns = [_grid_columns(os.path.join(r.workdir, "eval", f"{eval_name}.png"), _image_size(r))
-             for r in runs if os.path.exists(os.path.join(r.workdir, "eval", f"{eval_name}.png"))]
+  columns = [
+    _grid_columns(os.path.join(r.workdir, "eval", f"{eval_name}.png"), _image_size(r))
+    for r in runs
+    if os.path.exists(os.path.join(r.workdir, "eval", f"{eval_name}.png"))
+  ]
   if len(columns) < 2 or len({c[0].shape for c in columns}) != 1:
     return False
   _save_side_by_side([columns[0][0]] + [c[1] for c in columns] + [columns[0][2]], path)
@@ -317,7 +362,7 @@ def _gray_baseline(history: list[dict], name: str) -> float | None:
   any record: the loop may log it once per run rather than every epoch."""
   if not name.startswith("val/"):
     return None
-  key = "val/gray/" + name[len("val/"):]
+  key = "val/gray/" + name[len("val/") :]
   values = [r[key] for r in history if isinstance(r.get(key), (int, float))]
   return values[-1] if values else None
 
@@ -357,6 +402,7 @@ def curves(run: Run, path: str) -> bool:
 
 # -- markdown -----------------------------------------------------------------
 
+
 def _fmt(value, spec: str = "{:.4g}") -> str:
   return "–" if value is None else spec.format(value)
 
@@ -395,8 +441,16 @@ def _status(run: Run) -> str:
 
 def budget_row(run: Run) -> list[str]:
   images = run.steps_done * run.batch_size
-  return [run.name, run.kind, _params(run), f"{images:,}", str(run.epochs_done),
-          str(_image_size(run)), _duration((run.final or {}).get("train_seconds")), _status(run)]
+  return [
+    run.name,
+    run.kind,
+    _params(run),
+    f"{images:,}",
+    str(run.epochs_done),
+    str(_image_size(run)),
+    _duration((run.final or {}).get("train_seconds")),
+    _status(run),
+  ]
 
 
 def metric_row(run: Run, eval_name: str) -> list[str]:
@@ -409,8 +463,9 @@ def metric_row(run: Run, eval_name: str) -> list[str]:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-  return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-          + ["| " + " | ".join(row) + " |" for row in rows])
+  return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + [
+    "| " + " | ".join(row) + " |" for row in rows
+  ]
 
 
 def _rel(path: str, output: str) -> str:
@@ -418,48 +473,76 @@ def _rel(path: str, output: str) -> str:
 
 
 INTRO = (
-    "Every recipe trains on `birds/train` (90% train, 10% validation during training, split by "
-    "path hash) with early stopping off, and its last weights are scored on `birds/val` (1,000 "
-    "photos no recipe trained on) and `kodak24` (24 other scenes).")
+  "Every recipe trains on `birds/train` (90% train, 10% validation during training, split by "
+  "path hash) with early stopping off, and its last weights are scored on `birds/val` (1,000 "
+  "photos no recipe trained on) and `kodak24` (24 other scenes)."
+)
 METRICS_NOTE = (
-    "Each cell: the model's mean over the photos, then in brackets the gray baseline (the input "
-    "with no colour), or for colourfulness the photos' own. Higher is better for PSNR, SSIM and "
-    "AuC (of the ab error, 0-150); lower for ΔCF = |CF(pred) - CF(true)| (Hasler and Süsstrunk's "
-    "colourfulness) and for MSE, which is in each model's own output space (RGB in [0, 1] for "
-    "regression, RGB in [-1, 1] or Lab ab/110 for the GANs).")
+  "Each cell: the model's mean over the photos, then in brackets the gray baseline (the input "
+  "with no colour), or for colourfulness the photos' own. Higher is better for PSNR, SSIM and "
+  "AuC (of the ab error, 0-150); lower for ΔCF = |CF(pred) - CF(true)| (Hasler and Süsstrunk's "
+  "colourfulness) and for MSE, which is in each model's own output space (RGB in [0, 1] for "
+  "regression, RGB in [-1, 1] or Lab ab/110 for the GANs)."
+)
 
 
-def render(runs: list[Run], output: str, assets: str, *,
-           study_dir: str = "runs/reference_study") -> str:
+def render(
+  runs: list[Run], output: str, assets: str, *, study_dir: str = "runs/reference_study"
+) -> str:
   """The markdown of RESULTS.md; writes the figures into `assets` as it goes."""
   by_name = {r.name: r for r in runs}
-  budgets = sorted({(r.kind, r.study.get("budget", {}).get("epochs", r.epochs_done), r.batch_size,
-                     _image_size(r)) for r in runs}, key=str)
-  budget_text = "; ".join(f"{kind}: {epochs} epochs at batch {batch}, {size}x{size} px"
-                          for kind, epochs, batch, size in budgets)
-  generated = (f"Generated by `python bench/results_table.py --study={study_dir}` on "
-               f"{datetime.date.today().isoformat()} from the workdirs of `python "
-               f"bench/reference_study.py` (do not edit by hand: rerun both). {INTRO}")
-  budget_line = (f"Budgets (images = steps x batch): {budget_text}. Wall times are training only, "
-                 "on the machine named per recipe; on a shared machine they are upper bounds.")
+  budgets = sorted(
+    {
+      (r.kind, r.study.get("budget", {}).get("epochs", r.epochs_done), r.batch_size, _image_size(r))
+      for r in runs
+    },
+    key=str,
+  )
+  budget_text = "; ".join(
+    f"{kind}: {epochs} epochs at batch {batch}, {size}x{size} px"
+    for kind, epochs, batch, size in budgets
+  )
+  generated = (
+    f"Generated by `python bench/results_table.py --study={study_dir}` on "
+    f"{datetime.date.today().isoformat()} from the workdirs of `python "
+    f"bench/reference_study.py` (do not edit by hand: rerun both). {INTRO}"
+  )
+  budget_line = (
+    f"Budgets (images = steps x batch): {budget_text}. Wall times are training only, "
+    "on the machine named per recipe; on a shared machine they are upper bounds."
+  )
   md = ["# Reference results", "", generated, "", budget_line, "", "## Budget and parameters", ""]
-  md += _table(["recipe", "kind", "parameters", "images", "epochs", "px", "wall time", "status"],
-               [budget_row(r) for r in runs])
+  md += _table(
+    ["recipe", "kind", "parameters", "images", "epochs", "px", "wall time", "status"],
+    [budget_row(r) for r in runs],
+  )
   for i, (eval_name, heading) in enumerate(EVALS):
     md += ["", f"## {heading}", "", METRICS_NOTE if i == 0 else "Columns as above.", ""]
     evaluated = [r for r in runs if eval_name in r.evals]
     if not evaluated:
       md += [f"No run is evaluated on `{eval_name}` yet (bench/reference_study.py does it)."]
       continue
-    md += _table(["recipe"] + [f"{title} ({beside})" for _, title, _, beside in COLUMNS],
-                 [metric_row(r, eval_name) for r in evaluated])
+    md += _table(
+      ["recipe"] + [f"{title} ({beside})" for _, title, _, beside in COLUMNS],
+      [metric_row(r, eval_name) for r in evaluated],
+    )
     combined = os.path.join(assets, f"{eval_name}_all.png")
     if combined_grid(evaluated, eval_name, combined):
       names = " | ".join(r.name for r in evaluated)
-      md += ["", f"The same photos colorized by every recipe: gray | {names} | true.", "",
-             f"![{eval_name}: every recipe]({_rel(combined, output)})"]
-  md += ["", "## The studies' claims", "", f"Evaluated on `{CLAIMS_EVAL}` from the numbers "
-         "above by `bench/results_table.py`, at these budgets.", ""]
+      md += [
+        "",
+        f"The same photos colorized by every recipe: gray | {names} | true.",
+        "",
+        f"![{eval_name}: every recipe]({_rel(combined, output)})",
+      ]
+  md += [
+    "",
+    "## The studies' claims",
+    "",
+    f"Evaluated on `{CLAIMS_EVAL}` from the numbers "
+    "above by `bench/results_table.py`, at these budgets.",
+    "",
+  ]
   for claim in (c(by_name) for c in CLAIMS):
     md += [f"- **{claim.title}** Verdict: **{claim.verdict}**. {claim.evidence}"]
   md += ["", "## Recipes", ""]
@@ -471,9 +554,11 @@ def render(runs: list[Run], output: str, assets: str, *,
 def recipe_section(run: Run, output: str, assets: str) -> list[str]:
   config = run.study.get("config", run.config.get("model", {}).get("name", "?"))
   wall = _duration((run.final or {}).get("train_seconds"))
-  summary = (f"`{config}`, {run.kind}; parameters {_params(run)}; "
-             f"{run.steps_done * run.batch_size:,} images ({run.epochs_done} epochs at batch "
-             f"{run.batch_size}); training wall time {wall}; machine: {_machines(run)}.")
+  summary = (
+    f"`{config}`, {run.kind}; parameters {_params(run)}; "
+    f"{run.steps_done * run.batch_size:,} images ({run.epochs_done} epochs at batch "
+    f"{run.batch_size}); training wall time {wall}; machine: {_machines(run)}."
+  )
   md = [f"### {run.name}", "", summary, ""]
   grid = os.path.join(assets, f"{run.name}_grid.png")
   plot = os.path.join(assets, f"{run.name}_curves.png")
@@ -482,8 +567,12 @@ def recipe_section(run: Run, output: str, assets: str) -> list[str]:
   if curves(run, plot):
     md += [f"![{run.name}: loss and quality per epoch]({_rel(plot, output)})", ""]
   if run.study.get("commands"):
-    md += ["Reproduce (the study command, or its `launch.py` steps one at a time):", "",
-           "```bash", run.study.get("study_command", "")]
+    md += [
+      "Reproduce (the study command, or its `launch.py` steps one at a time):",
+      "",
+      "```bash",
+      run.study.get("study_command", ""),
+    ]
     md += list(run.study["commands"].values()) + ["```", ""]
   else:
     md += ["(Not trained by bench/reference_study.py: no recorded command.)", ""]
@@ -509,19 +598,23 @@ def kept_sections(path: str) -> str:
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("study", "runs/reference_study",
-                      "The study's output folder (one workdir per recipe).")
+  flags.DEFINE_string(
+    "study", "runs/reference_study", "The study's output folder (one workdir per recipe)."
+  )
   flags.DEFINE_string("output", os.path.join(ROOT, "RESULTS.md"), "Markdown file to write.")
-  flags.DEFINE_string("assets", os.path.join(ROOT, "docs", "results"),
-                      "Folder for the PNGs it links.")
+  flags.DEFINE_string(
+    "assets", os.path.join(ROOT, "docs", "results"), "Folder for the PNGs it links."
+  )
 
 
 def main(argv):
   del argv
   runs = load_study(FLAGS.study)
   if not runs:
-    sys.exit(f"no workdirs (folders with config.json) under {FLAGS.study}; "
-             "run bench/reference_study.py first")
+    sys.exit(
+      f"no workdirs (folders with config.json) under {FLAGS.study}; "
+      "run bench/reference_study.py first"
+    )
   text = render(runs, FLAGS.output, FLAGS.assets, study_dir=FLAGS.study)
   text += kept_sections(FLAGS.output)
   with open(FLAGS.output + ".tmp", "w") as f:

@@ -29,7 +29,9 @@ from colorize_jax.models import conv
 config_flags.DEFINE_config_file("config", None, "Config file (with optional :variant).")
 flags.DEFINE_integer("steps", 20, "Timed steps (after 2 warm-up steps).")
 flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported (machines are shared).")
-flags.DEFINE_float("peak_tflops", 0.0, "Device peak TFLOP/s for MFU (e.g. 989 for an H100's bf16); 0: skip.")
+flags.DEFINE_float(
+  "peak_tflops", 0.0, "Device peak TFLOP/s for MFU (e.g. 989 for an H100's bf16); 0: skip."
+)
 flags.mark_flags_as_required(["config"])
 FLAGS = flags.FLAGS
 
@@ -51,17 +53,26 @@ def main(argv):
   optimizers = optim.build_all(config, task.optimizers, total_steps=10_000)
   mesh = parallel.make_mesh()
   rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
-  state = jax.jit(lambda k: task.init_state(k, size, optimizers), out_shardings=rep)(jax.random.key(0))
+  state = jax.jit(lambda k: task.init_state(k, size, optimizers), out_shardings=rep)(
+    jax.random.key(0)
+  )
   images = np.random.default_rng(0).integers(0, 256, (config.batch_size, size, size, 3), np.uint8)
   batch = jax.device_put({"image": images}, data)
   key = jax.random.key(1)
 
-  step = xla_options.jit(train.make_train_step(task, config), in_shardings=(rep, data, rep), out_shardings=(rep, rep), donate_argnums=(0,))
+  step = xla_options.jit(
+    train.make_train_step(task, config),
+    in_shardings=(rep, data, rep),
+    out_shardings=(rep, rep),
+    donate_argnums=(0,),
+  )
   t0 = time.perf_counter()
   compiled = step.lower(state, batch, key).compile()
   compile_s = time.perf_counter() - t0
   with conv.plain_xla():
-    flops = flops_of(jax.jit(train.make_train_step(task, config)).lower(state, batch, key).compile())
+    flops = flops_of(
+      jax.jit(train.make_train_step(task, config)).lower(state, batch, key).compile()
+    )
   for _ in range(2):
     state, metrics = compiled(state, batch, key)
   jax.block_until_ready(metrics)
@@ -77,8 +88,10 @@ def main(argv):
   counts = task.param_counts(state)
   device = jax.devices()[0]
   print(f"device          {device.platform}:{device.device_kind} x{jax.device_count()}")
-  print(f"model           {config.model.name} {size}x{size}, batch {config.batch_size}, "
-        f"dtype {config.dtype}, params {counts}")
+  print(
+    f"model           {config.model.name} {size}x{size}, batch {config.batch_size}, "
+    f"dtype {config.dtype}, params {counts}"
+  )
   print(f"compile         {compile_s:.1f} s")
   print(f"step            {best * 1000:.1f} ms (best of {FLAGS.repeats} x {FLAGS.steps})")
   print(f"images/s        {config.batch_size / best:.1f}")

@@ -21,14 +21,21 @@ def _warp_one(image, key, zoom: float, rotation: float, hflip: bool):
   flip = jnp.logical_and(hflip, jax.random.bernoulli(k_flip))
 
   h, w, c = image.shape
-  y, x = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32) - (h - 1) / 2,
-                      jnp.arange(w, dtype=jnp.float32) - (w - 1) / 2, indexing="ij")
+  y, x = jnp.meshgrid(
+    jnp.arange(h, dtype=jnp.float32) - (h - 1) / 2,
+    jnp.arange(w, dtype=jnp.float32) - (w - 1) / 2,
+    indexing="ij",
+  )
   x = jnp.where(flip, -x, x)
   cos, sin = jnp.cos(theta) / scale, jnp.sin(theta) / scale
   src_y = sin * x + cos * y + (h - 1) / 2
   src_x = cos * x - sin * y + (w - 1) / 2
-  channels = [ndimage.map_coordinates(image[..., i].astype(jnp.float32), [src_y, src_x], order=1,
-                                      mode="reflect") for i in range(c)]
+  channels = [
+    ndimage.map_coordinates(
+      image[..., i].astype(jnp.float32), [src_y, src_x], order=1, mode="reflect"
+    )
+    for i in range(c)
+  ]
   return jnp.clip(jnp.round(jnp.stack(channels, axis=-1)), 0, 255).astype(jnp.uint8)
 
 
@@ -44,7 +51,10 @@ def augment_images(images, key, *, zoom: float, rotation: float, hflip: bool):
 
 def from_config(augment_cfg):
   """A `(images, key) -> images` function for `config.data.augment`."""
-  options = dict(zoom=float(augment_cfg.zoom), rotation=float(augment_cfg.rotation),
-                 hflip=bool(augment_cfg.hflip))
+  options = dict(
+    zoom=float(augment_cfg.zoom),
+    rotation=float(augment_cfg.rotation),
+    hflip=bool(augment_cfg.hflip),
+  )
   augment_images(jnp.zeros((0, 1, 1, 3), jnp.uint8), jax.random.key(0), **options)  # Validates now.
   return lambda images, key: augment_images(images, key, **options)

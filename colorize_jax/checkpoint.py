@@ -55,7 +55,7 @@ class Progress:
     return dataclasses.asdict(self)
 
   @classmethod
-  def from_json(cls, data: dict) -> "Progress":
+  def from_json(cls, data: dict) -> Progress:
     fields = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in fields})
 
@@ -81,16 +81,27 @@ class Checkpoints:
 
   def __init__(self, directory: str, *, keep: int = 3, async_save: bool = True):
     self.directory = os.path.abspath(directory)
-    policy = pp.AnyPreservationPolicy([
+    policy = pp.AnyPreservationPolicy(
+      [
         pp.LatestN(max(keep, 1)),
-        pp.BestN(get_metric_fn=lambda m: m["monitor"], reverse=True, n=1,
-                 keep_checkpoints_without_metrics=False),
-    ])
+        pp.BestN(
+          get_metric_fn=lambda m: m["monitor"],
+          reverse=True,
+          n=1,
+          keep_checkpoints_without_metrics=False,
+        ),
+      ]
+    )
     options = ocp.CheckpointManagerOptions(
-        preservation_policy=policy, best_fn=lambda m: m["monitor"], best_mode="min",
-        cleanup_tmp_directories=True, enable_async_checkpointing=async_save)
+      preservation_policy=policy,
+      best_fn=lambda m: m["monitor"],
+      best_mode="min",
+      cleanup_tmp_directories=True,
+      enable_async_checkpointing=async_save,
+    )
     self.manager = ocp.CheckpointManager(
-        self.directory, item_names=("state", "data", "progress"), options=options)
+      self.directory, item_names=("state", "data", "progress"), options=options
+    )
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -101,11 +112,14 @@ class Checkpoints:
   def all_steps(self) -> list[int]:
     return list(self.manager.all_steps())
 
-  def save(self, step: int, state, data_iterator, progress: Progress, monitor: float | None = None) -> None:
+  def save(
+    self, step: int, state, data_iterator, progress: Progress, monitor: float | None = None
+  ) -> None:
     args = ocp.args.Composite(
-        state=ocp.args.StandardSave(state),
-        data=grain.checkpoint.CheckpointSave(data_iterator),
-        progress=ocp.args.JsonSave(progress.to_json()))
+      state=ocp.args.StandardSave(state),
+      data=grain.checkpoint.CheckpointSave(data_iterator),
+      progress=ocp.args.JsonSave(progress.to_json()),
+    )
     metrics = None if monitor is None else {"monitor": float(monitor)}
     self.manager.save(step, args=args, metrics=metrics, force=True)
 
@@ -116,7 +130,9 @@ class Checkpoints:
     """
     where = os.path.join(self.directory, str(step))
     try:
-      progress = self.manager.restore(step, args=ocp.args.Composite(progress=ocp.args.JsonRestore()))
+      progress = self.manager.restore(
+        step, args=ocp.args.Composite(progress=ocp.args.JsonRestore())
+      )
       progress = Progress.from_json(progress["progress"])
     except Exception as e:  # pylint: disable=broad-except  (any damage: JSON, missing file, bad field)
       path = os.path.join(where, "progress", "metadata")
@@ -188,7 +204,9 @@ class Checkpoints:
     try:
       step = int(which)
     except (TypeError, ValueError):
-      raise ValueError(f"checkpoint {which!r}: use 'last', 'best' or a step number; saved steps: {steps}") from None
+      raise ValueError(
+        f"checkpoint {which!r}: use 'last', 'best' or a step number; saved steps: {steps}"
+      ) from None
     if step not in steps:
       raise ValueError(f"no checkpoint at step {step} in {self.directory}; saved steps: {steps}")
     return step

@@ -22,11 +22,14 @@ from colorize_jax import registry
 # numpy, not jnp: a jnp constant would start the JAX backend at import time,
 # before a multi-process run can call jax.distributed.initialize().
 _GRAY_WEIGHTS = np.array([0.2125, 0.7154, 0.0721], np.float32)
-_RGB_TO_XYZ = np.array([
+_RGB_TO_XYZ = np.array(
+  [
     [0.412453, 0.357580, 0.180423],
     [0.212671, 0.715160, 0.072169],
     [0.019334, 0.119193, 0.950227],
-], np.float32)
+  ],
+  np.float32,
+)
 _XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ).astype(np.float32)
 _D65_WHITE = np.array([0.95047, 1.0, 1.08883], np.float32)
 _LAB_EPSILON = 0.008856
@@ -57,7 +60,9 @@ def _linear_to_srgb(c):
 def rgb_to_lab(rgb: jnp.ndarray) -> jnp.ndarray:
   """sRGB [..., 3] in [0, 1] -> Lab with L in [0, 100], a and b roughly in [-110, 110]."""
   xyz = _srgb_to_linear(rgb) @ _RGB_TO_XYZ.T / _D65_WHITE
-  f = jnp.where(xyz > _LAB_EPSILON, jnp.cbrt(jnp.maximum(xyz, _LAB_EPSILON)), 7.787 * xyz + 16.0 / 116.0)
+  f = jnp.where(
+    xyz > _LAB_EPSILON, jnp.cbrt(jnp.maximum(xyz, _LAB_EPSILON)), 7.787 * xyz + 16.0 / 116.0
+  )
   fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
   return jnp.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], axis=-1)
 
@@ -68,7 +73,7 @@ def lab_to_rgb(lab: jnp.ndarray) -> jnp.ndarray:
   fx = lab[..., 1] / 500.0 + fy
   fz = jnp.maximum(fy - lab[..., 2] / 200.0, 0.0)
   f = jnp.stack([fx, fy, fz], axis=-1)
-  xyz = jnp.where(f ** 3 > _LAB_EPSILON, f ** 3, (f - 16.0 / 116.0) / 7.787) * _D65_WHITE
+  xyz = jnp.where(f**3 > _LAB_EPSILON, f**3, (f - 16.0 / 116.0) / 7.787) * _D65_WHITE
   return jnp.clip(_linear_to_srgb(xyz @ _XYZ_TO_RGB.T), 0.0, 1.0)
 
 

@@ -25,7 +25,7 @@ import glob
 import os
 import sys
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from absl import app, flags, logging
@@ -96,13 +96,19 @@ def _unique_names(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
   return out
 
 
-
-
 def upsample_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
   """[S, S, 2] chroma -> [height, width, 2], bilinear."""
-  return np.stack([
-      np.asarray(Image.fromarray(np.ascontiguousarray(ab[..., c]), mode="F").resize(
-          (width, height), Image.Resampling.BILINEAR)) for c in range(ab.shape[-1])], axis=-1)
+  return np.stack(
+    [
+      np.asarray(
+        Image.fromarray(np.ascontiguousarray(ab[..., c]), mode="F").resize(
+          (width, height), Image.Resampling.BILINEAR
+        )
+      )
+      for c in range(ab.shape[-1])
+    ],
+    axis=-1,
+  )
 
 
 def full_resolution(image: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
@@ -118,7 +124,9 @@ def full_resolution(image: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
 
 def colorize_images(colorizer, images: list[np.ndarray]) -> list[np.ndarray]:
   """Full-resolution colorizations of uint8 RGB images of any sizes (one batch)."""
-  small = np.stack([resize_image(image, colorizer.image_size, colorizer.image_size) for image in images])
+  small = np.stack(
+    [resize_image(image, colorizer.image_size, colorizer.image_size) for image in images]
+  )
   ab = colorizer.chroma_ab(small)
   return [full_resolution(image, ab[i]) for i, image in enumerate(images)]
 
@@ -132,15 +140,19 @@ def _load(path: str):
     return None, f"{type(e).__name__}: {e}"
 
 
-def _batches(pairs, batch_size: int, pool) -> Iterator[list[tuple[str, str, np.ndarray | None, str | None]]]:
+def _batches(
+  pairs, batch_size: int, pool
+) -> Iterator[list[tuple[str, str, np.ndarray | None, str | None]]]:
   """Decoded batches, the next one decoding in threads while the current one runs."""
-  chunks = [pairs[i:i + batch_size] for i in range(0, len(pairs), batch_size)]
+  chunks = [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
   futures = None
   for i, chunk in enumerate(chunks):
     if futures is None:
       futures = [pool.submit(_load, path) for path, _ in chunk]
     current = [(path, name, *f.result()) for (path, name), f in zip(chunk, futures)]
-    futures = ([pool.submit(_load, path) for path, _ in chunks[i + 1]] if i + 1 < len(chunks) else None)
+    futures = (
+      [pool.submit(_load, path) for path, _ in chunks[i + 1]] if i + 1 < len(chunks) else None
+    )
     yield current
 
 
@@ -160,14 +172,19 @@ def colorize_paths(colorizer, inputs: list[str], output: str, batch_size: int = 
           result.failed.append((path, reason))
       if good:
         outputs = colorize_images(colorizer, [image for _, _, image in good])
-        for (path, name, _), out in zip(good, outputs):
+        for (_, name, _), out in zip(good, outputs):
           target = os.path.join(output, name + ".png")
           os.makedirs(os.path.dirname(target), exist_ok=True)
           Image.fromarray(out).save(target)
           result.written.append(target)
       rate = len(result.written) / max(time.perf_counter() - start, 1e-9)
-      logging.info("colorized %d/%d images (%d failed), %.2f images/s", len(result.written), len(pairs),
-                   len(result.failed), rate)
+      logging.info(
+        "colorized %d/%d images (%d failed), %.2f images/s",
+        len(result.written),
+        len(pairs),
+        len(result.failed),
+        rate,
+      )
   return result
 
 
@@ -185,9 +202,15 @@ def define_flags() -> None:
   # Only when run as a command: compare.py and tests import this module, and
   # absl refuses a flag name defined by two modules.
   flags.DEFINE_string("workdir", None, "A trained run's workdir (its config.json and checkpoints).")
-  flags.DEFINE_string("bundle", None, "An inference bundle written by colorize_jax.export, instead of --workdir.")
-  flags.DEFINE_string("config", None, "Instead of --workdir: the config launch.py trained with its default "
-                      "workdir, e.g. configs/pix2pix.py:short for runs/pix2pix-short.")
+  flags.DEFINE_string(
+    "bundle", None, "An inference bundle written by colorize_jax.export, instead of --workdir."
+  )
+  flags.DEFINE_string(
+    "config",
+    None,
+    "Instead of --workdir: the config launch.py trained with its default "
+    "workdir, e.g. configs/pix2pix.py:short for runs/pix2pix-short.",
+  )
   flags.DEFINE_string("checkpoint", "best", "With --workdir: best, last or a step number.")
   flags.DEFINE_string("output", None, "Folder for the colorized PNGs.")
   flags.DEFINE_integer("batch_size", 16, "Images per model call.")
@@ -204,14 +227,23 @@ def main(argv):
     raise app.UsageError("--output is required")
   pairs, missing = expand_inputs(inputs)
   if not pairs and not missing:
-    sys.exit(f"error: no image files in {', '.join(inputs)} "
-             f"(looked for {', '.join(IMAGE_EXTENSIONS)}, any case, in all subfolders)")
+    sys.exit(
+      f"error: no image files in {', '.join(inputs)} "
+      f"(looked for {', '.join(IMAGE_EXTENSIONS)}, any case, in all subfolders)"
+    )
   try:
     colorizer = inference.load(workdir_flag(), FLAGS.bundle, FLAGS.checkpoint)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
-  logging.info("model %s (step %s) from %s, %dx%d %s", colorizer.config.model.name, colorizer.step,
-               colorizer.source, colorizer.image_size, colorizer.image_size, colorizer.color_space.name)
+  logging.info(
+    "model %s (step %s) from %s, %dx%d %s",
+    colorizer.config.model.name,
+    colorizer.step,
+    colorizer.source,
+    colorizer.image_size,
+    colorizer.image_size,
+    colorizer.color_space.name,
+  )
   result = colorize_paths(colorizer, inputs, FLAGS.output, FLAGS.batch_size)
   logging.info("wrote %d image(s) to %s", len(result.written), os.path.abspath(FLAGS.output))
   if result.failed:

@@ -62,15 +62,30 @@ def run_summary(run_dir: str, label: str) -> dict:
   """Everything the report says about one run."""
   config = inference.workdir_config(run_dir)
   final = _read_json(os.path.join(run_dir, "final_metrics.json"))
-  row = {"run": label, "workdir": os.path.abspath(run_dir), "task": config.task, "model": config.model.name,
-         "loss": config.loss, "color_space": config.data.color_space, "image_size": config.data.image_size}
+  row = {
+    "run": label,
+    "workdir": os.path.abspath(run_dir),
+    "task": config.task,
+    "model": config.model.name,
+    "loss": config.loss,
+    "color_space": config.data.color_space,
+    "image_size": config.data.image_size,
+  }
   if final:
-    row |= {"parameters": sum(final.get("params", {}).values()), "epochs": final.get("epochs"),
-            "train_seconds": final.get("train_seconds"), "status": "finished"}
+    row |= {
+      "parameters": sum(final.get("params", {}).values()),
+      "epochs": final.get("epochs"),
+      "train_seconds": final.get("train_seconds"),
+      "status": "finished",
+    }
   else:  # Still training, or stopped before its final evaluation.
     epochs = [r for r in read_metrics(run_dir) if r.get("kind") == "epoch"]
-    row |= {"parameters": None, "epochs": epochs[-1]["epoch"] if epochs else 0, "train_seconds": None,
-            "status": "unfinished"}
+    row |= {
+      "parameters": None,
+      "epochs": epochs[-1]["epoch"] if epochs else 0,
+      "train_seconds": None,
+      "status": "unfinished",
+    }
   return row
 
 
@@ -95,16 +110,35 @@ def _markdown_table(header: list[str], rows: list[list]) -> str:
   return "\n".join(lines)
 
 
-def write_tables(summaries: list[dict], evals: list[dict[str, dict]], output: str) -> tuple[str, str]:
+def write_tables(
+  summaries: list[dict], evals: list[dict[str, dict]], output: str
+) -> tuple[str, str]:
   """report.md and report.csv."""
-  info_keys = ["run", "task", "model", "loss", "color_space", "image_size", "parameters", "epochs",
-               "train_seconds", "status"]
+  info_keys = [
+    "run",
+    "task",
+    "model",
+    "loss",
+    "color_space",
+    "image_size",
+    "parameters",
+    "epochs",
+    "train_seconds",
+    "status",
+  ]
   names = sorted({name for e in evals for name in e})
-  md = ["# Run comparison", "", _markdown_table(info_keys, [[s[k] for k in info_keys] for s in summaries]), ""]
+  md = [
+    "# Run comparison",
+    "",
+    _markdown_table(info_keys, [[s[k] for k in info_keys] for s in summaries]),
+    "",
+  ]
   csv_rows = [{k: s[k] for k in info_keys} | {"workdir": s["workdir"]} for s in summaries]
   for name in names:
     md += [f"## Evaluation `{name}`", ""]
-    header = ["run", "step", "examples"] + list(TABLE_METRICS) + [f"gray {m}" for m in TABLE_METRICS]
+    header = (
+      ["run", "step", "examples"] + list(TABLE_METRICS) + [f"gray {m}" for m in TABLE_METRICS]
+    )
     rows, missing = [], []
     for summary, run_evals in zip(summaries, evals):
       report = run_evals.get(name)
@@ -112,21 +146,35 @@ def write_tables(summaries: list[dict], evals: list[dict[str, dict]], output: st
         if run_evals:  # Runs with no evaluation at all are listed once, below.
           missing.append(summary["run"])
         continue
-      rows.append([summary["run"], report.get("step"), report.get("examples")]
-                  + [report["metrics"].get(m) for m in TABLE_METRICS]
-                  + [report["gray_baseline"].get(m) for m in TABLE_METRICS])
+      rows.append(
+        [summary["run"], report.get("step"), report.get("examples")]
+        + [report["metrics"].get(m) for m in TABLE_METRICS]
+        + [report["gray_baseline"].get(m) for m in TABLE_METRICS]
+      )
     md += [_markdown_table(header, rows), ""]
     if missing:
-      md += [f"No `{name}` evaluation yet for: {', '.join(missing)} "
-             f"(python launch.py --config=... --workdir=RUN --mode=eval).", ""]
+      md += [
+        f"No `{name}` evaluation yet for: {', '.join(missing)} "
+        f"(python launch.py --config=... --workdir=RUN --mode=eval).",
+        "",
+      ]
   no_eval = [s["run"] for s, e in zip(summaries, evals) if not e]
   if no_eval:
-    md += [f"Not evaluated yet: {', '.join(no_eval)}. Run `python launch.py --config=... --workdir=RUN "
-           "--mode=eval` or pass --evaluate_missing.", ""]
-  md += ["Higher is better for psnr, ssim and ab_auc; delta_colorfulness is |predicted - true| "
-         "colorfulness (0 is ideal); mse and l1 are in each model's own output space. "
-         "`gray` columns score the input with zero chroma: the floor a model must beat.", "",
-         "![validation loss](val_loss.png)", "", "![gray | runs | true](grid.png)", ""]
+    md += [
+      f"Not evaluated yet: {', '.join(no_eval)}. Run `python launch.py --config=... --workdir=RUN "
+      "--mode=eval` or pass --evaluate_missing.",
+      "",
+    ]
+  md += [
+    "Higher is better for psnr, ssim and ab_auc; delta_colorfulness is |predicted - true| "
+    "colorfulness (0 is ideal); mse and l1 are in each model's own output space. "
+    "`gray` columns score the input with zero chroma: the floor a model must beat.",
+    "",
+    "![validation loss](val_loss.png)",
+    "",
+    "![gray | runs | true](grid.png)",
+    "",
+  ]
   for row, run_evals in zip(csv_rows, evals):
     for name, report in run_evals.items():
       row |= {f"{name}/step": report.get("step"), f"{name}/examples": report.get("examples")}
@@ -143,7 +191,9 @@ def write_tables(summaries: list[dict], evals: list[dict[str, dict]], output: st
   return md_path, csv_path
 
 
-def plot_val_loss(run_dirs: list[str], labels: list[str], path: str, metric: str = "val/loss") -> bool:
+def plot_val_loss(
+  run_dirs: list[str], labels: list[str], path: str, metric: str = "val/loss"
+) -> bool:
   """One curve per run, epochs on x, shared axes. False when no run has logged an epoch."""
   return plot_runs({label: read_metrics(d) for d, label in zip(run_dirs, labels)}, path, metric)
 
@@ -175,13 +225,23 @@ def colorized_grid(run_dirs: list[str], images: np.ndarray, checkpoint: str = "b
   columns = [np.asarray(color.rgb_to_gray(true))]
   for run_dir in run_dirs:
     colorizer = inference.from_workdir(run_dir, checkpoint)
-    columns.append(np.stack(colorize.colorize_images(colorizer, list(images))).astype(np.float32) / 255.0)
+    columns.append(
+      np.stack(colorize.colorize_images(colorizer, list(images))).astype(np.float32) / 255.0
+    )
   columns.append(true)
   return comparison_grid(*columns)
 
 
-def compare(run_dirs: list[str], output: str, *, evaluate_missing_runs: bool = False, num_images: int = 6,
-            grid_size: int = 0, image_paths: list[str] | None = None, checkpoint: str = "best") -> dict:
+def compare(
+  run_dirs: list[str],
+  output: str,
+  *,
+  evaluate_missing_runs: bool = False,
+  num_images: int = 6,
+  grid_size: int = 0,
+  image_paths: list[str] | None = None,
+  checkpoint: str = "best",
+) -> dict:
   """Writes the report; returns the paths it wrote."""
   bad = [d for d in run_dirs if not os.path.exists(os.path.join(d, "config.json"))]
   if bad:
@@ -192,7 +252,9 @@ def compare(run_dirs: list[str], output: str, *, evaluate_missing_runs: bool = F
   for run_dir, label in zip(run_dirs, labels):
     run_evals = evaluations(run_dir)
     if not run_evals and evaluate_missing_runs:
-      logging.info("run %s has no evaluation yet: evaluating its best checkpoint on the test split", label)
+      logging.info(
+        "run %s has no evaluation yet: evaluating its best checkpoint on the test split", label
+      )
       evaluate_missing(run_dir)
       run_evals = evaluations(run_dir)
     if not run_evals:
@@ -216,12 +278,24 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("output", None, "Folder for report.md, report.csv, val_loss.png and grid.png.")
-  flags.DEFINE_bool("evaluate_missing", False, "Evaluate (best checkpoint, test split) runs that have no eval yet.")
+  flags.DEFINE_string(
+    "output", None, "Folder for report.md, report.csv, val_loss.png and grid.png."
+  )
+  flags.DEFINE_bool(
+    "evaluate_missing", False, "Evaluate (best checkpoint, test split) runs that have no eval yet."
+  )
   flags.DEFINE_integer("num_images", 6, "Rows of the colorized grid.")
-  flags.DEFINE_integer("grid_size", 0, "Pixel size of the grid's images; 0: the largest image_size of the runs.")
-  flags.DEFINE_list("images", None, "Photos (files, folders, globs) for the grid instead of the first run's test split.")
-  flags.DEFINE_string("checkpoint", "best", "Checkpoint each run colorizes the grid with: best, last or a step.")
+  flags.DEFINE_integer(
+    "grid_size", 0, "Pixel size of the grid's images; 0: the largest image_size of the runs."
+  )
+  flags.DEFINE_list(
+    "images",
+    None,
+    "Photos (files, folders, globs) for the grid instead of the first run's test split.",
+  )
+  flags.DEFINE_string(
+    "checkpoint", "best", "Checkpoint each run colorizes the grid with: best, last or a step."
+  )
   flags.mark_flags_as_required(["output"])
 
 
@@ -231,8 +305,15 @@ def main(argv):
   if not run_dirs:
     raise app.UsageError("give one or more run workdirs")
   try:
-    compare(run_dirs, FLAGS.output, evaluate_missing_runs=FLAGS.evaluate_missing, num_images=FLAGS.num_images,
-            grid_size=FLAGS.grid_size, image_paths=FLAGS.images, checkpoint=FLAGS.checkpoint)
+    compare(
+      run_dirs,
+      FLAGS.output,
+      evaluate_missing_runs=FLAGS.evaluate_missing,
+      num_images=FLAGS.num_images,
+      grid_size=FLAGS.grid_size,
+      image_paths=FLAGS.images,
+      checkpoint=FLAGS.checkpoint,
+    )
   except (ValueError, FileNotFoundError, registry.UnknownNameError) as e:
     sys.exit(f"error: {e}")
 

@@ -36,8 +36,9 @@ class OptionsByName(ml_collections.ConfigDict):
     if isinstance(key, str) and "." not in key and key not in self and self.kind:
       defaults = self.defaults()
       if key not in defaults:
-        raise KeyError(f"{key!r}: no {self.kind} with options by that name; valid: "
-                       f"{', '.join(sorted(defaults))}")
+        raise KeyError(
+          f"{key!r}: no {self.kind} with options by that name; valid: {', '.join(sorted(defaults))}"
+        )
       with self.unlocked():
         self[key] = defaults[key]
     return super().__getitem__(key)
@@ -49,8 +50,11 @@ class OptionsByName(ml_collections.ConfigDict):
     for name in registry.names(cls.kind):
       factory = registry.get(cls.kind, name)
       params = inspect.signature(factory).parameters.values()
-      options = {p.name: p.default for p in params
-                 if p.default is not inspect.Parameter.empty and p.name != "value_range"}
+      options = {
+        p.name: p.default
+        for p in params
+        if p.default is not inspect.Parameter.empty and p.name != "value_range"
+      }
       if options:
         out[name] = options
     return out
@@ -74,7 +78,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.batch_size = 32  # Global, over all devices and processes.
   c.num_epochs = 200
-  c.max_train_steps = 0  # A step budget across epochs (0 = num_epochs decides); for equal-budget comparisons.
+  c.max_train_steps = (
+    0  # A step budget across epochs (0 = num_epochs decides); for equal-budget comparisons.
+  )
   c.log_every_steps = 50
   c.num_sample_images = 8
 
@@ -89,22 +95,35 @@ def base_config() -> ml_collections.ConfigDict:
   # listed uses its registered defaults (colorize_jax/losses/pixel.py).
   c.loss_options = LossOptions()
 
-  c.optimizer = ml_collections.ConfigDict({
-      "learning_rate": 1e-3, "b1": 0.9, "b2": 0.999,
+  c.optimizer = ml_collections.ConfigDict(
+    {
+      "learning_rate": 1e-3,
+      "b1": 0.9,
+      "b2": 0.999,
       "schedule": "constant",  # constant | linear_decay | cosine
       "grad_clip_norm": 0.0,  # 0 = off
-  })
-  c.early_stopping = ml_collections.ConfigDict({
-      "enabled": True, "patience": 10, "min_delta": 0.0, "restore_best": True,
+    }
+  )
+  c.early_stopping = ml_collections.ConfigDict(
+    {
+      "enabled": True,
+      "patience": 10,
+      "min_delta": 0.0,
+      "restore_best": True,
       # What early stopping and the "best" checkpoint track, in its own direction, e.g.
       # 'val/psnr' (higher is better) or 'val/loss'; '' = the task's own (tasks/*.monitor).
-      "monitor": ""})
-  c.checkpoint = ml_collections.ConfigDict({
+      "monitor": "",
+    }
+  )
+  c.checkpoint = ml_collections.ConfigDict(
+    {
       "every_steps": 0,  # 0: at the end of every epoch only.
       "keep": 3,  # Latest checkpoints kept, besides the best one.
-  })
+    }
+  )
 
-  c.data = ml_collections.ConfigDict({
+  c.data = ml_collections.ConfigDict(
+    {
       "source": "sample",  # sample (embedded photos) | folder | tfds
       "path": "",  # Root folder for source=folder.
       "name": "",  # source=tfds: data set name (prepared as ArrayRecord; see colorize_jax/data/prepare.py).
@@ -120,9 +139,11 @@ def base_config() -> ml_collections.ConfigDict:
       "sample_crops_per_photo": 64,
       "sample_eval_crops_per_photo": 8,
       "min_image_size": 16,  # Images with a shorter side are skipped (and counted).
-  })
+    }
+  )
   # launch.py --mode=eval: which checkpoint, on what; writes <workdir>/eval/<name>.json and .png.
-  c.eval = ml_collections.ConfigDict({
+  c.eval = ml_collections.ConfigDict(
+    {
       "checkpoint": "best",  # best | last | a step number
       "split": "test",  # train | val | test of config.data (ignored when path is set)
       "path": "",  # A folder of photos to evaluate on instead: all its images, center squares.
@@ -133,15 +154,17 @@ def base_config() -> ml_collections.ConfigDict:
       # max_examples images (0 = all); bounds the validation overhead per epoch.
       "every_epochs": 1,
       "max_examples": 0,
-  })
+    }
+  )
   return c
 
 
 Variant = tuple[str, Callable[[ml_collections.ConfigDict], None] | None]
 
 
-def apply_variant(c: ml_collections.ConfigDict, arg: str | None, variants: dict[str, Variant],
-                  config_name: str) -> ml_collections.ConfigDict:
+def apply_variant(
+  c: ml_collections.ConfigDict, arg: str | None, variants: dict[str, Variant], config_name: str
+) -> ml_collections.ConfigDict:
   """Edits `c` by `get_config(arg)`'s variant (None and '' are the recipe itself)."""
   name = arg or ""
   if name not in variants:
@@ -155,9 +178,11 @@ def apply_variant(c: ml_collections.ConfigDict, arg: str | None, variants: dict[
 
 def chain(*edits: Callable[[ml_collections.ConfigDict], None]) -> Callable:
   """One variant made of several edits, applied in order."""
+
   def edit(c):
     for step in edits:
       step(c)
+
   return edit
 
 

@@ -11,7 +11,8 @@ with wgan_gp).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -42,8 +43,10 @@ def _batch_size(config, num_devices: int) -> str | None:
   size = config.batch_size
   if isinstance(size, int) and not isinstance(size, bool) and size >= 1:
     return None  # Divisibility by the devices is checked by parallel.check_batch_size.
-  return (f"batch_size={size!r} must be a positive multiple of the {num_devices} device(s), "
-          f"e.g. {num_devices} or {2 * num_devices}")
+  return (
+    f"batch_size={size!r} must be a positive multiple of the {num_devices} device(s), "
+    f"e.g. {num_devices} or {2 * num_devices}"
+  )
 
 
 def _split_fractions(config) -> str | None:
@@ -51,13 +54,23 @@ def _split_fractions(config) -> str | None:
   if config.data.source not in _SPLIT_SOURCES:
     # The sample source splits by photo: say so when fractions were set, instead of ignoring them.
     if fractions != tuple(config_base.base_config().data.split_fractions):
-      logging.warning("data.split_fractions=%s does not apply to data.source=%r (its split is fixed); "
-                      "it applies to %s", fractions, config.data.source, " and ".join(_SPLIT_SOURCES))
+      logging.warning(
+        "data.split_fractions=%s does not apply to data.source=%r (its split is fixed); "
+        "it applies to %s",
+        fractions,
+        config.data.source,
+        " and ".join(_SPLIT_SOURCES),
+      )
     return None
-  if (len(fractions) != 3 or any(not isinstance(f, (int, float)) or f < 0 for f in fractions)
-      or not fractions[0] > 0):
-    return (f"data.split_fractions={fractions} must be 3 non-negative numbers (train, val, test) "
-            "with train > 0, e.g. (0.7, 0.1, 0.2)")
+  if (
+    len(fractions) != 3
+    or any(not isinstance(f, (int, float)) or f < 0 for f in fractions)
+    or not fractions[0] > 0
+  ):
+    return (
+      f"data.split_fractions={fractions} must be 3 non-negative numbers (train, val, test) "
+      "with train > 0, e.g. (0.7, 0.1, 0.2)"
+    )
   return None
 
 
@@ -68,7 +81,8 @@ def output_size(config, image_size: int) -> tuple[int, ...] | None:
   gray = jax.ShapeDtypeStruct((1, image_size, image_size, 1), jnp.float32)
   try:
     out, _ = jax.eval_shape(
-        lambda x: model.init_with_output(jax.random.key(0), x, train=False), gray)
+      lambda x: model.init_with_output(jax.random.key(0), x, train=False), gray
+    )
   except (ValueError, TypeError, IndexError, ZeroDivisionError):  # Shapes that do not fit.
     return None
   return tuple(out.shape[1:])
@@ -86,12 +100,16 @@ def _image_size(config, fits: Callable[[Any, int], bool]) -> str | None:
   if fits(config, size):
     return None
   for k in range(1, 10):  # The smallest power of two whose multiples fit (the downsamplings).
-    step = 2 ** k
+    step = 2**k
     near = sorted({max(step, size // step * step), max(step, -(-size // step) * step)})
     if all(fits(config, s) for s in near):
-      return (f"data.image_size={size} does not fit model {config.model.name!r} (its output would "
-              f"not be {size}x{size}); use a multiple of {step}, e.g. {', '.join(map(str, near))}")
-  return f"data.image_size={size} does not fit model {config.model.name!r}, nor does any size near it"
+      return (
+        f"data.image_size={size} does not fit model {config.model.name!r} (its output would "
+        f"not be {size}x{size}); use a multiple of {step}, e.g. {', '.join(map(str, near))}"
+      )
+  return (
+    f"data.image_size={size} does not fit model {config.model.name!r}, nor does any size near it"
+  )
 
 
 def _task(config) -> str | None:
@@ -114,13 +132,16 @@ def _discriminator(config) -> str | None:
   target = jax.ShapeDtypeStruct((1, size, size, space.target_channels), jnp.float32)
   try:
     logits, _ = jax.eval_shape(
-        lambda g, t: d.init_with_output(jax.random.key(0), g, t, train=False), gray, target)
+      lambda g, t: d.init_with_output(jax.random.key(0), g, t, train=False), gray, target
+    )
   except (ValueError, TypeError) as e:  # Shapes that do not fit.
     return f"discriminator {d_cfg.name!r} does not fit data.image_size={size}: {e}"
   if any(leaf.size == 0 for leaf in jax.tree.leaves(logits)):
-    return (f"discriminator {d_cfg.name!r} (n_layers={d_cfg.get('n_layers')}, num_scales="
-            f"{d_cfg.get('num_scales', 1)}) gives no logits at data.image_size={size}; use fewer "
-            "layers or scales, or larger images")
+    return (
+      f"discriminator {d_cfg.name!r} (n_layers={d_cfg.get('n_layers')}, num_scales="
+      f"{d_cfg.get('num_scales', 1)}) gives no logits at data.image_size={size}; use fewer "
+      "layers or scales, or larger images"
+    )
   return None
 
 
@@ -128,15 +149,15 @@ def check(config, num_devices: int | None = None, fits: Callable[[Any, int], boo
   """Raises ConfigError listing every bad value; logs values that are ignored."""
   num_devices = num_devices or jax.device_count()
   problems = [
-      _at_least(config, "num_epochs", 1),
-      _at_least(config, "max_train_steps", 0),
-      _at_least(config, "log_every_steps", 1),
-      _at_least(config, "num_sample_images", 1),
-      _at_least(config, "checkpoint.every_steps", 0),
-      _at_least(config, "checkpoint.keep", 1),
-      _at_least(config, "data.min_image_size", 1),
-      _batch_size(config, num_devices),
-      _split_fractions(config),
+    _at_least(config, "num_epochs", 1),
+    _at_least(config, "max_train_steps", 0),
+    _at_least(config, "log_every_steps", 1),
+    _at_least(config, "num_sample_images", 1),
+    _at_least(config, "checkpoint.every_steps", 0),
+    _at_least(config, "checkpoint.keep", 1),
+    _at_least(config, "data.min_image_size", 1),
+    _batch_size(config, num_devices),
+    _split_fractions(config),
   ]
   # A task that cannot be built (conflicting switches, a model's unknown option) is the one
   # problem with its networks: tracing them would trip on the same thing.

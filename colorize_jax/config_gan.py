@@ -24,9 +24,16 @@ from colorize_jax import config_base
 def gan_config() -> ml_collections.ConfigDict:
   c = config_base.base_config()
   c.task = "adversarial"
-  c.model = ml_collections.ConfigDict({
-      "name": "unet_128", "base_features": 64, "num_downs": 7, "norm": "batch", "dropout": 0.5,
-      "output_activation": "tanh"})
+  c.model = ml_collections.ConfigDict(
+    {
+      "name": "unet_128",
+      "base_features": 64,
+      "num_downs": 7,
+      "norm": "batch",
+      "dropout": 0.5,
+      "output_activation": "tanh",
+    }
+  )
   c.discriminator = discriminator(name="patchgan", base_features=64, n_layers=3, norm="batch")
 
   # The generator's reconstruction term, the pixel-loss spec of base_config
@@ -36,16 +43,19 @@ def gan_config() -> ml_collections.ConfigDict:
   c.gan_loss = "vanilla"
   # Options of the gan_loss by name, e.g. {"wgan_gp": {"gp_weight": 10.0}}; defaults otherwise.
   c.gan_loss_options = config_base.GanLossOptions()
-  c.gan = ml_collections.ConfigDict({
+  c.gan = ml_collections.ConfigDict(
+    {
       "adv_weight": 1.0,  # G's objective: adv_weight x adversarial + reconstruction.
       "ema_decay": 0.0,  # EMA of G's weights for evaluation and export; 0 = off, e.g. 0.999.
       # Weight of pix2pixHD's feature matching in G's loss; 0 = off, e.g. 10.
       "feature_matching": 0.0,
       "r1_gamma": 0.0,  # R1 penalty gamma/2 E||grad D(real)||^2 in D's loss; 0 = off, e.g. 10.
-  })
+    }
+  )
 
-  c.optimizer = ml_collections.ConfigDict({
-      "learning_rate": 2e-4, "b1": 0.5, "b2": 0.999, "schedule": "constant", "grad_clip_norm": 0.0})
+  c.optimizer = ml_collections.ConfigDict(
+    {"learning_rate": 2e-4, "b1": 0.5, "b2": 0.999, "schedule": "constant", "grad_clip_norm": 0.0}
+  )
   c.d_optimizer = ml_collections.ConfigDict(c.optimizer.to_dict())
 
   # A GAN's validation loss does not fall steadily: train for the set epochs.
@@ -60,8 +70,13 @@ def discriminator(**fields) -> ml_collections.ConfigDict:
   """A config.discriminator section: `fields` plus the stabiliser switches every
   discriminator has, off unless given (spectral_norm False, num_scales 1), so
   `--config.discriminator.spectral_norm=true` works on every adversarial recipe."""
-  return ml_collections.ConfigDict({**fields, "spectral_norm": fields.get("spectral_norm", False),
-                                    "num_scales": fields.get("num_scales", 1)})
+  return ml_collections.ConfigDict(
+    {
+      **fields,
+      "spectral_norm": fields.get("spectral_norm", False),
+      "num_scales": fields.get("num_scales", 1),
+    }
+  )
 
 
 def make_smoke(c: ml_collections.ConfigDict) -> None:

@@ -30,17 +30,29 @@ MISSING = "<absent>"  # diff()'s value of a field one side lacks.
 
 # Prefixes of dotted field names that do not change what one step learns.
 # data.worker_count: a resumed run reads with its checkpoint's count (colorize_jax/prefetch.py).
-SAFE_FIELDS = ("num_epochs", "max_train_steps", "log_every_steps", "num_sample_images", "eval.",
-               "checkpoint.", "early_stopping.", "data.worker_count")
+SAFE_FIELDS = (
+  "num_epochs",
+  "max_train_steps",
+  "log_every_steps",
+  "num_sample_images",
+  "eval.",
+  "checkpoint.",
+  "early_stopping.",
+  "data.worker_count",
+)
 # Safe fields that change what "best" means.
 _BEST_FIELDS = ("early_stopping.monitor",)
 _MAX_SHOWN = 12
 # Fields a data source does not read: changing them changes nothing while the source stays.
 _UNUSED_BY_SOURCE = {
-    "sample": ("data.split_fractions", "data.path", "data.name", "data.data_dir"),
-    "folder": ("data.name", "data.data_dir", "data.sample_crops_per_photo",
-               "data.sample_eval_crops_per_photo"),
-    "tfds": ("data.path", "data.sample_crops_per_photo", "data.sample_eval_crops_per_photo"),
+  "sample": ("data.split_fractions", "data.path", "data.name", "data.data_dir"),
+  "folder": (
+    "data.name",
+    "data.data_dir",
+    "data.sample_crops_per_photo",
+    "data.sample_eval_crops_per_photo",
+  ),
+  "tfds": ("data.path", "data.sample_crops_per_photo", "data.sample_eval_crops_per_photo"),
 }
 
 
@@ -76,8 +88,11 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 def diff(saved: dict, new: dict) -> list[tuple[str, Any, Any]]:
   """(field, saved value, new value) for every field that differs; '<absent>' for a missing one."""
   a, b = _flatten(saved), _flatten(new)
-  return [(k, a.get(k, MISSING), b.get(k, MISSING)) for k in sorted(a.keys() | b.keys())
-          if a.get(k, MISSING) != b.get(k, MISSING)]
+  return [
+    (k, a.get(k, MISSING), b.get(k, MISSING))
+    for k in sorted(a.keys() | b.keys())
+    if a.get(k, MISSING) != b.get(k, MISSING)
+  ]
 
 
 def is_safe(field: str, saved_value: Any = None) -> bool:
@@ -93,8 +108,9 @@ def _show(changes) -> str:
   return "\n".join(lines)
 
 
-def check_resume(workdir: str, config, step: int | None, *, allow_change: bool = False,
-                 write: bool = True) -> Resume:
+def check_resume(
+  workdir: str, config, step: int | None, *, allow_change: bool = False, write: bool = True
+) -> Resume:
   """Compares with the workdir's config.json, then (when `write`) records the new one.
 
   `step` is the checkpoint the run would resume from (None: nothing to resume,
@@ -109,8 +125,10 @@ def check_resume(workdir: str, config, step: int | None, *, allow_change: bool =
       with open(path) as f:
         saved = json.load(f)
     except (OSError, ValueError) as e:
-      raise ConfigChangedError(f"{path} cannot be read ({e}); it records the config of the checkpoints "
-                               "in that workdir. Restore it, or use another --workdir.") from None
+      raise ConfigChangedError(
+        f"{path} cannot be read ({e}); it records the config of the checkpoints "
+        "in that workdir. Restore it, or use another --workdir."
+      ) from None
     changes = diff(saved, new)
     source = new.get("data", {}).get("source")
     if saved.get("data", {}).get("source") == source:
@@ -118,17 +136,25 @@ def check_resume(workdir: str, config, step: int | None, *, allow_change: bool =
   learning = [c for c in changes if not is_safe(c[0], c[1])]
   if learning and not allow_change:
     raise ConfigChangedError(
-        f"workdir {workdir} holds a run with a different config (its {CONFIG_FILE}, checkpoint step "
-        f"{step}); resuming would mix two experiments:\n{_show(learning)}\n"
-        "Give this run its own --workdir, or pass --allow_config_change to continue that run with "
-        "the new config.")
+      f"workdir {workdir} holds a run with a different config (its {CONFIG_FILE}, checkpoint step "
+      f"{step}); resuming would mix two experiments:\n{_show(learning)}\n"
+      "Give this run its own --workdir, or pass --allow_config_change to continue that run with "
+      "the new config."
+    )
   if learning:
-    logging.warning("resuming step %d of %s with a changed config (--allow_config_change); "
-                    "'best' tracking restarts:\n%s", step, workdir, _show(learning))
+    logging.warning(
+      "resuming step %d of %s with a changed config (--allow_config_change); "
+      "'best' tracking restarts:\n%s",
+      step,
+      workdir,
+      _show(learning),
+    )
   safe = [c for c in changes if is_safe(c[0], c[1])]
   if safe:
-    logging.info("resuming with changed settings that do not change what is learned: %s",
-                 ", ".join(f"{k} {old!r} -> {new!r}" for k, old, new in safe))
+    logging.info(
+      "resuming with changed settings that do not change what is learned: %s",
+      ", ".join(f"{k} {old!r} -> {new!r}" for k, old, new in safe),
+    )
   if write:
     if changes:
       shutil.copyfile(path, os.path.join(workdir, f"config.{step}.json"))

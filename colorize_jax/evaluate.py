@@ -63,42 +63,68 @@ def evaluate_run(config, workdir: str) -> dict:
   parallel.check_batch_size(batch_size, "eval.batch_size")
   task, state, step = inference.restore_state(config, workdir, eval_cfg.checkpoint)
   data_cfg, split = eval_data(config)
-  data = DataPipeline(data_cfg, global_batch_size=batch_size, seed=config.seed,
-                      process_index=jax.process_index(), process_count=jax.process_count())
+  data = DataPipeline(
+    data_cfg,
+    global_batch_size=batch_size,
+    seed=config.seed,
+    process_index=jax.process_index(),
+    process_count=jax.process_count(),
+  )
   if data.num_examples(split) == 0:
-    raise ValueError(f"nothing to evaluate: the {split} split of {data_cfg.source} "
-                     f"{data_cfg.path or ''} has no images")
+    raise ValueError(
+      f"nothing to evaluate: the {split} split of {data_cfg.source} "
+      f"{data_cfg.path or ''} has no images"
+    )
   name = eval_name(eval_cfg)
   evaluator = Evaluator(task)
   start = time.perf_counter()
   scores = evaluator.evaluate(state, data.eval_batches(split), with_gray=True)
   seconds = time.perf_counter() - start
   if not scores.count:
-    raise ValueError(f"no image of the {split} split could be decoded ({data_cfg.source} {data_cfg.path})")
+    raise ValueError(
+      f"no image of the {split} split could be decoded ({data_cfg.source} {data_cfg.path})"
+    )
 
   positions, values = scores.positions, scores.values
   means = {k: float(np.mean(v)) for k, v in sorted(values.items())}
   files = getattr(data.source(split), "files", None)  # Folder sources know their file names.
-  per_image = [{"index": int(p), **({"file": files[p]} if files else {}),
-                **{k: float(v[i]) for k, v in sorted(values.items())}} for i, p in enumerate(positions)]
+  per_image = [
+    {
+      "index": int(p),
+      **({"file": files[p]} if files else {}),
+      **{k: float(v[i]) for k, v in sorted(values.items())},
+    }
+    for i, p in enumerate(positions)
+  ]
   out_dir = os.path.join(workdir, "eval")
   report = {
-      "name": name, "workdir": workdir, "checkpoint": str(eval_cfg.checkpoint), "step": int(step),
-      "split": split, "path": os.path.abspath(data_cfg.path) if eval_cfg.path else "",
-      "source": data_cfg.source, "image_size": int(data_cfg.image_size),
-      "color_space": task.color_space.name, "examples": len(positions), "seconds": seconds,
-      "metrics": {k: v for k, v in means.items() if not k.startswith("gray/")},
-      "gray_baseline": {k[len("gray/"):]: v for k, v in means.items() if k.startswith("gray/")},
-      "grid": os.path.join(out_dir, f"{name}.png"),
-      "per_image": per_image,
+    "name": name,
+    "workdir": workdir,
+    "checkpoint": str(eval_cfg.checkpoint),
+    "step": int(step),
+    "split": split,
+    "path": os.path.abspath(data_cfg.path) if eval_cfg.path else "",
+    "source": data_cfg.source,
+    "image_size": int(data_cfg.image_size),
+    "color_space": task.color_space.name,
+    "examples": len(positions),
+    "seconds": seconds,
+    "metrics": {k: v for k, v in means.items() if not k.startswith("gray/")},
+    "gray_baseline": {k[len("gray/") :]: v for k, v in means.items() if k.startswith("gray/")},
+    "grid": os.path.join(out_dir, f"{name}.png"),
+    "per_image": per_image,
   }
   images = data.fixed_examples(split, int(eval_cfg.num_sample_images))
-  grid = evaluator.sample_grid(state, images) if len(images) else None  # A collective: all processes.
+  grid = (
+    evaluator.sample_grid(state, images) if len(images) else None
+  )  # A collective: all processes.
   if jax.process_index() == 0:
     if grid is not None:
       save_png(grid, report["grid"])
     _write_json(report, os.path.join(out_dir, f"{name}.json"))
-  logging.info("eval %s (step %d, %d images, %.1f s): %s", name, step, len(positions), seconds, summary(report))
+  logging.info(
+    "eval %s (step %d, %d images, %.1f s): %s", name, step, len(positions), seconds, summary(report)
+  )
   logging.info("report: %s; grid: %s", os.path.join(out_dir, f"{name}.json"), report["grid"])
   return report
 
@@ -120,10 +146,12 @@ def load_report(path: str) -> dict | None:
   if per_image and "delta_colorfulness" in per_image[0]:
     # Old reports' signed differences: the mean of their absolute values, not the absolute mean.
     report["metrics"]["delta_colorfulness"] = float(
-        np.mean([row["delta_colorfulness"] for row in per_image]))
+      np.mean([row["delta_colorfulness"] for row in per_image])
+    )
     if "gray/delta_colorfulness" in per_image[0]:
       report["gray_baseline"]["delta_colorfulness"] = float(
-          np.mean([row["gray/delta_colorfulness"] for row in per_image]))
+        np.mean([row["gray/delta_colorfulness"] for row in per_image])
+      )
   report["per_image"] = per_image
   return report
 

@@ -20,8 +20,12 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "The trained run's workdir.")
-  flags.DEFINE_string("config", None, "Instead of --workdir: the config launch.py trained with its default "
-                      "workdir, e.g. configs/pix2pix.py:short for runs/pix2pix-short.")
+  flags.DEFINE_string(
+    "config",
+    None,
+    "Instead of --workdir: the config launch.py trained with its default "
+    "workdir, e.g. configs/pix2pix.py:short for runs/pix2pix-short.",
+  )
   flags.DEFINE_string("output", None, "Bundle folder to create.")
   flags.DEFINE_string("checkpoint", "best", "best, last or a step number.")
   flags.mark_flags_as_required(["output"])
@@ -41,9 +45,16 @@ def main(argv):
     path = inference.write_bundle(colorizer, FLAGS.output)
   except (ValueError, FileNotFoundError, FileExistsError) as e:
     sys.exit(f"error: {e}")
-  logging.info("exported step %s of %s (%s, %dx%d, %s) to %s", colorizer.step, colorizer.source,
-               colorizer.config.model.name, colorizer.image_size, colorizer.image_size,
-               colorizer.color_space.name, path)
+  logging.info(
+    "exported step %s of %s (%s, %dx%d, %s) to %s",
+    colorizer.step,
+    colorizer.source,
+    colorizer.config.model.name,
+    colorizer.image_size,
+    colorizer.image_size,
+    colorizer.color_space.name,
+    path,
+  )
 
 
 if __name__ == "__main__":

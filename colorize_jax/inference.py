@@ -80,7 +80,9 @@ def restore_state(config, workdir: str, which: str | int = "best"):
   """(task, state, step) restored from a workdir's checkpoints: the state only, no data iterator."""
   directory = os.path.join(os.path.abspath(workdir), "checkpoints")
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f"no checkpoints folder in {workdir}: train there first (launch.py --mode=train)")
+    raise FileNotFoundError(
+      f"no checkpoints folder in {workdir}: train there first (launch.py --mode=train)"
+    )
   task = tasks.build(config)
   replicated = parallel.replicated(parallel.make_mesh())
   target = abstract_state(task, config, replicated)
@@ -131,23 +133,30 @@ class Colorizer:
     """Pads the batch to a multiple of the device count and shards it; slice results to len()."""
     pad = -len(rgb_uint8) % self.num_devices
     if pad:
-      rgb_uint8 = np.concatenate([rgb_uint8, np.zeros((pad,) + rgb_uint8.shape[1:], rgb_uint8.dtype)])
+      rgb_uint8 = np.concatenate(
+        [rgb_uint8, np.zeros((pad,) + rgb_uint8.shape[1:], rgb_uint8.dtype)]
+      )
     return jax.device_put(rgb_uint8, self.data_sharding)
 
   def predict_rgb(self, rgb_uint8: np.ndarray) -> np.ndarray:
     """uint8 [B, S, S, 3] -> predicted RGB in [0, 1], [B, S, S, 3]."""
-    return np.asarray(self._predict_rgb(self.variables, self.shard(rgb_uint8)))[:len(rgb_uint8)]
+    return np.asarray(self._predict_rgb(self.variables, self.shard(rgb_uint8)))[: len(rgb_uint8)]
 
   def chroma_ab(self, rgb_uint8: np.ndarray) -> np.ndarray:
     """uint8 [B, S, S, 3] -> predicted Lab ab [B, S, S, 2] at the model's resolution."""
-    return np.asarray(self._chroma_ab(self.variables, self.shard(rgb_uint8)))[:len(rgb_uint8)]
+    return np.asarray(self._chroma_ab(self.variables, self.shard(rgb_uint8)))[: len(rgb_uint8)]
 
 
 def from_workdir(workdir: str, which: str | int = "best") -> Colorizer:
   config = workdir_config(workdir)
   task, state, step = restore_state(config, workdir, which)
-  return Colorizer(config, task.generator, task.inference_variables(state), step=step,
-                   source=os.path.abspath(workdir))
+  return Colorizer(
+    config,
+    task.generator,
+    task.inference_variables(state),
+    step=step,
+    source=os.path.abspath(workdir),
+  )
 
 
 def abstract_inference_variables(task, config, sharding) -> Any:
@@ -170,10 +179,16 @@ def write_bundle(colorizer: Colorizer, output: str) -> str:
   checkpointer.save(variables_dir, colorizer.variables)
   checkpointer.wait_until_finished()
   counts = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(colorizer.variables))
-  meta = {"format": BUNDLE_FORMAT, "source_workdir": colorizer.source, "step": colorizer.step,
-          "task": colorizer.config.task, "model": colorizer.config.model.name,
-          "image_size": colorizer.image_size, "color_space": colorizer.color_space.name,
-          "num_values": counts}
+  meta = {
+    "format": BUNDLE_FORMAT,
+    "source_workdir": colorizer.source,
+    "step": colorizer.step,
+    "task": colorizer.config.task,
+    "model": colorizer.config.model.name,
+    "image_size": colorizer.image_size,
+    "color_space": colorizer.color_space.name,
+    "num_values": counts,
+  }
   with open(os.path.join(output, "bundle.json"), "w") as f:
     json.dump(meta, f, indent=2)
   return output
@@ -183,8 +198,10 @@ def from_bundle(bundle: str) -> Colorizer:
   bundle = os.path.abspath(bundle)
   meta_path = os.path.join(bundle, "bundle.json")
   if not os.path.exists(meta_path):
-    raise FileNotFoundError(f"{bundle} is not an inference bundle (no bundle.json); "
-                            "write one with python -m colorize_jax.export")
+    raise FileNotFoundError(
+      f"{bundle} is not an inference bundle (no bundle.json); "
+      "write one with python -m colorize_jax.export"
+    )
   with open(meta_path) as f:
     meta = json.load(f)
   if meta.get("format") != BUNDLE_FORMAT:
@@ -198,10 +215,14 @@ def from_bundle(bundle: str) -> Colorizer:
   return Colorizer(config, task.generator, variables, step=meta.get("step"), source=bundle)
 
 
-def load(workdir: str | None = None, bundle: str | None = None, which: str | int = "best") -> Colorizer:
+def load(
+  workdir: str | None = None, bundle: str | None = None, which: str | int = "best"
+) -> Colorizer:
   """Exactly one of a workdir (its `which` checkpoint) or a bundle."""
   if bool(workdir) == bool(bundle):
-    raise ValueError(f"give exactly one of a workdir or a bundle, got workdir={workdir!r} bundle={bundle!r}")
+    raise ValueError(
+      f"give exactly one of a workdir or a bundle, got workdir={workdir!r} bundle={bundle!r}"
+    )
   return from_workdir(workdir, which) if workdir else from_bundle(bundle)
 
 

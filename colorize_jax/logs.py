@@ -17,7 +17,10 @@ _QUIET_PATHS = ("/orbax/", "/jax/_src/xla_bridge", "/grain/")
 _ONE_LINE_PATHS = ("/orbax/", "/asyncio/")
 # Raised in TensorStore's callbacks once Orbax's event loop has closed after a failed
 # save, or while Python shuts down; printed as "unraisable" exceptions, dozens at a time.
-_CALLBACK_NOISE = ((RuntimeError, "Event loop is closed"), (ImportError, "Python is likely shutting down"))
+_CALLBACK_NOISE = (
+  (RuntimeError, "Event loop is closed"),
+  (ImportError, "Python is likely shutting down"),
+)
 
 
 class _QuietLibraries(py_logging.Filter):

@@ -56,7 +56,9 @@ def colorfulness(rgb255: jnp.ndarray) -> jnp.ndarray:
   return std + 0.3 * mean
 
 
-def auc_of_errors(error: jnp.ndarray, max_error: float = AUC_MAX_ERROR, num_thresholds: int = 151) -> jnp.ndarray:
+def auc_of_errors(
+  error: jnp.ndarray, max_error: float = AUC_MAX_ERROR, num_thresholds: int = 151
+) -> jnp.ndarray:
   """[B, P] per-pixel errors -> [B] area under their cumulative curve on [0, max_error], normalised to [0, 1].
 
   The curve is the fraction of pixels whose error is at most t; its area
@@ -86,22 +88,27 @@ def _rgb_metrics(pred_rgb01, true_rgb01, true_colorfulness) -> dict[str, jnp.nda
   pred255, true255 = quantize(pred_rgb01), quantize(true_rgb01)
   pred_colorfulness = colorfulness(pred255)
   return {
-      "psnr": psnr(pred255, true255),
-      "ssim": ssim(pred255, true255),
-      "ab_auc": ab_error_auc(pred255 / 255.0, true255 / 255.0),
-      "colorfulness": pred_colorfulness,
-      "delta_colorfulness": jnp.abs(pred_colorfulness - true_colorfulness),
+    "psnr": psnr(pred255, true255),
+    "ssim": ssim(pred255, true255),
+    "ab_auc": ab_error_auc(pred255 / 255.0, true255 / 255.0),
+    "colorfulness": pred_colorfulness,
+    "delta_colorfulness": jnp.abs(pred_colorfulness - true_colorfulness),
   }
 
 
 def _space_metrics(pred, target) -> dict[str, jnp.ndarray]:
   """MSE and L1 in the model's own output space."""
   err = (pred.astype(jnp.float32) - target.astype(jnp.float32)).reshape(pred.shape[0], -1)
-  return {"mse": jnp.mean(err ** 2, axis=1), "l1": jnp.mean(jnp.abs(err), axis=1)}
+  return {"mse": jnp.mean(err**2, axis=1), "l1": jnp.mean(jnp.abs(err), axis=1)}
 
 
-def image_metrics(color_space: color.ColorSpace, rgb_uint8: jnp.ndarray, pred: jnp.ndarray, *,
-                  with_gray: bool = True) -> dict[str, jnp.ndarray]:
+def image_metrics(
+  color_space: color.ColorSpace,
+  rgb_uint8: jnp.ndarray,
+  pred: jnp.ndarray,
+  *,
+  with_gray: bool = True,
+) -> dict[str, jnp.ndarray]:
   """Every metric of a prediction (and of the gray baseline), each [B].
 
   rgb_uint8: the true photos [B, H, W, 3]; pred: the model's output for
@@ -119,4 +126,3 @@ def image_metrics(color_space: color.ColorSpace, rgb_uint8: jnp.ndarray, pred: j
     scores = _rgb_metrics(merged, true_rgb, true_colorfulness) | _space_metrics(prediction, targets)
     out |= {prefix + k: v for k, v in scores.items()}
   return out
-

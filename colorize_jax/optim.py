@@ -24,7 +24,9 @@ def linear_decay(lr: float, total_steps: int):
   """pix2pix's: constant for the first half, then linear to zero."""
   half = max(total_steps // 2, 1)
   return optax.join_schedules(
-      [optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, max(total_steps - half, 1))], [half])
+    [optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, max(total_steps - half, 1))],
+    [half],
+  )
 
 
 @registry.register("schedule", "cosine")
@@ -57,8 +59,9 @@ def step_budget(config, num_train_examples: int) -> tuple[int, int]:
   return steps_per_epoch, total
 
 
-def build_all(config, sections: dict[str, str],
-              total_steps: int | None) -> dict[str, optax.GradientTransformation]:
+def build_all(
+  config, sections: dict[str, str], total_steps: int | None
+) -> dict[str, optax.GradientTransformation]:
   """{name: optimizer} for a task's `optimizers` ({name: config section})."""
   missing = sorted(section for section in sections.values() if section not in config)
   if missing:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 DATA_AXIS = "data"
 
@@ -12,7 +13,9 @@ DATA_AXIS = "data"
 def make_mesh() -> jax.sharding.Mesh:
   # Auto axis types: with the default explicit types a plain reshape inside a
   # model raises ShardingTypeError (DESIGN.md).
-  return jax.make_mesh((jax.device_count(),), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,))
+  return jax.make_mesh(
+    (jax.device_count(),), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
+  )
 
 
 def data_sharding(mesh) -> NamedSharding:
@@ -30,13 +33,16 @@ def check_batch_size(global_batch_size: int, what: str = "batch_size") -> None:
     lower = global_batch_size // devices * devices
     options = ", ".join(str(b) for b in sorted({max(lower, devices), lower + devices}))
     raise ValueError(
-        f"{what}={global_batch_size} cannot be split evenly over {devices} devices "
-        f"({processes} process(es)); use a multiple of {devices}, e.g. {options}")
+      f"{what}={global_batch_size} cannot be split evenly over {devices} devices "
+      f"({processes} process(es)); use a multiple of {devices}, e.g. {options}"
+    )
 
 
 def global_batch(local: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
   """Process-local numpy batches -> global arrays sharded on the data axis."""
-  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in local.items()}
+  return {
+    k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in local.items()
+  }
 
 
 def _cluster_detected() -> bool:
@@ -51,7 +57,9 @@ def _cluster_detected() -> bool:
   return len([h for h in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]) > 1
 
 
-def initialize_distributed(coordinator_address: str = "", num_processes: int = 0, process_id: int = -1) -> bool:
+def initialize_distributed(
+  coordinator_address: str = "", num_processes: int = 0, process_id: int = -1
+) -> bool:
   """Join a multi-process run when asked to (flags) or when a cluster says so (env).
 
   Must run before anything touches a JAX device. Returns whether it joined.
@@ -59,10 +67,12 @@ def initialize_distributed(coordinator_address: str = "", num_processes: int = 0
   if coordinator_address or num_processes > 1:
     if not (coordinator_address and num_processes > 1 and 0 <= process_id < num_processes):
       raise ValueError(
-          "a multi-process run needs --coordinator_address=HOST:PORT, --num_processes=N (>1) and "
-          f"--process_id in [0, N); got {coordinator_address!r}, {num_processes}, {process_id}")
-    jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
-                               process_id=process_id)
+        "a multi-process run needs --coordinator_address=HOST:PORT, --num_processes=N (>1) and "
+        f"--process_id in [0, N); got {coordinator_address!r}, {num_processes}, {process_id}"
+      )
+    jax.distributed.initialize(
+      coordinator_address=coordinator_address, num_processes=num_processes, process_id=process_id
+    )
     return True
   if _cluster_detected():
     jax.distributed.initialize()

@@ -22,7 +22,8 @@ import copy
 import json
 import queue
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from absl import logging
 
@@ -44,8 +45,9 @@ class DevicePrefetcher:
   it is called again with a worker count when a checkpoint needs another.
   """
 
-  def __init__(self, make_iterator: Callable[..., Iterator[dict]], sharding: Any,
-               buffer_size: int = 2):
+  def __init__(
+    self, make_iterator: Callable[..., Iterator[dict]], sharding: Any, buffer_size: int = 2
+  ):
     if buffer_size < 1:
       raise ValueError(f"buffer_size={buffer_size}: prefetch at least one batch")
     self._make_iterator = make_iterator
@@ -59,7 +61,7 @@ class DevicePrefetcher:
 
   # -- iteration ------------------------------------------------------------
 
-  def __iter__(self) -> "DevicePrefetcher":
+  def __iter__(self) -> DevicePrefetcher:
     return self
 
   def __next__(self) -> dict:
@@ -75,8 +77,12 @@ class DevicePrefetcher:
   def _start(self) -> None:
     self._stop.clear()
     self._queue = queue.Queue(maxsize=self._buffer_size)
-    self._thread = threading.Thread(target=self._read, args=(self._host, self._queue, self._stop),
-                                    name="device_prefetch", daemon=True)
+    self._thread = threading.Thread(
+      target=self._read,
+      args=(self._host, self._queue, self._stop),
+      name="device_prefetch",
+      daemon=True,
+    )
     self._thread.start()
 
   def _read(self, host, out: queue.Queue, stop: threading.Event) -> None:
@@ -119,9 +125,13 @@ class DevicePrefetcher:
     saved = pipeline.worker_count_of_state(state)
     current = pipeline.worker_count_of_state(self._host.get_state())
     if saved != current:
-      logging.warning("the checkpoint's data iterator ran %d grain worker(s), this host's setting "
-                      "gives %d; resuming with %d so the next batches are exactly the saved run's",
-                      saved, current, saved)
+      logging.warning(
+        "the checkpoint's data iterator ran %d grain worker(s), this host's setting "
+        "gives %d; resuming with %d so the next batches are exactly the saved run's",
+        saved,
+        current,
+        saved,
+      )
       self._close_host()
       self._host = self._make_iterator(worker_count=saved)
     self._host.set_state(state)

@@ -25,10 +25,14 @@ def parse_steps(spec: str) -> tuple[int, int] | None:
   try:
     first, last = (int(p) for p in parts)
   except ValueError:
-    raise ValueError(f"--profile_steps={spec!r}: use N,M, the first and last training step to trace "
-                     "(1-based, inclusive), e.g. --profile_steps=10,12") from None
+    raise ValueError(
+      f"--profile_steps={spec!r}: use N,M, the first and last training step to trace "
+      "(1-based, inclusive), e.g. --profile_steps=10,12"
+    ) from None
   if not 1 <= first <= last:
-    raise ValueError(f"--profile_steps={spec!r}: need 1 <= N <= M in N,M, e.g. --profile_steps=10,12")
+    raise ValueError(
+      f"--profile_steps={spec!r}: need 1 <= N <= M in N,M, e.g. --profile_steps=10,12"
+    )
   return first, last
 
 
@@ -48,8 +52,9 @@ class StepProfiler:
     if first <= start_step or last > total_steps:
       resumed = f" (resuming after step {start_step})" if start_step else ""
       raise ValueError(
-          f"--profile_steps={first},{last} is outside this run: it trains steps {start_step + 1} to "
-          f"{total_steps}{resumed}; pick N,M within that range")
+        f"--profile_steps={first},{last} is outside this run: it trains steps {start_step + 1} to "
+        f"{total_steps}{resumed}; pick N,M within that range"
+      )
 
   def before_step(self, step: int) -> None:
     """`step`: the 1-based number of the step about to run."""
@@ -68,5 +73,7 @@ class StepProfiler:
     if self._active:
       jax.profiler.stop_trace()
       self._active = False
-      logging.info("profile written to %s (TensorBoard's Profile tab, or the .trace.json.gz in "
-                   "Perfetto)", self.directory)
+      logging.info(
+        "profile written to %s (TensorBoard's Profile tab, or the .trace.json.gz in Perfetto)",
+        self.directory,
+      )

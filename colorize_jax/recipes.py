@@ -30,8 +30,9 @@ def variants(module: types.ModuleType) -> dict[str, str]:
   its description, or to (description, function).
   """
   declared = getattr(module, "VARIANTS", None) or {"": ""}
-  return {name: value[0] if isinstance(value, tuple) else str(value)
-          for name, value in declared.items()}
+  return {
+    name: value[0] if isinstance(value, tuple) else str(value) for name, value in declared.items()
+  }
 
 
 def load_module(path: str) -> types.ModuleType:
@@ -44,8 +45,12 @@ def load_module(path: str) -> types.ModuleType:
 
 def recipe(path: str) -> Recipe:
   module = load_module(path)
-  return Recipe(name=os.path.splitext(os.path.basename(path))[0], path=path, variants=variants(module),
-                doc=module.__doc__ or "")
+  return Recipe(
+    name=os.path.splitext(os.path.basename(path))[0],
+    path=path,
+    variants=variants(module),
+    doc=module.__doc__ or "",
+  )
 
 
 def all_recipes(directory: str = CONFIG_DIR) -> list[Recipe]:

@@ -7,7 +7,8 @@ so a name never depends on which module happened to be imported earlier.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -15,16 +16,16 @@ _REGISTRY: dict[str, dict[str, Any]] = {}
 
 # The modules that register each kind; `get` imports them before looking.
 _MODULES_BY_KIND = {
-    "ab_loss": ("colorize_jax.losses",),
-    "activation": ("colorize_jax.models.layers",),
-    "color_space": ("colorize_jax.color",),
-    "discriminator": ("colorize_jax.models",),
-    "gan_loss": ("colorize_jax.losses",),
-    "model": ("colorize_jax.models",),
-    "pixel_loss": ("colorize_jax.losses",),
-    "schedule": ("colorize_jax.optim",),
-    "source": ("colorize_jax.data.sources",),
-    "task": ("colorize_jax.tasks",),
+  "ab_loss": ("colorize_jax.losses",),
+  "activation": ("colorize_jax.models.layers",),
+  "color_space": ("colorize_jax.color",),
+  "discriminator": ("colorize_jax.models",),
+  "gan_loss": ("colorize_jax.losses",),
+  "model": ("colorize_jax.models",),
+  "pixel_loss": ("colorize_jax.losses",),
+  "schedule": ("colorize_jax.optim",),
+  "source": ("colorize_jax.data.sources",),
+  "task": ("colorize_jax.tasks",),
 }
 
 
@@ -50,7 +51,9 @@ def register(kind: str, name: str) -> Callable[[T], T]:
 
 def load(kind: str) -> None:
   if kind not in _MODULES_BY_KIND:
-    raise UnknownNameError(f"unknown registry kind {kind!r}; valid kinds: {', '.join(sorted(_MODULES_BY_KIND))}")
+    raise UnknownNameError(
+      f"unknown registry kind {kind!r}; valid kinds: {', '.join(sorted(_MODULES_BY_KIND))}"
+    )
   for module in _MODULES_BY_KIND[kind]:
     importlib.import_module(module)
 

@@ -15,9 +15,20 @@ import time
 import jax
 from absl import logging
 
-from colorize_jax import augment, checkpoint, hooks, optim, parallel, prefetch, profiling, tasks
-from colorize_jax import xla_options
-from colorize_jax import config_check, config_guard, workdir_lock
+from colorize_jax import (
+  augment,
+  checkpoint,
+  config_check,
+  config_guard,
+  hooks,
+  optim,
+  parallel,
+  prefetch,
+  profiling,
+  tasks,
+  workdir_lock,
+  xla_options,
+)
 from colorize_jax.data import DataPipeline
 from colorize_jax.evaluator import Evaluator
 

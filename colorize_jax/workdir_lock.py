@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from absl import logging
 
@@ -87,14 +87,20 @@ class WorkdirLock:
       if e.errno not in (errno.EACCES, errno.EAGAIN):
         raise
       raise WorkdirLockedError(
-          f"workdir {os.path.dirname(self.path)} is in use by {_describe(holder)}: another run is "
-          f"training there. Wait for it to end, stop it, or give this run another --workdir.") from None
+        f"workdir {os.path.dirname(self.path)} is in use by {_describe(holder)}: another run is "
+        f"training there. Wait for it to end, stop it, or give this run another --workdir."
+      ) from None
     previous = _holder(os.pread(fd, 4096, 0).decode(errors="replace"))
     if previous:
       here = previous.get("host") == socket.gethostname()
-      state = ("no longer running" if here and not _running_here(int(previous.get("pid", -1)))
-               else "its lock was released without a clean exit")
-      logging.warning("taking over the stale lock of %s in %s: %s", _describe(previous), self.path, state)
+      state = (
+        "no longer running"
+        if here and not _running_here(int(previous.get("pid", -1)))
+        else "its lock was released without a clean exit"
+      )
+      logging.warning(
+        "taking over the stale lock of %s in %s: %s", _describe(previous), self.path, state
+      )
     me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(me).encode() + b"\n", 0)

@@ -19,15 +19,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from absl import logging
 
 CPU_OPTIONS = {
-    # Default on jaxlib 0.10: INDIVIDUAL_DOT, REDUCE, INDIVIDUAL_CONVOLUTION.
-    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
+  # Default on jaxlib 0.10: INDIVIDUAL_DOT, REDUCE, INDIVIDUAL_CONVOLUTION.
+  "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
 }
 
 
@@ -37,8 +38,11 @@ def _cpu_options_accepted() -> bool:
     jax.jit(jnp.sin, compiler_options=CPU_OPTIONS).lower(jnp.zeros(2)).compile()
     return True
   except Exception as e:  # pylint: disable=broad-except
-    logging.warning("this jaxlib rejects the CPU compiler options %s (%s); compiling with its "
-                    "defaults", CPU_OPTIONS, e)
+    logging.warning(
+      "this jaxlib rejects the CPU compiler options %s (%s); compiling with its defaults",
+      CPU_OPTIONS,
+      e,
+    )
     return False
 
 
@@ -84,6 +88,6 @@ def out_of_memory_hint(batch_size: int, dtype: str, what: str = "the train step"
       advice.append("bfloat16 compute (--config.dtype=bfloat16)")
     device = jax.devices()[0]
     raise DeviceOutOfMemoryError(
-        f"{what} does not fit in the memory of {device.platform}:{device.device_kind} at "
-        f"batch_size={batch_size}, dtype {dtype} ({detail[:200]}); try {' or '.join(advice)}"
+      f"{what} does not fit in the memory of {device.platform}:{device.device_kind} at "
+      f"batch_size={batch_size}, dtype {dtype} ({detail[:200]}); try {' or '.join(advice)}"
     ) from None

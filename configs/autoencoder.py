@@ -67,22 +67,31 @@ def _smoke(c):
 
 # Each variant is its recipe, then its size changes; '' and 'a' are the study's A.
 VARIANTS = {
-    "": ("variant A", _variant_a),
-    "a": ("upsampling decoder, dropout, early stopping", _variant_a),
-    "b": ("transposed-conv decoder, no dropout, 300 epochs", _variant_b),
-    "short": ("variant A, quick run", config_base.chain(_variant_a, config_base.make_short)),
-    "smoke": ("variant A, tests", config_base.chain(_variant_a, _smoke)),
-    "a_smoke": ("variant A, tests", config_base.chain(_variant_a, _smoke)),
-    "b_smoke": ("variant B, tests", config_base.chain(_variant_b, _smoke)),
+  "": ("variant A", _variant_a),
+  "a": ("upsampling decoder, dropout, early stopping", _variant_a),
+  "b": ("transposed-conv decoder, no dropout, 300 epochs", _variant_b),
+  "short": ("variant A, quick run", config_base.chain(_variant_a, config_base.make_short)),
+  "smoke": ("variant A, tests", config_base.chain(_variant_a, _smoke)),
+  "a_smoke": ("variant A, tests", config_base.chain(_variant_a, _smoke)),
+  "b_smoke": ("variant B, tests", config_base.chain(_variant_b, _smoke)),
 }
 
 
 def get_config(arg=None):
   c = config_base.base_config()
-  c.model = ml_collections.ConfigDict({
-      "name": "autoencoder", "features": (64, 128, 256), "decoder_features": (128, 64, 32),
-      "decoder": "upsample", "kernel_size": 3, "norm": "none", "activation": "leaky_relu",
-      "dropout": 0.1, "output_activation": "sigmoid"})
+  c.model = ml_collections.ConfigDict(
+    {
+      "name": "autoencoder",
+      "features": (64, 128, 256),
+      "decoder_features": (128, 64, 32),
+      "decoder": "upsample",
+      "kernel_size": 3,
+      "norm": "none",
+      "activation": "leaky_relu",
+      "dropout": 0.1,
+      "output_activation": "sigmoid",
+    }
+  )
   c.loss = "mse"
   c.batch_size = 16
   c.data.split_fractions = (0.6, 0.2, 0.2)

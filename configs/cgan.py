@@ -32,11 +32,18 @@ def recipe() -> ml_collections.ConfigDict:
   """The birds study's simple cGAN, shared by configs/cgan*.py: cgan_cnn G against
   the dcgan D, RGB normalised to [-1, 1] (tanh output), batch 32, 400 epochs."""
   c = config_gan.gan_config()
-  c.model = ml_collections.ConfigDict({
-      "name": "cgan_cnn", "base_features": 64, "num_downs": 2, "norm": "batch",
-      "output_activation": "tanh"})
+  c.model = ml_collections.ConfigDict(
+    {
+      "name": "cgan_cnn",
+      "base_features": 64,
+      "num_downs": 2,
+      "norm": "batch",
+      "output_activation": "tanh",
+    }
+  )
   c.discriminator = config_gan.discriminator(
-      name="dcgan", base_features=64, n_layers=2, norm="none")
+    name="dcgan", base_features=64, n_layers=2, norm="none"
+  )
   c.batch_size = 32
   c.num_epochs = 400
   c.data.image_size = 128

@@ -27,6 +27,7 @@ def get_config(arg=None):
   c = config_base.sibling(__file__, "cgan").recipe()
   c.model.name = "unet_small"
   c.discriminator = config_gan.discriminator(
-      name="patchgan", base_features=64, n_layers=3, norm="batch")
+    name="patchgan", base_features=64, n_layers=3, norm="batch"
+  )
   c.loss = "l1:100"
   return config_base.apply_variant(c, arg, VARIANTS, "configs/cgan_unet_patchgan.py")

@@ -42,13 +42,26 @@ def _smoke(c):
   c.model.decoder_features = (16, 8)
 
 
-VARIANTS = {"": ("the study's recipe", None), "short": ("quick run", _short), "smoke": ("tests", _smoke)}
+VARIANTS = {
+  "": ("the study's recipe", None),
+  "short": ("quick run", _short),
+  "smoke": ("tests", _smoke),
+}
 
 
 def get_config(arg=None):
   c = config_base.base_config()
-  c.model = ml_collections.ConfigDict({
-      "name": "cnn", "features": (64, 128), "bottleneck": 128, "decoder_features": (128, 64),
-      "norm": "batch", "activation": "relu", "dropout": 0.0, "output_activation": "sigmoid"})
+  c.model = ml_collections.ConfigDict(
+    {
+      "name": "cnn",
+      "features": (64, 128),
+      "bottleneck": 128,
+      "decoder_features": (128, 64),
+      "norm": "batch",
+      "activation": "relu",
+      "dropout": 0.0,
+      "output_activation": "sigmoid",
+    }
+  )
   c.loss = "mse"
   return config_base.apply_variant(c, arg, VARIANTS, "configs/cnn.py")

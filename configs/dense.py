@@ -39,13 +39,24 @@ def _smoke(c):
   c.model.hidden = (32, 32)
 
 
-VARIANTS = {"": ("the study's recipe", None), "short": ("quick run", _short), "smoke": ("tests", _smoke)}
+VARIANTS = {
+  "": ("the study's recipe", None),
+  "short": ("quick run", _short),
+  "smoke": ("tests", _smoke),
+}
 
 
 def get_config(arg=None):
   c = config_base.base_config()
-  c.model = ml_collections.ConfigDict({
-      "name": "dense", "hidden": (512, 1024, 2048), "norm": "batch", "activation": "relu",
-      "dropout": 0.2, "output_activation": "sigmoid"})
+  c.model = ml_collections.ConfigDict(
+    {
+      "name": "dense",
+      "hidden": (512, 1024, 2048),
+      "norm": "batch",
+      "activation": "relu",
+      "dropout": 0.2,
+      "output_activation": "sigmoid",
+    }
+  )
   c.loss = "mse"
   return config_base.apply_variant(c, arg, VARIANTS, "configs/dense.py")

@@ -58,8 +58,12 @@ def _smoke(c):
   c.model.num_downs = 5  # 32 px -> 1 px at the bottom.
 
 
-VARIANTS = {"": ("pix2pix at 128x128", None), "256": ("unet_256 at 256x256", _256),
-            "short": ("README quick run", _short), "smoke": ("tests", _smoke)}
+VARIANTS = {
+  "": ("pix2pix at 128x128", None),
+  "256": ("unet_256 at 256x256", _256),
+  "short": ("README quick run", _short),
+  "smoke": ("tests", _smoke),
+}
 
 
 def get_config(arg=None):

@@ -38,15 +38,26 @@ def _smoke(c):
   c.model.decoder_features = (16, 8)
 
 
-VARIANTS = {"": ("the study's recipe", None), "short": ("README quick run", _short),
-            "smoke": ("tests", _smoke)}
+VARIANTS = {
+  "": ("the study's recipe", None),
+  "short": ("README quick run", _short),
+  "smoke": ("tests", _smoke),
+}
 
 
 def get_config(arg=None):
   c = config_base.base_config()
-  c.model = ml_collections.ConfigDict({
-      "name": "unet", "features": (64, 128, 256), "decoder_features": (128, 64),
-      "convs_per_block": 1, "norm": "batch", "activation": "relu", "dropout": 0.0,
-      "output_activation": "sigmoid"})
+  c.model = ml_collections.ConfigDict(
+    {
+      "name": "unet",
+      "features": (64, 128, 256),
+      "decoder_features": (128, 64),
+      "convs_per_block": 1,
+      "norm": "batch",
+      "activation": "relu",
+      "dropout": 0.0,
+      "output_activation": "sigmoid",
+    }
+  )
   c.loss = "mse"
   return config_base.apply_variant(c, arg, VARIANTS, "configs/unet.py")

@@ -6,16 +6,20 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+from conftest import step_on_1_and_8_devices, train_until_first_checkpoint
 
 from colorize_jax import losses, models, optim, registry, tasks, train
 from colorize_jax.models import layers
 from colorize_jax.outputs import read_metrics
 from colorize_jax.tasks import adversarial
 
-from conftest import step_on_1_and_8_devices, train_until_first_checkpoint
-
 GAN_CONFIGS = ("cgan", "cgan_l1", "cgan_unet_patchgan", "pix2pix")
-GENERATORS = {"cgan_cnn": 2, "unet_small": 2, "unet_128": 5, "unet_256": 5}  # name -> num_downs at 32 px.
+GENERATORS = {
+  "cgan_cnn": 2,
+  "unet_small": 2,
+  "unet_128": 5,
+  "unet_256": 5,
+}  # name -> num_downs at 32 px.
 
 
 def _batch(n=8, size=32, seed=0):
@@ -39,13 +43,23 @@ def _assert_trees_close(a, b, **tol):
 def test_step_on_8_devices_equals_step_on_1_device(load_config):
   task, optimizers = _build(load_config("pix2pix", "smoke"))
   (state1, metrics1), (state8, metrics8) = step_on_1_and_8_devices(
-      task.train_step, _init(task, optimizers), _batch(), jax.random.key(1))
+    task.train_step, _init(task, optimizers), _batch(), jax.random.key(1)
+  )
 
   assert int(state8.step) == int(state1.step) == 1
   # Both networks, their BatchNorm statistics and both optimizer states.
   _assert_trees_close(state1, state8, rtol=2e-4, atol=2e-5)
   _assert_trees_close(metrics1, metrics8, rtol=1e-4, atol=1e-6)
-  for key in ("d/real", "d/fake", "d/total", "d/acc_real", "d/acc_fake", "g/adv", "g/l1", "g/total"):
+  for key in (
+    "d/real",
+    "d/fake",
+    "d/total",
+    "d/acc_real",
+    "d/acc_fake",
+    "g/adv",
+    "g/l1",
+    "g/total",
+  ):
     assert key in metrics8, key
 
 
@@ -59,8 +73,12 @@ def test_generator_steps_against_the_updated_discriminator(load_config):
   @jax.jit
   def g_loss(g_params, d_params):
     """pix2pix's G objective, computed directly: G forward, D, losses."""
-    fake, _ = task.model.apply({"params": g_params, "batch_stats": state.g.batch_stats}, gray, train=True,
-                               mutable=["batch_stats"])
+    fake, _ = task.model.apply(
+      {"params": g_params, "batch_stats": state.g.batch_stats},
+      gray,
+      train=True,
+      mutable=["batch_stats"],
+    )
     logits = task.discriminator.apply({"params": d_params}, gray, fake, train=True)
     adv = task.gan_loss.g_loss(logits)
     return jnp.mean(adv + task.reconstruction(fake, target)[0]), adv.mean()
@@ -101,35 +119,59 @@ def test_ema_is_off_by_default(load_config):
 @pytest.mark.parametrize("name", sorted(GENERATORS))
 @pytest.mark.parametrize("out_channels", [2, 3])
 def test_generator_output_shape(name, out_channels):
-  model = models.build(ml_collections.ConfigDict({"name": name, "base_features": 4, "num_downs": GENERATORS[name]}),
-                       out_channels=out_channels)
-  out = jax.eval_shape(lambda: model.init_with_output(
-      {"params": jax.random.key(0), "dropout": jax.random.key(1)}, jnp.zeros((2, 32, 32, 1)), train=True)[0])
+  model = models.build(
+    ml_collections.ConfigDict({"name": name, "base_features": 4, "num_downs": GENERATORS[name]}),
+    out_channels=out_channels,
+  )
+  out = jax.eval_shape(
+    lambda: model.init_with_output(
+      {"params": jax.random.key(0), "dropout": jax.random.key(1)},
+      jnp.zeros((2, 32, 32, 1)),
+      train=True,
+    )[0]
+  )
   assert out.shape == (2, 32, 32, out_channels) and out.dtype == jnp.float32
 
 
 @pytest.mark.parametrize("name", registry.names("discriminator"))
 def test_discriminator_gives_float32_logits_per_example(name):
-  model = models.build(ml_collections.ConfigDict({"name": name, "base_features": 4}),
-                       out_channels=1, kind="discriminator")
-  out = jax.eval_shape(lambda: model.init_with_output(
-      jax.random.key(0), jnp.zeros((2, 32, 32, 1)), jnp.zeros((2, 32, 32, 3)), train=True)[0])
+  model = models.build(
+    ml_collections.ConfigDict({"name": name, "base_features": 4}),
+    out_channels=1,
+    kind="discriminator",
+  )
+  out = jax.eval_shape(
+    lambda: model.init_with_output(
+      jax.random.key(0), jnp.zeros((2, 32, 32, 1)), jnp.zeros((2, 32, 32, 3)), train=True
+    )[0]
+  )
   assert out.shape[0] == 2 and out.shape[-1] == 1 and out.dtype == jnp.float32
 
 
-@pytest.mark.parametrize("name, n_layers, expected", [("dcgan", 2, (2, 1)), ("patchgan", 3, (2, 2, 2, 1)),
-                                                      ("patchgan", 1, (2, 14, 14, 1))])
+@pytest.mark.parametrize(
+  "name, n_layers, expected",
+  [("dcgan", 2, (2, 1)), ("patchgan", 3, (2, 2, 2, 1)), ("patchgan", 1, (2, 14, 14, 1))],
+)
 def test_discriminator_output_shape(name, n_layers, expected):
-  model = models.build(ml_collections.ConfigDict({"name": name, "base_features": 4, "n_layers": n_layers}),
-                       out_channels=1, kind="discriminator")
-  out = jax.eval_shape(lambda: model.init_with_output(
-      jax.random.key(0), jnp.zeros((2, 32, 32, 1)), jnp.zeros((2, 32, 32, 3)), train=True)[0])
+  model = models.build(
+    ml_collections.ConfigDict({"name": name, "base_features": 4, "n_layers": n_layers}),
+    out_channels=1,
+    kind="discriminator",
+  )
+  out = jax.eval_shape(
+    lambda: model.init_with_output(
+      jax.random.key(0), jnp.zeros((2, 32, 32, 1)), jnp.zeros((2, 32, 32, 3)), train=True
+    )[0]
+  )
   assert out.shape == expected
 
 
 def _param_count(model, *inputs):
-  variables = jax.eval_shape(lambda: model.init({"params": jax.random.key(0), "dropout": jax.random.key(0)},
-                                                *inputs, train=False))
+  variables = jax.eval_shape(
+    lambda: model.init(
+      {"params": jax.random.key(0), "dropout": jax.random.key(0)}, *inputs, train=False
+    )
+  )
   return layers.count_params(variables["params"])
 
 
@@ -138,13 +180,18 @@ def test_pix2pix_networks_have_the_reference_sizes():
   # 70x70 PatchGAN on 6 channels 2.769 M parameters.
   x = jnp.zeros((1, 128, 128, 3))
   assert _param_count(registry.get("model", "unet_128")(out_channels=3), x) == 41_828_995
-  assert _param_count(registry.get("model", "unet_256")(out_channels=3), jnp.zeros((1, 256, 256, 3))) == 54_413_955
+  assert (
+    _param_count(registry.get("model", "unet_256")(out_channels=3), jnp.zeros((1, 256, 256, 3)))
+    == 54_413_955
+  )
   assert _param_count(registry.get("discriminator", "patchgan")(), x, x) == 2_768_705
 
 
 def test_unet_size_that_does_not_divide_is_a_clear_error():
   model = registry.get("model", "unet_128")(base_features=4)
-  with pytest.raises(ValueError, match=r"num_downs=7 needs an image size divisible by 2\^7 = 128; got 32"):
+  with pytest.raises(
+    ValueError, match=r"num_downs=7 needs an image size divisible by 2\^7 = 128; got 32"
+  ):
     jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 1)), train=False))
 
 
@@ -169,10 +216,14 @@ def test_smoke_config_trains_and_resumes(load_config, tmp_path, monkeypatch, nam
   val = resumed["val"]
   assert np.isfinite(val["l1"]) and set(resumed["params"]) == {"generator", "discriminator"}
   # eval's 'loss' is the reconstruction objective: weight x L1 in every GAN config.
-  np.testing.assert_allclose(val["loss"], losses.parse_spec(config.loss)["l1"] * val["l1"], rtol=1e-5)
+  np.testing.assert_allclose(
+    val["loss"], losses.parse_spec(config.loss)["l1"] * val["l1"], rtol=1e-5
+  )
   for path in ("samples/final.png", "plots/loss.png", "final_metrics.json"):
     assert (tmp_path / "resumed" / path).exists(), path
 
   if name == "pix2pix":  # Exactness, on the config with dropout and BatchNorm in both networks.
     straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
-    assert straight["val"] == pytest.approx(val, rel=1e-5) and straight["test"] == pytest.approx(resumed["test"], rel=1e-5)
+    assert straight["val"] == pytest.approx(val, rel=1e-5) and straight["test"] == pytest.approx(
+      resumed["test"], rel=1e-5
+    )

@@ -19,8 +19,11 @@ def _gradient_images(n=6):
 
 def test_warps_move_pixels_without_black_corners():
   images = _gradient_images()
-  out = np.asarray(jax.jit(lambda x, k: augment.augment_images(x, k, zoom=0.2, rotation=30.0, hflip=True))(
-      images, jax.random.key(0)))
+  out = np.asarray(
+    jax.jit(lambda x, k: augment.augment_images(x, k, zoom=0.2, rotation=30.0, hflip=True))(
+      images, jax.random.key(0)
+    )
+  )
   assert out.shape == images.shape and out.dtype == np.uint8
   assert out.min() >= 99  # Reflection fill: nothing darker than the photo itself.
   assert sum(not np.array_equal(o, i) for o, i in zip(out, images)) == len(images)
@@ -29,7 +32,9 @@ def test_warps_move_pixels_without_black_corners():
 
 def test_flip_only_mirrors_exactly():
   images = np.random.default_rng(0).integers(0, 256, (16, SIZE, SIZE, 3), np.uint8)
-  out = np.asarray(augment.augment_images(images, jax.random.key(3), zoom=0.0, rotation=0.0, hflip=True))
+  out = np.asarray(
+    augment.augment_images(images, jax.random.key(3), zoom=0.0, rotation=0.0, hflip=True)
+  )
   flipped = [np.array_equal(o, i[:, ::-1]) for o, i in zip(out, images)]
   kept = [np.array_equal(o, i) for o, i in zip(out, images)]
   assert all(f or k for f, k in zip(flipped, kept))
@@ -38,9 +43,15 @@ def test_flip_only_mirrors_exactly():
 
 def test_off_is_the_identity_and_the_key_decides():
   images = _gradient_images()
-  assert augment.augment_images(images, jax.random.key(0), zoom=0.0, rotation=0.0, hflip=False) is images
-  a = augment.augment_images(jnp.asarray(images), jax.random.key(5), zoom=0.1, rotation=10.0, hflip=True)
-  b = augment.augment_images(jnp.asarray(images), jax.random.key(5), zoom=0.1, rotation=10.0, hflip=True)
+  assert (
+    augment.augment_images(images, jax.random.key(0), zoom=0.0, rotation=0.0, hflip=False) is images
+  )
+  a = augment.augment_images(
+    jnp.asarray(images), jax.random.key(5), zoom=0.1, rotation=10.0, hflip=True
+  )
+  b = augment.augment_images(
+    jnp.asarray(images), jax.random.key(5), zoom=0.1, rotation=10.0, hflip=True
+  )
   np.testing.assert_array_equal(a, b)
 
 

@@ -7,22 +7,30 @@ import subprocess
 import sys
 
 import pytest
-
-from colorize_jax import colorize, logs, recipes
-
 from conftest import ROOT
 from test_workdir_lock import _holder
+
+from colorize_jax import colorize, logs, recipes
 
 CONFIGS = ROOT / "configs"
 
 
 def _env():
-  return os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+  return os.environ | {
+    "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+    "JAX_PLATFORMS": "cpu",
+  }
 
 
 def _launch(*args, cwd=ROOT, timeout=300):
-  return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=cwd, env=_env(),
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+    [sys.executable, str(ROOT / "launch.py"), *args],
+    cwd=cwd,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def _error_line(done):
@@ -34,14 +42,25 @@ def _error_line(done):
   return errors[0]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--config=configs/unet.py:nope"], "error: configs/unet.py: unknown variant 'nope'; valid variants:"),
+@pytest.mark.parametrize(
+  "args, message",
+  [
+    (
+      ["--config=configs/unet.py:nope"],
+      "error: configs/unet.py: unknown variant 'nope'; valid variants:",
+    ),
     (["--config=configs/nope.py"], "error: config file 'configs/nope.py' not found"),
-    (["--config=configs/unet.py:smoke", "--config.num_epoch=3"],
-     "error: --config.num_epoch: no such config field; did you mean 'num_epochs'?"),
-    (["--list", "--mode=eval"], "error: --list prints the recipes and exits; it does not combine with --mode"),
+    (
+      ["--config=configs/unet.py:smoke", "--config.num_epoch=3"],
+      "error: --config.num_epoch: no such config field; did you mean 'num_epochs'?",
+    ),
+    (
+      ["--list", "--mode=eval"],
+      "error: --list prints the recipes and exits; it does not combine with --mode",
+    ),
     ([], "error: --config is required"),
-])
+  ],
+)
 def test_flag_and_config_file_errors_are_one_line(args, message):
   done = _launch(*args, timeout=60)
   assert _error_line(done).startswith(message)
@@ -115,15 +134,28 @@ def test_a_locked_workdir_and_a_file_as_workdir_fail_in_one_line(tmp_path):
 
   (tmp_path / "file").write_text("")
   done = _launch("--config=configs/unet.py:smoke", f"--workdir={tmp_path / 'file'}")
-  assert _error_line(done) == (f"error: workdir {tmp_path / 'file'} is a file, not a folder; "
-                               "give another --workdir")
+  assert _error_line(done) == (
+    f"error: workdir {tmp_path / 'file'} is a file, not a folder; give another --workdir"
+  )
 
 
 def test_colorize_with_no_images_exits_1(tmp_path):
   (tmp_path / "empty").mkdir()
-  done = subprocess.run([sys.executable, "-m", "colorize_jax.colorize", "--workdir=nowhere",
-                         f"--output={tmp_path / 'out'}", str(tmp_path / "empty")],
-                        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
+  done = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "colorize_jax.colorize",
+      "--workdir=nowhere",
+      f"--output={tmp_path / 'out'}",
+      str(tmp_path / "empty"),
+    ],
+    cwd=ROOT,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    timeout=60,
+  )
   assert done.returncode == 1 and "error: no image files in" in done.stderr
 
 
@@ -132,16 +164,28 @@ def test_colorize_names_a_symlink_loop_as_one(tmp_path):
   os.symlink(tmp_path / "gone", tmp_path / "dangling")
   found, missing = colorize.expand_inputs([str(tmp_path / "loop"), str(tmp_path / "dangling")])
   assert not found
-  assert missing == [(str(tmp_path / "loop"), "symbolic link that cannot be followed "
-                      "(Too many levels of symbolic links)"),
-                     (str(tmp_path / "dangling"), "symbolic link that cannot be followed "
-                      "(No such file or directory)")]
+  assert missing == [
+    (
+      str(tmp_path / "loop"),
+      "symbolic link that cannot be followed (Too many levels of symbolic links)",
+    ),
+    (
+      str(tmp_path / "dangling"),
+      "symbolic link that cannot be followed (No such file or directory)",
+    ),
+  ]
 
 
 def test_library_tracebacks_become_one_line():
-  record = logging.LogRecord("absl", logging.ERROR, "/site-packages/orbax/checkpoint/future.py", 1,
-                             "save failed: %s\nmore", ("RESOURCE_EXHAUSTED",),
-                             (ValueError, ValueError(), None))
+  record = logging.LogRecord(
+    "absl",
+    logging.ERROR,
+    "/site-packages/orbax/checkpoint/future.py",
+    1,
+    "save failed: %s\nmore",
+    ("RESOURCE_EXHAUSTED",),
+    (ValueError, ValueError(), None),
+  )
   assert logs._QuietLibraries().filter(record)
   assert (record.getMessage(), record.exc_info) == ("save failed: RESOURCE_EXHAUSTED", None)
   assert logs._is_callback_noise(RuntimeError, RuntimeError("Event loop is closed"))

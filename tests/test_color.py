@@ -27,12 +27,16 @@ def test_lab_to_rgb_matches_skimage(rgb):
 
 
 def test_gray_matches_skimage(rgb):
-  np.testing.assert_allclose(color.rgb_to_gray(jnp.asarray(rgb))[..., 0], skcolor.rgb2gray(rgb), atol=1e-6)
+  np.testing.assert_allclose(
+    color.rgb_to_gray(jnp.asarray(rgb))[..., 0], skcolor.rgb2gray(rgb), atol=1e-6
+  )
 
 
 @pytest.mark.parametrize("name", ["rgb", "lab"])
 def test_split_then_merge_gives_back_the_photo(name, rgb):
-  space = color.get_color_space(ml_collections.ConfigDict({"color_space": name, "value_range": (0.0, 1.0)}))
+  space = color.get_color_space(
+    ml_collections.ConfigDict({"color_space": name, "value_range": (0.0, 1.0)})
+  )
   images = jnp.asarray(np.round(rgb * 255), jnp.uint8)
   inputs, targets = jax.jit(space.split)(images)
   assert inputs.shape == images.shape[:-1] + (1,)
@@ -49,7 +53,9 @@ def test_lab_targets_are_scaled_like_pix2pix():
 
 
 def test_rgb_value_range_is_applied():
-  space = color.get_color_space(ml_collections.ConfigDict({"color_space": "rgb", "value_range": (-1.0, 1.0)}))
+  space = color.get_color_space(
+    ml_collections.ConfigDict({"color_space": "rgb", "value_range": (-1.0, 1.0)})
+  )
   inputs, targets = space.split(jnp.zeros((1, 2, 2, 3), jnp.uint8))
   np.testing.assert_allclose(targets, -1.0)
   np.testing.assert_allclose(space.merge(inputs, targets), 0.0)
@@ -57,7 +63,9 @@ def test_rgb_value_range_is_applied():
 
 def test_gray_target_merges_to_a_gray_image(rgb):
   for name in ("rgb", "lab"):
-    space = color.get_color_space(ml_collections.ConfigDict({"color_space": name, "value_range": (0.0, 1.0)}))
+    space = color.get_color_space(
+      ml_collections.ConfigDict({"color_space": name, "value_range": (0.0, 1.0)})
+    )
     inputs, _ = space.split(jnp.asarray(np.round(rgb * 255), jnp.uint8))
     merged = np.asarray(space.merge(inputs, space.gray_target(inputs)))
     np.testing.assert_allclose(merged[..., 0], merged[..., 1], atol=2e-3)

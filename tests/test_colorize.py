@@ -14,6 +14,7 @@ from skimage.color import rgb2lab
 from colorize_jax import colorize, inference
 from colorize_jax.data import load_image
 
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
   return trained_run(tmp_path_factory)
@@ -21,7 +22,9 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bundle(run, tmp_path_factory):
-  return inference.write_bundle(inference.from_workdir(run), str(tmp_path_factory.mktemp("bundle") / "b"))
+  return inference.write_bundle(
+    inference.from_workdir(run), str(tmp_path_factory.mktemp("bundle") / "b")
+  )
 
 
 def _smooth(height, width, seed=0):
@@ -39,8 +42,10 @@ def photos(tmp_path_factory):
   folder = tmp_path_factory.mktemp("photos")
   Image.fromarray(_smooth(333, 517)).save(folder / "odd.png")
   Image.fromarray(_smooth(61, 40, 1)[..., 0]).save(folder / "gray.png")
-  Image.fromarray(np.dstack([_smooth(50, 70, 2), np.full((50, 70), 128, np.uint8)])).save(folder / "alpha.png")
-  Image.fromarray((_smooth(45, 47, 3)[..., 1].astype(np.uint16) * 257)).save(folder / "deep.png")
+  Image.fromarray(np.dstack([_smooth(50, 70, 2), np.full((50, 70), 128, np.uint8)])).save(
+    folder / "alpha.png"
+  )
+  Image.fromarray(_smooth(45, 47, 3)[..., 1].astype(np.uint16) * 257).save(folder / "deep.png")
   Image.fromarray(_smooth(39, 55, 4)).convert("P").save(folder / "palette.png")
   exif = Image.Exif()
   exif[0x0112] = 6  # Rotated 90 degrees: the decoded image is 80 wide, 120 high.
@@ -71,8 +76,17 @@ def test_chroma_comes_from_the_model(bundle, photos):
   small = np.asarray(Image.fromarray(image).resize((32, 32), Image.Resampling.BILINEAR))
   want_ab = colorizer.chroma_ab(small[None])[0]
   # The output's chroma, brought back to the model's size, is the predicted chroma.
-  got_ab = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(c), mode="F").resize((32, 32), Image.Resampling.BILINEAR))
-                     for c in np.moveaxis(rgb2lab(out)[..., 1:].astype(np.float32), -1, 0)], axis=-1)
+  got_ab = np.stack(
+    [
+      np.asarray(
+        Image.fromarray(np.ascontiguousarray(c), mode="F").resize(
+          (32, 32), Image.Resampling.BILINEAR
+        )
+      )
+      for c in np.moveaxis(rgb2lab(out)[..., 1:].astype(np.float32), -1, 0)
+    ],
+    axis=-1,
+  )
   assert np.abs(want_ab).mean() > 0.5  # The tiny model does colour a gray photo.
   # Upsampling then downsampling is not the identity at the border: compare
   # the interior closely and the whole image on average.
@@ -85,7 +99,11 @@ def test_bundle_colorizes_exactly_like_the_workdir(run, bundle, photos):
   from_run = colorize.colorize_images(inference.from_workdir(run), [image])[0]
   from_bundle = colorize.colorize_images(inference.from_bundle(bundle), [image])[0]
   np.testing.assert_array_equal(from_run, from_bundle)
-  assert sorted(os.listdir(bundle)) == ["bundle.json", "config.json", "variables"]  # No training state.
+  assert sorted(os.listdir(bundle)) == [
+    "bundle.json",
+    "config.json",
+    "variables",
+  ]  # No training state.
 
 
 def test_a_non_image_fails_by_name_and_the_rest_are_still_written(bundle, photos, tmp_path):
@@ -93,8 +111,21 @@ def test_a_non_image_fails_by_name_and_the_rest_are_still_written(bundle, photos
   bad.write_text("not an image")
   out = tmp_path / "out"
   proc = subprocess.run(
-      [sys.executable, "-m", "colorize_jax.colorize", f"--bundle={bundle}", str(photos / "odd.png"), str(bad),
-       str(photos / "*.jpg"), f"--output={out}"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    [
+      sys.executable,
+      "-m",
+      "colorize_jax.colorize",
+      f"--bundle={bundle}",
+      str(photos / "odd.png"),
+      str(bad),
+      str(photos / "*.jpg"),
+      f"--output={out}",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    cwd=ROOT,
+  )
   assert proc.returncode != 0
   assert "notes.txt" in proc.stderr
   assert sorted(os.listdir(out)) == ["odd.png", "rotated.png"]

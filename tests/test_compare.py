@@ -12,10 +12,14 @@ from PIL import Image
 
 from colorize_jax import compare
 
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
   # Different colour spaces (RGB and Lab outputs) must share one report and one grid.
-  return [trained_run(tmp_path_factory), trained_run(tmp_path_factory, "unet_lab", color_space="lab")]
+  return [
+    trained_run(tmp_path_factory),
+    trained_run(tmp_path_factory, "unet_lab", color_space="lab"),
+  ]
 
 
 def test_compare_writes_table_plot_and_grid(runs, tmp_path):
@@ -45,7 +49,7 @@ def test_compare_writes_table_plot_and_grid(runs, tmp_path):
   assert Image.open(paths["plot"]).size[0] > 100
   grid = np.asarray(Image.open(paths["grid"]))
   assert grid.shape == (2 * 34 - 2, 4 * 34 - 2, 3)  # 2 images x (gray | rgb run | lab run | true).
-  cells = [grid[:32, j * 34:j * 34 + 32].astype(int) for j in range(4)]
+  cells = [grid[:32, j * 34 : j * 34 + 32].astype(int) for j in range(4)]
   assert np.abs(cells[1] - cells[2]).mean() > 0.5  # The two runs colour differently.
 
 

@@ -1,20 +1,30 @@
 """Config values are checked before anything is written: one message naming each bad value."""
 
 import pytest
+from conftest import load_config
 
 from colorize_jax import config_check, train
 
-from conftest import load_config
 
-
-@pytest.mark.parametrize("field, value, message", [
+@pytest.mark.parametrize(
+  "field, value, message",
+  [
     ("data.image_size", 0, r"data.image_size=0 must be a positive integer"),
-    ("data.image_size", 30, r"data.image_size=30 does not fit model 'unet'.*multiple of 4, e.g. 28, 32"),
+    (
+      "data.image_size",
+      30,
+      r"data.image_size=30 does not fit model 'unet'.*multiple of 4, e.g. 28, 32",
+    ),
     ("num_epochs", -1, r"num_epochs=-1 must be an integer >= 1"),
     ("num_epochs", 0, r"num_epochs=0 must be an integer >= 1"),
-    ("batch_size", -8, r"batch_size=-8 must be a positive multiple of the 8 device\(s\), e.g. 8 or 16"),
+    (
+      "batch_size",
+      -8,
+      r"batch_size=-8 must be a positive multiple of the 8 device\(s\), e.g. 8 or 16",
+    ),
     ("checkpoint.keep", 0, r"checkpoint.keep=0 must be an integer >= 1"),
-])
+  ],
+)
 def test_bad_values_are_named_with_what_would_work(field, value, message):
   config = load_config("unet", "smoke")
   section, _, key = field.rpartition(".")
@@ -39,14 +49,18 @@ def test_image_size_follows_the_models_downsamplings(load_config):
   config_check.check(config, num_devices=8)
 
 
-def test_split_fractions_are_checked_for_folders_and_flagged_as_ignored_for_sample(caplog, tmp_path):
+def test_split_fractions_are_checked_for_folders_and_flagged_as_ignored_for_sample(
+  caplog, tmp_path
+):
   config = load_config("unet", "smoke")
   config.data.split_fractions = (0.0, 0.5, 0.5)
   with caplog.at_level("WARNING"):
     config_check.check(config, num_devices=8)  # source=sample: not an error, but not silent.
   assert "does not apply to data.source='sample'" in caplog.text
   config.data.source, config.data.path = "folder", str(tmp_path)
-  with pytest.raises(config_check.ConfigError, match=r"split_fractions=\(0.0, 0.5, 0.5\).*train > 0"):
+  with pytest.raises(
+    config_check.ConfigError, match=r"split_fractions=\(0.0, 0.5, 0.5\).*train > 0"
+  ):
     config_check.check(config, num_devices=8)
 
 

@@ -25,7 +25,9 @@ def _module(path):
 
 
 MODULES = {path.stem: _module(path) for path in FILES}
-VARIANTS = [(name, v) for name, module in MODULES.items() for v in getattr(module, "VARIANTS", {"": None})]
+VARIANTS = [
+  (name, v) for name, module in MODULES.items() for v in getattr(module, "VARIANTS", {"": None})
+]
 
 
 def _distinct_smoke_variants():
@@ -65,12 +67,16 @@ def test_configs_are_found():
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_module_documents_variants_and_command(name):
   module = MODULES[name]
-  assert isinstance(getattr(module, "VARIANTS", None), dict), f"configs/{name}.py needs a VARIANTS dict"
+  assert isinstance(getattr(module, "VARIANTS", None), dict), (
+    f"configs/{name}.py needs a VARIANTS dict"
+  )
   assert "smoke" in module.VARIANTS
   for variant, (description, edit) in module.VARIANTS.items():
     assert isinstance(description, str) and description, variant
     assert edit is None or callable(edit), variant
-  assert f"--config=configs/{name}.py" in (module.__doc__ or ""), "the docstring should give the run command"
+  assert f"--config=configs/{name}.py" in (module.__doc__ or ""), (
+    "the docstring should give the run command"
+  )
 
 
 @pytest.mark.parametrize("name, variant", VARIANTS)
@@ -84,7 +90,9 @@ def test_every_name_resolves(name, variant):
   model = models.build(c.model, out_channels=space.target_channels)
   # Tracing init at the config's own image size catches shape errors (divisibility) without the memory.
   size = c.data.image_size
-  jax.eval_shape(lambda: model.init(jax.random.key(0), jax.numpy.zeros((1, size, size, 1)), train=False))
+  jax.eval_shape(
+    lambda: model.init(jax.random.key(0), jax.numpy.zeros((1, size, size, 1)), train=False)
+  )
   # The classification task's spec also names ab losses: the task checks it (task_cls(c) below).
   if isinstance(c.get("loss"), str) and c.task != "classification":
     losses.parse_spec(c.loss)
@@ -110,8 +118,13 @@ def test_unknown_variant_lists_valid_ones(name):
 
 
 def test_command_line_overrides_keep_types():
-  c = _load("dense", "smoke", "--config.loss=mse:1,ssim:0.2", "--config.model.dropout=0.3",
-            "--config.model.hidden=(16,)")
+  c = _load(
+    "dense",
+    "smoke",
+    "--config.loss=mse:1,ssim:0.2",
+    "--config.model.dropout=0.3",
+    "--config.model.hidden=(16,)",
+  )
   assert c.model.dropout == 0.3 and tuple(c.model.hidden) == (16,)
   assert losses.parse_spec(c.loss) == {"mse": 1.0, "ssim": 0.2}
   with pytest.raises(Exception, match="dropuot"):
@@ -130,8 +143,10 @@ def test_loss_options_only_for_used_losses_and_still_overridable():
   assert c.loss_options.huber.delta == 2.0 and isinstance(c.loss_options.huber.delta, float)
   objective = losses.Objective(c.loss, value_range=(0.0, 1.0), options=c.loss_options)
   total, _ = objective(jax.numpy.full((1, 2, 2, 3), 1.5), jax.numpy.zeros((1, 2, 2, 3)))
-  np.testing.assert_allclose(total, [0.5 * 1.5 ** 2])  # Quadratic up to delta=2 (1.0 with delta 1).
-  c = _load("cgan", "smoke", "--config.gan_loss=wgan_gp", "--config.gan_loss_options.wgan_gp.gp_weight=5")
+  np.testing.assert_allclose(total, [0.5 * 1.5**2])  # Quadratic up to delta=2 (1.0 with delta 1).
+  c = _load(
+    "cgan", "smoke", "--config.gan_loss=wgan_gp", "--config.gan_loss_options.wgan_gp.gp_weight=5"
+  )
   assert c.gan_loss_options.wgan_gp.gp_weight == 5.0
   with pytest.raises(Exception, match=r"hubr.*valid: huber, ssim"):
     _load("unet", "smoke", "--config.loss=huber", "--config.loss_options.hubr.delta=2")
@@ -141,7 +156,11 @@ def test_recipes_that_share_the_cgan_recipe_load_from_any_directory(tmp_path, mo
   monkeypatch.chdir(tmp_path)
   c = _load("cgan_unet_patchgan", "")
   assert (c.model.name, c.discriminator.name, c.loss, c.data.value_range) == (
-      "unet_small", "patchgan", "l1:100", (-1.0, 1.0))
+    "unet_small",
+    "patchgan",
+    "l1:100",
+    (-1.0, 1.0),
+  )
   assert _load("cgan_l1", "smoke").model.base_features == 4
 
 
@@ -167,7 +186,8 @@ def test_smoke_variant_learns_a_fixed_batch(name, variant):
   state = jax.jit(lambda k: task.init_state(k, 32, optimizers), out_shardings=replicated)(key(0))
   batch = jax.device_put(_fixed_batch(), parallel.data_sharding(mesh))
   train_step = jax.jit(
-      lambda s, b, k: task.train_step(s, b, jax.random.fold_in(k, s.step)), donate_argnums=(0,))
+    lambda s, b, k: task.train_step(s, b, jax.random.fold_in(k, s.step)), donate_argnums=(0,)
+  )
   losses_seen = []
   for _ in range(steps):
     state, metrics = train_step(state, batch, key(1))

@@ -8,16 +8,17 @@ import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
-from jax.extend import core as jax_core
 import numpy as np
 import pytest
+from jax.extend import core as jax_core
 
 from colorize_jax import checkpoint, models, registry
 from colorize_jax.models import conv
 
 SIZE = 256  # Deep enough for unet_256; traced only (eval_shape, make_jaxpr), never compiled.
 NETWORKS = [("model", n) for n in registry.names("model")] + [
-    ("discriminator", n) for n in registry.names("discriminator")]
+  ("discriminator", n) for n in registry.names("discriminator")
+]
 
 
 def _network(kind, name):
@@ -65,7 +66,8 @@ def test_every_layer_is_stock_xla_off_the_cpu(kind, name):
     assert not {"custom_vjp_call", "custom_vjp_call_jaxpr"} & set(prims), backend
   # The CPU's transposed layers are made of several convolutions; each layer is one choice here.
   assert len([c for c in cpu_choices if c.op == "conv_transpose"]) == len(
-      [c for c in choices if c.op == "conv_transpose"])
+    [c for c in choices if c.op == "conv_transpose"]
+  )
 
 
 def test_the_cpu_formulations_are_in_use_on_the_cpu():
@@ -77,8 +79,10 @@ def test_the_cpu_formulations_are_in_use_on_the_cpu():
 
 
 def _tiny_unet():
-  return models.build(ml_collections.ConfigDict(
-      {"name": "unet_128", "num_downs": 5, "base_features": 4}), out_channels=2)
+  return models.build(
+    ml_collections.ConfigDict({"name": "unet_128", "num_downs": 5, "base_features": 4}),
+    out_channels=2,
+  )
 
 
 def test_cpu_trained_checkpoint_predicts_the_same_with_stock_convolutions(tmp_path):
@@ -91,9 +95,15 @@ def test_cpu_trained_checkpoint_predicts_the_same_with_stock_convolutions(tmp_pa
 
   def sgd_step(variables, _):
     def loss(params):
-      pred, updates = net.apply(dict(variables, params=params), gray, train=True,
-                                rngs={"dropout": jax.random.key(3)}, mutable=["batch_stats"])
+      pred, updates = net.apply(
+        dict(variables, params=params),
+        gray,
+        train=True,
+        rngs={"dropout": jax.random.key(3)},
+        mutable=["batch_stats"],
+      )
       return jnp.mean(jnp.abs(pred - target)), updates
+
     grads, updates = jax.grad(loss, has_aux=True)(variables["params"])
     params = jax.tree.map(lambda p, g: p - 0.1 * g, variables["params"], grads)
     return dict(updates, params=params), None

@@ -59,7 +59,7 @@ def _gray_baseline(images: np.ndarray) -> dict[str, float]:
   rgb = images.astype(np.float64) / 255.0
   gray = rgb @ _GRAY_WEIGHTS
   err = rgb - gray[..., None]
-  return {"l1": float(np.mean(np.abs(err))), "mse": float(np.mean(err ** 2))}
+  return {"l1": float(np.mean(np.abs(err))), "mse": float(np.mean(err**2))}
 
 
 def _metric(means: dict, new: str, old: str) -> float:

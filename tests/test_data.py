@@ -13,20 +13,35 @@ import pytest
 from PIL import Image
 
 from colorize_jax import registry
-from colorize_jax.data import DataPipeline, ImageDecodeError, load_image, resize_image, resize_square
-from colorize_jax.data import decode
-from colorize_jax.data import fast_jpeg
-from colorize_jax.data import folder
-from colorize_jax.data import sample
+from colorize_jax.data import (
+  DataPipeline,
+  ImageDecodeError,
+  decode,
+  fast_jpeg,
+  folder,
+  load_image,
+  resize_image,
+  resize_square,
+  sample,
+)
 
 SIZE = 32
 
 
 def make_cfg(path: str = "", **overrides) -> ml_collections.ConfigDict:
-  cfg = ml_collections.ConfigDict(dict(
-      source="folder", path=path, image_size=SIZE, split_fractions=(0.7, 0.1, 0.2),
-      augment=dict(zoom=0.0, rotation=0.0, hflip=False), worker_count=0,
-      sample_crops_per_photo=4, sample_eval_crops_per_photo=2, min_image_size=16))
+  cfg = ml_collections.ConfigDict(
+    dict(
+      source="folder",
+      path=path,
+      image_size=SIZE,
+      split_fractions=(0.7, 0.1, 0.2),
+      augment=dict(zoom=0.0, rotation=0.0, hflip=False),
+      worker_count=0,
+      sample_crops_per_photo=4,
+      sample_eval_crops_per_photo=2,
+      min_image_size=16,
+    )
+  )
   cfg.update(overrides)
   return cfg
 
@@ -44,7 +59,7 @@ def colour_id(image: np.ndarray) -> int:
 def make_colour_folder(root: pathlib.Path, n: int, order=None) -> list[str]:
   """n solid-colour PNGs spread over nested folders; returns relative paths."""
   rels = []
-  for i in (order if order is not None else range(n)):
+  for i in order if order is not None else range(n):
     rel = f"class_{i % 3}/sub_{i % 2}/img_{i:03d}.png"
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,9 +76,10 @@ def jpeg_bytes(img: Image.Image, **kw) -> bytes:
 
 def truncated_jpeg() -> bytes:
   """A JPEG whose header reads fine and whose pixel data stops halfway."""
-  full = jpeg_bytes(Image.fromarray(
-      np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)))
-  return full[:len(full) // 2]
+  full = jpeg_bytes(
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+  )
+  return full[: len(full) // 2]
 
 
 # --- decode -----------------------------------------------------------------
@@ -74,7 +90,8 @@ def test_load_image_modes(tmp_path):
   cases["gray.png"] = Image.new("L", (20, 20), 77)
   cases["bit.png"] = Image.new("1", (20, 20), 1)
   cases["palette.png"] = Image.new("RGB", (20, 20), (10, 200, 30)).convert(
-      "P", palette=Image.Palette.ADAPTIVE)
+    "P", palette=Image.Palette.ADAPTIVE
+  )
   cases["cmyk.jpg"] = Image.new("CMYK", (20, 20), (0, 255, 255, 0))  # red
   for name, img in cases.items():
     img.save(tmp_path / name)
@@ -189,8 +206,11 @@ def test_resize_square_is_closer_to_lanczos_than_pillow_bilinear(size):
 
 def _noisy_photo(width, height, mode="RGB"):
   rng = np.random.default_rng(width)
-  smooth = np.asarray(Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize(
-      (width, height), Image.Resampling.BICUBIC))
+  smooth = np.asarray(
+    Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).resize(
+      (width, height), Image.Resampling.BICUBIC
+    )
+  )
   return Image.fromarray(smooth).convert(mode)
 
 
@@ -204,8 +224,9 @@ def test_decode_square_jpeg_fast_path_equals_pillow_path(tmp_path, mode, size):
   assert np.abs(fast.astype(int) - pillow).max() <= 1
 
 
-@pytest.mark.parametrize("width,height,size", [(227, 227, 128), (400, 300, 64), (2000, 1500, 128),
-                                               (300, 300, 40)])
+@pytest.mark.parametrize(
+  "width,height,size", [(227, 227, 128), (400, 300, 64), (2000, 1500, 128), (300, 300, 40)]
+)
 def test_jpeg_dct_scale_matches_pillow_draft(width, height, size):
   img = Image.open(io.BytesIO(jpeg_bytes(Image.new("RGB", (width, height)))))
   img.draft("RGB", (size, size))
@@ -250,8 +271,9 @@ def test_folder_source_skips_bad_files(tmp_path):
   (tmp_path / "trunc.jpg").write_bytes(truncated_jpeg())
   (tmp_path / "notes.txt").write_text("ignored: not an image extension")
 
-  src = registry.get("source", "folder")(make_cfg(str(tmp_path), split_fractions=(1, 0, 0)),
-                                         "train")
+  src = registry.get("source", "folder")(
+    make_cfg(str(tmp_path), split_fractions=(1, 0, 0)), "train"
+  )
   assert src.num_unreadable == 2 and src.num_too_small == 1
   assert len(src) == 4 + 5 + 1  # colour images, 5 odd modes, the truncated JPEG
   valid = {}
@@ -267,7 +289,9 @@ def test_folder_source_skips_bad_files(tmp_path):
 
 def test_failed_records_warn_once_per_index_and_survive_pickling(caplog):
   import pickle  # pylint: disable=g-import-not-at-top
+
   from colorize_jax.data import splits  # pylint: disable=g-import-not-at-top
+
   failed = splits.FailedRecords(SIZE)
   with caplog.at_level("WARNING"):
     rec = failed.record(3, "bad %d", 3)
@@ -303,8 +327,9 @@ def test_folder_errors_name_the_path(tmp_path):
   (tmp_path / "empty" / "sub").mkdir(parents=True)
   (tmp_path / "empty" / "readme.txt").write_text("x")
   with pytest.raises(ValueError, match="empty"):
-    DataPipeline(make_cfg(str(tmp_path / "empty")), global_batch_size=2,
-                 seed=0).num_examples("train")
+    DataPipeline(make_cfg(str(tmp_path / "empty")), global_batch_size=2, seed=0).num_examples(
+      "train"
+    )
   with pytest.raises(ValueError, match="empty"):
     DataPipeline(make_cfg(""), global_batch_size=2, seed=0).num_examples("train")
 
@@ -329,8 +354,10 @@ def test_pipeline_argument_errors(tmp_path):
 def test_eval_batches_cover_split_once_across_processes(tmp_path, split):
   make_colour_folder(tmp_path, 45)
   cfg = make_cfg(str(tmp_path), split_fractions=(0.4, 0.3, 0.3))
-  pipes = [DataPipeline(cfg, global_batch_size=4, seed=0, process_index=p, process_count=2)
-           for p in range(2)]
+  pipes = [
+    DataPipeline(cfg, global_batch_size=4, seed=0, process_index=p, process_count=2)
+    for p in range(2)
+  ]
   src = pipes[0].source(split)
   expected = sorted(int(f.split("_")[-1][:3]) for f in src.files)
   seen, num_batches = [], []
@@ -352,8 +379,9 @@ def test_eval_batches_cover_split_once_across_processes(tmp_path, split):
 def test_eval_masks_files_that_fail_to_decode(tmp_path):
   make_colour_folder(tmp_path, 5)
   (tmp_path / "trunc.jpg").write_bytes(truncated_jpeg())
-  pipe = DataPipeline(make_cfg(str(tmp_path), split_fractions=(0, 0, 1)), global_batch_size=4,
-                      seed=0)
+  pipe = DataPipeline(
+    make_cfg(str(tmp_path), split_fractions=(0, 0, 1)), global_batch_size=4, seed=0
+  )
   assert pipe.num_examples("test") == 6
   masks = np.concatenate([b["mask"] for b in pipe.eval_batches("test")])
   assert masks.shape == (8,) and masks.sum() == 5
@@ -373,15 +401,16 @@ def test_train_iterator_shapes_epochs_and_sharding(tmp_path):
   pipe = DataPipeline(cfg, global_batch_size=4, seed=3)
   it = pipe.train_iterator()
   ids = epoch_ids(it, 9)  # 3 epochs of 12
-  epochs = [ids[i:i + 12] for i in range(0, 36, 12)]
+  epochs = [ids[i : i + 12] for i in range(0, 36, 12)]
   for epoch in epochs:
     assert sorted(epoch) == list(range(12))
   assert len({tuple(e) for e in epochs}) == 3  # reshuffled every epoch
   # Two simulated processes: equal disjoint shards of the split, local batch 2.
   shards = []
   for p in range(2):
-    it = DataPipeline(cfg, global_batch_size=4, seed=3, process_index=p,
-                      process_count=2).train_iterator()
+    it = DataPipeline(
+      cfg, global_batch_size=4, seed=3, process_index=p, process_count=2
+    ).train_iterator()
     batch = next(it)
     assert batch["image"].shape == (2, SIZE, SIZE, 3) and batch["image"].dtype == np.uint8
     shards.append({colour_id(img) for img in batch["image"]} | set(epoch_ids(it, 2)))
@@ -391,15 +420,17 @@ def test_train_iterator_shapes_epochs_and_sharding(tmp_path):
 def test_train_iterator_skips_undecodable_files(tmp_path):
   make_colour_folder(tmp_path, 6)
   (tmp_path / "trunc.jpg").write_bytes(truncated_jpeg())
-  it = DataPipeline(make_cfg(str(tmp_path), split_fractions=(1, 0, 0)), global_batch_size=3,
-                    seed=0).train_iterator()
+  it = DataPipeline(
+    make_cfg(str(tmp_path), split_fractions=(1, 0, 0)), global_batch_size=3, seed=0
+  ).train_iterator()
   assert sorted(epoch_ids(it, 2)) == list(range(6))
 
 
 def test_train_iterator_state_restores_exactly(tmp_path):
   make_colour_folder(tmp_path, 10)
-  cfg = make_cfg(str(tmp_path), split_fractions=(1, 0, 0),
-                 augment=dict(zoom=0.1, rotation=10.0, hflip=True))
+  cfg = make_cfg(
+    str(tmp_path), split_fractions=(1, 0, 0), augment=dict(zoom=0.1, rotation=10.0, hflip=True)
+  )
   pipe = DataPipeline(cfg, global_batch_size=4, seed=0)
   it = pipe.train_iterator()
   for _ in range(3):
@@ -416,8 +447,7 @@ def test_train_iterator_orbax_roundtrip(tmp_path):
   ocp = pytest.importorskip("orbax.checkpoint")
   data = tmp_path / "data"
   make_colour_folder(data, 10)
-  pipe = DataPipeline(make_cfg(str(data), split_fractions=(1, 0, 0)), global_batch_size=4,
-                      seed=1)
+  pipe = DataPipeline(make_cfg(str(data), split_fractions=(1, 0, 0)), global_batch_size=4, seed=1)
   it = pipe.train_iterator()
   next(it)
   with ocp.CheckpointManager(tmp_path / "ckpt") as mngr:
@@ -433,8 +463,9 @@ def test_train_iterator_orbax_roundtrip(tmp_path):
 def test_train_iterator_with_worker_processes(tmp_path):
   make_colour_folder(tmp_path, 8)
   cfg = make_cfg(str(tmp_path), split_fractions=(1, 0, 0), worker_count=1)
-  ref = DataPipeline(make_cfg(str(tmp_path), split_fractions=(1, 0, 0)), global_batch_size=4,
-                     seed=0).train_iterator()
+  ref = DataPipeline(
+    make_cfg(str(tmp_path), split_fractions=(1, 0, 0)), global_batch_size=4, seed=0
+  ).train_iterator()
   it = DataPipeline(cfg, global_batch_size=4, seed=0).train_iterator()
   try:
     for _ in range(3):

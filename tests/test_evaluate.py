@@ -13,6 +13,7 @@ from PIL import Image
 from colorize_jax import evaluate
 from colorize_jax.data import DataPipeline
 
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
   return trained_run(tmp_path_factory)
@@ -26,7 +27,9 @@ def test_eval_writes_metrics_with_the_gray_baseline_and_a_grid(run):
     saved = json.load(f)
   assert saved["name"] == "test" and saved["split"] == "test"
   expected = DataPipeline(config.data, global_batch_size=8, seed=0).num_examples("test")
-  assert saved["examples"] == expected == len(saved["per_image"])  # Each example once, padding dropped.
+  assert (
+    saved["examples"] == expected == len(saved["per_image"])
+  )  # Each example once, padding dropped.
   for key in ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1"):
     assert np.isfinite(saved["metrics"][key]) and np.isfinite(saved["gray_baseline"][key]), key
     per_image = [row[key] for row in saved["per_image"]]
@@ -64,9 +67,20 @@ def test_launch_eval_mode_on_a_folder_of_photos(run, tmp_path):
   for i, (h, w) in enumerate(sizes):
     Image.fromarray(rng.integers(0, 256, (h, w, 3), np.uint8)).save(photos / f"p{i}.png")
   proc = subprocess.run(
-      [sys.executable, str(ROOT / "launch.py"), "--config=" + str(ROOT / "configs" / "unet.py") + ":smoke",
-       f"--workdir={run}", "--mode=eval", f"--config.eval.path={photos}", "--config.eval.checkpoint=last"],
-      capture_output=True, text=True, timeout=300, cwd=ROOT)
+    [
+      sys.executable,
+      str(ROOT / "launch.py"),
+      "--config=" + str(ROOT / "configs" / "unet.py") + ":smoke",
+      f"--workdir={run}",
+      "--mode=eval",
+      f"--config.eval.path={photos}",
+      "--config.eval.checkpoint=last",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    cwd=ROOT,
+  )
   assert proc.returncode == 0, proc.stderr[-3000:]
   with open(os.path.join(run, "eval", "photos_last.json")) as f:
     saved = json.load(f)

@@ -2,15 +2,17 @@
 
 import os
 
+from test_data import make_cfg, make_colour_folder
+
 from colorize_jax import registry
 from colorize_jax.data import folder
 
-from test_data import make_cfg, make_colour_folder
-
 
 def _split_files(root):
-  return {split: registry.get("source", "folder")(make_cfg(str(root)), split).files
-          for split in ("train", "val", "test")}
+  return {
+    split: registry.get("source", "folder")(make_cfg(str(root)), split).files
+    for split in ("train", "val", "test")
+  }
 
 
 def _assert_each_file_in_one_split(root, splits):

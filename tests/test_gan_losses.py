@@ -25,10 +25,10 @@ def _per_example(fn, logits):
 
 # name -> (D's loss on a real logit, D's loss on a fake logit, G's loss on a fake logit, D scale).
 HAND = {
-    "vanilla": (lambda x: _softplus(-x), lambda x: _softplus(x), lambda x: _softplus(-x), 0.5),
-    "lsgan": (lambda x: (x - 1) ** 2, lambda x: x ** 2, lambda x: (x - 1) ** 2, 0.5),
-    "hinge": (lambda x: max(0.0, 1 - x), lambda x: max(0.0, 1 + x), lambda x: -x, 0.5),
-    "wgan_gp": (lambda x: -x, lambda x: x, lambda x: -x, 1.0),
+  "vanilla": (lambda x: _softplus(-x), lambda x: _softplus(x), lambda x: _softplus(-x), 0.5),
+  "lsgan": (lambda x: (x - 1) ** 2, lambda x: x**2, lambda x: (x - 1) ** 2, 0.5),
+  "hinge": (lambda x: max(0.0, 1 - x), lambda x: max(0.0, 1 + x), lambda x: -x, 0.5),
+  "wgan_gp": (lambda x: -x, lambda x: x, lambda x: -x, 1.0),
 }
 
 
@@ -45,7 +45,9 @@ def test_losses_match_hand_computed_values(name):
   np.testing.assert_allclose(terms["real"], expected_real, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(terms["fake"], expected_fake, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(total, scale * (np.array(expected_real) + expected_fake), rtol=1e-5)
-  np.testing.assert_allclose(loss.g_loss(jnp.asarray(FAKE)), _per_example(g_on_fake, FAKE), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+    loss.g_loss(jnp.asarray(FAKE)), _per_example(g_on_fake, FAKE), rtol=1e-5, atol=1e-6
+  )
   assert total.shape == (2,) and loss.g_loss(jnp.asarray(FAKE)).shape == (2,)
 
 
@@ -61,7 +63,7 @@ def test_accuracy_counts_patches_on_the_right_side():
 def _critic(x):
   """A smooth nonlinear critic: per-example score [B]."""
   w = jnp.linspace(-1.0, 2.0, x[0].size).reshape(x.shape[1:])
-  return jnp.sum(jnp.tanh(x * w) + 0.3 * x ** 2, axis=(1, 2, 3))
+  return jnp.sum(jnp.tanh(x * w) + 0.3 * x**2, axis=(1, 2, 3))
 
 
 def test_gradient_penalty_matches_finite_differences():
@@ -73,7 +75,7 @@ def test_gradient_penalty_matches_finite_differences():
   # The interpolates the penalty draws: eps per example, uniform in [0, 1).
   eps = np.asarray(jax.random.uniform(rng, (2, 1, 1, 1)))
   mixed = eps * np.asarray(real, np.float64) + (1 - eps) * np.asarray(fake, np.float64)
-  critic64 = lambda x: np.sum(np.tanh(x * np.linspace(-1.0, 2.0, 18).reshape(3, 3, 2)) + 0.3 * x ** 2)
+  critic64 = lambda x: np.sum(np.tanh(x * np.linspace(-1.0, 2.0, 18).reshape(3, 3, 2)) + 0.3 * x**2)
   h = 1e-5
   for b in range(2):
     grad = np.zeros(mixed[b].shape)

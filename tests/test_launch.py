@@ -9,37 +9,59 @@ import time
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from conftest import ROOT
 
 from colorize_jax.outputs import read_metrics
 
-from conftest import ROOT
-
 pytestmark = pytest.mark.slow
 
-RESUMABLE = ["--config.num_epochs=4", "--config.checkpoint.every_steps=1",
-             "--config.early_stopping.enabled=false", "--config.early_stopping.restore_best=false"]
+RESUMABLE = [
+  "--config.num_epochs=4",
+  "--config.checkpoint.every_steps=1",
+  "--config.early_stopping.enabled=false",
+  "--config.early_stopping.restore_best=false",
+]
 
 
 def _env():
-  return os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+  return os.environ | {
+    "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+    "JAX_PLATFORMS": "cpu",
+  }
 
 
 def _launch_args(workdir, *overrides):
-  return [sys.executable, "launch.py", "--config=configs/unet.py:smoke", f"--workdir={workdir}", *overrides]
+  return [
+    sys.executable,
+    "launch.py",
+    "--config=configs/unet.py:smoke",
+    f"--workdir={workdir}",
+    *overrides,
+  ]
 
 
 def _run(workdir, *overrides, timeout=300):
-  return subprocess.run(_launch_args(workdir, *overrides), cwd=ROOT, env=_env(), capture_output=True,
-                        text=True, timeout=timeout)
+  return subprocess.run(
+    _launch_args(workdir, *overrides),
+    cwd=ROOT,
+    env=_env(),
+    capture_output=True,
+    text=True,
+    timeout=timeout,
+  )
 
 
 def _complete_steps(workdir):
   directory = os.path.join(workdir, "checkpoints")
-  return sorted(int(d) for d in os.listdir(directory) if d.isdigit()) if os.path.isdir(directory) else []
+  return (
+    sorted(int(d) for d in os.listdir(directory) if d.isdigit()) if os.path.isdir(directory) else []
+  )
 
 
 def _state(workdir, step):
-  return ocp.StandardCheckpointer().restore(os.path.join(workdir, "checkpoints", str(step), "state"))
+  return ocp.StandardCheckpointer().restore(
+    os.path.join(workdir, "checkpoints", str(step), "state")
+  )
 
 
 def _step_losses(workdir):
@@ -48,8 +70,11 @@ def _step_losses(workdir):
 
 def _epoch_records(workdir):
   """Epoch records without their wall time: train means (over the whole epoch) and validation."""
-  return [{k: v for k, v in r.items() if not k.startswith("time/")}
-          for r in read_metrics(workdir) if r["kind"] == "epoch"]
+  return [
+    {k: v for k, v in r.items() if not k.startswith("time/")}
+    for r in read_metrics(workdir)
+    if r["kind"] == "epoch"
+  ]
 
 
 def test_sigkill_mid_training_then_relaunch_equals_an_uninterrupted_run(tmp_path):
@@ -57,8 +82,13 @@ def test_sigkill_mid_training_then_relaunch_equals_an_uninterrupted_run(tmp_path
   done = _run(reference, *RESUMABLE)
   assert done.returncode == 0, done.stderr[-3000:]
 
-  process = subprocess.Popen(_launch_args(killed, *RESUMABLE), cwd=ROOT, env=_env(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  process = subprocess.Popen(
+    _launch_args(killed, *RESUMABLE),
+    cwd=ROOT,
+    env=_env(),
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+  )
   deadline = time.time() + 240
   while time.time() < deadline and not any(s >= 5 for s in _complete_steps(killed)):
     time.sleep(0.05)
@@ -92,11 +122,17 @@ def test_main_command_writes_its_outputs_and_says_where(tmp_path):
   assert "parameters: model" in done.stderr and "8 device(s)" in done.stderr
 
 
-@pytest.mark.parametrize("override, message", [
+@pytest.mark.parametrize(
+  "override, message",
+  [
     ("--config.model.name=resnet", "unknown model 'resnet'; valid model names:"),
-    ("--config.loss=mse:1,perceptual:1", "unknown pixel_loss 'perceptual'; valid pixel_loss names:"),
+    (
+      "--config.loss=mse:1,perceptual:1",
+      "unknown pixel_loss 'perceptual'; valid pixel_loss names:",
+    ),
     ("--config.data.source=folder", "data.path"),
-])
+  ],
+)
 def test_bad_names_fail_fast_with_the_valid_ones(tmp_path, override, message):
   done = _run(str(tmp_path), override, timeout=120)
   assert done.returncode != 0

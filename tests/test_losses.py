@@ -46,8 +46,9 @@ def test_examples_are_independent(name):
   assert abs(float(after[1])) < 1e-5
 
 
-@pytest.mark.parametrize("name, expected", [("mse", 0.25), ("l2", 0.25), ("l1", 0.5), ("mae", 0.5),
-                                            ("huber", 0.125)])
+@pytest.mark.parametrize(
+  "name, expected", [("mse", 0.25), ("l2", 0.25), ("l1", 0.5), ("mae", 0.5), ("huber", 0.125)]
+)
 def test_known_values(name, expected):
   fn = registry.get("pixel_loss", name)(value_range=(0.0, 1.0))
   value = fn(jnp.zeros((2, 4, 4, 3)), jnp.full((2, 4, 4, 3), 0.5))
@@ -86,12 +87,16 @@ def test_objective_weights_terms():
   unit = lambda name: registry.get("pixel_loss", name)(value_range=(0.0, 1.0))(pred, target)
   for name in terms:
     np.testing.assert_allclose(terms[name], unit(name), rtol=1e-6)
-  np.testing.assert_allclose(total, 2 * unit("mse") + 0.5 * unit("l1") + 0.2 * unit("ssim"), rtol=1e-6)
+  np.testing.assert_allclose(
+    total, 2 * unit("mse") + 0.5 * unit("l1") + 0.2 * unit("ssim"), rtol=1e-6
+  )
 
 
 def test_objective_options_reach_the_loss():
   pred, target = jnp.zeros((2, 4, 4, 3)), jnp.full((2, 4, 4, 3), 0.5)
-  total, _ = losses.Objective("huber", value_range=(0.0, 1.0), options={"huber": {"delta": 0.1}})(pred, target)
+  total, _ = losses.Objective("huber", value_range=(0.0, 1.0), options={"huber": {"delta": 0.1}})(
+    pred, target
+  )
   np.testing.assert_allclose(total, 0.1 * (0.5 - 0.05), rtol=1e-6)  # Linear beyond delta.
   with pytest.raises(ValueError, match="no option"):
     losses.Objective("huber", value_range=(0.0, 1.0), options={"huber": {"delt": 0.1}})

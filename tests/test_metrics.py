@@ -29,8 +29,14 @@ def test_psnr_and_ssim_match_scikit_image():
   for i in range(len(pred)):
     want_psnr = skm.peak_signal_noise_ratio(true[i], pred[i], data_range=255)
     want_ssim = skm.structural_similarity(
-        true[i], pred[i], channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5,
-        use_sample_covariance=False)
+      true[i],
+      pred[i],
+      channel_axis=-1,
+      data_range=255,
+      gaussian_weights=True,
+      sigma=1.5,
+      use_sample_covariance=False,
+    )
     assert psnr[i] == pytest.approx(want_psnr, abs=1e-3)
     assert ssim[i] == pytest.approx(want_ssim, abs=1e-4)
 
@@ -49,16 +55,21 @@ def test_colorfulness_hand_cases():
   got = np.asarray(metrics.colorfulness(jnp.asarray(np.concatenate([gray, red, half]))))
   # Uniform red: rg = 255, yb = 127.5, no spread -> 0.3 * |(255, 127.5)|.
   # Half red: rg and yb each have mean = std = half of red's values.
-  np.testing.assert_allclose(got, [0.0, 0.3 * 255 * math.sqrt(1.25), 1.3 * 127.5 * math.sqrt(1.25)], rtol=1e-5)
+  np.testing.assert_allclose(
+    got, [0.0, 0.3 * 255 * math.sqrt(1.25), 1.3 * 127.5 * math.sqrt(1.25)], rtol=1e-5
+  )
 
 
 def test_auc_hand_cases():
-  errors = np.array([
+  errors = np.array(
+    [
       np.zeros(4),  # All exact.
       np.full(4, 75.0),  # Curve steps from 0 to 1 between t=74 and t=75: area 0.5 + 75.
       np.full(4, 200.0),  # All beyond the last threshold.
       [0.0, 0.0, 200.0, 200.0],  # Half exact, half never.
-  ], np.float32)
+    ],
+    np.float32,
+  )
   got = np.asarray(metrics.auc_of_errors(jnp.asarray(errors)))
   np.testing.assert_allclose(got, [1.0, 75.5 / 150, 0.0, 0.5], atol=1e-6)
 
@@ -68,7 +79,9 @@ def test_auc_equals_the_direct_definition_on_random_errors():
   thresholds = np.linspace(0, 150, 151)
   curve = (errors[:, :, None] <= thresholds).mean(axis=1)
   want = np.trapezoid(curve, thresholds, axis=1) / 150
-  np.testing.assert_allclose(np.asarray(metrics.auc_of_errors(jnp.asarray(errors))), want, atol=1e-5)
+  np.testing.assert_allclose(
+    np.asarray(metrics.auc_of_errors(jnp.asarray(errors))), want, atol=1e-5
+  )
 
 
 def test_ab_error_auc_is_one_for_a_perfect_prediction_and_lower_otherwise():
@@ -80,7 +93,9 @@ def test_ab_error_auc_is_one_for_a_perfect_prediction_and_lower_otherwise():
 
 
 def _space(name):
-  return color.get_color_space(ml_collections.ConfigDict({"color_space": name, "value_range": (0.0, 1.0)}))
+  return color.get_color_space(
+    ml_collections.ConfigDict({"color_space": name, "value_range": (0.0, 1.0)})
+  )
 
 
 @pytest.mark.parametrize("space_name", ["rgb", "lab"])
@@ -89,17 +104,25 @@ def test_gray_baseline_is_the_zero_chroma_prediction(space_name):
   rgb = jnp.asarray(np.random.default_rng(3).integers(0, 256, (2, 32, 32, 3)), jnp.uint8)
   inputs, targets = space.split(rgb)
   # Zero chroma: an all-zero ab prediction for Lab, the gray image in every channel for RGB.
-  zero_chroma = {"lab": jnp.zeros(inputs.shape[:-1] + (2,)), "rgb": jnp.repeat(inputs, 3, axis=-1)}[space_name]
+  zero_chroma = {"lab": jnp.zeros(inputs.shape[:-1] + (2,)), "rgb": jnp.repeat(inputs, 3, axis=-1)}[
+    space_name
+  ]
   scores = _image_metrics(space, rgb, zero_chroma)
   for key in ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1"):
-    np.testing.assert_allclose(scores[key], scores["gray/" + key], rtol=1e-5, atol=1e-5, err_msg=key)
+    np.testing.assert_allclose(
+      scores[key], scores["gray/" + key], rtol=1e-5, atol=1e-5, err_msg=key
+    )
   assert np.all(np.asarray(scores["gray/colorfulness"]) < 1.0)  # Gray has (almost) no colour.
   # A real prediction (the truth itself) scores differently from the floor.
   perfect = _image_metrics(space, rgb, targets)
   assert np.all(np.asarray(perfect["ab_auc"]) > np.asarray(perfect["gray/ab_auc"]))
-  np.testing.assert_allclose(perfect["delta_colorfulness"], 0.0, atol=1e-4)  # |CF(pred) - CF(true)|.
+  np.testing.assert_allclose(
+    perfect["delta_colorfulness"], 0.0, atol=1e-4
+  )  # |CF(pred) - CF(true)|.
   # Gray has (almost) no colour, so its |delta| is (almost) all of the photo's colourfulness.
-  np.testing.assert_allclose(perfect["gray/delta_colorfulness"], perfect["colorfulness_true"], atol=1.0)
+  np.testing.assert_allclose(
+    perfect["gray/delta_colorfulness"], perfect["colorfulness_true"], atol=1.0
+  )
   assert np.all(np.asarray(perfect["psnr"]) > np.asarray(perfect["gray/psnr"]) + 3)
 
 

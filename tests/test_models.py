@@ -61,7 +61,7 @@ def _build(name: str, **overrides):
   return dataclasses.replace(model, **{k: v for k, v in overrides.items() if k in fields})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(name: str, overrides: tuple = ()):
   """(model, variables, eval forward, train forward), shared by the tests: compiling is most of their time."""
   model = _build(name, **dict(overrides))
@@ -92,7 +92,9 @@ def _forward(model, *, train: bool):
   """Compiled once: (variables, gray, seed key) -> (output, batch_stats after the call)."""
 
   def fn(variables, gray, key):
-    out, mutated = model.apply(variables, gray, train=train, rngs={"dropout": key}, mutable=["batch_stats"])
+    out, mutated = model.apply(
+      variables, gray, train=train, rngs={"dropout": key}, mutable=["batch_stats"]
+    )
     return out, mutated.get("batch_stats", {})
 
   return jax.jit(fn)
@@ -108,8 +110,12 @@ def _dropout_calls(model, variables) -> int:
     return next_fun(*args, **kwargs)
 
   with nn.intercept_methods(spy):
-    jax.eval_shape(lambda v: model.apply(v, _gray(), train=True, rngs={"dropout": key(0)},
-                                         mutable=["batch_stats"]), variables)
+    jax.eval_shape(
+      lambda v: model.apply(
+        v, _gray(), train=True, rngs={"dropout": key(0)}, mutable=["batch_stats"]
+      ),
+      variables,
+    )
   return len(calls)
 
 
@@ -176,7 +182,9 @@ def test_conv_transpose_matches_flax(kernel):
   np.testing.assert_allclose(ours.apply(params, x), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("decoder, layer", [("upsample", layers.Conv), ("transpose", layers.ConvTranspose)])
+@pytest.mark.parametrize(
+  "decoder, layer", [("upsample", layers.Conv), ("transpose", layers.ConvTranspose)]
+)
 def test_autoencoder_decoder_variants(decoder, layer):
   model = _build("autoencoder", decoder=decoder)
   seen = set()

@@ -9,11 +9,10 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from conftest import ROOT
 
 from colorize_jax import checkpoint, optim, parallel, tasks, train
 from colorize_jax.data import DataPipeline
-
-from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +27,30 @@ def _free_port() -> int:
 
 def _two_process_run(workdir: str) -> None:
   port = _free_port()
-  env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
-  args = [sys.executable, "launch.py", "--config=configs/unet.py:smoke", f"--workdir={workdir}",
-          f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
-          *(f"--config.{k}={v}" for k, v in OVERRIDES.items())]
-  procs = [subprocess.Popen(args + [f"--process_id={i}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  env = os.environ | {
+    "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    "JAX_PLATFORMS": "cpu",
+  }
+  args = [
+    sys.executable,
+    "launch.py",
+    "--config=configs/unet.py:smoke",
+    f"--workdir={workdir}",
+    f"--coordinator_address=127.0.0.1:{port}",
+    "--num_processes=2",
+    *(f"--config.{k}={v}" for k, v in OVERRIDES.items()),
+  ]
+  procs = [
+    subprocess.Popen(
+      args + [f"--process_id={i}"],
+      cwd=ROOT,
+      env=env,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT,
+      text=True,
+    )
+    for i in range(2)
+  ]
   outputs = [p.communicate(timeout=400)[0] for p in procs]
   for p, out in zip(procs, outputs):
     assert p.returncode == 0, out[-3000:]
@@ -42,17 +59,28 @@ def _two_process_run(workdir: str) -> None:
 
 def _single_process_reference(config, steps: int):
   """The loop's step, fed process 0's and process 1's local batches stacked, on 8 devices here."""
-  pipes = [DataPipeline(config.data, global_batch_size=config.batch_size, seed=config.seed,
-                        process_index=i, process_count=2) for i in range(2)]
+  pipes = [
+    DataPipeline(
+      config.data,
+      global_batch_size=config.batch_size,
+      seed=config.seed,
+      process_index=i,
+      process_count=2,
+    )
+    for i in range(2)
+  ]
   iterators = [p.train_iterator() for p in pipes]
   task = tasks.build(config)
   optimizers = optim.build_all(config, task.optimizers, total_steps=steps)
   mesh = parallel.make_mesh()
   rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
   init_key, key = jax.random.split(jax.random.key(config.seed))
-  state = jax.jit(lambda k: task.init_state(k, config.data.image_size, optimizers), out_shardings=rep)(init_key)
-  step = jax.jit(train.make_train_step(task, config), in_shardings=(rep, data, rep),
-                 out_shardings=(rep, rep))
+  state = jax.jit(
+    lambda k: task.init_state(k, config.data.image_size, optimizers), out_shardings=rep
+  )(init_key)
+  step = jax.jit(
+    train.make_train_step(task, config), in_shardings=(rep, data, rep), out_shardings=(rep, rep)
+  )
   for _ in range(steps):
     images = np.concatenate([next(it)["image"] for it in iterators])
     state, _ = step(state, jax.device_put({"image": images}, data), key)
@@ -74,8 +102,11 @@ def test_two_processes_equal_one_process_on_the_same_data(tmp_path, load_config)
     config.update_from_flattened_dict({k: v})
   reference = _single_process_reference(config, final)
   saved = ocp.StandardCheckpointer().restore(
-      os.path.join(workdir, "checkpoints", str(final), "state"), checkpoint.abstract_like(reference))
+    os.path.join(workdir, "checkpoints", str(final), "state"), checkpoint.abstract_like(reference)
+  )
   assert int(saved.step) == int(reference.step) == final
-  for a, b in zip(jax.tree.leaves((saved.params, saved.batch_stats)),
-                  jax.tree.leaves((reference.params, reference.batch_stats))):
+  for a, b in zip(
+    jax.tree.leaves((saved.params, saved.batch_stats)),
+    jax.tree.leaves((reference.params, reference.batch_stats)),
+  ):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

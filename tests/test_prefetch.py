@@ -6,21 +6,21 @@ from __future__ import annotations
 import json
 import time
 
-import grain
 import jax
 import numpy as np
 import pytest
+from test_data import make_cfg, make_colour_folder
 
 from colorize_jax import checkpoint, parallel, prefetch
 from colorize_jax.data import DataPipeline, pipeline
-from test_data import make_cfg, make_colour_folder
 
 
 @pytest.fixture(name="pipe")
 def pipe_fixture(tmp_path):
   make_colour_folder(tmp_path / "photos", 12)
-  return DataPipeline(make_cfg(str(tmp_path / "photos"), split_fractions=(1, 0, 0)),
-                      global_batch_size=8, seed=0)
+  return DataPipeline(
+    make_cfg(str(tmp_path / "photos"), split_fractions=(1, 0, 0)), global_batch_size=8, seed=0
+  )
 
 
 def _sharding():
@@ -127,9 +127,20 @@ def test_errors_of_the_reading_thread_reach_the_loop():
     next(it)
 
 
-@pytest.mark.parametrize("value, cpus, expected", [
-    ("auto", 1, 0), ("auto", 2, 0), ("auto", 3, 0), ("auto", 4, 3), ("auto", 16, 15),
-    (" AUTO ", 16, 15), (0, 2, 0), ("2", 16, 2), (2, 2, 2)])
+@pytest.mark.parametrize(
+  "value, cpus, expected",
+  [
+    ("auto", 1, 0),
+    ("auto", 2, 0),
+    ("auto", 3, 0),
+    ("auto", 4, 3),
+    ("auto", 16, 15),
+    (" AUTO ", 16, 15),
+    (0, 2, 0),
+    ("2", 16, 2),
+    (2, 2, 2),
+  ],
+)
 def test_worker_count_resolution(value, cpus, expected):
   assert pipeline.resolve_worker_count(value, cpus) == expected
 
@@ -147,6 +158,7 @@ def test_bad_worker_count_names_the_valid_values(value):
 
 def test_auto_is_the_default_and_accepts_numbers_from_the_command_line():
   from colorize_jax import config_base  # pylint: disable=g-import-not-at-top
+
   cfg = config_base.base_config()
   assert cfg.data.worker_count == "auto"
   cfg.data.worker_count = 2  # An int where the default is a string: accepted.

@@ -8,9 +8,9 @@ import os
 import jax
 import jax.numpy as jnp
 import pytest
+from test_launch import _run
 
 from colorize_jax import profiling
-from test_launch import _run
 
 
 @pytest.mark.parametrize("spec, expected", [("", None), ("3,5", (3, 5)), (" 7 , 7 ", (7, 7))])
@@ -24,7 +24,9 @@ def test_bad_step_ranges_say_how_to_write_one(spec):
     profiling.parse_steps(spec)
 
 
-@pytest.mark.parametrize("start, total, ok", [(0, 10, True), (0, 4, False), (3, 10, False), (2, 10, True)])
+@pytest.mark.parametrize(
+  "start, total, ok", [(0, 10, True), (0, 4, False), (3, 10, False), (2, 10, True)]
+)
 def test_the_range_must_lie_within_the_steps_this_launch_runs(tmp_path, start, total, ok):
   profiler = profiling.StepProfiler((3, 5), str(tmp_path))
   if ok:
@@ -54,4 +56,7 @@ def test_launch_rejects_a_range_outside_the_run_before_training(tmp_path):
   assert done.returncode != 0
   assert "--profile_steps=100,200 is outside this run" in done.stderr
   assert "Traceback" not in done.stderr
-  assert not os.path.exists(tmp_path / "metrics.jsonl") or "step" not in open(tmp_path / "metrics.jsonl").read()
+  assert (
+    not os.path.exists(tmp_path / "metrics.jsonl")
+    or "step" not in open(tmp_path / "metrics.jsonl").read()
+  )

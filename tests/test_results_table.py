@@ -7,10 +7,9 @@ import sys
 import time
 
 import pytest
+from conftest import ROOT, load_config
 
 from colorize_jax import evaluate, train
-
-from conftest import ROOT, load_config
 
 
 def _load_bench(name: str):
@@ -34,26 +33,56 @@ def _write(path, data):
 def _fake_run(study, name, task, *, metrics, gray, old_names=False, per_image=None, epochs=3):
   """A workdir as the study leaves it, without training: config, final metrics, one evaluation."""
   workdir = os.path.join(study, name)
-  _write(os.path.join(workdir, "config.json"),
-         {"task": task, "batch_size": 16, "data": {"image_size": 64}, "model": {"name": name}})
-  _write(os.path.join(workdir, "final_metrics.json"),
-         {"step": 10 * epochs, "epochs": epochs, "params": {"model": 1000}, "train_seconds": 60.0})
-  report = {"name": "birds_val", "metrics": metrics, "gray_baseline": gray,
-            "per_image": per_image or []}
+  _write(
+    os.path.join(workdir, "config.json"),
+    {"task": task, "batch_size": 16, "data": {"image_size": 64}, "model": {"name": name}},
+  )
+  _write(
+    os.path.join(workdir, "final_metrics.json"),
+    {"step": 10 * epochs, "epochs": epochs, "params": {"model": 1000}, "train_seconds": 60.0},
+  )
+  report = {
+    "name": "birds_val",
+    "metrics": metrics,
+    "gray_baseline": gray,
+    "per_image": per_image or [],
+  }
   _write(os.path.join(workdir, "eval", "birds_val.json"), report)
-  records = [{"step": 10 * e, "kind": "epoch", "epoch": e, "train/loss": 1.0 / e,
-              ("val/mae" if old_names else "val/l1"): 0.5 / e} for e in range(1, epochs + 1)]
+  records = [
+    {
+      "step": 10 * e,
+      "kind": "epoch",
+      "epoch": e,
+      "train/loss": 1.0 / e,
+      ("val/mae" if old_names else "val/l1"): 0.5 / e,
+    }
+    for e in range(1, epochs + 1)
+  ]
   _write(os.path.join(workdir, "metrics.jsonl"), "".join(json.dumps(r) + "\n" for r in records))
   return workdir
 
 
 def _new(mse, cf, dcf, auc):
-  return {"psnr": 22.0, "ssim": 0.9, "mse": mse, "l1": mse * 3, "colorfulness": cf,
-          "delta_colorfulness": dcf, "ab_auc": auc}
+  return {
+    "psnr": 22.0,
+    "ssim": 0.9,
+    "mse": mse,
+    "l1": mse * 3,
+    "colorfulness": cf,
+    "delta_colorfulness": dcf,
+    "ab_auc": auc,
+  }
 
 
-GRAY = {"psnr": 21.0, "ssim": 0.88, "mse": 0.01, "l1": 0.05, "colorfulness": 0.0,
-        "delta_colorfulness": 40.0, "ab_auc": 0.8}
+GRAY = {
+  "psnr": 21.0,
+  "ssim": 0.88,
+  "mse": 0.01,
+  "l1": 0.05,
+  "colorfulness": 0.0,
+  "delta_colorfulness": 40.0,
+  "ab_auc": 0.8,
+}
 
 
 def test_old_metric_names_read_as_the_agreed_vocabulary():
@@ -62,28 +91,54 @@ def test_old_metric_names_read_as_the_agreed_vocabulary():
   assert results_table.rename("task/loss/mse") == "loss/mse"
   assert results_table.rename("train/g/l1") == "train/g/l1"
   # An old signed colorfulness_diff becomes the mean |ΔCF| of the per-image values, not |mean|.
-  per_image = [{"colorfulness_diff": -10.0, "gray/colorfulness_diff": -30.0},
-               {"colorfulness_diff": 6.0, "gray/colorfulness_diff": -50.0}]
-  model, gray = results_table.read_eval({
-      "metrics": {"mae": 0.1, "auc": 0.9, "colorfulness_diff": -2.0, "colorfulness_true": 40.0,
-                  "task/loss": 0.3},
+  per_image = [
+    {"colorfulness_diff": -10.0, "gray/colorfulness_diff": -30.0},
+    {"colorfulness_diff": 6.0, "gray/colorfulness_diff": -50.0},
+  ]
+  model, gray = results_table.read_eval(
+    {
+      "metrics": {
+        "mae": 0.1,
+        "auc": 0.9,
+        "colorfulness_diff": -2.0,
+        "colorfulness_true": 40.0,
+        "task/loss": 0.3,
+      },
       "gray_baseline": {"mae": 0.2, "auc": 0.85, "colorfulness_diff": -40.0},
-      "per_image": per_image})
+      "per_image": per_image,
+    }
+  )
   assert model == {"l1": 0.1, "ab_auc": 0.9, "delta_colorfulness": 8.0, "loss": 0.3}
-  assert gray == {"l1": 0.2, "ab_auc": 0.85, "delta_colorfulness": 40.0,
-                  "photos_colorfulness": 40.0}
+  assert gray == {
+    "l1": 0.2,
+    "ab_auc": 0.85,
+    "delta_colorfulness": 40.0,
+    "photos_colorfulness": 40.0,
+  }
 
 
 def test_claims_are_computed_from_the_numbers(tmp_path):
   study = str(tmp_path / "study")
   _fake_run(study, "unet", "regression", metrics=_new(0.004, 20.0, 22.0, 0.90), gray=GRAY)
   # Old names: the MSE is read all the same, and 'mae' and 'auc' are renamed.
-  _fake_run(study, "cnn", "regression", old_names=True, gray=GRAY,
-            metrics={"mse": 0.006, "mae": 0.02, "colorfulness": 15.0, "auc": 0.88,
-                     "colorfulness_diff": -25.0},
-            per_image=[{"colorfulness_diff": -25.0, "gray/colorfulness_diff": -40.0}])
-  _fake_run(study, "cgan_unet_patchgan", "adversarial", metrics=_new(0.02, 35.0, 12.0, 0.92),
-            gray=GRAY)
+  _fake_run(
+    study,
+    "cnn",
+    "regression",
+    old_names=True,
+    gray=GRAY,
+    metrics={
+      "mse": 0.006,
+      "mae": 0.02,
+      "colorfulness": 15.0,
+      "auc": 0.88,
+      "colorfulness_diff": -25.0,
+    },
+    per_image=[{"colorfulness_diff": -25.0, "gray/colorfulness_diff": -40.0}],
+  )
+  _fake_run(
+    study, "cgan_unet_patchgan", "adversarial", metrics=_new(0.02, 35.0, 12.0, 0.92), gray=GRAY
+  )
   _fake_run(study, "cgan", "adversarial", metrics=_new(0.05, 60.0, 25.0, 0.7), gray=GRAY)
   _fake_run(study, "cgan_l1", "adversarial", metrics=_new(0.03, 44.0, 10.0, 0.85), gray=GRAY)
   runs = {r.name: r for r in results_table.load_study(study)}
@@ -123,17 +178,26 @@ def test_reference_study_resumes_and_skips_what_is_done(tmp_path):
 
   stabilised = reference_study.BY_NAME["pix2pix_fm_sn"]
   assert stabilised.missing() == ""
-  cmds = reference_study.commands(stabilised, data="../shared/data", out="runs/s", image_size=64,
-                                  batch_size=16, epochs=4)
+  cmds = reference_study.commands(
+    stabilised, data="../shared/data", out="runs/s", image_size=64, batch_size=16, epochs=4
+  )
   assert "--config=configs/pix2pix_fm_sn.py" in cmds["train"]
   assert "--config.model.num_downs=6" in cmds["train"]  # The pix2pix row's network at 64 px.
   assert reference_study.BY_NAME["classification"].missing() == ""
-  cmds = reference_study.commands(reference_study.BY_NAME["pix2pix"], data="../shared/data",
-                                  out="runs/s", image_size=64, batch_size=16, epochs=4)
+  cmds = reference_study.commands(
+    reference_study.BY_NAME["pix2pix"],
+    data="../shared/data",
+    out="runs/s",
+    image_size=64,
+    batch_size=16,
+    epochs=4,
+  )
   assert "--config.model.num_downs=6" in cmds["train"]  # unet_128's depth at 64 px.
   assert cmds["eval/kodak24"][-3:] == [
-      "--config.eval.checkpoint=last", "--config.eval.path=../shared/data/kodak24",
-      "--config.eval.name=kodak24"]
+    "--config.eval.checkpoint=last",
+    "--config.eval.path=../shared/data/kodak24",
+    "--config.eval.name=kodak24",
+  ]
 
 
 @pytest.fixture(name="smoke_study", scope="module")

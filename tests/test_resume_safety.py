@@ -10,14 +10,16 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
+from conftest import load_config
 
 from colorize_jax import checkpoint, config_guard, hooks, train
 from colorize_jax.outputs import read_metrics
 
-from conftest import load_config
-
-RESUMABLE = dict(num_epochs=2, checkpoint=dict(every_steps=1),
-                 early_stopping=dict(enabled=False, restore_best=False))
+RESUMABLE = dict(
+  num_epochs=2,
+  checkpoint=dict(every_steps=1),
+  early_stopping=dict(enabled=False, restore_best=False),
+)
 
 
 def _config(**overrides):
@@ -33,8 +35,11 @@ def _steps(workdir):
 
 def _epochs(workdir):
   """Epoch records without their wall time."""
-  return [{k: v for k, v in r.items() if not k.startswith("time/")}
-          for r in read_metrics(str(workdir)) if r["kind"] == "epoch"]
+  return [
+    {k: v for k, v in r.items() if not k.startswith("time/")}
+    for r in read_metrics(str(workdir))
+    if r["kind"] == "epoch"
+  ]
 
 
 @pytest.fixture(scope="module", name="reference")
@@ -83,8 +88,12 @@ def test_an_error_in_the_loop_waits_for_the_save_in_flight(tmp_path):
 
 def _damage(step_dir, how):
   if how == "truncated state file":
-    files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(step_dir, "state")) for f in fs
-             if os.path.getsize(os.path.join(d, f)) > 100]
+    files = [
+      os.path.join(d, f)
+      for d, _, fs in os.walk(os.path.join(step_dir, "state"))
+      for f in fs
+      if os.path.getsize(os.path.join(d, f)) > 100
+    ]
     for path in files:
       with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) // 2)
@@ -122,8 +131,10 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_next_older(reference, tmp
 
 def test_when_no_checkpoint_restores_the_error_lists_each_and_moves_none(reference, tmp_path):
   ref_dir, _ = reference
-  with pytest.raises(checkpoint.CheckpointError,
-                     match="could be restored; tried step 6: .* step 5: .* step 4: .* step 3: "):
+  with pytest.raises(
+    checkpoint.CheckpointError,
+    match="could be restored; tried step 6: .* step 5: .* step 4: .* step 3: ",
+  ):
     _restore_copy(ref_dir, tmp_path, [3, 4, 5, 6], "missing state")
   assert _steps(tmp_path / "run") == [3, 4, 5, 6]
 
@@ -168,8 +179,9 @@ def test_fields_the_data_source_does_not_read_are_not_changes(tmp_path):
   changed.data.split_fractions = (0.5, 0.25, 0.25)  # The sample source splits by photo.
   assert config_guard.check_resume(str(tmp_path), changed, 3).changes == []
   changed.data.sample_crops_per_photo = 5
-  assert [k for k, _, _ in config_guard.check_resume(str(tmp_path), changed, 3, allow_change=True)
-          .changes] == ["data.sample_crops_per_photo"]
+  assert [
+    k for k, _, _ in config_guard.check_resume(str(tmp_path), changed, 3, allow_change=True).changes
+  ] == ["data.sample_crops_per_photo"]
 
 
 def test_options_added_by_a_later_version_pass_and_removed_ones_are_refused(tmp_path):

@@ -10,9 +10,7 @@ import pytest
 from PIL import Image
 
 from colorize_jax import ab_prior, registry
-from colorize_jax.data import DataPipeline
-from colorize_jax.data import prepare
-from colorize_jax.data import tfds_source
+from colorize_jax.data import DataPipeline, prepare, tfds_source
 
 SIZE = 16
 N = 12
@@ -35,10 +33,19 @@ def mean_colours(source) -> set[tuple[int, int, int]]:
 
 
 def make_cfg(source: str, path: str = "", data_dir: str = "", **overrides):
-  cfg = ml_collections.ConfigDict(dict(
-      source=source, path=path, name=NAME, data_dir=data_dir, image_size=SIZE,
-      split_fractions=(0.5, 0.25, 0.25), augment=dict(zoom=0.1, rotation=10.0, hflip=True),
-      worker_count=0, min_image_size=16))
+  cfg = ml_collections.ConfigDict(
+    dict(
+      source=source,
+      path=path,
+      name=NAME,
+      data_dir=data_dir,
+      image_size=SIZE,
+      split_fractions=(0.5, 0.25, 0.25),
+      augment=dict(zoom=0.1, rotation=10.0, hflip=True),
+      worker_count=0,
+      min_image_size=16,
+    )
+  )
   cfg.update(overrides)
   return cfg
 
@@ -54,8 +61,9 @@ def prepared_fixture(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path, dict
     Image.new(mode, (40, 40), colour(i)[0] if mode == "L" else colour(i)).save(path)
   (root / "class_0" / "broken.jpg").write_bytes(b"not an image")
   data_dir = tmp_path_factory.mktemp("tfds")
-  summary = prepare.prepare(str(root), NAME, str(data_dir),
-                            split_fractions=(0.5, 0.25, 0.25), image_size=0)
+  summary = prepare.prepare(
+    str(root), NAME, str(data_dir), split_fractions=(0.5, 0.25, 0.25), image_size=0
+  )
   return root, data_dir, summary
 
 
@@ -64,6 +72,7 @@ def test_prepare_counts_and_labels(prepared):
   assert summary["files"] == N + 1 and summary["unreadable"] == 1
   assert sum(summary["examples"].values()) == N
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
   ds = tfds.data_source(NAME, split="train", data_dir=str(data_dir), download=False)
   rec = ds[0]
   assert rec["path"].decode().startswith(f"class_{rec['label']}/")
@@ -75,8 +84,9 @@ def test_prepare_writes_the_ab_prior_that_training_starts_from(prepared, tmp_pat
   record = ab_prior.load(summary["ab_prior"])
   assert record["images"] == summary["examples"]["train"] and record["image_size"] == 128
   pipe = DataPipeline(make_cfg("tfds", data_dir=str(data_dir)), global_batch_size=4, seed=0)
-  monkeypatch.setattr(ab_prior, "estimate",
-                      lambda *a: pytest.fail("the prepared prior must be used"))
+  monkeypatch.setattr(
+    ab_prior, "estimate", lambda *a: pytest.fail("the prepared prior must be used")
+  )
   counts = ab_prior.for_training(pipe, str(tmp_path), max_images=100)
   np.testing.assert_array_equal(counts, record["counts"])
   assert ab_prior.load(str(tmp_path / ab_prior.PRIOR_FILE))["counts"] == record["counts"]
@@ -89,8 +99,9 @@ def test_tfds_splits_equal_folder_splits(prepared):
     tfds_src = registry.get("source", "tfds")(make_cfg("tfds", data_dir=str(data_dir)), split)
     assert len(tfds_src) == len(folder_src), split
     assert mean_colours(tfds_src) == mean_colours(folder_src), split
-    assert repr(tfds_src) == repr(registry.get("source", "tfds")(
-        make_cfg("tfds", data_dir=str(data_dir)), split))
+    assert repr(tfds_src) == repr(
+      registry.get("source", "tfds")(make_cfg("tfds", data_dir=str(data_dir)), split)
+    )
 
 
 def test_pipeline_train_batches_and_exact_eval(prepared):
@@ -120,10 +131,12 @@ def test_carved_val_from_a_train_only_data_set(tmp_path):
   for i in range(8):
     (root / "a").mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (20, 20), colour(i)).save(root / "a" / f"{i}.png")
-  prepare.prepare(str(root), "train_only", str(tmp_path / "tfds"), split_fractions=(1, 0, 0),
-                  image_size=SIZE)
-  cfg = make_cfg("tfds", data_dir=str(tmp_path / "tfds"), name="train_only",
-                 split_fractions=(0.5, 0.25, 0.25))
+  prepare.prepare(
+    str(root), "train_only", str(tmp_path / "tfds"), split_fractions=(1, 0, 0), image_size=SIZE
+  )
+  cfg = make_cfg(
+    "tfds", data_dir=str(tmp_path / "tfds"), name="train_only", split_fractions=(0.5, 0.25, 0.25)
+  )
   srcs = {s: registry.get("source", "tfds")(cfg, s) for s in ("train", "val", "test")}
   assert {s: len(v) for s, v in srcs.items()} == {"train": 4, "val": 2, "test": 2}
   assert srcs["val"].tfds_split == "train[4:6]"

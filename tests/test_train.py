@@ -7,11 +7,10 @@ import os
 import jax
 import numpy as np
 import pytest
+from conftest import step_on_1_and_8_devices
 
 from colorize_jax import optim, tasks, train
 from colorize_jax.outputs import read_metrics
-
-from conftest import step_on_1_and_8_devices
 
 
 def _batch(n=8, size=32, seed=0):
@@ -23,11 +22,14 @@ def test_step_on_8_devices_equals_step_on_1_device(load_config):
   task = tasks.build(config)
   state = task.init_state(jax.random.key(0), 32, optim.build_all(config, task.optimizers, 10))
   (state1, metrics1), (state8, metrics8) = step_on_1_and_8_devices(
-      task.train_step, state, _batch(), jax.random.key(1))
+    task.train_step, state, _batch(), jax.random.key(1)
+  )
 
   # Equal BatchNorm statistics show they are global-batch, not per-device.
-  for a, b in zip(jax.tree.leaves((state1.params, state1.batch_stats)),
-                  jax.tree.leaves((state8.params, state8.batch_stats))):
+  for a, b in zip(
+    jax.tree.leaves((state1.params, state1.batch_stats)),
+    jax.tree.leaves((state8.params, state8.batch_stats)),
+  ):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(metrics1["loss"], metrics8["loss"], rtol=1e-5)
 
@@ -35,7 +37,9 @@ def test_step_on_8_devices_equals_step_on_1_device(load_config):
 def test_batch_the_devices_cannot_split_fails_before_compiling(load_config, tmp_path):
   config = load_config("unet", "smoke")
   config.batch_size = 12
-  with pytest.raises(ValueError, match=r"batch_size=12 cannot be split evenly over 8 devices.*e\.g\. 8, 16"):
+  with pytest.raises(
+    ValueError, match=r"batch_size=12 cannot be split evenly over 8 devices.*e\.g\. 8, 16"
+  ):
     train.Trainer(config, str(tmp_path))
 
 
@@ -68,15 +72,27 @@ def test_outputs_of_a_run(load_config, tmp_path):
   config = load_config("unet", "smoke")
   config.num_epochs = 1
   result = train.train_and_evaluate(config, str(tmp_path))
-  for path in ("config.json", "metrics.jsonl", "final_metrics.json", "samples/final.png",
-               "samples/epoch_0001.png", "plots/loss.png"):
+  for path in (
+    "config.json",
+    "metrics.jsonl",
+    "final_metrics.json",
+    "samples/final.png",
+    "samples/epoch_0001.png",
+    "plots/loss.png",
+  ):
     assert (tmp_path / path).exists(), path
-  assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tensorboard"))
+  assert any(
+    name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tensorboard")
+  )
   records = read_metrics(str(tmp_path))
   assert {r["kind"] for r in records} == {"step", "epoch", "final"}
   assert all("perf/images_per_sec" in r for r in records if r["kind"] == "step")
   assert all(r["time/epoch_seconds"] > 0 for r in records if r["kind"] == "epoch")
-  assert json.loads((tmp_path / "final_metrics.json").read_text())["test"]["examples"] == result["test"]["examples"] > 0
+  assert (
+    json.loads((tmp_path / "final_metrics.json").read_text())["test"]["examples"]
+    == result["test"]["examples"]
+    > 0
+  )
   # Relaunching a finished run does not train again.
   again = train.train_and_evaluate(config, str(tmp_path))
   assert again["step"] == result["step"]

@@ -18,8 +18,9 @@ def fresh_probe():
 
 
 def _conv(x, kernel):
-  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return jax.lax.conv_general_dilated(
+    x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+  )
 
 
 def test_cpu_gets_the_options_and_convolutions_leave_ynnpack():
@@ -32,16 +33,19 @@ def test_cpu_gets_the_options_and_convolutions_leave_ynnpack():
 
 
 def test_rejected_options_are_dropped_with_a_warning(monkeypatch, caplog):
-  monkeypatch.setattr(xla_options, "CPU_OPTIONS",
-                      {"xla_cpu_experimental_ynn_fusion_type": "NOT_A_FUSION_TYPE"})
+  monkeypatch.setattr(
+    xla_options, "CPU_OPTIONS", {"xla_cpu_experimental_ynn_fusion_type": "NOT_A_FUSION_TYPE"}
+  )
   with caplog.at_level("WARNING"):
     assert xla_options.compiler_options("cpu") is None
   assert "NOT_A_FUSION_TYPE" in caplog.text
   assert float(xla_options.jit(jnp.sum)(jnp.ones(3))) == 3.0
 
 
-_XLA_OOM = ("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 81604378624 bytes.\n"
-            "BufferAssignment OOM Debugging.\n" + "\n".join(f"value {i}: ..." for i in range(500)))
+_XLA_OOM = (
+  "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 81604378624 bytes.\n"
+  "BufferAssignment OOM Debugging.\n" + "\n".join(f"value {i}: ..." for i in range(500))
+)
 
 
 class _FakeXlaError(RuntimeError):

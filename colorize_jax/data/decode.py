@@ -88,7 +88,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     gray = _to_uint8(np.asarray(img), mode)
     return Image.fromarray(gray, mode="L").convert("RGB")
   has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-      mode == "P" and "transparency" in img.info
+    mode == "P" and "transparency" in img.info
   )
   if has_alpha:
     rgba = img.convert("RGBA")

@@ -40,9 +40,9 @@ def _jpeg_has_exif(data: bytes) -> bool:
       continue
     if marker == 0xDA:  # Start of scan: no metadata after this.
       return False
-    if marker == 0xE1 and data[pos + 4:pos + 10] == b"Exif\x00\x00":
+    if marker == 0xE1 and data[pos + 4 : pos + 10] == b"Exif\x00\x00":
       return True
-    pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
   return True  # A chain it cannot walk: let Pillow read the tags.
 
 
@@ -72,6 +72,10 @@ def decode_plain(data: bytes, min_side: int) -> np.ndarray | None:
   if colorspace not in ("YCbCr", "Gray", "RGB") or not _is_upright(data):
     return None  # CMYK/YCCK need Pillow's inversion; rotation needs EXIF handling.
   scale = jpeg_scale(width, height, min_side)
-  return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True,
-                                min_width=math.ceil(width / scale),
-                                min_height=math.ceil(height / scale))
+  return simplejpeg.decode_jpeg(
+    data,
+    colorspace="RGB",
+    strict=True,
+    min_width=math.ceil(width / scale),
+    min_height=math.ceil(height / scale),
+  )

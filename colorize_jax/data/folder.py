@@ -17,8 +17,7 @@ from typing import Any
 from absl import logging
 
 from colorize_jax import registry
-from colorize_jax.data import decode
-from colorize_jax.data import splits
+from colorize_jax.data import decode, splits
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -57,8 +56,13 @@ def list_images(root: str) -> list[str]:
       seen_files.add((st.st_dev, st.st_ino))
       unique.append(rel)
   if len(unique) < len(found):
-    logging.info("%s: %d duplicate paths to the same files left out (symlinks or hard links); "
-                 "%d distinct image files", root, len(found) - len(unique), len(unique))
+    logging.info(
+      "%s: %d duplicate paths to the same files left out (symlinks or hard links); "
+      "%d distinct image files",
+      root,
+      len(found) - len(unique),
+      len(unique),
+    )
   return unique
 
 
@@ -83,8 +87,9 @@ class FolderSource:
     all_files = list_images(root)
     if not all_files:
       raise ValueError(
-          f"no images found under data.path {path!r} "
-          f"(looked for {', '.join(IMAGE_EXTENSIONS)}, any case, in all subfolders)")
+        f"no images found under data.path {path!r} "
+        f"(looked for {', '.join(IMAGE_EXTENSIONS)}, any case, in all subfolders)"
+      )
     self._root = root
     self._split = split
     self._size = int(data_cfg.image_size)
@@ -93,9 +98,16 @@ class FolderSource:
     candidates = splits.split_by_hash(all_files, self._fractions, split)
     self._files, self.num_unreadable, self.num_too_small = self._screen(candidates)
     logging.info(
-        "folder source %s/%s: %d images (%d unreadable and %d smaller than %d px skipped; "
-        "%d files in all splits)", root, split, len(self._files), self.num_unreadable,
-        self.num_too_small, self._min_size, len(all_files))
+      "folder source %s/%s: %d images (%d unreadable and %d smaller than %d px skipped; "
+      "%d files in all splits)",
+      root,
+      split,
+      len(self._files),
+      self.num_unreadable,
+      self.num_too_small,
+      self._min_size,
+      len(all_files),
+    )
     self._failed = splits.FailedRecords(self._size)
 
   def _screen(self, candidates: list[str]) -> tuple[list[str], int, int]:
@@ -130,6 +142,8 @@ class FolderSource:
 
   def __repr__(self) -> str:
     # Grain compares this string when restoring an iterator checkpoint.
-    return (f"FolderSource(path={self._root!r}, split={self._split!r}, "
-            f"image_size={self._size}, min_image_size={self._min_size}, "
-            f"split_fractions={self._fractions}, len={len(self._files)})")
+    return (
+      f"FolderSource(path={self._root!r}, split={self._split!r}, "
+      f"image_size={self._size}, min_image_size={self._min_size}, "
+      f"split_fractions={self._fractions}, len={len(self._files)})"
+    )

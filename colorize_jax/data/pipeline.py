@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import grain
 import numpy as np
-from absl import flags
-from absl import logging
+from absl import flags, logging
 
 from colorize_jax import registry
 from colorize_jax.data import splits
-
 
 AUTO = "auto"
 # Up to this many cores, auto reads in the main process: worker processes
@@ -40,12 +39,16 @@ def resolve_worker_count(value: Any, cpus: int | None = None) -> int:
   try:
     count = int(value)
   except (TypeError, ValueError):
-    raise ValueError(f"data.worker_count={value!r}: use 'auto' or a number of worker processes "
-                     "(0 reads in the main process)") from None
+    raise ValueError(
+      f"data.worker_count={value!r}: use 'auto' or a number of worker processes "
+      "(0 reads in the main process)"
+    ) from None
   if count < 0:
     raise ValueError(f"data.worker_count={count}: use 'auto', 0 (read in the main process) or more")
   if count > cpus:
-    logging.warning("data.worker_count=%d is more than this host's %d cores; using %d", count, cpus, cpus)
+    logging.warning(
+      "data.worker_count=%d is more than this host's %d cores; using %d", count, cpus, cpus
+    )
     return cpus
   return count
 
@@ -81,15 +84,24 @@ def _load_or_pad(source: Any, size: int, position: int) -> dict[str, np.ndarray]
 class DataPipeline:
   """Builds train/eval iterators from `config.data` for one process of a run."""
 
-  def __init__(self, data_cfg: Any, *, global_batch_size: int, seed: int,
-               process_index: int = 0, process_count: int = 1):
+  def __init__(
+    self,
+    data_cfg: Any,
+    *,
+    global_batch_size: int,
+    seed: int,
+    process_index: int = 0,
+    process_count: int = 1,
+  ):
     if process_count < 1 or not 0 <= process_index < process_count:
       raise ValueError(
-          f"need 0 <= process_index < process_count, got {process_index} and {process_count}")
+        f"need 0 <= process_index < process_count, got {process_index} and {process_count}"
+      )
     if global_batch_size < 1 or global_batch_size % process_count:
       raise ValueError(
-          f"global_batch_size {global_batch_size} must be a positive multiple of "
-          f"process_count {process_count}")
+        f"global_batch_size {global_batch_size} must be a positive multiple of "
+        f"process_count {process_count}"
+      )
     self._cfg = data_cfg
     self._source_cls = registry.get("source", data_cfg.source)
     self._global_batch = int(global_batch_size)
@@ -123,14 +135,14 @@ class DataPipeline:
       # Each worker is a process; grain's default 16 reader threads per worker
       # oversubscribe a small host and made 2 workers slower than none. The
       # workers share one reader thread per core (decoding releases the GIL).
-      return grain.ReadOptions(num_threads=max(1, cpus // worker_count),
-                               prefetch_buffer_size=64)
+      return grain.ReadOptions(num_threads=max(1, cpus // worker_count), prefetch_buffer_size=64)
     # In-process: the decoders release the GIL, so a thread per core gives
     # real parallelism; more threads only fight over the GIL for grain's own
     # per-element Python (on 2 cores, 8 threads delivered 2,260 images/s and 2
     # threads 3,141).
-    return grain.ReadOptions(num_threads=max(1, min(MAX_THREADS_IN_PROCESS, cpus)),
-                             prefetch_buffer_size=256)
+    return grain.ReadOptions(
+      num_threads=max(1, min(MAX_THREADS_IN_PROCESS, cpus)), prefetch_buffer_size=256
+    )
 
   @property
   def worker_count(self) -> int:
@@ -150,12 +162,13 @@ class DataPipeline:
     n = len(source)
     if n < self._global_batch:
       raise ValueError(
-          f"the train split has {n} examples, fewer than one global batch of "
-          f"{self._global_batch}; use a smaller batch or more data ({source!r})")
+        f"the train split has {n} examples, fewer than one global batch of "
+        f"{self._global_batch}; use a smaller batch or more data ({source!r})"
+      )
     # Equal shards (remainder dropped) keep every process at the same step count.
     shard_size = n // self._process_count
     start = self._process_index * shard_size
-    ds = grain.MapDataset.source(source)[start:start + shard_size]
+    ds = grain.MapDataset.source(source)[start : start + shard_size]
     # shuffle before repeat: grain reseeds the permutation for every epoch.
     # Augmentation is not here: it runs on the device in the train step
     # (colorize_jax/augment.py), keeping host cores for decoding.
@@ -170,8 +183,14 @@ class DataPipeline:
         # app.run (tests, notebooks) have not parsed any.
         flags.FLAGS.mark_as_parsed()
       it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
-    logging.info("train iterator: %d examples, local batch %d (process %d of %d), %d workers",
-                 n, self._local_batch, self._process_index, self._process_count, worker_count)
+    logging.info(
+      "train iterator: %d examples, local batch %d (process %d of %d), %d workers",
+      n,
+      self._local_batch,
+      self._process_index,
+      self._process_count,
+      worker_count,
+    )
     return iter(it_ds)
 
   def num_eval_batches(self, split: str) -> int:
@@ -191,7 +210,8 @@ class DataPipeline:
     offsets = self._process_index * self._local_batch + np.arange(self._local_batch)
     positions = (np.arange(num_batches)[:, None] * self._global_batch + offsets[None]).ravel()
     ds = grain.MapDataset.source(positions.tolist()).map(
-        lambda pos: _load_or_pad(source, self._size, pos))
+      lambda pos: _load_or_pad(source, self._size, pos)
+    )
     return ds.to_iter_dataset(self._read_options(0)).batch(self._local_batch)
 
   def fixed_examples(self, split: str, n: int) -> np.ndarray:

@@ -29,7 +29,8 @@ import io
 import os
 import re
 import types
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import ml_collections
 import numpy as np
@@ -37,9 +38,7 @@ from absl import logging
 from PIL import Image
 
 from colorize_jax import ab_prior
-from colorize_jax.data import decode
-from colorize_jax.data import folder
-from colorize_jax.data import splits
+from colorize_jax.data import decode, folder, splits
 
 # Our split name -> the tfds convention, which tfds_source maps back.
 TFDS_SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
@@ -57,6 +56,7 @@ def tfds_module():
   global _tfds
   if _tfds is None:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+
     _tfds = tfds
   return _tfds
 
@@ -64,8 +64,9 @@ def tfds_module():
 def check_name(name: str) -> None:
   if not _NAME_RE.match(name or ""):
     raise ValueError(
-        f"data set name {name!r} is not valid: use lower-case snake_case "
-        f"(letters, digits, underscores; starting with a letter), e.g. 'my_birds'")
+      f"data set name {name!r} is not valid: use lower-case snake_case "
+      f"(letters, digits, underscores; starting with a letter), e.g. 'my_birds'"
+    )
 
 
 def label_of(rel: str) -> str:
@@ -76,9 +77,12 @@ def _keeps_original_bytes(img: Image.Image) -> bool:
   # tfds decodes stored bytes with a plain PIL open (no EXIF rotation, palette
   # indices, CMYK channels): only files that decode to plain L/RGB pixels, the
   # way decode.load_image sees them, may be stored as they are.
-  return (img.format in ("JPEG", "PNG") and img.mode in ("L", "RGB")
-          and "transparency" not in img.info
-          and img.getexif().get(_ORIENTATION_TAG, 1) in (1, None))
+  return (
+    img.format in ("JPEG", "PNG")
+    and img.mode in ("L", "RGB")
+    and "transparency" not in img.info
+    and img.getexif().get(_ORIENTATION_TAG, 1) in (1, None)
+  )
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -113,8 +117,9 @@ def split_files(files: Sequence[str], fractions: Sequence[float]) -> dict[str, l
   return {s: splits.split_by_hash(files, fractions, s) for s in splits.SPLITS}
 
 
-def make_builder_class(name: str, root: str, fractions: Sequence[float], image_size: int,
-                       min_image_size: int):
+def make_builder_class(
+  name: str, root: str, fractions: Sequence[float], image_size: int, min_image_size: int
+):
   """A GeneratorBasedBuilder subclass whose tfds name is `name`."""
   tfds = tfds_module()
   check_name(name)
@@ -127,8 +132,9 @@ def make_builder_class(name: str, root: str, fractions: Sequence[float], image_s
   files = folder.list_images(root)
   if not files:
     raise ValueError(
-        f"no images found under {root!r} (looked for {', '.join(folder.IMAGE_EXTENSIONS)}, "
-        f"any case, in all subfolders)")
+      f"no images found under {root!r} (looked for {', '.join(folder.IMAGE_EXTENSIONS)}, "
+      f"any case, in all subfolders)"
+    )
   fractions = tuple(float(f) for f in fractions)
   by_split = split_files(files, fractions)
   labels = sorted({label_of(rel) for rel in files})
@@ -147,25 +153,35 @@ def make_builder_class(name: str, root: str, fractions: Sequence[float], image_s
       # DatasetInfo directly: dataset_info_from_configs would look for README and
       # citation files next to this module's package.
       return tfds.core.DatasetInfo(
-          builder=self,
-          description=(f"Images under {root}, split by path hash with fractions "
-                       f"{fractions} (train, validation, test); "
-                       f"image_size={image_size or 'original'}."),
-          features=tfds.features.FeaturesDict({
-              "image": tfds.features.Image(shape=(None, None, 3)),
-              "label": tfds.features.ClassLabel(names=labels),
-              "path": tfds.features.Text(),
-          }),
-          supervised_keys=("image", "label"),
-          metadata=tfds.core.MetadataDict(
-              folder=root, split_fractions=list(fractions), image_size=image_size,
-              min_image_size=min_image_size),
+        builder=self,
+        description=(
+          f"Images under {root}, split by path hash with fractions "
+          f"{fractions} (train, validation, test); "
+          f"image_size={image_size or 'original'}."
+        ),
+        features=tfds.features.FeaturesDict(
+          {
+            "image": tfds.features.Image(shape=(None, None, 3)),
+            "label": tfds.features.ClassLabel(names=labels),
+            "path": tfds.features.Text(),
+          }
+        ),
+        supervised_keys=("image", "label"),
+        metadata=tfds.core.MetadataDict(
+          folder=root,
+          split_fractions=list(fractions),
+          image_size=image_size,
+          min_image_size=min_image_size,
+        ),
       )
 
     def _split_generators(self, dl_manager):
       del dl_manager  # Local files only.
-      return {TFDS_SPLIT_NAMES[s]: self._generate_examples(by_split[s])
-              for s in splits.SPLITS if by_split[s]}
+      return {
+        TFDS_SPLIT_NAMES[s]: self._generate_examples(by_split[s])
+        for s in splits.SPLITS
+        if by_split[s]
+      }
 
     def _generate_examples(self, rels: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
       for rel in rels:
@@ -182,9 +198,11 @@ def make_builder_class(name: str, root: str, fractions: Sequence[float], image_s
 
   # tfds takes the data set name from `name` (else from the class name).
   cls = types.new_class(
-      "".join(p.capitalize() for p in name.split("_")) or "FolderImages",
-      (_FolderImages,), {"skip_registration": True},
-      lambda ns: ns.update({"name": name, "__module__": "colorize_jax.data.prepare"}))
+    "".join(p.capitalize() for p in name.split("_")) or "FolderImages",
+    (_FolderImages,),
+    {"skip_registration": True},
+    lambda ns: ns.update({"name": name, "__module__": "colorize_jax.data.prepare"}),
+  )
   cls.skipped = skipped
   cls.num_files = len(files)
   return cls
@@ -193,25 +211,43 @@ def make_builder_class(name: str, root: str, fractions: Sequence[float], image_s
 _PRIOR_IMAGE_SIZE = 128  # Counting size when originals are stored (image_size 0).
 
 
-def write_ab_prior(name: str, data_dir: str | None, split_fractions: Sequence[float],
-                   image_size: int, max_images: int) -> str:
+def write_ab_prior(
+  name: str,
+  data_dir: str | None,
+  split_fractions: Sequence[float],
+  image_size: int,
+  max_images: int,
+) -> str:
   """Counts the prepared train split's ab bins into <data set dir>/ab_prior.json; returns its
   path."""
   # tfds_source imports this module (tfds_module), so it is imported here.
   from colorize_jax.data import tfds_source  # pylint: disable=g-import-not-at-top
-  cfg = ml_collections.ConfigDict({"name": name, "data_dir": data_dir or "",
-                                   "image_size": image_size or _PRIOR_IMAGE_SIZE,
-                                   "split_fractions": tuple(split_fractions)})
+
+  cfg = ml_collections.ConfigDict(
+    {
+      "name": name,
+      "data_dir": data_dir or "",
+      "image_size": image_size or _PRIOR_IMAGE_SIZE,
+      "split_fractions": tuple(split_fractions),
+    }
+  )
   source = tfds_source.TfdsSource(cfg, "train")
   path = os.path.join(source.data_dir, ab_prior.PRIOR_FILE)
   ab_prior.save(ab_prior.estimate(source, max_images), path)
   return path
 
 
-def prepare(folder_path: str, name: str, data_dir: str = "", *,
-            split_fractions: Sequence[float] = (0.7, 0.1, 0.2), image_size: int = 0,
-            min_image_size: int = 16, overwrite: bool = False,
-            prior_images: int = 2000) -> dict[str, Any]:
+def prepare(
+  folder_path: str,
+  name: str,
+  data_dir: str = "",
+  *,
+  split_fractions: Sequence[float] = (0.7, 0.1, 0.2),
+  image_size: int = 0,
+  min_image_size: int = 16,
+  overwrite: bool = False,
+  prior_images: int = 2000,
+) -> dict[str, Any]:
   """Writes data_dir/name/1.0.0/ (ArrayRecord shards + metadata); returns a summary."""
   tfds = tfds_module()
   if image_size < 0:
@@ -221,19 +257,32 @@ def prepare(folder_path: str, name: str, data_dir: str = "", *,
   data_dir = os.path.expanduser(data_dir) if data_dir else None
   builder = cls(data_dir=data_dir, file_format="array_record")
   if builder.is_prepared() and not overwrite:
-    logging.warning("%s is already prepared at %s; pass overwrite=True (--overwrite) to rebuild",
-                    name, builder.data_dir)
+    logging.warning(
+      "%s is already prepared at %s; pass overwrite=True (--overwrite) to rebuild",
+      name,
+      builder.data_dir,
+    )
   else:
-    mode = (tfds.download.GenerateMode.FORCE_REDOWNLOAD if overwrite
-            else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
+    mode = (
+      tfds.download.GenerateMode.FORCE_REDOWNLOAD
+      if overwrite
+      else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
+    )
     builder.download_and_prepare(
-        file_format="array_record",
-        download_config=tfds.download.DownloadConfig(download_mode=mode))
-  counts = {s: builder.info.splits[t].num_examples if t in builder.info.splits else 0
-            for s, t in TFDS_SPLIT_NAMES.items()}
-  summary = {"name": name, "data_dir": str(builder.data_dir), "files": cls.num_files,
-             "examples": counts, "unreadable": cls.skipped["unreadable"],
-             "too_small": cls.skipped["too_small"]}
+      file_format="array_record", download_config=tfds.download.DownloadConfig(download_mode=mode)
+    )
+  counts = {
+    s: builder.info.splits[t].num_examples if t in builder.info.splits else 0
+    for s, t in TFDS_SPLIT_NAMES.items()
+  }
+  summary = {
+    "name": name,
+    "data_dir": str(builder.data_dir),
+    "files": cls.num_files,
+    "examples": counts,
+    "unreadable": cls.skipped["unreadable"],
+    "too_small": cls.skipped["too_small"],
+  }
   if prior_images > 0 and counts["train"]:
     summary["ab_prior"] = write_ab_prior(name, data_dir, split_fractions, image_size, prior_images)
   logging.info("prepared %s", summary)
@@ -243,36 +292,57 @@ def prepare(folder_path: str, name: str, data_dir: str = "", *,
 def main(argv: Sequence[str]) -> None:
   del argv
   from absl import flags  # pylint: disable=g-import-not-at-top
+
   f = flags.FLAGS
-  summary = prepare(f.folder, f.name, f.data_dir,
-                    split_fractions=[float(x) for x in f.split_fractions],
-                    image_size=f.image_size, min_image_size=f.min_image_size,
-                    overwrite=f.overwrite, prior_images=f.prior_images)
-  print(f"{summary['name']}: {summary['examples']} examples in {summary['data_dir']} "
-        f"({summary['files']} files; {summary['unreadable']} unreadable and "
-        f"{summary['too_small']} smaller than {f.min_image_size} px skipped)")
+  summary = prepare(
+    f.folder,
+    f.name,
+    f.data_dir,
+    split_fractions=[float(x) for x in f.split_fractions],
+    image_size=f.image_size,
+    min_image_size=f.min_image_size,
+    overwrite=f.overwrite,
+    prior_images=f.prior_images,
+  )
+  print(
+    f"{summary['name']}: {summary['examples']} examples in {summary['data_dir']} "
+    f"({summary['files']} files; {summary['unreadable']} unreadable and "
+    f"{summary['too_small']} smaller than {f.min_image_size} px skipped)"
+  )
   data_dir = f.data_dir or "(tfds default)"
-  print(f"train with: --config.data.source=tfds --config.data.name={summary['name']} "
-        f"--config.data.data_dir={data_dir}")
+  print(
+    f"train with: --config.data.source=tfds --config.data.name={summary['name']} "
+    f"--config.data.data_dir={data_dir}"
+  )
 
 
 def define_flags() -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
+
   flags.DEFINE_string("folder", None, "Image folder (a folder per class).")
   flags.DEFINE_string("name", None, "tfds data set name (snake_case).")
-  flags.DEFINE_string("data_dir", "", "tfds data dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.")
-  flags.DEFINE_list("split_fractions", ["0.7", "0.1", "0.2"],
-                    "train,val,test fractions; keep equal to config.data.split_fractions "
-                    "to match source=folder.")
+  flags.DEFINE_string(
+    "data_dir", "", "tfds data dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets."
+  )
+  flags.DEFINE_list(
+    "split_fractions",
+    ["0.7", "0.1", "0.2"],
+    "train,val,test fractions; keep equal to config.data.split_fractions to match source=folder.",
+  )
   flags.DEFINE_integer("image_size", 0, "Store center squares of this size; 0 stores originals.")
   flags.DEFINE_integer("min_image_size", 16, "Skip images whose shorter side is smaller.")
   flags.DEFINE_bool("overwrite", False, "Rebuild if the data set is already prepared.")
-  flags.DEFINE_integer("prior_images", 2000, "Train images whose ab bins are counted into "
-                       "ab_prior.json (the classification task's prior); 0 skips it.")
+  flags.DEFINE_integer(
+    "prior_images",
+    2000,
+    "Train images whose ab bins are counted into "
+    "ab_prior.json (the classification task's prior); 0 skips it.",
+  )
   flags.mark_flags_as_required(["folder", "name"])
 
 
 if __name__ == "__main__":
   from absl import app  # pylint: disable=g-import-not-at-top
+
   define_flags()
   app.run(main)

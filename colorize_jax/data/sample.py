@@ -16,25 +16,24 @@ import numpy as np
 from PIL import Image
 
 from colorize_jax import registry
-from colorize_jax.data import decode
-from colorize_jax.data import splits
+from colorize_jax.data import decode, splits
 
 # Split by photo, not by crop. The two motorcycle photos are a stereo pair
 # (near-duplicates), so they stay in the same split.
 PHOTOS_BY_SPLIT = {
-    "train": ("astronaut", "coffee", "rocket", "motorcycle_left", "motorcycle_right", "china"),
-    "val": ("chelsea",),
-    "test": ("flower",),
+  "train": ("astronaut", "coffee", "rocket", "motorcycle_left", "motorcycle_right", "china"),
+  "val": ("chelsea",),
+  "test": ("flower",),
 }
 _FILES = {
-    "astronaut": ("skimage", "astronaut.png"),
-    "chelsea": ("skimage", "chelsea.png"),
-    "coffee": ("skimage", "coffee.png"),
-    "rocket": ("skimage", "rocket.jpg"),
-    "motorcycle_left": ("skimage", "motorcycle_left.png"),
-    "motorcycle_right": ("skimage", "motorcycle_right.png"),
-    "china": ("sklearn", "china.jpg"),
-    "flower": ("sklearn", "flower.jpg"),
+  "astronaut": ("skimage", "astronaut.png"),
+  "chelsea": ("skimage", "chelsea.png"),
+  "coffee": ("skimage", "coffee.png"),
+  "rocket": ("skimage", "rocket.jpg"),
+  "motorcycle_left": ("skimage", "motorcycle_left.png"),
+  "motorcycle_right": ("skimage", "motorcycle_right.png"),
+  "china": ("sklearn", "china.jpg"),
+  "flower": ("sklearn", "flower.jpg"),
 }
 # Crop side as a fraction of the photo's shorter side.
 _MIN_CROP, _MAX_CROP = 0.4, 1.0
@@ -47,8 +46,10 @@ def photo_path(name: str) -> str:
   package, filename = _FILES[name]
   if package == "skimage":
     import skimage  # pylint: disable=g-import-not-at-top
+
     return os.path.join(os.path.dirname(skimage.__file__), "data", filename)
   import sklearn  # pylint: disable=g-import-not-at-top
+
   return os.path.join(os.path.dirname(sklearn.__file__), "datasets", "images", filename)
 
 
@@ -84,8 +85,9 @@ class SampleSource:
     self._split = split
     self._photos = PHOTOS_BY_SPLIT[split]
     self._size = int(data_cfg.image_size)
-    per_photo = (data_cfg.sample_crops_per_photo if split == "train"
-                 else data_cfg.sample_eval_crops_per_photo)
+    per_photo = (
+      data_cfg.sample_crops_per_photo if split == "train" else data_cfg.sample_eval_crops_per_photo
+    )
     self._per_photo = int(per_photo)
     if self._per_photo < 1:
       raise ValueError(f"crops per photo for the {split} split must be >= 1, got {per_photo}")
@@ -108,11 +110,14 @@ class SampleSource:
       raise IndexError(f"index {index} out of range for {self!r}")
     photo = load_photo(self.photo_of(index))
     box = crop_box(index, *photo.size)
-    out = photo.resize((self._size, self._size), Image.Resampling.BILINEAR, box=box,
-                       reducing_gap=3.0)
+    out = photo.resize(
+      (self._size, self._size), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0
+    )
     return splits.record(np.asarray(out))
 
   def __repr__(self) -> str:
     # Grain compares this string when restoring an iterator checkpoint.
-    return (f"SampleSource(split={self._split!r}, photos={self._photos}, "
-            f"image_size={self._size}, crops_per_photo={self._per_photo})")
+    return (
+      f"SampleSource(split={self._split!r}, photos={self._photos}, "
+      f"image_size={self._size}, crops_per_photo={self._per_photo})"
+    )

@@ -7,6 +7,8 @@ when restoring an iterator). A new source (e.g. "tfds") is one module that
 uses `@registry.register("source", name)`, imported here.
 """
 
-from colorize_jax.data import folder  # noqa: F401  (registers "folder")
-from colorize_jax.data import sample  # noqa: F401  (registers "sample")
-from colorize_jax.data import tfds_source  # noqa: F401  (registers "tfds")
+from colorize_jax.data import (
+  folder,  # noqa: F401  (registers "folder")
+  sample,  # noqa: F401  (registers "sample")
+  tfds_source,  # noqa: F401  (registers "tfds")
+)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from absl import logging
@@ -64,8 +65,9 @@ def split_bounds(n: int, fractions: Sequence[float]) -> dict[str, tuple[int, int
   """
   if len(fractions) != len(SPLITS) or any(f < 0 for f in fractions) or sum(fractions) <= 0:
     raise ValueError(
-        f"split_fractions must be 3 non-negative numbers (train, val, test) with a "
-        f"positive sum, got {tuple(fractions)}")
+      f"split_fractions must be 3 non-negative numbers (train, val, test) with a "
+      f"positive sum, got {tuple(fractions)}"
+    )
   total = float(sum(fractions))
   cuts = [0]
   acc = 0.0

@@ -31,9 +31,7 @@ from absl import logging
 from PIL import Image
 
 from colorize_jax import registry
-from colorize_jax.data import decode
-from colorize_jax.data import prepare
-from colorize_jax.data import splits
+from colorize_jax.data import decode, prepare, splits
 
 # Our split -> the names data sets use for it, in order of preference.
 SPLIT_ALIASES = {"train": ("train",), "val": ("validation", "val", "valid"), "test": ("test",)}
@@ -46,6 +44,7 @@ class DataSetNotFoundError(FileNotFoundError):
 
 def default_data_dir() -> str:
   from tensorflow_datasets.core import constants  # pylint: disable=g-import-not-at-top
+
   return os.environ.get("TFDS_DATA_DIR") or constants.DATA_DIR
 
 
@@ -53,18 +52,20 @@ def _how_to_prepare(name: str, data_dir: str, in_catalog: bool) -> str:
   dir_flag = f" --data_dir={data_dir}"
   if in_catalog:
     return (
-        f"  where TensorFlow is installed (and the internet reachable):\n"
-        f"    tfds build {name} --file_format=array_record{dir_flag}\n"
-        f"  or, from its images in a local folder (a folder per class), without TensorFlow,\n"
-        f"  under a name of your own (catalog names are taken), then --config.data.name=my_{name}:\n"
-        f"    python -m colorize_jax.data.prepare --folder=PATH --name=my_{name}{dir_flag}\n"
-        f"and set --config.data.data_dir to that directory "
-        f"(empty = $TFDS_DATA_DIR or ~/tensorflow_datasets).")
-  return (
-      f"  from an image folder (a folder per class), without TensorFlow:\n"
-      f"    python -m colorize_jax.data.prepare --folder=PATH --name={name}{dir_flag}\n"
+      f"  where TensorFlow is installed (and the internet reachable):\n"
+      f"    tfds build {name} --file_format=array_record{dir_flag}\n"
+      f"  or, from its images in a local folder (a folder per class), without TensorFlow,\n"
+      f"  under a name of your own (catalog names are taken), then --config.data.name=my_{name}:\n"
+      f"    python -m colorize_jax.data.prepare --folder=PATH --name=my_{name}{dir_flag}\n"
       f"and set --config.data.data_dir to that directory "
-      f"(empty = $TFDS_DATA_DIR or ~/tensorflow_datasets).")
+      f"(empty = $TFDS_DATA_DIR or ~/tensorflow_datasets)."
+    )
+  return (
+    f"  from an image folder (a folder per class), without TensorFlow:\n"
+    f"    python -m colorize_jax.data.prepare --folder=PATH --name={name}{dir_flag}\n"
+    f"and set --config.data.data_dir to that directory "
+    f"(empty = $TFDS_DATA_DIR or ~/tensorflow_datasets)."
+  )
 
 
 def load_builder(name: str, data_dir: str | None) -> Any:
@@ -77,27 +78,30 @@ def load_builder(name: str, data_dir: str | None) -> Any:
     builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError:
     raise DataSetNotFoundError(
-        f"tfds data set {name!r} is neither in the tfds catalog nor prepared under "
-        f"{shown_dir} (looked for {os.path.join(shown_dir, base)}/<version>/dataset_info.json). "
-        f"Prepare it first:\n" + _how_to_prepare(name, shown_dir, in_catalog)) from None
+      f"tfds data set {name!r} is neither in the tfds catalog nor prepared under "
+      f"{shown_dir} (looked for {os.path.join(shown_dir, base)}/<version>/dataset_info.json). "
+      f"Prepare it first:\n" + _how_to_prepare(name, shown_dir, in_catalog)
+    ) from None
   if not builder.is_prepared():
     kind = "is in the tfds catalog but is" if in_catalog else "is"
     raise DataSetNotFoundError(
-        f"tfds data set {name!r} {kind} not prepared under {shown_dir} "
-        f"(no {builder.data_dir}/dataset_info.json). Catalog builders need TensorFlow to "
-        f"prepare, which this project does not install. Prepare it with:\n"
-        + _how_to_prepare(name, shown_dir, in_catalog))
+      f"tfds data set {name!r} {kind} not prepared under {shown_dir} "
+      f"(no {builder.data_dir}/dataset_info.json). Catalog builders need TensorFlow to "
+      f"prepare, which this project does not install. Prepare it with:\n"
+      + _how_to_prepare(name, shown_dir, in_catalog)
+    )
   formats = [builder.info.file_format, *getattr(builder.info, "alternative_file_formats", [])]
   if not any(str(getattr(f, "value", f)) == "array_record" for f in formats if f):
     found = ", ".join(str(getattr(f, "value", f)) for f in formats if f) or "unknown"
     raise DataSetNotFoundError(
-        f"tfds data set {name!r} at {builder.data_dir} is stored as {found}; random access "
-        f"needs array_record. Rebuild it with:\n" + _how_to_prepare(name, shown_dir, in_catalog))
+      f"tfds data set {name!r} at {builder.data_dir} is stored as {found}; random access "
+      f"needs array_record. Rebuild it with:\n" + _how_to_prepare(name, shown_dir, in_catalog)
+    )
   return builder
 
 
 def image_key(features: Any, name: str) -> str:
-  """"image" if it is an Image feature, else the data set's only Image feature."""
+  """ "image" if it is an Image feature, else the data set's only Image feature."""
   tfds = prepare.tfds_module()
   images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
   if "image" in images:
@@ -105,12 +109,14 @@ def image_key(features: Any, name: str) -> str:
   if len(images) == 1:
     return images[0]
   raise ValueError(
-      f"tfds data set {name!r} has {len(images)} image features ({images}); the tfds source "
-      f"needs one named 'image' or exactly one. Features: {sorted(features.keys())}")
+    f"tfds data set {name!r} has {len(images)} image features ({images}); the tfds source "
+    f"needs one named 'image' or exactly one. Features: {sorted(features.keys())}"
+  )
 
 
-def split_specs(available: dict[str, int], fractions: tuple[float, ...],
-                name: str = "") -> dict[str, str]:
+def split_specs(
+  available: dict[str, int], fractions: tuple[float, ...], name: str = ""
+) -> dict[str, str]:
   """Our split -> tfds split string (a name, or a slice of "train"); see the module doc."""
   direct = {}
   for ours, aliases in SPLIT_ALIASES.items():
@@ -122,8 +128,9 @@ def split_specs(available: dict[str, int], fractions: tuple[float, ...],
     return direct
   if "train" not in available:
     raise ValueError(
-        f"tfds data set {name!r} has splits {sorted(available)}; it lacks our "
-        f"{', '.join(missing)} and has no 'train' split to carve them from")
+      f"tfds data set {name!r} has splits {sorted(available)}; it lacks our "
+      f"{', '.join(missing)} and has no 'train' split to carve them from"
+    )
   carved = ("train", *missing)
   carve_fractions = [f if s in carved else 0.0 for s, f in zip(splits.SPLITS, fractions)]
   bounds = splits.split_bounds(available["train"], carve_fractions)
@@ -150,8 +157,10 @@ class TfdsSource:
     splits.check_split(split)
     name = str(data_cfg.get("name", "") or "")
     if not name:
-      raise ValueError("data.name is empty; the tfds source needs a data set name "
-                       "(--config.data.name=NAME, e.g. one made by colorize_jax.data.prepare)")
+      raise ValueError(
+        "data.name is empty; the tfds source needs a data set name "
+        "(--config.data.name=NAME, e.g. one made by colorize_jax.data.prepare)"
+      )
     data_dir = str(data_cfg.get("data_dir", "") or "")
     self._data_dir = os.path.abspath(os.path.expanduser(data_dir)) if data_dir else None
     self._name = name
@@ -163,8 +172,10 @@ class TfdsSource:
     self._image_key = image_key(builder.info.features, name)
     feature = builder.info.features[self._image_key]
     if np.dtype(feature.np_dtype) != np.uint8:
-      raise ValueError(f"tfds data set {name!r}: image feature {self._image_key!r} has dtype "
-                       f"{np.dtype(feature.np_dtype)}; the tfds source reads uint8 images")
+      raise ValueError(
+        f"tfds data set {name!r}: image feature {self._image_key!r} has dtype "
+        f"{np.dtype(feature.np_dtype)}; the tfds source reads uint8 images"
+      )
     available = {k: int(v.num_examples) for k, v in builder.info.splits.items()}
     self._tfds_split = split_specs(available, self._fractions, name)[split]
     self._ds = None
@@ -176,16 +187,23 @@ class TfdsSource:
       self._len = 0
     else:
       self._len = len(self._data_source())
-    logging.info("tfds source %s (%s) %s = tfds %r: %d examples", name, self._path, split,
-                 self._tfds_split, self._len)
+    logging.info(
+      "tfds source %s (%s) %s = tfds %r: %d examples",
+      name,
+      self._path,
+      split,
+      self._tfds_split,
+      self._len,
+    )
 
   def _data_source(self) -> Any:
     # Opened lazily so that pickling to grain workers carries only the config.
     with self._lock:
       if self._ds is None:
         tfds = prepare.tfds_module()
-        self._ds = tfds.data_source(self._name, split=self._tfds_split,
-                                    data_dir=self._data_dir, download=False)
+        self._ds = tfds.data_source(
+          self._name, split=self._tfds_split, data_dir=self._data_dir, download=False
+        )
       return self._ds
 
   @property
@@ -208,8 +226,14 @@ class TfdsSource:
       return splits.record(decode.resize_square(to_rgb(np.asarray(image)), self._size))
     except Exception as e:  # pylint: disable=broad-except
       # Decoding happens inside tfds (PIL); any failure there is one bad record.
-      return self._failed.record(index, "record %d of %r failed to decode, leaving it out: %s: %s",
-                                 index, self, type(e).__name__, e)
+      return self._failed.record(
+        index,
+        "record %d of %r failed to decode, leaving it out: %s: %s",
+        index,
+        self,
+        type(e).__name__,
+        e,
+      )
 
   def __getstate__(self) -> dict[str, Any]:
     state = self.__dict__.copy()
@@ -223,5 +247,7 @@ class TfdsSource:
 
   def __repr__(self) -> str:
     # Grain compares this string when restoring an iterator checkpoint.
-    return (f"TfdsSource(name={self._name!r}, path={self._path!r}, split={self._split!r}, "
-            f"tfds_split={self._tfds_split!r}, image_size={self._size}, len={self._len})")
+    return (
+      f"TfdsSource(name={self._name!r}, path={self._path!r}, split={self._split!r}, "
+      f"tfds_split={self._tfds_split!r}, image_size={self._size}, len={self._len})"
+    )

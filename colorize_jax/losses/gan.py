@@ -67,10 +67,14 @@ def feature_matching(fake_features, real_features) -> jnp.ndarray:
   The real features should carry no gradient (stop_gradient).
   """
   if len(fake_features) != len(real_features) or not fake_features:
-    raise ValueError(f"feature matching needs the same non-zero number of feature maps for fake "
-                     f"and real; got {len(fake_features)} and {len(real_features)}")
-  distances = [per_example_mean(jnp.abs(f.astype(jnp.float32) - r.astype(jnp.float32)))
-               for f, r in zip(fake_features, real_features)]
+    raise ValueError(
+      f"feature matching needs the same non-zero number of feature maps for fake "
+      f"and real; got {len(fake_features)} and {len(real_features)}"
+    )
+  distances = [
+    per_example_mean(jnp.abs(f.astype(jnp.float32) - r.astype(jnp.float32)))
+    for f, r in zip(fake_features, real_features)
+  ]
   return 4.0 * sum(distances) / len(distances)
 
 
@@ -98,8 +102,10 @@ class GanLoss:
 
   def accuracy(self, real_logits, fake_logits) -> dict:
     """Per-example fraction of D's decisions (patches) that are right."""
-    return {"acc_real": per_example_mean(real_logits > self.threshold),
-            "acc_fake": per_example_mean(fake_logits <= self.threshold)}
+    return {
+      "acc_real": per_example_mean(real_logits > self.threshold),
+      "acc_fake": per_example_mean(fake_logits <= self.threshold),
+    }
 
 
 @registry.register("gan_loss", "vanilla")
@@ -108,11 +114,15 @@ class Vanilla(GanLoss):
 
   def d_terms(self, real_logits, fake_logits):
     bce = optax.sigmoid_binary_cross_entropy
-    return {"real": per_example_mean(bce(real_logits, jnp.ones_like(real_logits))),
-            "fake": per_example_mean(bce(fake_logits, jnp.zeros_like(fake_logits)))}
+    return {
+      "real": per_example_mean(bce(real_logits, jnp.ones_like(real_logits))),
+      "fake": per_example_mean(bce(fake_logits, jnp.zeros_like(fake_logits))),
+    }
 
   def g_loss(self, fake_logits):
-    return per_example_mean(optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)))
+    return per_example_mean(
+      optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits))
+    )
 
 
 @registry.register("gan_loss", "lsgan")
@@ -122,8 +132,10 @@ class LeastSquares(GanLoss):
   threshold = 0.5
 
   def d_terms(self, real_logits, fake_logits):
-    return {"real": per_example_mean(jnp.square(real_logits - 1.0)),
-            "fake": per_example_mean(jnp.square(fake_logits))}
+    return {
+      "real": per_example_mean(jnp.square(real_logits - 1.0)),
+      "fake": per_example_mean(jnp.square(fake_logits)),
+    }
 
   def g_loss(self, fake_logits):
     return per_example_mean(jnp.square(fake_logits - 1.0))
@@ -134,8 +146,10 @@ class Hinge(GanLoss):
   """SAGAN/BigGAN's hinge: D wants real >= 1 and fake <= -1; G raises D(fake)."""
 
   def d_terms(self, real_logits, fake_logits):
-    return {"real": per_example_mean(jax.nn.relu(1.0 - real_logits)),
-            "fake": per_example_mean(jax.nn.relu(1.0 + fake_logits))}
+    return {
+      "real": per_example_mean(jax.nn.relu(1.0 - real_logits)),
+      "fake": per_example_mean(jax.nn.relu(1.0 + fake_logits)),
+    }
 
   def g_loss(self, fake_logits):
     return -per_example_mean(fake_logits)
@@ -186,12 +200,15 @@ def check_stabilisers(config) -> None:
     if float(gan_cfg.get(key, 0.0)) < 0:
       raise ValueError(f"gan.{key} is a weight (0 = off); got {gan_cfg.get(key)}")
   if float(gan_cfg.get("r1_gamma", 0.0)) and config.gan_loss == "wgan_gp":
-    raise ValueError("gan.r1_gamma > 0 with gan_loss 'wgan_gp': WGAN-GP already penalises D's "
-                     "gradient (gan_loss_options.wgan_gp.gp_weight); use R1 with vanilla, lsgan or "
-                     "hinge, or set gan.r1_gamma=0")
+    raise ValueError(
+      "gan.r1_gamma > 0 with gan_loss 'wgan_gp': WGAN-GP already penalises D's "
+      "gradient (gan_loss_options.wgan_gp.gp_weight); use R1 with vanilla, lsgan or "
+      "hinge, or set gan.r1_gamma=0"
+    )
   if int(d_cfg.get("num_scales", 1)) < 1:
-    raise ValueError("discriminator.num_scales must be >= 1 (1 = one PatchGAN); "
-                     f"got {d_cfg.get('num_scales')}")
+    raise ValueError(
+      f"discriminator.num_scales must be >= 1 (1 = one PatchGAN); got {d_cfg.get('num_scales')}"
+    )
 
 
 def build(name: str, options=None) -> GanLoss:

@@ -4,7 +4,7 @@ command line can switch it: `--config.loss=l1` or `--config.loss=mse:1,ssim:0.2`
 from __future__ import annotations
 
 import inspect
-from typing import Callable
+from collections.abc import Callable
 
 from colorize_jax import registry
 
@@ -31,11 +31,15 @@ def parse_spec(spec: str, kinds: tuple[str, ...] = ("pixel_loss",)) -> dict[str,
     name = name.strip()
     _check_name(name, kinds)
     if name in terms:
-      raise ValueError(f"loss spec {spec!r} names {name!r} twice; give each term once with its weight")
+      raise ValueError(
+        f"loss spec {spec!r} names {name!r} twice; give each term once with its weight"
+      )
     try:
       terms[name] = float(weight) if weight else 1.0
     except ValueError:
-      raise ValueError(f"loss term {part!r} in {spec!r}: the weight after ':' must be a number") from None
+      raise ValueError(
+        f"loss term {part!r} in {spec!r}: the weight after ':' must be a number"
+      ) from None
   if not terms:
     raise ValueError(f"loss spec {spec!r} names no loss; e.g. 'mse' or 'mse:1,ssim:0.2'")
   return terms
@@ -54,7 +58,8 @@ class Objective:
       accepted = set(inspect.signature(factory).parameters) - {"value_range"}
       if set(kwargs) - accepted:
         raise ValueError(
-            f"loss {name!r} has no option(s) {sorted(set(kwargs) - accepted)}; valid: {sorted(accepted)}")
+          f"loss {name!r} has no option(s) {sorted(set(kwargs) - accepted)}; valid: {sorted(accepted)}"
+        )
       self.fns[name] = factory(value_range=value_range, **kwargs)
 
   def __call__(self, pred, target):

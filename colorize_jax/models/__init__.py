@@ -6,14 +6,16 @@ from __future__ import annotations
 import dataclasses
 
 from colorize_jax import registry
-from colorize_jax.models import layers  # noqa: F401  (registers activations)
-from colorize_jax.models import autoencoder  # noqa: F401
-from colorize_jax.models import cnn  # noqa: F401
-from colorize_jax.models import dense  # noqa: F401
-from colorize_jax.models import unet  # noqa: F401
-from colorize_jax.models import discriminators  # noqa: F401
-from colorize_jax.models import generators  # noqa: F401
-from colorize_jax.models import pix2pix_unet  # noqa: F401
+from colorize_jax.models import (
+  autoencoder,  # noqa: F401
+  cnn,  # noqa: F401
+  dense,  # noqa: F401
+  discriminators,  # noqa: F401
+  generators,  # noqa: F401
+  layers,  # noqa: F401  (registers activations)
+  pix2pix_unet,  # noqa: F401
+  unet,  # noqa: F401
+)
 
 
 def build(model_cfg, *, out_channels: int, kind: str = "model", dtype: str | None = None):
@@ -29,11 +31,15 @@ def build(model_cfg, *, out_channels: int, kind: str = "model", dtype: str | Non
     options["out_channels"] = out_channels
   if dtype is not None and "dtype" in fields:
     if "dtype" in options and options["dtype"] != dtype:
-      raise ValueError(f"{kind} {model_cfg.name!r}: set the compute dtype once, with config.dtype "
-                       f"(got config.dtype={dtype!r} and {kind}.dtype={options['dtype']!r})")
+      raise ValueError(
+        f"{kind} {model_cfg.name!r}: set the compute dtype once, with config.dtype "
+        f"(got config.dtype={dtype!r} and {kind}.dtype={options['dtype']!r})"
+      )
     options["dtype"] = dtype
   valid = sorted(f.name for f in dataclasses.fields(cls) if f.name not in ("parent", "name"))
   unknown = sorted(set(options) - set(valid))
   if unknown:
-    raise ValueError(f"{kind} {model_cfg.name!r} has no option(s) {unknown}; valid options: {valid}")
+    raise ValueError(
+      f"{kind} {model_cfg.name!r} has no option(s) {unknown}; valid options: {valid}"
+    )
   return cls(**options)

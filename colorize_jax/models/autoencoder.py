@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 
@@ -55,11 +56,14 @@ class Autoencoder(nn.Module):
   @nn.compact
   def __call__(self, gray, *, train: bool):
     if self.decoder not in DECODERS:
-      raise ValueError(f"autoencoder: unknown decoder {self.decoder!r}; valid: {', '.join(DECODERS)}")
+      raise ValueError(
+        f"autoencoder: unknown decoder {self.decoder!r}; valid: {', '.join(DECODERS)}"
+      )
     if len(self.decoder_features) != len(self.features):
       raise ValueError(
-          f"autoencoder: decoder_features {tuple(self.decoder_features)} must have one x2 stage per "
-          f"stride-2 encoder conv in features {tuple(self.features)}")
+        f"autoencoder: decoder_features {tuple(self.decoder_features)} must have one x2 stage per "
+        f"stride-2 encoder conv in features {tuple(self.features)}"
+      )
     layers.check_divisible(gray.shape[1], 2 ** len(self.features), "autoencoder")
     dtype = layers.dtype_of(self.dtype)
     k = self.kernel_size

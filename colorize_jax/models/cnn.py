@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 
@@ -38,10 +38,13 @@ class CNN(nn.Module):
   def __call__(self, gray, *, train: bool):
     if len(self.decoder_features) != len(self.features):
       raise ValueError(
-          f"cnn: decoder_features {tuple(self.decoder_features)} must have one entry per pooling "
-          f"in features {tuple(self.features)}, or the output is not at full resolution")
+        f"cnn: decoder_features {tuple(self.decoder_features)} must have one entry per pooling "
+        f"in features {tuple(self.features)}, or the output is not at full resolution"
+      )
     layers.check_divisible(gray.shape[1], 2 ** len(self.features), "cnn")
-    conv = lambda f: layers.ConvBlock(f, norm=self.norm, activation=self.activation, dtype=self.dtype)
+    conv = lambda f: layers.ConvBlock(
+      f, norm=self.norm, activation=self.activation, dtype=self.dtype
+    )
     x = gray
     for features in self.features:
       x = layers.max_pool(conv(features)(x, train=train))

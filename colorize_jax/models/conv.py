@@ -35,7 +35,8 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -110,8 +111,12 @@ def _record(op, x, kernel, strides, backend, how) -> None:
     choices.append(Choice(op, tuple(x.shape), tuple(kernel.shape), tuple(strides), backend, how))
 
 
-def explicit_padding(padding: str | Sequence[tuple[int, int]], kernel: Sequence[int],
-                     strides: Sequence[int], spatial: Sequence[int]) -> Padding:
+def explicit_padding(
+  padding: str | Sequence[tuple[int, int]],
+  kernel: Sequence[int],
+  strides: Sequence[int],
+  spatial: Sequence[int],
+) -> Padding:
   """'SAME' / 'VALID' / pairs -> ((top, bottom), (left, right))."""
   if isinstance(padding, str):
     pads = lax.padtype_to_pads(tuple(spatial), tuple(kernel), tuple(strides), padding.upper())
@@ -133,14 +138,21 @@ def _windows(x_padded, kernel_hw, strides, out_hw):
   """The kh x kw strided windows of a padded input, each [B, H', W', C]."""
   (kh, kw), (sh, sw), (oh, ow) = kernel_hw, strides, out_hw
   b, _, _, c = x_padded.shape
-  return [lax.slice(x_padded, (0, i, j, 0), (b, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c),
-                    (1, sh, sw, 1)) for i in range(kh) for j in range(kw)]
+  return [
+    lax.slice(
+      x_padded, (0, i, j, 0), (b, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c), (1, sh, sw, 1)
+    )
+    for i in range(kh)
+    for j in range(kw)
+  ]
 
 
 def _patches_conv(x, kernel, strides, padding):
   """The convolution as one matrix product: [B*H'*W', kh*kw*C] @ [kh*kw*C, F]."""
   kh, kw, c, f = kernel.shape
-  out_hw = tuple(_output_size(x.shape[1 + d], kernel.shape[d], strides[d], padding[d]) for d in range(2))
+  out_hw = tuple(
+    _output_size(x.shape[1 + d], kernel.shape[d], strides[d], padding[d]) for d in range(2)
+  )
   x_padded = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
   patches = jnp.concatenate(_windows(x_padded, (kh, kw), strides, out_hw), axis=-1)
   return jnp.einsum("bhwk,kf->bhwf", patches, kernel.reshape(kh * kw * c, f))
@@ -167,15 +179,26 @@ def _phase_input_grad(g, kernel, strides, padding, x_shape):
         continue
       # Rows of this phase actually present in the padded input.
       present = tuple(-(-(padded[d] - r) // strides[d]) for d, r in enumerate((rh, rw)))
-      sub = kernel[rh::strides[0], rw::strides[1]][::-1, ::-1]
-      g_padded = lax.pad(g, zero, [(0, 0, 0)] + [
-          (len(taps[d]) - 1, present[d] - g.shape[1 + d], 0) for d in range(2)] + [(0, 0, 0)])
-      phase = lax.conv_general_dilated(g_padded, sub, (1, 1), "VALID",
-                                       dimension_numbers=("NHWC", "HWOI", "NHWC"))
-      outputs.append(lax.pad(phase, zero, [(0, 0, 0), (0, phases[0] - present[0], 0),
-                                           (0, phases[1] - present[1], 0), (0, 0, 0)]))
+      sub = kernel[rh :: strides[0], rw :: strides[1]][::-1, ::-1]
+      g_padded = lax.pad(
+        g,
+        zero,
+        [(0, 0, 0)]
+        + [(len(taps[d]) - 1, present[d] - g.shape[1 + d], 0) for d in range(2)]
+        + [(0, 0, 0)],
+      )
+      phase = lax.conv_general_dilated(
+        g_padded, sub, (1, 1), "VALID", dimension_numbers=("NHWC", "HWOI", "NHWC")
+      )
+      outputs.append(
+        lax.pad(
+          phase,
+          zero,
+          [(0, 0, 0), (0, phases[0] - present[0], 0), (0, phases[1] - present[1], 0), (0, 0, 0)],
+        )
+      )
   dx_padded = _depth_to_space(jnp.concatenate(outputs, axis=-1), strides, c)
-  return dx_padded[:, padding[0][0]:padding[0][0] + height, padding[1][0]:padding[1][0] + width]
+  return dx_padded[:, padding[0][0] : padding[0][0] + height, padding[1][0] : padding[1][0] + width]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -207,16 +230,19 @@ def formulation(x_shape, kernel_shape, strides, padding, backend: str | None = N
     out_pixels *= _output_size(x_shape[1 + d], kernel_shape[d], strides[d], padding[d])
   if out_pixels <= MAX_PATCH_OUTPUT_PIXELS:
     return "patches"
-  if (tuple(strides) != (1, 1) and out_pixels >= MIN_SUBPIXEL_OUTPUT_PIXELS
-      and x_shape[-1] >= MIN_SUBPIXEL_CHANNELS):
+  if (
+    tuple(strides) != (1, 1)
+    and out_pixels >= MIN_SUBPIXEL_OUTPUT_PIXELS
+    and x_shape[-1] >= MIN_SUBPIXEL_CHANNELS
+  ):
     return "subpixel_grad"
   return "xla"
 
 
 _FORMULATIONS: dict[str, Callable] = {
-    "patches": _patches_conv,
-    "subpixel_grad": _conv_subpixel_grad,
-    "xla": _xla_conv,
+  "patches": _patches_conv,
+  "subpixel_grad": _conv_subpixel_grad,
+  "xla": _xla_conv,
 }
 
 
@@ -229,7 +255,9 @@ def conv2d(x, kernel, strides: Sequence[int], padding: Padding, how: str = "auto
     how = formulation(x.shape, kernel.shape, strides, padding, backend)
     _record("conv", x, kernel, strides, backend, how)
   if how not in _FORMULATIONS:
-    raise ValueError(f"unknown convolution formulation {how!r}; valid: auto, {', '.join(_FORMULATIONS)}")
+    raise ValueError(
+      f"unknown convolution formulation {how!r}; valid: auto, {', '.join(_FORMULATIONS)}"
+    )
   return _FORMULATIONS[how](x, kernel, strides, padding)
 
 
@@ -250,7 +278,9 @@ class _KernelLayer(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     kh, kw = self.kernel_size
-    kernel = self.param("kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), jnp.float32)
+    kernel = self.param(
+      "kernel", self.kernel_init, (kh, kw, x.shape[-1], self.features), jnp.float32
+    )
     dtype = self.dtype or jnp.result_type(x, kernel)
     y = self._apply_kernel(x.astype(dtype), kernel.astype(dtype))
     if self.use_bias:
@@ -293,8 +323,11 @@ def _phase_taps(kernel: int, stride: int, phase: int) -> tuple[slice, int, int]:
 def _depth_to_space(y, strides, features):
   b, h, w, _ = y.shape
   sh, sw = strides
-  return y.reshape(b, h, w, sh, sw, features).transpose(0, 1, 3, 2, 4, 5).reshape(
-      b, h * sh, w * sw, features)
+  return (
+    y.reshape(b, h, w, sh, sw, features)
+    .transpose(0, 1, 3, 2, 4, 5)
+    .reshape(b, h * sh, w * sw, features)
+  )
 
 
 def _conv_transpose_phases(x, kernel, strides):
@@ -325,8 +358,17 @@ def _conv_transpose_merged(x, kernel, strides):
     for taps_x, left, _ in spans[1]:
       sub = kernel[taps_y, taps_x]
       at = (lo[0] - top, lo[1] - left)
-      parts.append(jnp.pad(sub, [(at[0], size[0] - at[0] - sub.shape[0]),
-                                 (at[1], size[1] - at[1] - sub.shape[1]), (0, 0), (0, 0)]))
+      parts.append(
+        jnp.pad(
+          sub,
+          [
+            (at[0], size[0] - at[0] - sub.shape[0]),
+            (at[1], size[1] - at[1] - sub.shape[1]),
+            (0, 0),
+            (0, 0),
+          ],
+        )
+      )
   merged = jnp.concatenate(parts, axis=-1)
   y = conv2d(x, merged, (1, 1), ((lo[0], hi[0]), (lo[1], hi[1])))
   return _depth_to_space(y, strides, kernel.shape[-1])
@@ -338,9 +380,9 @@ def _conv_transpose_xla(x, kernel, strides):
 
 
 _TRANSPOSE_FORMULATIONS: dict[str, Callable] = {
-    "phases": _conv_transpose_phases,
-    "merged": _conv_transpose_merged,
-    "xla": _conv_transpose_xla,
+  "phases": _conv_transpose_phases,
+  "merged": _conv_transpose_merged,
+  "xla": _conv_transpose_xla,
 }
 
 
@@ -361,8 +403,10 @@ def conv_transpose2d(x, kernel, strides: Sequence[int], how: str = "auto"):
     how = transpose_formulation(strides, kernel.shape[-1], backend)
     _record("conv_transpose", x, kernel, strides, backend, how)
   if how not in _TRANSPOSE_FORMULATIONS:
-    raise ValueError(f"unknown transposed-convolution formulation {how!r}; "
-                     f"valid: auto, {', '.join(_TRANSPOSE_FORMULATIONS)}")
+    raise ValueError(
+      f"unknown transposed-convolution formulation {how!r}; "
+      f"valid: auto, {', '.join(_TRANSPOSE_FORMULATIONS)}"
+    )
   return _TRANSPOSE_FORMULATIONS[how](x, kernel, strides)
 
 

@@ -66,16 +66,21 @@ class _Discriminator(nn.Module):
       raise ValueError(f"discriminator.num_scales must be >= 1; got {self.num_scales}")
     if self.num_scales == 1:
       return self.single(gray, color, train=train)
-    fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-              if f.init and f.name not in ("parent", "name")}
+    fields = {
+      f.name: getattr(self, f.name)
+      for f in dataclasses.fields(self)
+      if f.init and f.name not in ("parent", "name")
+    }
     outputs = []
     for i in range(self.num_scales):
       scale = type(self)(**(fields | {"num_scales": 1}), name=f"scale_{i}")
       outputs.append(scale(gray, color, train=train))
       if not outputs[-1].size:
-        raise ValueError(f"discriminator.num_scales={self.num_scales}: scale {i} sees "
-                         f"{gray.shape[1]} px inputs, too small for {type(self).__name__}; use "
-                         "fewer scales or n_layers")
+        raise ValueError(
+          f"discriminator.num_scales={self.num_scales}: scale {i} sees "
+          f"{gray.shape[1]} px inputs, too small for {type(self).__name__}; use "
+          "fewer scales or n_layers"
+        )
       if i + 1 < self.num_scales:
         gray, color = downsample(gray), downsample(color)
     return outputs
@@ -99,7 +104,7 @@ class DcganDiscriminator(_Discriminator):
     dtype = layers.dtype_of(self.dtype)
     x = _pair(gray, color, dtype)
     for i in range(self.n_layers):
-      conv = layers.Conv(self.base_features * 2 ** i, (4, 4), (2, 2), padding="SAME", dtype=dtype)
+      conv = layers.Conv(self.base_features * 2**i, (4, 4), (2, 2), padding="SAME", dtype=dtype)
       x = self.layer(conv, x, train=train)
       if i > 0:  # As DCGAN: no norm on the layer that sees the input.
         x = layers.normalization(self.norm, train=train, dtype=dtype)(x)
@@ -134,9 +139,10 @@ class PatchGan(_Discriminator):
     x = self.features(nn.leaky_relu(x, 0.2))
     for n in range(1, self.n_layers + 1):
       stride = 2 if n < self.n_layers else 1
-      width = self.base_features * min(2 ** n, _MAX_MULTIPLIER)
-      conv = layers.Conv(width, (4, 4), (stride, stride), padding=pad, use_bias=use_bias,
-                         dtype=dtype)
+      width = self.base_features * min(2**n, _MAX_MULTIPLIER)
+      conv = layers.Conv(
+        width, (4, 4), (stride, stride), padding=pad, use_bias=use_bias, dtype=dtype
+      )
       x = self.layer(conv, x, train=train)
       x = layers.normalization(self.norm, train=train, dtype=dtype)(x)
       x = self.features(nn.leaky_relu(x, 0.2))

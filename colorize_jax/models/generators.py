@@ -32,19 +32,23 @@ class _EncoderDecoder(nn.Module):
   @nn.compact
   def __call__(self, gray, *, train: bool):
     name = f"{type(self).__name__} (num_downs={self.num_downs})"
-    layers.check_divisible(gray.shape[1], 2 ** self.num_downs, name)
+    layers.check_divisible(gray.shape[1], 2**self.num_downs, name)
     dtype = layers.dtype_of(self.dtype)
     use_bias = self.norm != "batch"  # BatchNorm's mean subtraction cancels a bias.
 
     def norm_act(x):
       return nn.leaky_relu(layers.normalization(self.norm, train=train, dtype=dtype)(x), 0.2)
 
-    widths = [self.base_features * 2 ** i for i in range(self.num_downs)]
+    widths = [self.base_features * 2**i for i in range(self.num_downs)]
     x, encoded = gray, []
     for width in widths:
-      x = norm_act(layers.Conv(width, (4, 4), (2, 2), padding="SAME", use_bias=use_bias, dtype=dtype)(x))
+      x = norm_act(
+        layers.Conv(width, (4, 4), (2, 2), padding="SAME", use_bias=use_bias, dtype=dtype)(x)
+      )
       encoded.append(x)
-    x = norm_act(layers.Conv(2 * widths[-1], (4, 4), padding="SAME", use_bias=use_bias, dtype=dtype)(x))
+    x = norm_act(
+      layers.Conv(2 * widths[-1], (4, 4), padding="SAME", use_bias=use_bias, dtype=dtype)(x)
+    )
     for width, skip in zip(reversed(widths), reversed(encoded)):
       if self.skips:
         x = jnp.concatenate([x, skip], axis=-1)

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from colorize_jax import registry
+
 # Every model's convolution layers (formulated for XLA:CPU, see conv.py).
-from colorize_jax.models.conv import Conv, ConvTranspose  # pylint: disable=unused-import
+from colorize_jax.models.conv import Conv  # pylint: disable=unused-import
 
 _ACTIVATIONS: dict[str, Callable[[jnp.ndarray], jnp.ndarray]] = {
-    "relu": nn.relu,
-    "leaky_relu": lambda x: nn.leaky_relu(x, 0.2),
-    "elu": nn.elu,
-    "gelu": nn.gelu,
-    "silu": nn.silu,
-    "tanh": jnp.tanh,
-    "sigmoid": nn.sigmoid,
-    "linear": lambda x: x,
+  "relu": nn.relu,
+  "leaky_relu": lambda x: nn.leaky_relu(x, 0.2),
+  "elu": nn.elu,
+  "gelu": nn.gelu,
+  "silu": nn.silu,
+  "tanh": jnp.tanh,
+  "sigmoid": nn.sigmoid,
+  "linear": lambda x: x,
 }
 for _name, _fn in _ACTIVATIONS.items():
   registry.register("activation", _name)(_fn)

@@ -35,17 +35,18 @@ class Pix2PixUnet(nn.Module):
   dtype: str = "float32"
 
   def _width(self, i: int) -> int:
-    return self.base_features * min(2 ** i, _MAX_MULTIPLIER)
+    return self.base_features * min(2**i, _MAX_MULTIPLIER)
 
   @nn.compact
   def __call__(self, gray, *, train: bool):
     n, size = self.num_downs, gray.shape[1]
     if n < 2:
       raise ValueError(f"pix2pix U-Net: num_downs must be at least 2; got {n}")
-    if size % 2 ** n:
+    if size % 2**n:
       raise ValueError(
-          f"pix2pix U-Net with num_downs={n} needs an image size divisible by 2^{n} = {2 ** n}; got {size}. "
-          "Change data.image_size or model.num_downs.")
+        f"pix2pix U-Net with num_downs={n} needs an image size divisible by 2^{n} = {2**n}; got {size}. "
+        "Change data.image_size or model.num_downs."
+      )
     dtype = layers.dtype_of(self.dtype)
     use_bias = self.norm != "batch"
     norm = lambda x: layers.normalization(self.norm, train=train, dtype=dtype)(x)
@@ -57,14 +58,18 @@ class Pix2PixUnet(nn.Module):
       block_inputs.append(x)
       if i > 0:
         x = nn.leaky_relu(x, 0.2)
-      x = layers.Conv(self._width(i), (4, 4), (2, 2), padding=((1, 1), (1, 1)), use_bias=use_bias, dtype=dtype)(x)
+      x = layers.Conv(
+        self._width(i), (4, 4), (2, 2), padding=((1, 1), (1, 1)), use_bias=use_bias, dtype=dtype
+      )(x)
       if 0 < i < innermost:
         x = norm(x)
 
     # Up, innermost first: each block maps back to its input's width.
     for i in reversed(range(1, self.num_downs)):
       skip = block_inputs[i]
-      x = layers.ConvTranspose(skip.shape[-1], (4, 4), (2, 2), use_bias=use_bias, dtype=dtype)(nn.relu(x))
+      x = layers.ConvTranspose(skip.shape[-1], (4, 4), (2, 2), use_bias=use_bias, dtype=dtype)(
+        nn.relu(x)
+      )
       x = norm(x)
       if i > innermost - _DROPOUT_BLOCKS and self.dropout:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)

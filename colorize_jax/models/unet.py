@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -34,11 +34,13 @@ class UNet(nn.Module):
   def __call__(self, gray, *, train: bool):
     if len(self.decoder_features) != len(self.features) - 1:
       raise ValueError(
-          f"unet: decoder_features {tuple(self.decoder_features)} must have one entry per "
-          f"pooling, i.e. len(features) - 1 = {len(self.features) - 1}")
+        f"unet: decoder_features {tuple(self.decoder_features)} must have one entry per "
+        f"pooling, i.e. len(features) - 1 = {len(self.features) - 1}"
+      )
     layers.check_divisible(gray.shape[1], 2 ** (len(self.features) - 1), "unet")
     block = lambda f: layers.ConvBlock(
-        f, self.convs_per_block, self.norm, self.activation, self.dropout, self.dtype)
+      f, self.convs_per_block, self.norm, self.activation, self.dropout, self.dtype
+    )
     x, skips = gray, []
     for i, features in enumerate(self.features):
       x = block(features)(x, train=train)

@@ -29,18 +29,22 @@ class Throughput:
     steps = max(step - self._step, 0)
     rate = steps / elapsed
     out = {
-        "perf/images_per_sec": rate * self.batch_size,
-        "perf/steps_per_sec": rate,
-        "perf/data_wait_fraction": min(self._data_wait / elapsed, 1.0),
-        "perf/eta_seconds": (self.total_steps - step) / rate if rate > 0 else float("inf"),
+      "perf/images_per_sec": rate * self.batch_size,
+      "perf/steps_per_sec": rate,
+      "perf/data_wait_fraction": min(self._data_wait / elapsed, 1.0),
+      "perf/eta_seconds": (self.total_steps - step) / rate if rate > 0 else float("inf"),
     }
     self._step, self._time, self._data_wait = step, now, 0.0
     return out
 
 
-def progress_line(epoch: int, epochs: int, step: int, total: int, metrics: dict, perf: dict, keys) -> str:
+def progress_line(
+  epoch: int, epochs: int, step: int, total: int, metrics: dict, perf: dict, keys
+) -> str:
   shown = " ".join(f"{k}={metrics[k]:.4g}" for k in keys if k in metrics)
   eta = perf["perf/eta_seconds"]
-  return (f"epoch {epoch}/{epochs} step {step}/{total} ({100.0 * step / max(total, 1):.1f}%) {shown} "
-          f"| {perf['perf/images_per_sec']:.1f} img/s, data wait {100 * perf['perf/data_wait_fraction']:.0f}% "
-          f"| ETA {format_duration(eta) if eta != float('inf') else '?'}")
+  return (
+    f"epoch {epoch}/{epochs} step {step}/{total} ({100.0 * step / max(total, 1):.1f}%) {shown} "
+    f"| {perf['perf/images_per_sec']:.1f} img/s, data wait {100 * perf['perf/data_wait_fraction']:.0f}% "
+    f"| ETA {format_duration(eta) if eta != float('inf') else '?'}"
+  )

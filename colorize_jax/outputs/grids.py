@@ -24,7 +24,7 @@ def comparison_grid(*columns, gap: int = 2) -> np.ndarray:
   grid = np.full((n * (h + gap) - gap, len(columns) * (w + gap) - gap, 3), 255, np.uint8)
   for j, column in enumerate(columns):
     for i in range(n):
-      grid[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = column[i]
+      grid[i * (h + gap) : i * (h + gap) + h, j * (w + gap) : j * (w + gap) + w] = column[i]
   return grid
 
 

@@ -13,8 +13,11 @@ from matplotlib.ticker import MaxNLocator
 
 
 def _epoch_points(records: list[dict], name: str) -> list[tuple[int, float]]:
-  return [(r["epoch"], r[name]) for r in records
-          if r.get("kind") == "epoch" and "epoch" in r and isinstance(r.get(name), (int, float))]
+  return [
+    (r["epoch"], r[name])
+    for r in records
+    if r.get("kind") == "epoch" and "epoch" in r and isinstance(r.get(name), (int, float))
+  ]
 
 
 def save_figure(fig: Figure, path: str) -> None:

@@ -14,7 +14,9 @@ from colorize_jax import metric_names
 
 
 def _plain(value: Any) -> Any:
-  value = np.asarray(value).item() if hasattr(value, "shape") or isinstance(value, np.generic) else value
+  value = (
+    np.asarray(value).item() if hasattr(value, "shape") or isinstance(value, np.generic) else value
+  )
   if isinstance(value, float) and not math.isfinite(value):
     return str(value)  # JSON has no NaN; keep it visible rather than dropping it.
   return value
@@ -67,8 +69,11 @@ class RunWriter:
   def scalars(self, step: int, metrics: dict[str, Any], **fields: Any) -> None:
     if not self.enabled:
       return
-    record = {"step": int(step), **{k: _plain(v) for k, v in fields.items()},
-              **{k: _plain(v) for k, v in metrics.items()}}
+    record = {
+      "step": int(step),
+      **{k: _plain(v) for k, v in fields.items()},
+      **{k: _plain(v) for k, v in metrics.items()},
+    }
     with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
       f.write(json.dumps(record) + "\n")
     for name, value in metrics.items():

@@ -41,21 +41,24 @@ class AdversarialTask:
   monitor = "val/l1"
   console_keys = ("g/total", "g/adv", "g/l1", "d/total", "d/acc_real", "d/acc_fake")
   plot_panels = {
-      "G": ["train/g/total", "train/g/adv"],
-      "D": ["train/d/total", "train/d/real", "train/d/fake"],
-      "D accuracy": ["train/d/acc_real", "train/d/acc_fake"],
-      "L1": ["train/g/l1", "val/l1"],
+    "G": ["train/g/total", "train/g/adv"],
+    "D": ["train/d/total", "train/d/real", "train/d/fake"],
+    "D accuracy": ["train/d/acc_real", "train/d/acc_fake"],
+    "L1": ["train/g/l1", "val/l1"],
   }
 
   def __init__(self, config):
     self.color_space = color.get_color_space(config.data)
     self.model = models.build(
-        config.model, out_channels=self.color_space.target_channels, dtype=config.get("dtype"))
-    self.discriminator = models.build(config.discriminator, out_channels=1, kind="discriminator",
-                                      dtype=config.get("dtype"))
+      config.model, out_channels=self.color_space.target_channels, dtype=config.get("dtype")
+    )
+    self.discriminator = models.build(
+      config.discriminator, out_channels=1, kind="discriminator", dtype=config.get("dtype")
+    )
     self.gan_loss = gan.build(config.gan_loss, config.get("gan_loss_options"))
     self.reconstruction = gan.reconstruction(
-        config.loss, value_range=self.color_space.target_range, options=config.get("loss_options"))
+      config.loss, value_range=self.color_space.target_range, options=config.get("loss_options")
+    )
     self.adv_weight = float(config.gan.adv_weight)
     self.ema_decay = float(config.gan.ema_decay)
     # Stabilisers (losses/gan.py): weights, 0 = off.
@@ -77,8 +80,11 @@ class AdversarialTask:
     target = jnp.zeros((1, image_size, image_size, self.color_space.target_channels))
     variables = self.discriminator.init(d_rng, gray, target, train=False)
     d = base.TrainState.create(
-        apply_fn=self.discriminator.apply, params=variables["params"], tx=optimizers["d"],
-        batch_stats=variables.get("batch_stats", {}))
+      apply_fn=self.discriminator.apply,
+      params=variables["params"],
+      tx=optimizers["d"],
+      batch_stats=variables.get("batch_stats", {}),
+    )
     ema = base.variables_of(g) if self.ema_decay else None
     return GanState(step=jnp.zeros((), jnp.int32), g=g, d=d, ema=ema)
 
@@ -89,7 +95,8 @@ class AdversarialTask:
     with `features`, also its intermediate activations (for feature matching)."""
     mutable = ["batch_stats", "intermediates"] if features else ["batch_stats"]
     logits, mutated = self.discriminator.apply(
-        {"params": params, "batch_stats": batch_stats}, gray, target, train=True, mutable=mutable)
+      {"params": params, "batch_stats": batch_stats}, gray, target, train=True, mutable=mutable
+    )
     stats = mutated.get("batch_stats", batch_stats)
     if features:
       return logits, stats, jax.tree.leaves(mutated.get("intermediates", {}))
@@ -110,8 +117,12 @@ class AdversarialTask:
         penalty_terms = penalty_terms | {"r1": gan.r1_penalty(critic, target)}
         penalty = penalty + 0.5 * self.r1_gamma * penalty_terms["r1"]
       total = total + penalty
-      per_example = {"total": total, **terms, **penalty_terms,
-                     **gan.over_scales(self.gan_loss.accuracy, real_logits, fake_logits)}
+      per_example = {
+        "total": total,
+        **terms,
+        **penalty_terms,
+        **gan.over_scales(self.gan_loss.accuracy, real_logits, fake_logits),
+      }
       return total.mean(), (per_example, stats)
 
     grads, (per_example, stats) = jax.grad(objective, has_aux=True)(d.params)
@@ -123,9 +134,11 @@ class AdversarialTask:
     def objective(fake):
       if self.feature_matching:
         fake_logits, stats, fake_features = self._discriminate(
-            d.params, d.batch_stats, gray, fake, features=True)
+          d.params, d.batch_stats, gray, fake, features=True
+        )
         _, _, real_features = self._discriminate(
-            d.params, d.batch_stats, gray, target, features=True)
+          d.params, d.batch_stats, gray, target, features=True
+        )
         fm = gan.feature_matching(fake_features, jax.lax.stop_gradient(real_features))
         terms = {"fm": fm}
       else:
@@ -146,15 +159,21 @@ class AdversarialTask:
 
     def generate(params):
       fake, mutated = self.model.apply(
-          {"params": params, "batch_stats": state.g.batch_stats}, gray, train=True,
-          rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
+        {"params": params, "batch_stats": state.g.batch_stats},
+        gray,
+        train=True,
+        rngs={"dropout": dropout_rng},
+        mutable=["batch_stats"],
+      )
       return fake, mutated.get("batch_stats", state.g.batch_stats)
 
     # The one G forward pass: its output feeds D's update, and its pullback
     # turns dLoss_G/dfake (taken against the updated D) into G's gradient.
     fake, pull_back, g_stats = jax.vjp(generate, state.g.params, has_aux=True)
     d, d_metrics = self._d_update(state.d, gray, target, fake, penalty_rng)
-    fake_grad, (g_metrics, d_stats) = jax.grad(self._g_objective(d, gray, target), has_aux=True)(fake)
+    fake_grad, (g_metrics, d_stats) = jax.grad(self._g_objective(d, gray, target), has_aux=True)(
+      fake
+    )
     (g_grads,) = pull_back(fake_grad)
     g = state.g.apply_gradients(grads=g_grads, batch_stats=g_stats)
     # pix2pix's D also runs in train mode for G's loss, moving its running stats.
@@ -162,9 +181,12 @@ class AdversarialTask:
 
     ema = state.ema
     if ema is not None:
-      ema = jax.tree.map(lambda e, p: e + (1.0 - self.ema_decay) * (p - e), ema, base.variables_of(g))
-    metrics = ({f"d/{k}": v.mean() for k, v in d_metrics.items()}
-               | {f"g/{k}": v.mean() for k, v in g_metrics.items()})
+      ema = jax.tree.map(
+        lambda e, p: e + (1.0 - self.ema_decay) * (p - e), ema, base.variables_of(g)
+      )
+    metrics = {f"d/{k}": v.mean() for k, v in d_metrics.items()} | {
+      f"g/{k}": v.mean() for k, v in g_metrics.items()
+    }
     return state.replace(step=state.step + 1, g=g, d=d, ema=ema), metrics
 
   # -- evaluation and inference -------------------------------------------------
@@ -189,5 +211,7 @@ class AdversarialTask:
     return {"loss": recon, **base.with_prefix("loss", terms)}
 
   def param_counts(self, state: GanState) -> dict[str, int]:
-    return {"generator": layers.count_params(state.g.params),
-            "discriminator": layers.count_params(state.d.params)}
+    return {
+      "generator": layers.count_params(state.g.params),
+      "discriminator": layers.count_params(state.d.params),
+    }

@@ -72,8 +72,9 @@ class Task(Protocol):
     prior), to be carried in the train state. A no-op for most tasks; inference and evaluation
     never call it (they restore the state)."""
 
-  def init_state(self, rng: jax.Array, image_size: int,
-                 optimizers: dict[str, optax.GradientTransformation]) -> Any:
+  def init_state(
+    self, rng: jax.Array, image_size: int, optimizers: dict[str, optax.GradientTransformation]
+  ) -> Any:
     """A fresh train state; `state.step` (int32 scalar) is the only field the loop reads."""
 
   def train_step(self, state: Any, batch: dict, rng: jax.Array) -> tuple[Any, dict]:
@@ -97,13 +98,19 @@ class Task(Protocol):
     """Parameters per network, for the log and the final report."""
 
 
-def new_state(model, tx: optax.GradientTransformation, rng: jax.Array, image_size: int) -> TrainState:
+def new_state(
+  model, tx: optax.GradientTransformation, rng: jax.Array, image_size: int
+) -> TrainState:
   """Initialise a single-input network (a generator or regression model)."""
-  variables = model.init({"params": rng, "dropout": rng}, jnp.zeros((1, image_size, image_size, 1)),
-                         train=False)
+  variables = model.init(
+    {"params": rng, "dropout": rng}, jnp.zeros((1, image_size, image_size, 1)), train=False
+  )
   return TrainState.create(
-      apply_fn=model.apply, params=variables["params"], tx=tx,
-      batch_stats=variables.get("batch_stats", {}))
+    apply_fn=model.apply,
+    params=variables["params"],
+    tx=tx,
+    batch_stats=variables.get("batch_stats", {}),
+  )
 
 
 def predicted_rgb(task, state, rgb_uint8):

@@ -20,9 +20,11 @@ class RegressionTask:
   def __init__(self, config):
     self.color_space = color.get_color_space(config.data)
     self.model = models.build(
-        config.model, out_channels=self.color_space.target_channels, dtype=config.get("dtype"))
+      config.model, out_channels=self.color_space.target_channels, dtype=config.get("dtype")
+    )
     self.objective = losses.Objective(
-        config.loss, value_range=self.color_space.target_range, options=config.get("loss_options"))
+      config.loss, value_range=self.color_space.target_range, options=config.get("loss_options")
+    )
 
   @property
   def generator(self):
@@ -44,17 +46,24 @@ class RegressionTask:
 
     def loss_fn(params):
       pred, mutated = state.apply_fn(
-          {"params": params, "batch_stats": state.batch_stats}, inputs, train=True,
-          rngs={"dropout": rng}, mutable=["batch_stats"])
+        {"params": params, "batch_stats": state.batch_stats},
+        inputs,
+        train=True,
+        rngs={"dropout": rng},
+        mutable=["batch_stats"],
+      )
       err = (pred - targets).reshape(pred.shape[0], -1)
       # The birds study's training metrics (MSE, L1) beside the objective's terms.
       per_example = self.loss_terms(pred, targets) | {
-          "mse": jnp.mean(jnp.square(err), axis=1), "l1": jnp.mean(jnp.abs(err), axis=1)}
+        "mse": jnp.mean(jnp.square(err), axis=1),
+        "l1": jnp.mean(jnp.abs(err), axis=1),
+      }
       return per_example["loss"].mean(), (per_example, mutated)
 
     grads, (per_example, mutated) = jax.grad(loss_fn, has_aux=True)(state.params)
     state = state.apply_gradients(
-        grads=grads, batch_stats=mutated.get("batch_stats", state.batch_stats))
+      grads=grads, batch_stats=mutated.get("batch_stats", state.batch_stats)
+    )
     return state, {k: v.mean() for k, v in per_example.items()}
 
   def inference_variables(self, state: base.TrainState) -> dict:
