@@ -4,7 +4,8 @@
   python launch.py --config=configs/unet.py:smoke --workdir=/tmp/smoke --config.loss=l1
   python launch.py --config=configs/pix2pix.py --profile_steps=10,12   # trace steps 10-12
   python launch.py --config=configs/unet.py --mode=eval \
-      [--config.eval.checkpoint=best|last|STEP] [--config.eval.split=test] [--config.eval.path=PHOTOS]
+      [--config.eval.checkpoint=best|last|STEP] [--config.eval.split=test] \
+      [--config.eval.path=PHOTOS]
   python launch.py --list                                      # every recipe and its variants
   python launch.py --list --config=configs/pix2pix.py          # that recipe's docstring
 

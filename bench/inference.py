@@ -71,10 +71,12 @@ def main(argv):
   device = jax.devices()[0]
   print(f"device          {device.platform}:{device.device_kind} x{jax.device_count()}")
   print(
-    f"model           {config.model.name} at {size}x{size}, batch {FLAGS.batch_size}, dtype {config.dtype}"
+    f"model           {config.model.name} at {size}x{size}, "
+    f"batch {FLAGS.batch_size}, dtype {config.dtype}"
   )
   print(
-    f"model only      {FLAGS.batch_size / model_s:.1f} images/s ({flops / 1e9 / FLAGS.batch_size:.2f} GFLOP "
+    f"model only      {FLAGS.batch_size / model_s:.1f} images/s "
+    f"({flops / 1e9 / FLAGS.batch_size:.2f} GFLOP "
     f"per image, {flops / model_s / 1e9:.1f} GFLOP/s)"
   )
   print(f"colorize path   {FLAGS.batch_size / path_s:.1f} images/s for {photo}x{photo} photos")

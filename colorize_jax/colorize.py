@@ -2,7 +2,8 @@
 
   python -m colorize_jax.colorize --workdir=runs/unet photos/ old.jpg 'scans/*.tif' --output=out/
   python -m colorize_jax.colorize --bundle=bundles/unet photos/ --output=out/
-  python -m colorize_jax.colorize --config=configs/pix2pix.py:short photos/ --output=out/  # runs/pix2pix-short
+  # The bundle-less form colorizes with a run's checkpoint (here runs/pix2pix-short):
+  python -m colorize_jax.colorize --config=configs/pix2pix.py:short photos/ --output=out/
 
 INPUT is any mix of files, folders (their image files, recursively) and
 globs. Any size, aspect ratio or mode (gray, RGB, RGBA, palette, 16-bit,
@@ -47,7 +48,7 @@ class Result:
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-  """(path, output name) pairs for files, folders and globs; and (input, reason) for those that match nothing.
+  """(path, output name) for files, folders and globs; (input, reason) for those matching nothing.
 
   Folders contribute their image files (by extension, recursively) and keep
   their subfolder layout in the output; named files are tried whatever their

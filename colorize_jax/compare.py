@@ -1,7 +1,8 @@
 """Side-by-side report of several trained runs.
 
   python -m colorize_jax.compare runs/unet runs/cnn runs/gan --output=reports/birds
-  python -m colorize_jax.compare runs/* --output=reports/all --evaluate_missing --images=/work/shared/data/kodak24
+  python -m colorize_jax.compare runs/* --output=reports/all --evaluate_missing \
+      --images=/work/shared/data/kodak24
 
 Writes into OUTPUT:
   report.md    one row per run (task, model, loss, parameters, epochs, wall
@@ -199,7 +200,8 @@ def plot_val_loss(
 
 
 def grid_images(run_dir: str, size: int, n: int, image_paths: list[str] | None) -> np.ndarray:
-  """The photos every run colorizes: given files/folders, or the first run's fixed test (else val) examples."""
+  """The photos every run colorizes: given files/folders, or the first run's fixed test (else val)
+  examples."""
   if image_paths:
     pairs, missing = colorize.expand_inputs(image_paths)
     if missing:

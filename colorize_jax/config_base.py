@@ -126,7 +126,8 @@ def base_config() -> ml_collections.ConfigDict:
     {
       "source": "sample",  # sample (embedded photos) | folder | tfds
       "path": "",  # Root folder for source=folder.
-      "name": "",  # source=tfds: data set name (prepared as ArrayRecord; see colorize_jax/data/prepare.py).
+      # source=tfds: data set name (prepared as ArrayRecord; see colorize_jax/data/prepare.py).
+      "name": "",
       "data_dir": "",  # source=tfds: its data dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.
       "image_size": 128,
       "color_space": "rgb",  # rgb: gray -> RGB (both studies) | lab: L -> ab (pix2pix)

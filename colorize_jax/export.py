@@ -1,7 +1,8 @@
 """Writes a self-contained inference bundle from a trained run.
 
   python -m colorize_jax.export --workdir=runs/unet --output=bundles/unet [--checkpoint=best]
-  python -m colorize_jax.export --config=configs/pix2pix.py:short --output=bundles/p2p  # runs/pix2pix-short
+  # From the run a config names (here runs/pix2pix-short):
+  python -m colorize_jax.export --config=configs/pix2pix.py:short --output=bundles/p2p
   python -m colorize_jax.colorize --bundle=bundles/unet photos/ --output=out/
 
 The bundle holds the run's resolved config (JSON) and the generator's

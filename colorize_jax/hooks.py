@@ -137,7 +137,8 @@ class Validate:
 
 
 class EarlyStopping:
-  """Tracks the best monitored value, in its direction; stops after `patience` epochs without one."""
+  """Tracks the best monitored value, in its direction; stops after `patience` epochs without a new
+  one."""
 
   def __init__(self, config, monitor: str):
     self.cfg, self.monitor = config.early_stopping, monitor
@@ -203,7 +204,8 @@ class Plots:
 
 
 class SaveCheckpoint:
-  """The epoch's checkpoint; Orbax keeps the best by the monitored value, signed (lower = better)."""
+  """The epoch's checkpoint; Orbax keeps the best by the monitored value, signed (lower is
+  better)."""
 
   def __init__(self, checkpoints: checkpoint.Checkpoints, train_iter, monitor: str):
     self.checkpoints, self.train_iter, self.monitor = checkpoints, train_iter, monitor

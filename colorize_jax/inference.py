@@ -64,7 +64,8 @@ def workdir_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def _init_for_restore(task, config, image_size: int):
-  """`task.init_state` with optimizers built for their state's shapes only: no data, no step count."""
+  """`task.init_state` with optimizers built only for their state's shapes: no data, no step
+  count."""
   optimizers = optim.build_all(config, task.optimizers, total_steps=None)
   return functools.partial(task.init_state, image_size=image_size, optimizers=optimizers)
 

@@ -42,7 +42,8 @@ def psnr(pred255: jnp.ndarray, true255: jnp.ndarray) -> jnp.ndarray:
 
 
 def ssim(pred255: jnp.ndarray, true255: jnp.ndarray) -> jnp.ndarray:
-  """[B, H, W, 3] on 0..255 -> [B]; Gaussian window 11, sigma 1.5 (scikit-image's gaussian_weights)."""
+  """[B, H, W, 3] on 0..255 -> [B]; Gaussian window 11, sigma 1.5 (scikit-image's
+  gaussian_weights)."""
   return dm_pix.ssim(pred255, true255, max_val=255.0)
 
 
@@ -59,7 +60,7 @@ def colorfulness(rgb255: jnp.ndarray) -> jnp.ndarray:
 def auc_of_errors(
   error: jnp.ndarray, max_error: float = AUC_MAX_ERROR, num_thresholds: int = 151
 ) -> jnp.ndarray:
-  """[B, P] per-pixel errors -> [B] area under their cumulative curve on [0, max_error], normalised to [0, 1].
+  """[B, P] per-pixel errors -> [B] area under their cumulative curve on [0, max_error], in [0, 1].
 
   The curve is the fraction of pixels whose error is at most t; its area
   (trapezoid rule over `num_thresholds` evenly spaced t) is divided by
@@ -77,7 +78,8 @@ def auc_of_errors(
 
 
 def ab_error_auc(pred_rgb01: jnp.ndarray, true_rgb01: jnp.ndarray) -> jnp.ndarray:
-  """AuC of the per-pixel Euclidean error in Lab ab, t from 0 to 150 (Zhang et al.): [B, H, W, 3] -> [B]."""
+  """AuC of the per-pixel Euclidean error in Lab ab, t from 0 to 150 (Zhang et al.):
+  [B, H, W, 3] -> [B]."""
   pred_ab = color.rgb_to_lab(pred_rgb01.astype(jnp.float32))[..., 1:]
   true_ab = color.rgb_to_lab(true_rgb01.astype(jnp.float32))[..., 1:]
   error = jnp.sqrt(jnp.sum((pred_ab - true_ab) ** 2, axis=-1))

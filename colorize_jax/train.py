@@ -190,7 +190,7 @@ def train_and_evaluate(
   allow_config_change: bool = False,
   profile_steps: tuple[int, int] | None = None,
 ) -> dict:
-  """Checks the config, locks the workdir (process 0), trains; every exit waits for a save in progress.
+  """Checks the config, locks the workdir (process 0), trains; every exit waits for a pending save.
 
   `profile_steps` (N, M): a profiler trace of those steps (colorize_jax/profiling.py).
   """

@@ -33,7 +33,7 @@ class WorkdirError(ValueError):
 
 
 def prepare(workdir: str) -> None:
-  """Creates the workdir, or fails in one line when it cannot hold a run (a file, read-only, ...)."""
+  """Creates the workdir, or fails in one line when it can't hold a run (a file, read-only, ...)."""
   path = os.path.abspath(workdir)
   if os.path.exists(path) and not os.path.isdir(path):
     raise WorkdirError(f"workdir {path} is a file, not a folder; give another --workdir")
@@ -120,7 +120,8 @@ class WorkdirLock:
 
 @contextlib.contextmanager
 def hold(workdir: str, enabled: bool = True) -> Iterator[None]:
-  """Holds the workdir's lock for the block (only where `enabled`: process 0 of a multi-process run)."""
+  """Holds the workdir's lock for the block (only if `enabled`: process 0 of a multi-process
+  run)."""
   if not enabled:
     yield
     return

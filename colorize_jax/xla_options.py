@@ -28,7 +28,9 @@ from absl import logging
 
 CPU_OPTIONS = {
   # Default on jaxlib 0.10: INDIVIDUAL_DOT, REDUCE, INDIVIDUAL_CONVOLUTION.
-  "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE",
+  "xla_cpu_experimental_ynn_fusion_type": (
+    "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+  ),
 }
 
 

@@ -15,7 +15,8 @@ Run:
   python launch.py --config=configs/pix2pix.py --workdir=runs/pix2pix \
       --config.data.source=folder --config.data.path=../shared/data/birds/train
   # RGB instead of Lab (G then outputs RGB in [-1, 1]):
-  python launch.py --config=configs/pix2pix.py --workdir=runs/pix2pix_rgb --config.data.color_space=rgb
+  python launch.py --config=configs/pix2pix.py --workdir=runs/pix2pix_rgb \
+      --config.data.color_space=rgb
   # Least squares GAN with an L2 reconstruction term:
   python launch.py --config=configs/pix2pix.py --workdir=runs/p2p_ls \
       --config.gan_loss=lsgan --config.loss=l2:100

@@ -31,7 +31,8 @@ VARIANTS = [
 
 
 def _distinct_smoke_variants():
-  """(config, variant) for each `*smoke` variant, once per distinct config (`:smoke` is often `:a_smoke`)."""
+  """(config, variant) for each `*smoke` variant, once per distinct config (`:smoke` is often
+  `:a_smoke`)."""
   seen, out = set(), []
   for name, variant in VARIANTS:
     if "smoke" in variant:
@@ -46,7 +47,8 @@ SMOKE = _distinct_smoke_variants()
 
 
 def _load(name, variant, *overrides):
-  """Through config_flags, as `launch.py --config=configs/<name>.py:<variant> [--config.x=y ...]`."""
+  """Through config_flags, as
+  `launch.py --config=configs/<name>.py:<variant> [--config.x=y ...]`."""
   path = str(CONFIGS / f"{name}.py") + (f":{variant}" if variant else "")
   argv = ["launch.py", f"--config={path}", *overrides]
   flag_values = flags.FlagValues()
@@ -88,7 +90,8 @@ def test_every_name_resolves(name, variant):
   registry.get("schedule", c.optimizer.schedule)
   space = color.get_color_space(c.data)
   model = models.build(c.model, out_channels=space.target_channels)
-  # Tracing init at the config's own image size catches shape errors (divisibility) without the memory.
+  # Tracing init at the config's own image size catches shape errors (divisibility) without the
+  # memory.
   size = c.data.image_size
   jax.eval_shape(
     lambda: model.init(jax.random.key(0), jax.numpy.zeros((1, size, size, 1)), train=False)

@@ -63,7 +63,8 @@ def _build(name: str, **overrides):
 
 @functools.cache
 def _compiled(name: str, overrides: tuple = ()):
-  """(model, variables, eval forward, train forward), shared by the tests: compiling is most of their time."""
+  """(model, variables, eval forward, train forward), shared by the tests: compiling is most of
+  their time."""
   model = _build(name, **dict(overrides))
   return model, _init(model), _forward(model, train=False), _forward(model, train=True)
 

@@ -1,4 +1,5 @@
-"""The workdir lock: a second process is refused naming the holder; a dead holder's lock is taken over."""
+"""The workdir lock: a second process is refused, naming the holder; a dead holder's lock is
+taken over."""
 
 import json
 import os

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -28,7 +28,7 @@ from colorize_jax.data import fast_jpeg
 # workers and reader threads its threads only oversubscribe the host.
 cv2.setNumThreads(1)
 
-PathOrFile = Union[str, os.PathLike, BinaryIO]
+PathOrFile = str | os.PathLike | BinaryIO
 
 # Compositing transparent images over white matches how viewers show them;
 # over black, a transparent logo would become a black square.

@@ -154,8 +154,9 @@ class DataPipeline:
 
     This process reads its equal contiguous share of the (hash-ordered)
     split, reshuffled with a new permutation every epoch, batches never
-    ragged; not augmented (the train step does that on the device). Checkpoint it with get_state()/set_state() or
-    grain.checkpoint.CheckpointSave/Restore; resume with the same worker count (`worker_count`,
+    ragged; not augmented (the train step does that on the device). Checkpoint
+    it with get_state()/set_state() or grain.checkpoint.CheckpointSave/Restore;
+    resume with the same worker count (`worker_count`,
     default: config.data.worker_count resolved for this host).
     """
     source = self.source("train")

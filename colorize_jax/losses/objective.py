@@ -58,7 +58,8 @@ class Objective:
       accepted = set(inspect.signature(factory).parameters) - {"value_range"}
       if set(kwargs) - accepted:
         raise ValueError(
-          f"loss {name!r} has no option(s) {sorted(set(kwargs) - accepted)}; valid: {sorted(accepted)}"
+          f"loss {name!r} has no option(s) {sorted(set(kwargs) - accepted)}; "
+          f"valid: {sorted(accepted)}"
         )
       self.fns[name] = factory(value_range=value_range, **kwargs)
 

@@ -396,7 +396,8 @@ def transpose_formulation(strides: Sequence[int], features: int, backend: str | 
 
 
 def conv_transpose2d(x, kernel, strides: Sequence[int], how: str = "auto"):
-  """`nn.ConvTranspose(padding='SAME')`'s output for an HWIO kernel; how: auto, phases, merged or xla."""
+  """`nn.ConvTranspose(padding='SAME')`'s output for an HWIO kernel; how: auto, phases, merged or
+  xla."""
   strides = tuple(int(s) for s in strides)
   if how == "auto":
     backend = target_backend()

@@ -44,7 +44,8 @@ class Pix2PixUnet(nn.Module):
       raise ValueError(f"pix2pix U-Net: num_downs must be at least 2; got {n}")
     if size % 2**n:
       raise ValueError(
-        f"pix2pix U-Net with num_downs={n} needs an image size divisible by 2^{n} = {2**n}; got {size}. "
+        f"pix2pix U-Net with num_downs={n} needs an image size divisible by "
+        f"2^{n} = {2**n}; got {size}. "
         "Change data.image_size or model.num_downs."
       )
     dtype = layers.dtype_of(self.dtype)

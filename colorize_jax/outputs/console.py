@@ -45,6 +45,7 @@ def progress_line(
   eta = perf["perf/eta_seconds"]
   return (
     f"epoch {epoch}/{epochs} step {step}/{total} ({100.0 * step / max(total, 1):.1f}%) {shown} "
-    f"| {perf['perf/images_per_sec']:.1f} img/s, data wait {100 * perf['perf/data_wait_fraction']:.0f}% "
+    f"| {perf['perf/images_per_sec']:.1f} img/s, "
+    f"data wait {100 * perf['perf/data_wait_fraction']:.0f}% "
     f"| ETA {format_duration(eta) if eta != float('inf') else '?'}"
   )

@@ -1,4 +1,5 @@
-"""Image grids: one row per example, columns gray | predicted | true (as in both studies' figures)."""
+"""Image grids: one row per example, columns gray | predicted | true (as in both studies'
+figures)."""
 
 from __future__ import annotations
 

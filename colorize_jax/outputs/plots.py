@@ -57,7 +57,8 @@ def plot_curves(history: list[dict], path: str, panels: dict[str, list[str]]) ->
 
 
 def plot_runs(histories: dict[str, list[dict]], path: str, metric: str) -> bool:
-  """One curve per run (label -> records), epochs on x, shared axes. False when none has `metric`."""
+  """One curve per run (label -> records), epochs on x, shared axes. False when none has
+  `metric`."""
   fig = Figure(figsize=(7, 4.2))
   ax = fig.subplots()
   plotted = 0

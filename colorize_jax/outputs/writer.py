@@ -23,7 +23,8 @@ def _plain(value: Any) -> Any:
 
 
 def read_metrics(workdir: str) -> list[dict]:
-  """metrics.jsonl's records, with names older runs used mapped to the current ones ('val/mae' -> 'val/l1')."""
+  """metrics.jsonl's records, names older runs used mapped to current ones ('val/mae' ->
+  'val/l1')."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return []
