@@ -8,112 +8,27 @@ metrics; at the end of each epoch the hooks of colorize_jax/hooks.py
 
 from __future__ import annotations
 
-import functools
-import os
 import time
 
 import jax
 from absl import logging
 
 from colorize_jax import (
-  augment,
-  checkpoint,
   config_check,
   config_guard,
   hooks,
-  optim,
-  parallel,
   prefetch,
-  profiling,
-  tasks,
   workdir_lock,
   xla_options,
 )
-from colorize_jax.data import DataPipeline
-from colorize_jax.evaluator import Evaluator
 
-# launch.py catches train.NonFiniteLossError.
+# launch.py catches train.NonFiniteLossError; tests and benchmarks build steps with make_train_step.
 from colorize_jax.hooks import NonFiniteLossError  # noqa: F401
-from colorize_jax.outputs import RunWriter
+from colorize_jax.run_setup import RunSetup, make_train_step  # noqa: F401
 
 
-def make_train_step(task, config):
-  """`(state, batch, key) -> (state, metrics)`: device augmentation, then the task's step.
-
-  Randomness comes from the step number, so a resumed run draws the same numbers.
-  """
-  augment_images = augment.from_config(config.data.augment)
-
-  def train_step(state, batch, key):
-    augment_key, step_key = jax.random.split(jax.random.fold_in(key, state.step))
-    batch = dict(batch, image=augment_images(batch["image"], augment_key))
-    return task.train_step(state, batch, step_key)
-
-  return train_step
-
-
-class Trainer:
-  """The compiled steps and I/O of one run; `run()` trains to the end."""
-
-  def __init__(
-    self,
-    config,
-    workdir: str,
-    *,
-    allow_config_change: bool = False,
-    profile_steps: tuple[int, int] | None = None,
-  ):
-    self.config, self.workdir = config, os.path.abspath(workdir)
-    self.allow_config_change = allow_config_change
-    self.profiler = profiling.StepProfiler(profile_steps, self.workdir)
-    parallel.check_batch_size(config.batch_size)
-    self.is_main = jax.process_index() == 0
-    self.data = DataPipeline(
-      config.data,
-      global_batch_size=config.batch_size,
-      seed=config.seed,
-      process_index=jax.process_index(),
-      process_count=jax.process_count(),
-    )
-    self.steps_per_epoch, self.total_steps = optim.step_budget(
-      config, self.data.num_examples("train")
-    )
-    self.task = tasks.build(config)
-    self.task.prepare(self.data, self.workdir)  # Constants from the train split, e.g. the ab prior.
-    optimizers = optim.build_all(config, self.task.optimizers, self.total_steps)
-    mesh = parallel.make_mesh()
-    self.data_sharding, replicated = parallel.data_sharding(mesh), parallel.replicated(mesh)
-    self.init_key, self.key = jax.random.split(jax.random.key(config.seed))
-    self._init = jax.jit(
-      functools.partial(
-        self.task.init_state, image_size=config.data.image_size, optimizers=optimizers
-      ),
-      out_shardings=replicated,
-    )
-    self.evaluator = Evaluator(self.task)
-    # Traced, not compiled: a bad monitor name fails before any compilation.
-    self.monitor = self.evaluator.monitor(config, jax.eval_shape(self._init, self.init_key))
-    self._train_step = xla_options.jit(
-      make_train_step(self.task, config),
-      in_shardings=(replicated, self.data_sharding, replicated),
-      out_shardings=(replicated, replicated),
-      donate_argnums=(0,),
-    )
-    self.writer = RunWriter(self.workdir, enabled=self.is_main)
-    self.checkpoints = checkpoint.Checkpoints(
-      os.path.join(self.workdir, "checkpoints"), keep=config.checkpoint.keep
-    )
-    self.fixed_images = self.data.fixed_examples("val", config.num_sample_images)
-
-  def _init_or_restore(self, train_iter):
-    state = self._init(self.init_key)
-    progress = checkpoint.Progress()
-    restored = self.checkpoints.restore_latest(checkpoint.abstract_like(state), train_iter)
-    if restored is not None:
-      latest, state, progress = restored
-      self.writer.truncate_after(latest)
-      logging.info("resuming at step %d (epoch %d)", latest, progress.epoch)
-    return state, progress
+class Trainer(RunSetup):
+  """One run's loop: `run()` trains to the end (its parts are built by RunSetup)."""
 
   def run(self) -> dict:
     cfg = self.config
@@ -126,7 +41,7 @@ class Trainer:
     )
     # Global device batches read ahead while steps run; checkpoints keep the taken position.
     train_iter = prefetch.DevicePrefetcher(self.data.train_iterator, self.data_sharding)
-    state, progress = self._init_or_restore(train_iter)
+    state, progress = self.init_or_restore(train_iter)
     if resume.restart_best:  # The old monitored values measure something else.
       progress.best_value, progress.best_step, progress.bad_epochs = None, None, 0
       self.checkpoints.forget_best()

@@ -110,7 +110,7 @@ def _restore_copy(reference, tmp_path, damaged_steps, how):
   for step in damaged_steps:
     _damage(workdir / "checkpoints" / str(step), how)
   trainer = train.Trainer(_config(), str(workdir))
-  return workdir, trainer._init_or_restore(trainer.data.train_iterator())
+  return workdir, trainer.init_or_restore(trainer.data.train_iterator())
 
 
 @pytest.mark.parametrize("how", ["truncated state file", "missing state", "empty progress"])

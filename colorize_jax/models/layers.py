@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from colorize_jax import registry
 
 # Every model's convolution layers (formulated for XLA:CPU, see conv.py).
-from colorize_jax.models.conv import Conv  # pylint: disable=unused-import
+from colorize_jax.models.conv import Conv, ConvTranspose  # noqa: F401 (re-exported)
 
 _ACTIVATIONS: dict[str, Callable[[jnp.ndarray], jnp.ndarray]] = {
   "relu": nn.relu,
