@@ -98,7 +98,7 @@ def _rgb_metrics(pred_rgb01, true_rgb01, true_colorfulness) -> dict[str, jnp.nda
   }
 
 
-def _space_metrics(pred, target) -> dict[str, jnp.ndarray]:
+def space_metrics(pred, target) -> dict[str, jnp.ndarray]:
   """MSE and L1 in the model's own output space."""
   err = (pred.astype(jnp.float32) - target.astype(jnp.float32)).reshape(pred.shape[0], -1)
   return {"mse": jnp.mean(err**2, axis=1), "l1": jnp.mean(jnp.abs(err), axis=1)}
@@ -125,6 +125,6 @@ def image_metrics(
   predictions = [("", pred)] + ([("gray/", color_space.gray_target(inputs))] if with_gray else [])
   for prefix, prediction in predictions:
     merged = color_space.merge(inputs, prediction)
-    scores = _rgb_metrics(merged, true_rgb, true_colorfulness) | _space_metrics(prediction, targets)
+    scores = _rgb_metrics(merged, true_rgb, true_colorfulness) | space_metrics(prediction, targets)
     out |= {prefix + k: v for k, v in scores.items()}
   return out

@@ -129,3 +129,22 @@ def variables_of(state: TrainState) -> dict:
 def with_prefix(prefix: str, terms: dict) -> dict:
   """{'l1': x} -> {'loss/l1': x}: an objective's terms under one prefix."""
   return {f"{prefix}/{k}": v for k, v in terms.items()}
+
+
+def gradient_step(state: TrainState, objective) -> tuple[TrainState, dict]:
+  """One optimizer step on the batch mean of `objective(params)`'s per-example "loss".
+
+  `objective(params) -> (per-example metrics with "loss", mutated collections)`.
+  Returns the new state (BatchNorm statistics updated) and the batch means of
+  every per-example metric.
+  """
+
+  def loss_fn(params):
+    per_example, mutated = objective(params)
+    return per_example["loss"].mean(), (per_example, mutated)
+
+  grads, (per_example, mutated) = jax.grad(loss_fn, has_aux=True)(state.params)
+  state = state.apply_gradients(
+    grads=grads, batch_stats=mutated.get("batch_stats", state.batch_stats)
+  )
+  return state, {k: v.mean() for k, v in per_example.items()}

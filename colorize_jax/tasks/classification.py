@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorize_jax import ab_bins, ab_prior, color, registry
+from colorize_jax import ab_bins, ab_prior, color, metrics, registry
 from colorize_jax.losses import classification as losses
 from colorize_jax.models import heads, layers
 from colorize_jax.tasks import base
@@ -107,7 +106,7 @@ class ClassificationTask:
   def train_step(self, state: ClassifierState, batch, rng):
     inputs, targets = self.color_space.split(batch["image"])
 
-    def loss_fn(params):
+    def objective(params):
       logits, mutated = state.apply_fn(
         {"params": params, "batch_stats": state.batch_stats},
         inputs,
@@ -117,19 +116,10 @@ class ClassificationTask:
         mutable=["batch_stats"],
       )
       pred, aux = self._scored(state, logits)
-      err = (pred - targets).reshape(pred.shape[0], -1)
-      # The regression task's training metrics (MSE, L1 of the decoded ab) beside the objective's.
-      per_example = self.loss_terms(pred, targets, aux) | {
-        "mse": jnp.mean(jnp.square(err), axis=1),
-        "l1": jnp.mean(jnp.abs(err), axis=1),
-      }
-      return per_example["loss"].mean(), (per_example, mutated)
+      # The birds study's training metrics (MSE, L1) beside the objective's terms.
+      return self.loss_terms(pred, targets, aux) | metrics.space_metrics(pred, targets), mutated
 
-    grads, (per_example, mutated) = jax.grad(loss_fn, has_aux=True)(state.params)
-    state = state.apply_gradients(
-      grads=grads, batch_stats=mutated.get("batch_stats", state.batch_stats)
-    )
-    return state, {k: v.mean() for k, v in per_example.items()}
+    return base.gradient_step(state, objective)
 
   @property
   def generator(self):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
-
-from colorize_jax import color, losses, models, registry
+from colorize_jax import color, losses, metrics, models, registry
 from colorize_jax.models import layers
 from colorize_jax.tasks import base
 
@@ -44,7 +41,7 @@ class RegressionTask:
   def train_step(self, state: base.TrainState, batch, rng):
     inputs, targets = self.color_space.split(batch["image"])
 
-    def loss_fn(params):
+    def objective(params):
       pred, mutated = state.apply_fn(
         {"params": params, "batch_stats": state.batch_stats},
         inputs,
@@ -52,19 +49,10 @@ class RegressionTask:
         rngs={"dropout": rng},
         mutable=["batch_stats"],
       )
-      err = (pred - targets).reshape(pred.shape[0], -1)
       # The birds study's training metrics (MSE, L1) beside the objective's terms.
-      per_example = self.loss_terms(pred, targets) | {
-        "mse": jnp.mean(jnp.square(err), axis=1),
-        "l1": jnp.mean(jnp.abs(err), axis=1),
-      }
-      return per_example["loss"].mean(), (per_example, mutated)
+      return self.loss_terms(pred, targets) | metrics.space_metrics(pred, targets), mutated
 
-    grads, (per_example, mutated) = jax.grad(loss_fn, has_aux=True)(state.params)
-    state = state.apply_gradients(
-      grads=grads, batch_stats=mutated.get("batch_stats", state.batch_stats)
-    )
-    return state, {k: v.mean() for k, v in per_example.items()}
+    return base.gradient_step(state, objective)
 
   def inference_variables(self, state: base.TrainState) -> dict:
     return base.variables_of(state)
