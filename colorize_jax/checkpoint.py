@@ -37,6 +37,7 @@ class Progress:
   epoch_sums: dict[str, float] = dataclasses.field(default_factory=dict)
   epoch_count: int = 0
   epoch_seconds: float = 0.0
+  gray_recorded: bool = False  # The gray baseline is validated once per run.
 
   def add_steps(self, steps: list[dict[str, float]]) -> None:
     """Adds logged training steps' metrics to the current epoch's running sums."""
@@ -68,6 +69,16 @@ def last_line(error: BaseException) -> str:
   """The informative end of a (often 100-line) library error."""
   lines = [line.strip() for line in str(error).splitlines() if line.strip()]
   return f"{type(error).__name__}: {lines[-1] if lines else ''}"[:400]
+
+
+def latest_saved_step(directory: str) -> int | None:
+  """The newest step folder under a checkpoint directory, without opening a manager (which would
+  create the directory); half-written `*.orbax-checkpoint-tmp*` folders do not count."""
+  try:
+    steps = [int(name) for name in os.listdir(directory) if name.isdigit()]
+  except (FileNotFoundError, NotADirectoryError):
+    return None
+  return max(steps, default=None)
 
 
 def abstract_like(state: Any) -> Any:

@@ -117,8 +117,6 @@ class Validate:
         "the val split has no images: validation metrics, early stopping and best "
         "checkpoints are skipped (give data.split_fractions a val share)"
       )
-    # Resumed runs keep the baseline their first validation recorded.
-    self.gray_done = any(k.startswith("val/gray/") for r in read_metrics(writer.workdir) for k in r)
 
   def __call__(self, epoch: EpochEnd) -> None:
     if self.enabled and (epoch.progress.epoch % self.every == 0 or epoch.last):
@@ -126,10 +124,11 @@ class Validate:
       scores = self.evaluator.evaluate(
         epoch.state,
         self.data.eval_batches("val"),
-        with_gray=not self.gray_done,
+        # Once per run: the flag is checkpointed, so every process of a resumed run agrees.
+        with_gray=not epoch.progress.gray_recorded,
         max_examples=self.max_examples,
       )
-      self.gray_done = True
+      epoch.progress.gray_recorded = True
       epoch.record |= {f"val/{k}": v for k, v in scores.means().items()}
       epoch.record["time/validation_seconds"] = time.perf_counter() - start
       epoch.monitor = epoch.record.get(self.monitor)
@@ -211,7 +210,10 @@ class SaveCheckpoint:
     self.checkpoints, self.train_iter, self.monitor = checkpoints, train_iter, monitor
 
   def __call__(self, epoch: EpochEnd) -> None:
-    value = None if epoch.monitor is None else metric_names.signed(self.monitor, epoch.monitor)
+    # Only an epoch EarlyStopping counted as the best (min_delta included) is offered to Orbax as
+    # one, so Orbax's best step is always progress.best_step.
+    best = epoch.monitor is not None and epoch.progress.best_step == epoch.step
+    value = metric_names.signed(self.monitor, epoch.monitor) if best else None
     self.checkpoints.save(epoch.step, epoch.state, self.train_iter, epoch.progress, monitor=value)
 
 

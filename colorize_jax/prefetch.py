@@ -99,7 +99,13 @@ class DevicePrefetcher:
           except queue.Full:
             continue
     except BaseException as e:  # pylint: disable=broad-except  (StopIteration too)
-      out.put(_Failure(e))
+      # Never block on a full queue once stopped: close() joins this thread.
+      while not stop.is_set():
+        try:
+          out.put(_Failure(e), timeout=0.1)
+          break
+        except queue.Full:
+          continue
 
   def _halt(self) -> None:
     """Stops the reading thread; the batches it read ahead are dropped and the host

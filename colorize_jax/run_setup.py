@@ -43,11 +43,9 @@ class RunSetup:
     config,
     workdir: str,
     *,
-    allow_config_change: bool = False,
     profile_steps: tuple[int, int] | None = None,
   ):
     self.config, self.workdir = config, os.path.abspath(workdir)
-    self.allow_config_change = allow_config_change
     self.profiler = profiling.StepProfiler(profile_steps, self.workdir)
     parallel.check_batch_size(config.batch_size)
     self.is_main = jax.process_index() == 0

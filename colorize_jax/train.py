@@ -8,12 +8,14 @@ metrics; at the end of each epoch the hooks of colorize_jax/hooks.py
 
 from __future__ import annotations
 
+import os
 import time
 
 import jax
 from absl import logging
 
 from colorize_jax import (
+  checkpoint,
   config_check,
   config_guard,
   hooks,
@@ -30,27 +32,30 @@ from colorize_jax.run_setup import RunSetup, make_train_step  # noqa: F401
 class Trainer(RunSetup):
   """One run's loop: `run()` trains to the end (its parts are built by RunSetup)."""
 
-  def run(self) -> dict:
-    cfg = self.config
-    resume = config_guard.check_resume(
-      self.workdir,
-      cfg,
-      self.checkpoints.latest_step(),
-      allow_change=self.allow_config_change,
-      write=self.is_main,
-    )
+  def run(self, resume: config_guard.Resume | None = None) -> dict:
+    """Trains from the newest checkpoint (or from scratch) to the end; `resume` is the config
+    guard's verdict on this workdir (colorize_jax/config_guard.py)."""
     # Global device batches read ahead while steps run; checkpoints keep the taken position.
     train_iter = prefetch.DevicePrefetcher(self.data.train_iterator, self.data_sharding)
-    state, progress = self.init_or_restore(train_iter)
-    if resume.restart_best:  # The old monitored values measure something else.
-      progress.best_value, progress.best_step, progress.bad_epochs = None, None, 0
-      self.checkpoints.forget_best()
-    counts = self.task.param_counts(state)
-    logging.info("parameters: %s", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    try:
+      state, progress = self.init_or_restore(train_iter)
+      if resume is not None and resume.restart_best:  # Old monitored values measure another thing.
+        progress.best_value, progress.best_step, progress.bad_epochs = None, None, 0
+        self.checkpoints.forget_best()
+      counts = self.task.param_counts(state)
+      logging.info("parameters: %s", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+      state = self._train(state, progress, train_iter)
+    finally:  # Reader threads and grain workers end on every exit.
+      train_iter.close()
+      self.profiler.stop()  # An early stop before the range's end.
+    return hooks.finish(self, state, progress, counts)
+
+  def _train(self, state, progress, train_iter):
+    cfg = self.config
     step = int(jax.device_get(state.step))
     if progress.finished and (progress.stopped_early or step >= self.total_steps):
       logging.info("run in %s already finished at step %d; nothing to do", self.workdir, step)
-      return hooks.finish(self, state, progress, counts)
+      return state
     self.profiler.check(step, self.total_steps)
     epoch_hooks = hooks.epoch_hooks(self, train_iter)
     step_log = hooks.StepLog(self, step)
@@ -93,9 +98,7 @@ class Trainer(RunSetup):
       progress.finished = True
       self.checkpoints.save(step, state, train_iter, progress)
       self.checkpoints.wait()
-    train_iter.close()
-    self.profiler.stop()  # An early stop before the range's end.
-    return hooks.finish(self, state, progress, counts)
+    return state
 
 
 def train_and_evaluate(
@@ -114,10 +117,16 @@ def train_and_evaluate(
   if is_main:
     workdir_lock.prepare(workdir)
   with workdir_lock.hold(workdir, enabled=is_main):
-    trainer = Trainer(
-      config, workdir, allow_config_change=allow_config_change, profile_steps=profile_steps
+    # Before any set-up: a refused resume costs nothing and writes nothing.
+    resume = config_guard.check_resume(
+      os.path.abspath(workdir),
+      config,
+      checkpoint.latest_saved_step(os.path.join(workdir, "checkpoints")),
+      allow_change=allow_config_change,
+      write=is_main,
     )
+    trainer = Trainer(config, workdir, profile_steps=profile_steps)
     try:
-      return trainer.run()
+      return trainer.run(resume)
     finally:
       trainer.checkpoints.settle()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import step_on_1_and_8_devices
 
-from colorize_jax import optim, tasks, train
+from colorize_jax import checkpoint, hooks, optim, tasks, train
 from colorize_jax.outputs import read_metrics
 
 
@@ -58,6 +58,37 @@ def test_early_stopping_restores_the_best_weights(load_config, tmp_path):
   assert [r["epoch"] for r in epochs] == [1, 2]
   assert epochs[0]["val/loss"] != epochs[1]["val/loss"]
   np.testing.assert_allclose(result["val"]["loss"], epochs[0]["val/loss"], rtol=1e-5)
+
+
+def test_best_checkpoint_is_the_epoch_early_stopping_counted_best_with_min_delta(
+  load_config, tmp_path
+):
+  config = load_config("unet", "smoke")
+  config.num_epochs = 3
+  config.early_stopping.patience = 5
+  config.early_stopping.min_delta = 1e9  # Only epoch 1 counts as an improvement.
+  config.checkpoint.keep = 1  # Later epochs push epoch 1 out unless it is kept as the best.
+  result = train.train_and_evaluate(config, str(tmp_path))
+  epoch_steps = [r["step"] for r in read_metrics(str(tmp_path)) if r["kind"] == "epoch"]
+  assert len(epoch_steps) == 3 and result["best_step"] == epoch_steps[0]
+  saved = checkpoint.Checkpoints(str(tmp_path / "checkpoints"))
+  assert saved.best_step() == epoch_steps[0]
+  assert sorted(saved.all_steps()) == [epoch_steps[0], epoch_steps[2]]
+  saved.close()
+
+
+def test_only_the_epoch_early_stopping_counts_as_best_is_offered_to_orbax_as_best():
+  saved = []
+
+  class Recorder:
+    def save(self, step, state, data_iterator, progress, monitor=None):
+      saved.append((step, monitor))
+
+  hook = hooks.SaveCheckpoint(Recorder(), None, "val/psnr")
+  progress = checkpoint.Progress(best_value=30.0, best_step=3)
+  for step, psnr in ((3, 30.0), (6, 30.5)):  # 30.5 beat 30.0, but not by min_delta.
+    hook(hooks.EpochEnd(None, step, progress, {}, last=False, monitor=psnr))
+  assert saved == [(3, -30.0), (6, None)]  # Signed: Orbax keeps the lowest.
 
 
 def test_nan_loss_stops_with_a_clear_error_and_saves_nothing_bad(load_config, tmp_path):
