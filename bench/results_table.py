@@ -290,7 +290,57 @@ def claim_l1_fixes_oversaturation(runs: dict[str, Run], eval_name: str = CLAIMS_
   )
 
 
-CLAIMS = (claim_unet_lowest_mse, claim_patchgan_colours_better, claim_l1_fixes_oversaturation)
+def _compare_pair(
+  runs: dict[str, Run], title: str, a: str, b: str, eval_name: str = CLAIMS_EVAL
+) -> Claim:
+  """Whether run `a` beats run `b` on ΔCF (lower) and AuC (higher), with both numbers shown."""
+  keys = ("delta_colorfulness", "ab_auc", "colorfulness")
+  missing = _missing(runs, [a, b], list(keys), eval_name)
+  if missing:
+    return Claim(title, "not measured", f"missing: {', '.join(missing)}.")
+  (cf_a, auc_a, c_a), (cf_b, auc_b, c_b) = (
+    [runs[n].metric(eval_name, k) for k in keys] for n in (a, b)
+  )
+  cf_ok, auc_ok = cf_a < cf_b, auc_a > auc_b
+  verdict = {(True, True): "holds", (False, False): "does not hold"}.get(
+    (cf_ok, auc_ok), "partly holds"
+  )
+  return Claim(
+    title,
+    verdict,
+    f"{eval_name}: ΔCF {a} {cf_a:.2f} against {b} {cf_b:.2f} ({cf_a - cf_b:+.2f}); AuC "
+    f"{auc_a:.3f} against {auc_b:.3f} ({auc_a - auc_b:+.3f}); colourfulness {c_a:.1f} against "
+    f"{c_b:.1f}.",
+  )
+
+
+def claim_classification_beats_regression(runs: dict[str, Run]) -> Claim:
+  return _compare_pair(
+    runs,
+    "(iv) ab classification with rebalancing (Zhang et al.) colours better than MSE regression "
+    "with the same U-Net at an equal budget (lower ΔCF, higher AuC).",
+    "classification",
+    "unet",
+  )
+
+
+def claim_stabilisers_help_pix2pix(runs: dict[str, Run]) -> Claim:
+  return _compare_pair(
+    runs,
+    "(v) Feature matching and spectral norm improve pix2pix's colours at an equal budget "
+    "(lower ΔCF, higher AuC).",
+    "pix2pix_fm_sn",
+    "pix2pix",
+  )
+
+
+CLAIMS = (
+  claim_unet_lowest_mse,
+  claim_patchgan_colours_better,
+  claim_l1_fixes_oversaturation,
+  claim_classification_beats_regression,
+  claim_stabilisers_help_pix2pix,
+)
 
 
 # -- figures ------------------------------------------------------------------

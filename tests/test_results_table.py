@@ -141,11 +141,17 @@ def test_claims_are_computed_from_the_numbers(tmp_path):
   )
   _fake_run(study, "cgan", "adversarial", metrics=_new(0.05, 60.0, 25.0, 0.7), gray=GRAY)
   _fake_run(study, "cgan_l1", "adversarial", metrics=_new(0.03, 44.0, 10.0, 0.85), gray=GRAY)
+  # Classification: more colourful than the U-Net's MSE regression (lower ΔCF) but a lower AuC.
+  _fake_run(
+    study, "classification", "classification", metrics=_new(0.006, 30.0, 15.0, 0.88), gray=GRAY
+  )
   runs = {r.name: r for r in results_table.load_study(study)}
 
   assert runs["cnn"].metric("birds_val", "delta_colorfulness") == 25.0
   verdicts = [claim(runs).verdict for claim in results_table.CLAIMS]
-  assert verdicts == ["holds", "holds", "holds"]
+  assert verdicts == ["holds", "holds", "holds", "partly holds", "not measured"]
+  claim = results_table.claim_classification_beats_regression(runs)
+  assert "ΔCF classification 15.00 against unet 22.00 (-7.00)" in claim.evidence
 
   # The same runs with the CNN's MSE below the U-Net's: claim (i) flips, and says why.
   runs["cnn"].evals["birds_val"][0]["mse"] = 0.003
