@@ -156,6 +156,8 @@ def check(config, num_devices: int | None = None, fits: Callable[[Any, int], boo
     _at_least(config, "checkpoint.every_steps", 0),
     _at_least(config, "checkpoint.keep", 1),
     _at_least(config, "data.min_image_size", 1),
+    _at_least(config, "eval.every_epochs", 1),
+    _at_least(config, "eval.max_examples", 0),
     _batch_size(config, num_devices),
     _split_fractions(config),
   ]

@@ -158,7 +158,9 @@ def check_resume(
   if write:
     if changes:
       shutil.copyfile(path, os.path.join(workdir, f"config.{step}.json"))
-    with open(path, "w") as f:
+    # Whole or not at all: other processes and later launches read it.
+    with open(path + ".tmp", "w") as f:
       json.dump(new, f, indent=2)
+    os.replace(path + ".tmp", path)
   restart = bool(learning) or any(k in _BEST_FIELDS for k, _, _ in changes)
   return Resume(changes=changes, restart_best=restart)

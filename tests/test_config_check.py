@@ -23,6 +23,8 @@ from colorize_jax import config_check, train
       r"batch_size=-8 must be a positive multiple of the 8 device\(s\), e.g. 8 or 16",
     ),
     ("checkpoint.keep", 0, r"checkpoint.keep=0 must be an integer >= 1"),
+    ("eval.every_epochs", 0, r"eval.every_epochs=0 must be an integer >= 1"),
+    ("eval.max_examples", -1, r"eval.max_examples=-1 must be an integer >= 0"),
   ],
 )
 def test_bad_values_are_named_with_what_would_work(field, value, message):

@@ -62,6 +62,7 @@ class AdversarialTask:
     self.adv_weight = float(config.gan.adv_weight)
     self.ema_decay = float(config.gan.ema_decay)
     # Stabilisers (losses/gan.py): weights, 0 = off.
+    # .get: configs of runs trained before these switches existed lack them.
     self.feature_matching = float(config.gan.get("feature_matching", 0.0))
     self.r1_gamma = float(config.gan.get("r1_gamma", 0.0))
     gan.check_stabilisers(config)
