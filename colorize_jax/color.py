@@ -103,7 +103,7 @@ class ColorSpace:
 @registry.register("color_space", "rgb")
 @dataclasses.dataclass(frozen=True)
 class RgbSpace(ColorSpace):
-  """The studies' setting: gray in, RGB out, both mapped to `value_range`."""
+  """Both studies' setting (README): gray in, RGB out, both mapped to `value_range`."""
 
   name: str = "rgb"
   target_channels: int = 3

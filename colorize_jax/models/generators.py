@@ -1,4 +1,4 @@
-"""The studies' small cGAN generators: a strided-conv encoder-decoder, with or
+"""The birds study's small cGAN generators: a strided-conv encoder-decoder, with or
 without encoder->decoder skips.
 
 Both share field names with the pix2pix U-Nets (`base_features`,
