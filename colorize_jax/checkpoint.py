@@ -18,6 +18,7 @@ import grain
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 
@@ -69,6 +70,13 @@ def last_line(error: BaseException) -> str:
   """The informative end of a (often 100-line) library error."""
   lines = [line.strip() for line in str(error).splitlines() if line.strip()]
   return f"{type(error).__name__}: {lines[-1] if lines else ''}"[:400]
+
+
+def _reload_after_process_0(manager, name: str) -> None:
+  """Every process re-reads the step list once process 0 has changed the files."""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+  manager.reload()
 
 
 def latest_saved_step(directory: str) -> int | None:
@@ -192,7 +200,7 @@ class Checkpoints:
           target = os.path.join(self.directory, f"{step}.corrupt.{suffix}")
         os.rename(os.path.join(self.directory, str(step)), target)
         logging.warning("moved the damaged checkpoint of step %d aside to %s", step, target)
-    self.manager.reload()
+    _reload_after_process_0(self.manager, "checkpoint_move_aside")
 
   def forget_best(self) -> None:
     """Drops the monitored values of existing checkpoints: 'best' restarts from the next one."""
@@ -201,7 +209,7 @@ class Checkpoints:
         metrics = os.path.join(self.directory, str(step), "metrics")
         if os.path.isdir(metrics):
           shutil.rmtree(metrics)
-    self.manager.reload()
+    _reload_after_process_0(self.manager, "checkpoint_forget_best")
 
   def resolve(self, which: str | int) -> int:
     """'last', 'best' or a step number -> an existing step, or a clear error."""
