@@ -18,8 +18,8 @@ Variants:
   configs/dense.py:short  quick run on the embedded photos (64x64, 3 epochs).
   configs/dense.py:smoke  tiny model and data: seconds, for tests.
 
-Expected result: the weakest model of the study. Validation MSE drops below the
-gray baseline but stays above the CNN's and U-Net's; outputs are blurry,
+Expected result: the weakest model of the study. In the study its validation MSE
+drops below the gray baseline but stays above the CNN's and U-Net's; outputs are blurry,
 brownish/sepia images with little spatial detail, since every pixel is
 predicted from the whole image without any notion of locality.
 
