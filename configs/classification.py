@@ -64,15 +64,13 @@ def _unet_128(c):
   )
 
 
-def _short(c):
-  config_base.make_short(c)
-  c.batch_size = 16
+# The same U-Net sizes as configs/unet.py's variants, so only the objective differs.
+_UNET = config_base.sibling(__file__, "unet")
+_short = _UNET._short
 
 
 def _smoke(c):
-  config_base.make_smoke(c)
-  c.model.features = (8, 16, 32)
-  c.model.decoder_features = (16, 8)
+  _UNET._smoke(c)
   c.classification.prior_images = 16
 
 
