@@ -33,16 +33,18 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # Run as a script from a checkout that is not pip-installed.
+  sys.path.insert(0, ROOT)
+from colorize_jax import metric_names  # noqa: E402
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EVALS = (("birds_val", "birds/val"), ("kodak24", "kodak24"))  # eval name, heading.
 CLAIMS_EVAL = "birds_val"
 GRID_ROWS, GRID_TILE = 4, 64
 
-# Old metric name -> the agreed vocabulary's (the last path component of a key).
-RENAMED = {"mae": "l1", "auc": "ab_auc", "colorfulness_diff": "delta_colorfulness"}
 # Headline columns: (key, heading, format, what sits beside it).
 COLUMNS = (
   ("psnr", "PSNR dB", "{:.2f}", "gray"),
@@ -52,26 +54,6 @@ COLUMNS = (
   ("ab_auc", "AuC", "{:.3f}", "gray"),
   ("mse", "MSE", "{:.4f}", "gray"),
 )
-
-
-def rename(key: str) -> str:
-  """A metric key under the agreed vocabulary: 'val/mae' -> 'val/l1', 'task/loss' -> 'loss'."""
-  parts = key.split("/")
-  if parts[0] == "task":
-    parts = parts[1:]
-  if parts and parts[-1] in RENAMED and not (len(parts) > 1 and parts[-2] == "loss"):
-    parts[-1] = RENAMED[parts[-1]]
-  return "/".join(parts)
-
-
-def normalize(means: dict) -> dict:
-  """Renamed keys; a key already under its new name wins over an old one mapped onto it."""
-  out = {}
-  for key, value in means.items():
-    new = rename(key)
-    if new not in out or new == key:
-      out[new] = value
-  return out
 
 
 def _read_json(path: str) -> dict | None:
@@ -94,22 +76,11 @@ def _read_jsonl(path: str) -> list[dict]:
 
 
 def read_eval(report: dict) -> tuple[dict, dict]:
-  """(model means, gray-baseline means) of an eval/<name>.json, old or new names.
-
-  Old reports carry a signed colorfulness_diff; its mean is not the mean of
-  |ΔCF|, so that comes from the per-image values.
-  """
-  model, gray = dict(report.get("metrics", {})), dict(report.get("gray_baseline", {}))
+  """(model means, gray-baseline means) of an eval/<name>.json, old or new names."""
+  report = metric_names.read_report(report)
+  model, gray = report["metrics"], report["gray_baseline"]
   for key in [k for k in model if k.startswith("gray/")]:
     gray.setdefault(key[len("gray/") :], model.pop(key))
-  per_image = report.get("per_image") or []
-  for target, prefix in ((model, ""), (gray, "gray/")):
-    key = prefix + "colorfulness_diff"
-    signed = [p[key] for p in per_image if key in p]
-    if "delta_colorfulness" not in target and signed:
-      target["delta_colorfulness"] = float(np.mean(np.abs(signed)))
-    target.pop("colorfulness_diff", None)
-  model, gray = normalize(model), normalize(gray)
   # The photos' own colourfulness: recorded, or the gray image's |ΔCF| (a gray image has CF 0).
   photos = gray.pop("colorfulness_true", gray.get("delta_colorfulness"))
   photos = model.pop("colorfulness_true", photos)
@@ -174,7 +145,9 @@ def load_run(workdir: str) -> Run:
     study=study,
     final=_read_json(os.path.join(workdir, "final_metrics.json")),
     evals=evals,
-    history=[normalize(r) for r in _read_jsonl(os.path.join(workdir, "metrics.jsonl"))],
+    history=[
+      metric_names.rename_old_values(r) for r in _read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+    ],
   )
 
 

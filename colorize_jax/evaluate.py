@@ -138,22 +138,7 @@ def load_report(path: str) -> dict | None:
     return None
   with open(path) as f:
     report = json.load(f)
-  if "metrics" not in report:
-    return None
-  per_image = [metric_names.rename_old_values(row) for row in report.get("per_image", [])]
-  report["metrics"] = metric_names.rename_old_values(report["metrics"])
-  report["gray_baseline"] = metric_names.rename_old_values(report.get("gray_baseline", {}))
-  if per_image and "delta_colorfulness" in per_image[0]:
-    # Old reports' signed differences: the mean of their absolute values, not the absolute mean.
-    report["metrics"]["delta_colorfulness"] = float(
-      np.mean([row["delta_colorfulness"] for row in per_image])
-    )
-    if "gray/delta_colorfulness" in per_image[0]:
-      report["gray_baseline"]["delta_colorfulness"] = float(
-        np.mean([row["gray/delta_colorfulness"] for row in per_image])
-      )
-  report["per_image"] = per_image
-  return report
+  return metric_names.read_report(report) if "metrics" in report else None
 
 
 def summary(report: dict) -> str:

@@ -67,3 +67,25 @@ def rename_old_values(values: dict) -> dict:
       continue
     out[new] = value
   return out
+
+
+def read_report(report: dict) -> dict:
+  """An eval report (eval/<name>.json) in the current vocabulary, older reports' names mapped.
+
+  Old reports carry a signed colorfulness_diff; the mean of its absolute values
+  comes from the per-image rows, since |mean| is not mean |ΔCF|.
+  """
+  report = dict(report)
+  old_rows = report.get("per_image") or []
+  per_image = [rename_old_values(row) for row in old_rows]
+  report["metrics"] = rename_old_values(report.get("metrics", {}))
+  report["gray_baseline"] = rename_old_values(report.get("gray_baseline", {}))
+  for target, key in (
+    ("metrics", "delta_colorfulness"),
+    ("gray_baseline", "gray/delta_colorfulness"),
+  ):
+    values = [row[key] for row in per_image if key in row]
+    if values and any(k.endswith("colorfulness_diff") for k in old_rows[0]):
+      report[target]["delta_colorfulness"] = float(sum(values) / len(values))
+  report["per_image"] = per_image
+  return report
