@@ -72,15 +72,10 @@ def load_config(name: str, variant: str | None = None):
 
 
 def build_task(config, total_steps: int = 10_000) -> tuple[Any, Callable]:
-  """(task, init(rng) -> state) under either task interface: optimizers built by the caller
-  (tasks.build(config), optim.build_all) or by the task (tasks.build(config, total_steps))."""
-  size = config.data.image_size
-  if hasattr(optim, "build_all"):
-    task = tasks.build(config)
-    optimizers = optim.build_all(config, task.optimizers, total_steps)
-    return task, lambda rng: task.init_state(rng, size, optimizers)
-  task = tasks.build(config, total_steps)
-  return task, lambda rng: task.init_state(rng, size)
+  """(task, init(rng) -> state), with the optimizers the training loop would build."""
+  task = tasks.build(config)
+  optimizers = optim.build_all(config, task.optimizers, total_steps)
+  return task, lambda rng: task.init_state(rng, config.data.image_size, optimizers)
 
 
 def pix2pix_config(size: int, batch: int, dtype: str, quick: bool):
@@ -594,18 +589,21 @@ def main(argv=None) -> int:
   train_rows = train_rows if args.train_rows is None else args.train_rows
   infer_rows = infer_rows if args.infer_rows is None else args.infer_rows
   small = dict(num_downs=5, ngf=4, ndf=4) if quick else None
-  for size, batch, dtype in train_rows:
+  planned = [("train", r) for r in train_rows] + [("infer", r) for r in infer_rows]
+  for section, (size, batch, dtype) in planned:
     what = f"{'unet_128' if size == 128 else 'unet_256'} {size}px" if not quick else "smoke 32px"
     if time.perf_counter() - start > args.budget_s:
-      rows.append(Row("train", what, dtype, batch, note="skipped: time budget"))
+      rows.append(Row(section, what, dtype, batch, note="skipped: time budget"))
       continue
     if batch % len(devices):
-      rows.append(
-        Row("train", what, dtype, batch, note=f"skipped: not divisible over {len(devices)} devices")
-      )
+      note = f"skipped: not divisible over {len(devices)} devices"
+      rows.append(Row(section, what, dtype, batch, note=note))
       continue
     config = pix2pix_config(size, batch, dtype, quick)
-    row = train_row(what, config, steps, args.peak_tflops, devices)
+    if section == "train":
+      row = train_row(what, config, steps, args.peak_tflops, devices)
+    else:
+      row = infer_row(what, config, batch, steps, devices)
     if use_torch and row.images_per_s:
       net = small or dict(num_downs=7 if size == 128 else 8, ngf=64, ndf=64)
       torch_row(
@@ -614,27 +612,7 @@ def main(argv=None) -> int:
         batch=batch,
         dtype=dtype,
         steps=steps,
-        train_step=True,
-        **net,
-      )
-    rows.append(row)
-    print(row.cells(), flush=True)
-  for size, batch, dtype in infer_rows:
-    what = f"{'unet_128' if size == 128 else 'unet_256'} {size}px" if not quick else "smoke 32px"
-    if time.perf_counter() - start > args.budget_s:
-      rows.append(Row("infer", what, dtype, batch, note="skipped: time budget"))
-      continue
-    config = pix2pix_config(size, batch, dtype, quick)
-    row = infer_row(what, config, batch, steps, devices)
-    if use_torch and row.images_per_s:
-      net = small or dict(num_downs=7 if size == 128 else 8, ngf=64, ndf=64)
-      torch_row(
-        row,
-        size=config.data.image_size,
-        batch=batch,
-        dtype=dtype,
-        steps=steps,
-        train_step=False,
+        train_step=section == "train",
         **net,
       )
     rows.append(row)

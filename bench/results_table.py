@@ -579,7 +579,8 @@ def recipe_section(run: Run, output: str, assets: str) -> list[str]:
   wall = _duration((run.final or {}).get("train_seconds"))
   summary = (
     f"`{config}`, {run.kind}; parameters {_params(run)}; "
-    f"{run.steps_done * run.batch_size:,} images ({run.epochs_done} epochs at batch "
+    f"{run.steps_done * run.batch_size:,} images ({run.epochs_done} "
+    f"epoch{'' if run.epochs_done == 1 else 's'} at batch "
     f"{run.batch_size}); training wall time {wall}; machine: {_machines(run)}."
   )
   md = [f"### {run.name}", "", summary, ""]
