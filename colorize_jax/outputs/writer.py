@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -47,19 +48,29 @@ class RunWriter:
     self.workdir = workdir
     self.enabled = enabled
     self._tb = None
+    self._purge_step = None
     if enabled:
       os.makedirs(workdir, exist_ok=True)
 
   @property
   def tb(self):
     if self._tb is None:
-      self._tb = SummaryWriter(os.path.join(self.workdir, "tensorboard"))
+      # purge_step writes a restart marker: TensorBoard hides the events a killed run
+      # logged after the checkpoint this run resumed from, so no curve doubles back.
+      # The file name has whole seconds only: a run resumed within the same second would
+      # overwrite the killed run's file without a finer suffix.
+      self._tb = SummaryWriter(
+        os.path.join(self.workdir, "tensorboard"),
+        purge_step=self._purge_step,
+        filename_suffix=f".{time.time_ns()}",
+      )
     return self._tb
 
   def truncate_after(self, step: int) -> None:
     """On resume, forget what was logged after the checkpoint we resume from."""
     if not self.enabled:
       return
+    self._purge_step = step + 1
     records = [r for r in read_metrics(self.workdir) if r.get("step", 0) <= step]
     path = os.path.join(self.workdir, "metrics.jsonl")
     if os.path.exists(path):
