@@ -35,7 +35,9 @@ class StepLog:
 
   def __init__(self, trainer, start_step: int):
     self.trainer, cfg = trainer, trainer.config
-    self.meter = console.Throughput(cfg.batch_size, start_step, trainer.total_steps)
+    self.meter = console.Throughput(
+      cfg.batch_size, start_step, trainer.total_steps, trainer.steps_per_epoch
+    )
     logging.info(
       "training %d epochs x %d steps (batch %d, %d train examples) from step %d",
       cfg.num_epochs,

@@ -87,9 +87,11 @@ class Trainer(RunSetup):
         progress.epoch += 1
         seconds = time.perf_counter() - epoch_start
         epoch = hooks.EpochEnd.of_progress(state, step, progress, seconds)
+        hooks_start = time.perf_counter()
         for hook in epoch_hooks:
           hook(epoch)
         epoch_start = time.perf_counter()
+        step_log.meter.add_epoch_end(epoch_start - hooks_start)
       elif save_now:
         progress.epoch_seconds = time.perf_counter() - epoch_start
         self.checkpoints.save(step, state, train_iter, progress)
