@@ -4,6 +4,8 @@ is checked and tracked in its own direction."""
 
 import functools
 import json
+import logging
+import re
 import shutil
 
 import flax.linen as nn
@@ -107,21 +109,31 @@ def test_a_new_task_trains_evaluates_and_restores_through_the_loop(tmp_path):
   assert colorizer.predict_rgb(np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 32, 32, 3)
 
 
-def test_an_unknown_monitor_is_rejected_before_compiling_with_the_valid_names(
-  tmp_path, monkeypatch
-):
+def test_an_unknown_monitor_is_rejected_before_compiling_with_the_valid_names(tmp_path):
   config = load_config("unet", "smoke")
   config.early_stopping.monitor = "val/psnrr"
   compiled = []
-  monkeypatch.setattr(
-    train.xla_options, "jit", lambda *a, **k: compiled.append(a) or jax.jit(*a, **k)
-  )
-  with pytest.raises(
-    ValueError, match=r"'val/psnrr'.*valid: .*val/loss.*val/psnr.*val/ssim"
-  ) as info:
-    train.Trainer(config, str(tmp_path))
+
+  class _Compiles(logging.Handler):  # jax_log_compiles names each function XLA compiles.
+    def emit(self, record):
+      compiled.extend(re.findall(r"XLA compilation of jit\((\w+)\)", record.getMessage()))
+
+  handler = _Compiles()
+  logging.getLogger("jax").addHandler(handler)
+  try:
+    with (
+      jax.log_compiles(True),
+      pytest.raises(
+        ValueError, match=r"'val/psnrr'.*valid: .*val/loss.*val/psnr.*val/ssim"
+      ) as info,
+    ):
+      train.train_and_evaluate(config, str(tmp_path))
+  finally:
+    logging.getLogger("jax").removeHandler(handler)
   assert "val/colorfulness," not in str(info.value)  # No direction: not a monitor.
-  assert not [a for a in compiled if a and getattr(a[0], "__name__", "") == "train_step"]
+  assert compiled, "jax_log_compiles reported nothing: this test would not see a compilation"
+  assert not {"init_state", "train_step", "per_example"} & set(compiled), compiled
+  assert not (tmp_path / "checkpoints").exists()
 
 
 def test_metric_directions_and_old_names():
