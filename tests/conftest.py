@@ -87,3 +87,19 @@ def train_until_first_checkpoint(config, workdir, monkeypatch):
     patch.setattr(checkpoint.Checkpoints, "save", save_then_die)
     with pytest.raises(Killed):
       train.train_and_evaluate(config, workdir)
+
+
+def killed_then_resumed(config, workdir, monkeypatch) -> dict:
+  """The final metrics of `config` trained in `workdir`, killed right after its first
+  checkpoint and launched again."""
+  from colorize_jax import train  # Deferred, as above.
+
+  train_until_first_checkpoint(config, workdir, monkeypatch)
+  return train.train_and_evaluate(config, workdir)
+
+
+def assert_same_run(resumed: dict, straight: dict) -> None:
+  """A resumed run ends where an uninterrupted one does: epochs, val and test metrics."""
+  assert resumed["epochs"] == straight["epochs"]
+  assert resumed["val"] == pytest.approx(straight["val"], rel=1e-5)
+  assert resumed["test"] == pytest.approx(straight["test"], rel=1e-5)

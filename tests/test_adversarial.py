@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
-from conftest import step_on_1_and_8_devices, train_until_first_checkpoint
+from conftest import assert_same_run, killed_then_resumed, step_on_1_and_8_devices
 
 from colorize_jax import losses, models, optim, registry, tasks, train
 from colorize_jax.models import layers
@@ -205,8 +205,7 @@ def test_state_is_a_pytree_of_arrays(load_config):
 @pytest.mark.parametrize("name", GAN_CONFIGS)
 def test_smoke_config_trains_and_resumes(load_config, tmp_path, monkeypatch, name):
   config = load_config(name, "smoke")
-  train_until_first_checkpoint(config, str(tmp_path / "resumed"), monkeypatch)
-  resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  resumed = killed_then_resumed(config, str(tmp_path / "resumed"), monkeypatch)
   steps_per_epoch = resumed["step"] // config.num_epochs
   assert resumed["epochs"] == config.num_epochs == 2 and steps_per_epoch > 0
 
@@ -223,7 +222,4 @@ def test_smoke_config_trains_and_resumes(load_config, tmp_path, monkeypatch, nam
     assert (tmp_path / "resumed" / path).exists(), path
 
   if name == "pix2pix":  # Exactness, on the config with dropout and BatchNorm in both networks.
-    straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
-    assert straight["val"] == pytest.approx(val, rel=1e-5) and straight["test"] == pytest.approx(
-      resumed["test"], rel=1e-5
-    )
+    assert_same_run(resumed, train.train_and_evaluate(config, str(tmp_path / "straight")))

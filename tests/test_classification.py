@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import step_on_1_and_8_devices, train_until_first_checkpoint
+from conftest import assert_same_run, killed_then_resumed, step_on_1_and_8_devices
 
 from colorize_jax import ab_bins, ab_prior, color, optim, registry, tasks, train
 from colorize_jax.losses import classification as cls_losses
@@ -253,13 +253,10 @@ def test_prior_is_counted_once_and_reused_from_the_workdir(tmp_path, monkeypatch
 
 def test_smoke_config_trains_and_resumes_exactly(load_config, tmp_path, monkeypatch):
   config = load_config("classification", "smoke")
-  train_until_first_checkpoint(config, str(tmp_path / "resumed"), monkeypatch)
-  prior_file = tmp_path / "resumed" / ab_prior.PRIOR_FILE
-  assert prior_file.exists()
-  resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  resumed = killed_then_resumed(config, str(tmp_path / "resumed"), monkeypatch)
   straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
-  assert resumed["epochs"] == straight["epochs"] == 2
-  assert straight["val"] == pytest.approx(resumed["val"], rel=1e-5)
-  assert straight["test"] == pytest.approx(resumed["test"], rel=1e-5)
+  assert_same_run(resumed, straight)
+  assert resumed["epochs"] == 2
+  prior_file = tmp_path / "resumed" / ab_prior.PRIOR_FILE
   assert np.isfinite(resumed["val"]["loss/ab_ce"]) and resumed["params"].keys() == {"model"}
   assert prior_file.read_text() == (tmp_path / "straight" / ab_prior.PRIOR_FILE).read_text()
