@@ -466,6 +466,7 @@ def budget_row(run: Run) -> list[str]:
   images = run.steps_done * run.batch_size
   return [
     run.name,
+    run.task,
     run.kind,
     _params(run),
     f"{images:,}",
@@ -536,7 +537,7 @@ def render(
   )
   md = ["# Reference results", "", generated, "", budget_line, "", "## Budget and parameters", ""]
   md += _table(
-    ["recipe", "kind", "parameters", "images", "epochs", "px", "wall time", "status"],
+    ["recipe", "task", "budget", "parameters", "images", "epochs", "px", "wall time", "status"],
     [budget_row(r) for r in runs],
   )
   for i, (eval_name, heading) in enumerate(EVALS):
@@ -578,7 +579,7 @@ def recipe_section(run: Run, output: str, assets: str) -> list[str]:
   config = run.study.get("config", run.config.get("model", {}).get("name", "?"))
   wall = _duration((run.final or {}).get("train_seconds"))
   summary = (
-    f"`{config}`, {run.kind}; parameters {_params(run)}; "
+    f"`{config}`, {run.task} task, {run.kind} budget; parameters {_params(run)}; "
     f"{run.steps_done * run.batch_size:,} images ({run.epochs_done} "
     f"epoch{'' if run.epochs_done == 1 else 's'} at batch "
     f"{run.batch_size}); training wall time {wall}; machine: {_machines(run)}."
