@@ -191,6 +191,7 @@ def main(argv):
     registry.UnknownNameError,
     train.NonFiniteLossError,
     workdir_lock.WorkdirLockedError,
+    parallel.PeerFailedError,
     checkpoint.CheckpointError,
     xla_options.DeviceOutOfMemoryError,
   ) as e:

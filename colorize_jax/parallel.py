@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import jax
 import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 DATA_AXIS = "data"
+T = TypeVar("T")
 
 
 def make_mesh() -> jax.sharding.Mesh:
@@ -43,6 +47,31 @@ def global_batch(local: dict[str, np.ndarray], sharding: NamedSharding) -> dict[
   return {
     k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in local.items()
   }
+
+
+class PeerFailedError(RuntimeError):
+  """Another process of a multi-process run failed a step every process must pass."""
+
+
+def agree_on(fn: Callable[[], T], what: str) -> T:
+  """fn() on this process; when it raises on any process of a multi-process run, every
+  process raises, rather than the others waiting at their next collective forever."""
+  try:
+    result, error = fn(), None
+  except Exception as e:  # Re-raised below, after the peers have heard of it.
+    result, error = None, e
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+
+    failed = np.asarray(multihost_utils.process_allgather(np.int32(error is not None)))
+    if error is None and failed.any():
+      raise PeerFailedError(
+        f"{what} failed on process(es) {np.flatnonzero(failed).tolist()} (their logs say why); "
+        f"process {jax.process_index()} stops too"
+      )
+  if error is not None:
+    raise error
+  return result
 
 
 def _cluster_detected() -> bool:

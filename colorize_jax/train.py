@@ -8,6 +8,7 @@ metrics; at the end of each epoch the hooks of colorize_jax/hooks.py
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -19,6 +20,7 @@ from colorize_jax import (
   config_check,
   config_guard,
   hooks,
+  parallel,
   prefetch,
   workdir_lock,
   xla_options,
@@ -116,16 +118,18 @@ def train_and_evaluate(
   """
   config_check.check(config)
   is_main = jax.process_index() == 0
-  if is_main:
-    workdir_lock.prepare(workdir)
-  with workdir_lock.hold(workdir, enabled=is_main):
+  taking = functools.partial(parallel.agree_on, what="taking the workdir")
+  with workdir_lock.hold(workdir, enabled=is_main, agree=taking):
     # Before any set-up: a refused resume costs nothing and writes nothing.
-    resume = config_guard.check_resume(
-      os.path.abspath(workdir),
-      config,
-      checkpoint.latest_saved_step(os.path.join(workdir, "checkpoints")),
-      allow_change=allow_config_change,
-      write=is_main,
+    resume = parallel.agree_on(
+      lambda: config_guard.check_resume(
+        os.path.abspath(workdir),
+        config,
+        checkpoint.latest_saved_step(os.path.join(workdir, "checkpoints")),
+        allow_change=allow_config_change,
+        write=is_main,
+      ),
+      "checking the config against the workdir's",
     )
     trainer = Trainer(config, workdir, profile_steps=profile_steps)
     try:

@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from absl import logging
 
@@ -119,15 +119,28 @@ class WorkdirLock:
 
 
 @contextlib.contextmanager
-def hold(workdir: str, enabled: bool = True) -> Iterator[None]:
-  """Holds the workdir's lock for the block (only if `enabled`: process 0 of a multi-process
-  run)."""
-  if not enabled:
-    yield
-    return
-  lock = WorkdirLock(workdir)
-  lock.acquire()
+def hold(
+  workdir: str,
+  enabled: bool = True,
+  agree: Callable[[Callable[[], None]], None] = lambda take: take(),
+) -> Iterator[None]:
+  """Creates and locks the workdir for the block (only if `enabled`: process 0 of a
+  multi-process run).
+
+  `agree(take)` runs the taking; a multi-process run passes one that makes every
+  process fail when process 0 cannot take the workdir (parallel.agree_on), so no
+  process waits forever for a peer that has stopped.
+  """
+  lock = WorkdirLock(workdir) if enabled else None
+
+  def take() -> None:
+    if lock is not None:
+      prepare(workdir)
+      lock.acquire()
+
   try:
+    agree(take)
     yield
   finally:
-    lock.release()
+    if lock is not None:
+      lock.release()

@@ -25,7 +25,8 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _two_process_run(workdir: str) -> None:
+def _two_processes(workdir: str, timeout: float = 400) -> tuple[list[int], list[str]]:
+  """launch.py as processes 0 and 1 of one run on loopback: (return codes, outputs)."""
   port = _free_port()
   env = os.environ | {
     "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
@@ -51,9 +52,18 @@ def _two_process_run(workdir: str) -> None:
     )
     for i in range(2)
   ]
-  outputs = [p.communicate(timeout=400)[0] for p in procs]
-  for p, out in zip(procs, outputs):
-    assert p.returncode == 0, out[-3000:]
+  try:
+    outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+  finally:
+    for p in procs:
+      p.kill()
+  return [p.returncode for p in procs], outputs
+
+
+def _two_process_run(workdir: str) -> None:
+  codes, outputs = _two_processes(workdir)
+  for code, out in zip(codes, outputs):
+    assert code == 0, out[-3000:]
   assert "8 device(s) (4 local), process 0 of 2" in outputs[0]
 
 
@@ -110,3 +120,31 @@ def test_two_processes_equal_one_process_on_the_same_data(tmp_path, load_config)
     jax.tree.leaves((reference.params, reference.batch_stats)),
   ):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_when_process_0_cannot_take_the_workdir_every_process_stops(tmp_path):
+  workdir = tmp_path / "run"
+  workdir.mkdir()
+  holder = subprocess.Popen(
+    [
+      sys.executable,
+      "-c",
+      "import sys, time; from colorize_jax import workdir_lock; "
+      "workdir_lock.WorkdirLock(sys.argv[1]).acquire(); print('locked', flush=True); "
+      "time.sleep(600)",
+      str(workdir),
+    ],
+    stdout=subprocess.PIPE,
+    text=True,
+  )
+  try:
+    assert holder.stdout.readline().strip() == "locked"
+    # Before agree_on, process 1 went on alone, waited at its first collective and died
+    # 30 s later deep inside JAX (a Gloo key-value timeout).
+    codes, outputs = _two_processes(str(workdir), timeout=120)
+  finally:
+    holder.kill()
+  assert codes[0] != 0 and f"is in use by PID {holder.pid}" in outputs[0], outputs[0][-2000:]
+  assert codes[1] != 0, outputs[1][-2000:]
+  assert "taking the workdir failed on process(es) [0]" in outputs[1], outputs[1][-2000:]
+  assert not (workdir / "checkpoints").exists()
