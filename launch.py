@@ -75,6 +75,15 @@ FLAGS = flags.FLAGS
 
 def _fail(message: str, code: int = 1):
   sys.stderr.write(f"error: {message}\n")
+  jax = sys.modules.get("jax")
+  if jax is not None and jax.process_count() > 1:
+    # Every process of the run leaves together through the coordinator's shutdown barrier,
+    # then skips the interpreter's final clean-up: tearing down the collectives after a
+    # peer has gone could hang there for minutes.
+    sys.stderr.flush()
+    sys.stdout.flush()
+    jax.distributed.shutdown()
+    os._exit(code)
   sys.exit(code)
 
 
