@@ -157,6 +157,14 @@ def test_claims_are_computed_from_the_numbers(tmp_path):
   runs["cnn"].evals["birds_val"][0]["mse"] = 0.003
   claim = results_table.claim_unet_lowest_mse(runs)
   assert claim.verdict == "does not hold" and "cnn 0.0030, unet 0.0040" in claim.evidence
+  # L1 that overshoots below the photos' colourfulness (40) removes the oversaturation only.
+  runs["cgan_l1"].evals["birds_val"][0]["colorfulness"] = 15.0
+  claim = results_table.claim_l1_fixes_oversaturation(runs)
+  assert claim.verdict == "partly holds" and "cgan 60.0 (+20.0), cgan_l1 15.0 (-25.0)" in (
+    claim.evidence
+  )
+  runs["cgan_l1"].evals["birds_val"][0]["colorfulness"] = 70.0
+  assert results_table.claim_l1_fixes_oversaturation(runs).verdict == "does not hold"
   # A plain cGAN that is not oversaturated leaves nothing for L1 to fix.
   runs["cgan"].evals["birds_val"][0]["colorfulness"] = 30.0
   assert results_table.claim_l1_fixes_oversaturation(runs).verdict == "does not hold"
