@@ -118,20 +118,22 @@ def test_an_unknown_monitor_is_rejected_before_compiling_with_the_valid_names(tm
     def emit(self, record):
       compiled.extend(re.findall(r"XLA compilation of jit\((\w+)\)", record.getMessage()))
 
+  def canary(x):  # A new function object: compiled afresh, whatever ran before.
+    return x + 1
+
   handler = _Compiles()
   logging.getLogger("jax").addHandler(handler)
   try:
-    with (
-      jax.log_compiles(True),
-      pytest.raises(
+    with jax.log_compiles(True):
+      with pytest.raises(
         ValueError, match=r"'val/psnrr'.*valid: .*val/loss.*val/psnr.*val/ssim"
-      ) as info,
-    ):
-      train.train_and_evaluate(config, str(tmp_path))
+      ) as info:
+        train.train_and_evaluate(config, str(tmp_path))
+      jax.jit(canary)(np.float32(0))
   finally:
     logging.getLogger("jax").removeHandler(handler)
   assert "val/colorfulness," not in str(info.value)  # No direction: not a monitor.
-  assert compiled, "jax_log_compiles reported nothing: this test would not see a compilation"
+  assert "canary" in compiled, f"this test would not see a compilation: {compiled}"
   assert not {"init_state", "train_step", "per_example"} & set(compiled), compiled
   assert not (tmp_path / "checkpoints").exists()
 
