@@ -24,16 +24,7 @@ from colorize_jax import config_base
 def gan_config() -> ml_collections.ConfigDict:
   c = config_base.base_config()
   c.task = "adversarial"
-  c.model = ml_collections.ConfigDict(
-    {
-      "name": "unet_128",
-      "base_features": 64,
-      "num_downs": 7,
-      "norm": "batch",
-      "dropout": 0.5,
-      "output_activation": "tanh",
-    }
-  )
+  c.model = unet_128_generator(output_activation="tanh")
   c.discriminator = discriminator(name="patchgan", base_features=64, n_layers=3, norm="batch")
 
   # The generator's reconstruction term, the pixel-loss spec of base_config
@@ -64,6 +55,21 @@ def gan_config() -> ml_collections.ConfigDict:
   c.data.color_space = "lab"
   c.data.value_range = (-1.0, 1.0)  # Used by the RGB space: matches G's tanh.
   return c
+
+
+def unet_128_generator(output_activation: str) -> ml_collections.ConfigDict:
+  """pix2pix's generator: a U-Net of 7 halvings (128 px -> 1 px), 64 base features,
+  BatchNorm and dropout 0.5."""
+  return ml_collections.ConfigDict(
+    {
+      "name": "unet_128",
+      "base_features": 64,
+      "num_downs": 7,
+      "norm": "batch",
+      "dropout": 0.5,
+      "output_activation": output_activation,
+    }
+  )
 
 
 def discriminator(**fields) -> ml_collections.ConfigDict:

@@ -54,20 +54,11 @@ the photos' colourfulness, at a cost in per-pixel error.
 
 import ml_collections
 
-from colorize_jax import config_base
+from colorize_jax import config_base, config_gan
 
 
 def _unet_128(c):
-  c.model = ml_collections.ConfigDict(
-    {
-      "name": "unet_128",
-      "base_features": 64,
-      "num_downs": 7,
-      "norm": "batch",
-      "dropout": 0.5,
-      "output_activation": "linear",
-    }
-  )
+  c.model = config_gan.unet_128_generator(output_activation="linear")
 
 
 # The same U-Net sizes as configs/unet.py's variants, so only the objective differs.
@@ -91,18 +82,8 @@ VARIANTS = {
 def get_config(arg=None):
   c = config_base.base_config()
   c.task = "classification"
-  c.model = ml_collections.ConfigDict(
-    {
-      "name": "unet",
-      "features": (64, 128, 256),
-      "decoder_features": (128, 64),
-      "convs_per_block": 1,
-      "norm": "batch",
-      "activation": "relu",
-      "dropout": 0.0,
-      "output_activation": "linear",
-    }
-  )
+  c.model = _UNET.get_config().model  # configs/unet.py's network, under the head.
+  c.model.output_activation = "linear"
   c.data.color_space = "lab"
   c.data.image_size = 128
   c.batch_size = 32

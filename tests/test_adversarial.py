@@ -133,18 +133,19 @@ def test_generator_output_shape(name, out_channels):
   assert out.shape == (2, 32, 32, out_channels) and out.dtype == jnp.float32
 
 
-@pytest.mark.parametrize("name", registry.names("discriminator"))
-def test_discriminator_gives_float32_logits_per_example(name):
-  model = models.build(
-    ml_collections.ConfigDict({"name": name, "base_features": 4}),
-    out_channels=1,
-    kind="discriminator",
-  )
-  out = jax.eval_shape(
+def _discriminator_logits(**fields) -> jax.ShapeDtypeStruct:
+  """The shape of a registered discriminator's logits for 2 gray/colour pairs at 32 px."""
+  model = models.build(ml_collections.ConfigDict(fields), out_channels=1, kind="discriminator")
+  return jax.eval_shape(
     lambda: model.init_with_output(
       jax.random.key(0), jnp.zeros((2, 32, 32, 1)), jnp.zeros((2, 32, 32, 3)), train=True
     )[0]
   )
+
+
+@pytest.mark.parametrize("name", registry.names("discriminator"))
+def test_discriminator_gives_float32_logits_per_example(name):
+  out = _discriminator_logits(name=name, base_features=4)
   assert out.shape[0] == 2 and out.shape[-1] == 1 and out.dtype == jnp.float32
 
 
@@ -153,17 +154,7 @@ def test_discriminator_gives_float32_logits_per_example(name):
   [("dcgan", 2, (2, 1)), ("patchgan", 3, (2, 2, 2, 1)), ("patchgan", 1, (2, 14, 14, 1))],
 )
 def test_discriminator_output_shape(name, n_layers, expected):
-  model = models.build(
-    ml_collections.ConfigDict({"name": name, "base_features": 4, "n_layers": n_layers}),
-    out_channels=1,
-    kind="discriminator",
-  )
-  out = jax.eval_shape(
-    lambda: model.init_with_output(
-      jax.random.key(0), jnp.zeros((2, 32, 32, 1)), jnp.zeros((2, 32, 32, 3)), train=True
-    )[0]
-  )
-  assert out.shape == expected
+  assert _discriminator_logits(name=name, base_features=4, n_layers=n_layers).shape == expected
 
 
 def _param_count(model, *inputs):

@@ -157,9 +157,7 @@ def test_conflicting_switches_fail_before_anything_is_written(
   load_config, tmp_path, change, message
 ):
   config = load_config("classification", "smoke")
-  for key, value in change.items():
-    section, _, name = key.rpartition(".")
-    (config[section] if section else config)[name] = value
+  config.update_from_flattened_dict(change)
   with pytest.raises((ValueError, registry.UnknownNameError), match=message):
     tasks.build(config)
   with pytest.raises(ValueError, match=message):  # config_check's ConfigError, before the workdir.

@@ -29,8 +29,7 @@ from colorize_jax import config_check, train
 )
 def test_bad_values_are_named_with_what_would_work(field, value, message):
   config = load_config("unet", "smoke")
-  section, _, key = field.rpartition(".")
-  (config[section] if section else config)[key] = value
+  config.update_from_flattened_dict({field: value})
   with pytest.raises(config_check.ConfigError, match=message):
     config_check.check(config, num_devices=8)
 

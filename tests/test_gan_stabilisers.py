@@ -213,9 +213,7 @@ def test_conflicting_switches_fail_before_anything_is_written(
   load_config, tmp_path, change, message
 ):
   config = load_config("pix2pix_fm_sn", "smoke")
-  for key, value in change.items():
-    section, _, name = key.rpartition(".")
-    (config[section] if section else config)[name] = value
+  config.update_from_flattened_dict(change)
   with pytest.raises(ValueError, match=message) as built:
     tasks.build(config)
   with pytest.raises(config_check.ConfigError, match=message) as checked:

@@ -159,13 +159,7 @@ class AdversarialTask:
     dropout_rng, penalty_rng = jax.random.split(rng)
 
     def generate(params):
-      fake, mutated = self.model.apply(
-        {"params": params, "batch_stats": state.g.batch_stats},
-        gray,
-        train=True,
-        rngs={"dropout": dropout_rng},
-        mutable=["batch_stats"],
-      )
+      fake, mutated = base.apply_training(state.g, params, gray, dropout_rng)
       return fake, mutated.get("batch_stats", state.g.batch_stats)
 
     # The one G forward pass: its output feeds D's update, and its pullback

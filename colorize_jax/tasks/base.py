@@ -131,6 +131,19 @@ def with_prefix(prefix: str, terms: dict) -> dict:
   return {f"{prefix}/{k}": v for k, v in terms.items()}
 
 
+def apply_training(state: TrainState, params, inputs, rng, **kwargs):
+  """`state`'s network on `inputs` in train mode with `params`: (output, mutated
+  collections). Dropout draws from `rng`; BatchNorm statistics come back updated."""
+  return state.apply_fn(
+    {"params": params, "batch_stats": state.batch_stats},
+    inputs,
+    train=True,
+    rngs={"dropout": rng},
+    mutable=["batch_stats"],
+    **kwargs,
+  )
+
+
 def gradient_step(state: TrainState, objective) -> tuple[TrainState, dict]:
   """One optimizer step on the batch mean of `objective(params)`'s per-example "loss".
 

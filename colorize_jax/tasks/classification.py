@@ -27,8 +27,8 @@ import numpy as np
 
 from colorize_jax import ab_bins, ab_prior, color, metrics, registry
 from colorize_jax.losses import classification as losses
-from colorize_jax.models import heads, layers
-from colorize_jax.tasks import base
+from colorize_jax.models import heads
+from colorize_jax.tasks import base, regression
 
 
 class ClassifierState(base.TrainState):
@@ -48,10 +48,10 @@ def check_config(config) -> None:
 
 
 @registry.register("task", "classification")
-class ClassificationTask:
-  optimizers = {"model": "optimizer"}
-  monitor = "val/loss"
-  console_keys = ("loss", "l1")
+class ClassificationTask(regression.RegressionTask):
+  """A regression task whose network ends in the classification head: its state,
+  inference and parameter counts are the regression task's."""
+
   plot_panels = {"loss": ["train/loss", "val/loss"], "L1 (ab/110)": ["train/l1", "val/l1"]}
 
   def __init__(self, config):
@@ -107,33 +107,13 @@ class ClassificationTask:
     inputs, targets = self.color_space.split(batch["image"])
 
     def objective(params):
-      logits, mutated = state.apply_fn(
-        {"params": params, "batch_stats": state.batch_stats},
-        inputs,
-        train=True,
-        method="logits",
-        rngs={"dropout": rng},
-        mutable=["batch_stats"],
-      )
+      logits, mutated = base.apply_training(state, params, inputs, rng, method="logits")
       pred, aux = self._scored(state, logits)
       # The birds study's training metrics (MSE, L1) beside the objective's terms.
       return self.loss_terms(pred, targets, aux) | metrics.space_metrics(pred, targets), mutated
 
     return base.gradient_step(state, objective)
 
-  @property
-  def generator(self):
-    return self.model
-
-  def inference_variables(self, state: ClassifierState) -> dict:
-    return base.variables_of(state)
-
-  def predict(self, state: ClassifierState, inputs):
-    return self.model.apply(self.inference_variables(state), inputs, train=False)
-
   def eval_outputs(self, state: ClassifierState, inputs):
     logits = self.model.apply(self.inference_variables(state), inputs, train=False, method="logits")
     return self._scored(state, logits)
-
-  def param_counts(self, state: ClassifierState) -> dict[str, int]:
-    return {"model": layers.count_params(state.params)}

@@ -42,13 +42,7 @@ class RegressionTask:
     inputs, targets = self.color_space.split(batch["image"])
 
     def objective(params):
-      pred, mutated = state.apply_fn(
-        {"params": params, "batch_stats": state.batch_stats},
-        inputs,
-        train=True,
-        rngs={"dropout": rng},
-        mutable=["batch_stats"],
-      )
+      pred, mutated = base.apply_training(state, params, inputs, rng)
       # The birds study's training metrics (MSE, L1) beside the objective's terms.
       return self.loss_terms(pred, targets) | metrics.space_metrics(pred, targets), mutated
 
