@@ -24,7 +24,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from colorize_jax import recipes
+from colorize_jax.config import recipes
 
 config_flags.DEFINE_config_file(
   "config", None, "Config file, optionally with a variant: configs/unet.py:smoke."
@@ -154,20 +154,14 @@ def main(argv):
   logging.info("workdir: %s", os.path.abspath(workdir))
   import jax  # After flag parsing, so --help and --list are fast.
 
-  from colorize_jax import logs, parallel
+  from colorize_jax.runtime import logs, parallel
 
   logs.quiet_libraries()
   # Before any other import of ours: nothing may touch a device before this.
   parallel.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-  from colorize_jax import (
-    checkpoint,
-    evaluate,
-    profiling,
-    registry,
-    train,
-    workdir_lock,
-    xla_options,
-  )
+  from colorize_jax import evaluate, registry
+  from colorize_jax.runtime import xla_options
+  from colorize_jax.train import checkpoint, profiling, trainer, workdir_lock
 
   logging.info(
     "JAX %s on %s: %d device(s) (%d local), process %d of %d",
@@ -186,7 +180,7 @@ def main(argv):
         f"--profile_steps traces training steps; it needs --mode=train, not {FLAGS.mode}"
       )
     if FLAGS.mode == "train":
-      train.train_and_evaluate(
+      trainer.train_and_evaluate(
         FLAGS.config,
         workdir,
         allow_config_change=FLAGS.allow_config_change,
@@ -198,7 +192,7 @@ def main(argv):
     ValueError,
     OSError,
     registry.UnknownNameError,
-    train.NonFiniteLossError,
+    trainer.NonFiniteLossError,
     workdir_lock.WorkdirLockedError,
     parallel.PeerFailedError,
     checkpoint.CheckpointError,

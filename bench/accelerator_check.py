@@ -45,9 +45,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script from a checkout that is not pip-installed.
   sys.path.insert(0, ROOT)
 
-from colorize_jax import optim, parallel, tasks, train, xla_options  # noqa: E402
+from colorize_jax import tasks  # noqa: E402
 from colorize_jax.models import conv  # noqa: E402
+from colorize_jax.runtime import parallel, xla_options  # noqa: E402
 from colorize_jax.tasks import base  # noqa: E402
+from colorize_jax.train import optim, trainer  # noqa: E402
 
 try:  # Optional: the reference rows.
   import torch
@@ -204,7 +206,7 @@ def check_step(
   """One train step on the reference device (its formulations) against one accelerator device
   (`one_device`) and against all of them, where there are several."""
   task, init = build_task(config)
-  step = train.make_train_step(task, config)
+  step = trainer.make_train_step(task, config)
   key = jax.random.key(1)
   batch = uint8_batch(config.batch_size, config.data.image_size)
   with conv.formulated_for(reference_backend), jax.default_device(reference_device):
@@ -272,7 +274,7 @@ def train_row(what: str, config, steps: int, peak_tflops: float, devices) -> Row
   task, init = build_task(config)
   mesh = make_mesh(devices)
   rep, data = parallel.replicated(mesh), parallel.data_sharding(mesh)
-  step_fn = train.make_train_step(task, config)
+  step_fn = trainer.make_train_step(task, config)
   try:
     with xla_options.out_of_memory_hint(batch_size, dtype, what=f"pix2pix {what}"):
       state = jax.jit(init, out_shardings=rep)(jax.random.key(0))

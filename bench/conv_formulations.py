@@ -18,8 +18,8 @@ import time
 import jax
 from absl import app, flags
 
-from colorize_jax import xla_options
 from colorize_jax.models import conv
+from colorize_jax.runtime import xla_options
 
 flags.DEFINE_integer("batch", 16, "Batch size.")
 flags.DEFINE_integer("repeats", 3, "Timed runs per measurement; the best is printed.")

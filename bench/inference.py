@@ -19,8 +19,10 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from colorize_jax import colorize, inference, logs, optim, tasks
+from colorize_jax import colorize, inference, tasks
 from colorize_jax.models import conv
+from colorize_jax.runtime import logs
+from colorize_jax.train import optim
 
 config_flags.DEFINE_config_file("config", None, "Config file (with optional :variant).")
 flags.DEFINE_integer("batch_size", 16, "Images per batch.")

@@ -8,7 +8,7 @@ One line per worker count for `DataPipeline.train_iterator()` (decoded,
 resized uint8 batches after --warmup batches), one for a single-process
 evaluation pass, and the same train lines for the tfds source when
 --tfds_name is given. Training augmentation (zoom, rotation, flip) runs on
-the device inside the train step (colorize_jax/augment.py), so its own line
+the device inside the train step (colorize_jax/data/augment.py), so its own line
 times the jitted warp of one batch on the default JAX device: on a CPU-only
 host that line shares the cores the decoding lines used. The load average is
 printed: on a shared machine the figures only compare within one run.
@@ -21,8 +21,8 @@ import time
 
 from absl import app, flags, logging
 
-from colorize_jax import augment, config_base
-from colorize_jax.data import DataPipeline, pipeline
+from colorize_jax.config import base as config_base
+from colorize_jax.data import DataPipeline, augment, pipeline
 
 # The benchmark photo sets sit beside the checkout (../shared/data, see its README).
 BIRDS = os.path.normpath(

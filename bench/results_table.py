@@ -36,7 +36,7 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script from a checkout that is not pip-installed.
   sys.path.insert(0, ROOT)
-from colorize_jax import metric_names  # noqa: E402
+from colorize_jax.outputs import metric_names  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

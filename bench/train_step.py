@@ -23,8 +23,10 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from colorize_jax import logs, optim, parallel, tasks, train, xla_options
+from colorize_jax import tasks
 from colorize_jax.models import conv
+from colorize_jax.runtime import logs, parallel, xla_options
+from colorize_jax.train import optim, trainer
 
 config_flags.DEFINE_config_file("config", None, "Config file (with optional :variant).")
 flags.DEFINE_integer("steps", 20, "Timed steps (after 2 warm-up steps).")
@@ -61,7 +63,7 @@ def main(argv):
   key = jax.random.key(1)
 
   step = xla_options.jit(
-    train.make_train_step(task, config),
+    trainer.make_train_step(task, config),
     in_shardings=(rep, data, rep),
     out_shardings=(rep, rep),
     donate_argnums=(0,),
@@ -71,7 +73,7 @@ def main(argv):
   compile_s = time.perf_counter() - t0
   with conv.plain_xla():
     flops = flops_of(
-      jax.jit(train.make_train_step(task, config)).lower(state, batch, key).compile()
+      jax.jit(trainer.make_train_step(task, config)).lower(state, batch, key).compile()
     )
   for _ in range(2):
     state, metrics = compiled(state, batch, key)

@@ -32,9 +32,9 @@ import numpy as np
 from absl import app, flags, logging
 from PIL import Image
 
-from colorize_jax import recipes
+from colorize_jax.config import recipes
 from colorize_jax.data import ImageDecodeError, load_image, resize_image
-from colorize_jax.data.folder import IMAGE_EXTENSIONS
+from colorize_jax.data.sources.folder import IMAGE_EXTENSIONS
 
 # Full-resolution recombination is jitted per shape; padding to these steps
 # bounds the compilations for a folder of assorted sizes (pixelwise, so harmless).
@@ -54,7 +54,7 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
   their subfolder layout in the output; named files are tried whatever their
   extension, so a non-image named explicitly is reported, not ignored.
   """
-  from colorize_jax.data.folder import list_images  # pylint: disable=g-import-not-at-top
+  from colorize_jax.data.sources.folder import list_images  # pylint: disable=g-import-not-at-top
 
   found, missing = [], []
   for item in inputs:
@@ -218,7 +218,8 @@ def define_flags() -> None:
 
 
 def main(argv):
-  from colorize_jax import inference, logs  # pylint: disable=g-import-not-at-top
+  from colorize_jax import inference
+  from colorize_jax.runtime import logs
 
   logs.quiet_libraries()
   inputs = argv[1:]

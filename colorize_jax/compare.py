@@ -24,9 +24,12 @@ import sys
 import numpy as np
 from absl import app, flags, logging
 
-from colorize_jax import color, colorize, evaluate, inference, logs, registry
+from colorize_jax import color, colorize, evaluate, inference, registry
 from colorize_jax.data import DataPipeline, load_image, resize_square
-from colorize_jax.outputs import comparison_grid, plot_runs, read_metrics, save_png
+from colorize_jax.outputs.grids import comparison_grid, save_png
+from colorize_jax.outputs.plots import plot_runs
+from colorize_jax.outputs.writer import read_metrics
+from colorize_jax.runtime import logs
 
 # Headline metrics of the Markdown tables (the CSV has every one).
 TABLE_METRICS = ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1")

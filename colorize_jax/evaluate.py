@@ -21,10 +21,12 @@ import jax
 import numpy as np
 from absl import logging
 
-from colorize_jax import inference, metric_names, parallel
+from colorize_jax import inference
 from colorize_jax.data import DataPipeline
-from colorize_jax.evaluator import Evaluator
-from colorize_jax.outputs import save_png
+from colorize_jax.evaluators.evaluator import Evaluator
+from colorize_jax.outputs import metric_names
+from colorize_jax.outputs.grids import save_png
+from colorize_jax.runtime import parallel
 
 # Split names a photo folder is often called by; the parent names the data set then.
 _GENERIC_FOLDER_NAMES = ("train", "val", "valid", "validation", "test", "images")

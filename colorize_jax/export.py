@@ -35,7 +35,9 @@ def define_flags() -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from colorize_jax import inference, logs, recipes  # pylint: disable=g-import-not-at-top
+  from colorize_jax import inference
+  from colorize_jax.config import recipes
+  from colorize_jax.runtime import logs
 
   if bool(FLAGS.workdir) == bool(FLAGS.config):
     raise app.UsageError("give one of --workdir or --config")

@@ -26,7 +26,10 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from colorize_jax import checkpoint, color, config_base, optim, parallel, tasks, xla_options
+from colorize_jax import color, tasks
+from colorize_jax.config import base as config_base
+from colorize_jax.runtime import parallel, xla_options
+from colorize_jax.train import checkpoint, optim
 
 BUNDLE_FORMAT = "colorize_jax.bundle/1"
 BUNDLE_VARIABLES = "variables"

@@ -1,12 +1,15 @@
 """Name -> object registries for models, losses, sources, tasks, ...
 
-Lookups import the modules that register the kind first (`_MODULES_BY_KIND`),
-so a name never depends on which module happened to be imported earlier.
+A lookup first imports every module of the package that holds the kind
+(`_HOME_OF_KIND`), so a name never depends on which module happened to be
+imported earlier, and a new model, loss, task or data source is one new file in
+that package: no list to edit (docs/DESIGN.md, "Plug-ins").
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,18 +17,18 @@ T = TypeVar("T")
 
 _REGISTRY: dict[str, dict[str, Any]] = {}
 
-# The modules that register each kind; `get` imports them before looking.
-_MODULES_BY_KIND = {
-  "ab_loss": ("colorize_jax.losses",),
-  "activation": ("colorize_jax.models.layers",),
-  "color_space": ("colorize_jax.color",),
-  "discriminator": ("colorize_jax.models",),
-  "gan_loss": ("colorize_jax.losses",),
-  "model": ("colorize_jax.models",),
-  "pixel_loss": ("colorize_jax.losses",),
-  "schedule": ("colorize_jax.optim",),
-  "source": ("colorize_jax.data.sources",),
-  "task": ("colorize_jax.tasks",),
+# Where each kind is registered: a package (every module in it is imported) or one module.
+_HOME_OF_KIND = {
+  "ab_loss": "colorize_jax.losses",
+  "activation": "colorize_jax.models",
+  "color_space": "colorize_jax.color.spaces",
+  "discriminator": "colorize_jax.models",
+  "gan_loss": "colorize_jax.losses",
+  "model": "colorize_jax.models",
+  "pixel_loss": "colorize_jax.losses",
+  "schedule": "colorize_jax.train.optim",
+  "source": "colorize_jax.data.sources",
+  "task": "colorize_jax.tasks",
 }
 
 
@@ -49,17 +52,24 @@ def register(kind: str, name: str) -> Callable[[T], T]:
   return decorator
 
 
+def import_all(package_name: str) -> None:
+  """Imports `package_name` and, when it is a package, every module directly in it."""
+  package = importlib.import_module(package_name)
+  for info in pkgutil.iter_modules(getattr(package, "__path__", [])):
+    if not info.name.startswith("_"):
+      importlib.import_module(f"{package_name}.{info.name}")
+
+
 def load(kind: str) -> None:
-  if kind not in _MODULES_BY_KIND:
+  if kind not in _HOME_OF_KIND:
     raise UnknownNameError(
-      f"unknown registry kind {kind!r}; valid kinds: {', '.join(sorted(_MODULES_BY_KIND))}"
+      f"unknown registry kind {kind!r}; valid kinds: {', '.join(sorted(_HOME_OF_KIND))}"
     )
-  for module in _MODULES_BY_KIND[kind]:
-    importlib.import_module(module)
+  import_all(_HOME_OF_KIND[kind])
 
 
 def kinds() -> list[str]:
-  return sorted(_MODULES_BY_KIND)
+  return sorted(_HOME_OF_KIND)
 
 
 def get(kind: str, name: str) -> Any:

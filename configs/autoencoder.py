@@ -45,7 +45,7 @@ baseline's, colourfulness 12.8, AuC 0.890. Both are desaturated, as expected.
 
 import ml_collections
 
-from colorize_jax import config_base
+from colorize_jax.config import base as config_base
 
 
 def _variant_a(c):

@@ -31,7 +31,8 @@ epoch 2.
 
 import ml_collections
 
-from colorize_jax import config_base, config_gan
+from colorize_jax.config import base as config_base
+from colorize_jax.config import gan as config_gan
 
 VARIANTS = {"": ("the study's recipe", None), "smoke": ("tests", config_gan.make_smoke)}
 

@@ -29,7 +29,8 @@ L1 moves between 0.128 and 0.159 from epoch to epoch while D's accuracy
 climbs from 0.7 to 0.99.
 """
 
-from colorize_jax import config_base, config_gan
+from colorize_jax.config import base as config_base
+from colorize_jax.config import gan as config_gan
 
 VARIANTS = {"": ("the study's recipe", None), "smoke": ("tests", config_gan.make_smoke)}
 

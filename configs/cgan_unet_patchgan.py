@@ -27,7 +27,8 @@ colourfulness 52.6 (photos 40.3), PSNR 19.00 dB. D's accuracy stays at
 to epoch: no clear trend at this budget.
 """
 
-from colorize_jax import config_base, config_gan
+from colorize_jax.config import base as config_base
+from colorize_jax.config import gan as config_gan
 
 VARIANTS = {"": ("the study's recipe", None), "smoke": ("tests", config_gan.make_smoke)}
 

@@ -4,7 +4,7 @@ Image Colorization", ECCV 2016; richzhang/colorization).
 Reproduces the paper's objective on the birds study's U-Net (the network of
 configs/unet.py, so the two compare at an equal budget): L/50 - 1 in, a
 distribution over the ab bins out (ab grid of 10 kept where in the sRGB
-gamut: 262 bins, see colorize_jax/ab_bins.py), trained with the multinomial
+gamut: 262 bins, see colorize_jax/color/ab_bins.py), trained with the multinomial
 cross-entropy on targets soft-encoded over the 5 nearest bins (Gaussian,
 sigma 5), each pixel weighted by its bin's rebalancing weight
 ((1 - 0.5) p~ + 0.5 / Q)^-1 with p~ the train split's bin distribution
@@ -54,7 +54,8 @@ the photos' colourfulness, at a cost in per-pixel error.
 
 import ml_collections
 
-from colorize_jax import config_base, config_gan
+from colorize_jax.config import base as config_base
+from colorize_jax.config import gan as config_gan
 
 
 def _unet_128(c):

@@ -31,7 +31,7 @@ a 2-core CPU): on birds/val PSNR 15.1 dB against the gray input's 22.4, MSE
 
 import ml_collections
 
-from colorize_jax import config_base
+from colorize_jax.config import base as config_base
 
 
 def _short(c):

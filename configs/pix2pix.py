@@ -47,7 +47,8 @@ at 0.106-0.116 over the 8 epochs while D's accuracy stays at 0.71-0.83: still
 below the gray input on PSNR and L1 at this budget, as after 9,600 images.
 """
 
-from colorize_jax import config_base, config_gan
+from colorize_jax.config import base as config_base
+from colorize_jax.config import gan as config_gan
 
 
 def _256(c):

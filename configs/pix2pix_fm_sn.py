@@ -15,7 +15,7 @@ Reproduces configs/pix2pix.py (unet_128 G, 70x70 PatchGAN D, vanilla GAN +
 Run:
   python launch.py --config=configs/pix2pix_fm_sn.py --workdir=runs/p2p_fm_sn \
       --config.data.source=folder --config.data.path=../shared/data/birds/train
-  # The other stabilisers, each a switch (see colorize_jax/config_gan.py):
+  # The other stabilisers, each a switch (see colorize_jax/config/gan.py):
   python launch.py --config=configs/pix2pix_fm_sn.py --workdir=runs/p2p_hd \
       --config.discriminator.num_scales=2 --config.gan_loss=lsgan --config.loss=l1:10
   python launch.py --config=configs/pix2pix_fm_sn.py --workdir=runs/p2p_r1 \
@@ -45,7 +45,7 @@ L1 stayed at 0.090-0.096; g/fm rose from 0.11 to 0.19 rather than fell, as D's
 features sharpened.
 """
 
-from colorize_jax import config_base
+from colorize_jax.config import base as config_base
 
 
 def _pix2pix():

@@ -30,7 +30,7 @@ MSE 0.0082 against the gray input's 0.0099, PSNR 22.35 dB (gray 22.37), SSIM
 
 import ml_collections
 
-from colorize_jax import config_base
+from colorize_jax.config import base as config_base
 
 
 def _short(c):

@@ -38,11 +38,11 @@ def smoke_config(**data_overrides):
 
 def trained_run(tmp_path_factory, name="unet_rgb", **data_overrides) -> str:
   """A smoke run trained once per test session and worker, shared by name across modules."""
-  from colorize_jax import train  # Deferred: XLA_FLAGS above must be set before JAX starts.
+  from colorize_jax.train import trainer
 
   workdir = tmp_path_factory.getbasetemp() / "trained_runs" / name
   if not (workdir / "final_metrics.json").exists():
-    train.train_and_evaluate(smoke_config(**data_overrides), str(workdir))
+    trainer.train_and_evaluate(smoke_config(**data_overrides), str(workdir))
   return str(workdir)
 
 
@@ -53,7 +53,7 @@ def step_on_1_and_8_devices(step_fn, state, batch, rng):
   """
   import jax  # Deferred: XLA_FLAGS above must be set before JAX starts.
 
-  from colorize_jax import parallel
+  from colorize_jax.runtime import parallel
 
   assert jax.device_count() == 8
   one = jax.devices()[0]
@@ -74,7 +74,7 @@ def train_until_first_checkpoint(config, workdir, monkeypatch):
   """Trains `config` in `workdir` until its first checkpoint is complete, then 'dies' (raises
   Killed)."""
   # Deferred: XLA_FLAGS above must be set before JAX starts.
-  from colorize_jax import checkpoint, train
+  from colorize_jax.train import checkpoint, trainer
 
   save = checkpoint.Checkpoints.save
 
@@ -86,16 +86,16 @@ def train_until_first_checkpoint(config, workdir, monkeypatch):
   with monkeypatch.context() as patch:
     patch.setattr(checkpoint.Checkpoints, "save", save_then_die)
     with pytest.raises(Killed):
-      train.train_and_evaluate(config, workdir)
+      trainer.train_and_evaluate(config, workdir)
 
 
 def killed_then_resumed(config, workdir, monkeypatch) -> dict:
   """The final metrics of `config` trained in `workdir`, killed right after its first
   checkpoint and launched again."""
-  from colorize_jax import train  # Deferred, as above.
+  from colorize_jax.train import trainer
 
   train_until_first_checkpoint(config, workdir, monkeypatch)
-  return train.train_and_evaluate(config, workdir)
+  return trainer.train_and_evaluate(config, workdir)
 
 
 def assert_same_run(resumed: dict, straight: dict) -> None:

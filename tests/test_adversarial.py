@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from conftest import assert_same_run, killed_then_resumed, step_on_1_and_8_devices
 
-from colorize_jax import losses, models, optim, registry, tasks, train
+from colorize_jax import losses, models, registry, tasks
 from colorize_jax.models import layers
-from colorize_jax.outputs import read_metrics
+from colorize_jax.outputs.writer import read_metrics
 from colorize_jax.tasks import adversarial
+from colorize_jax.train import optim, trainer
 
 GAN_CONFIGS = ("cgan", "cgan_l1", "cgan_unet_patchgan", "pix2pix")
 GENERATORS = {
@@ -213,4 +214,4 @@ def test_smoke_config_trains_and_resumes(load_config, tmp_path, monkeypatch, nam
     assert (tmp_path / "resumed" / path).exists(), path
 
   if name == "pix2pix":  # Exactness, on the config with dropout and BatchNorm in both networks.
-    assert_same_run(resumed, train.train_and_evaluate(config, str(tmp_path / "straight")))
+    assert_same_run(resumed, trainer.train_and_evaluate(config, str(tmp_path / "straight")))

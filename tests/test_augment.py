@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from colorize_jax import augment
+from colorize_jax.data import augment
 
 SIZE = 24
 

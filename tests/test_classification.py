@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from conftest import assert_same_run, killed_then_resumed, step_on_1_and_8_devices
 
-from colorize_jax import ab_bins, ab_prior, color, optim, registry, tasks, train
+from colorize_jax import color, registry, tasks
+from colorize_jax.color import ab_bins, ab_prior
 from colorize_jax.losses import classification as cls_losses
 from colorize_jax.models import heads
+from colorize_jax.train import optim, trainer
 
 Q = 262
 
@@ -161,7 +163,7 @@ def test_conflicting_switches_fail_before_anything_is_written(
   with pytest.raises((ValueError, registry.UnknownNameError), match=message):
     tasks.build(config)
   with pytest.raises(ValueError, match=message):  # config_check's ConfigError, before the workdir.
-    train.train_and_evaluate(config, str(tmp_path / "run"))
+    trainer.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
 
 
@@ -252,7 +254,7 @@ def test_prior_is_counted_once_and_reused_from_the_workdir(tmp_path, monkeypatch
 def test_smoke_config_trains_and_resumes_exactly(load_config, tmp_path, monkeypatch):
   config = load_config("classification", "smoke")
   resumed = killed_then_resumed(config, str(tmp_path / "resumed"), monkeypatch)
-  straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
+  straight = trainer.train_and_evaluate(config, str(tmp_path / "straight"))
   assert_same_run(resumed, straight)
   assert resumed["epochs"] == 2
   prior_file = tmp_path / "resumed" / ab_prior.PRIOR_FILE

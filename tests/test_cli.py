@@ -10,7 +10,9 @@ import pytest
 from conftest import ROOT
 from test_workdir_lock import _holder
 
-from colorize_jax import colorize, logs, recipes
+from colorize_jax import colorize
+from colorize_jax.config import recipes
+from colorize_jax.runtime import logs
 
 CONFIGS = ROOT / "configs"
 

@@ -3,7 +3,7 @@
 import pytest
 from conftest import load_config
 
-from colorize_jax import config_check, train
+from colorize_jax.train import preflight, trainer
 
 
 @pytest.mark.parametrize(
@@ -30,24 +30,24 @@ from colorize_jax import config_check, train
 def test_bad_values_are_named_with_what_would_work(field, value, message):
   config = load_config("unet", "smoke")
   config.update_from_flattened_dict({field: value})
-  with pytest.raises(config_check.ConfigError, match=message):
-    config_check.check(config, num_devices=8)
+  with pytest.raises(preflight.ConfigError, match=message):
+    preflight.check(config, num_devices=8)
 
 
 def test_every_problem_is_listed_at_once():
   config = load_config("unet", "smoke")
   config.num_epochs, config.batch_size = -1, -8
-  with pytest.raises(config_check.ConfigError, match="num_epochs=-1.*; batch_size=-8"):
-    config_check.check(config, num_devices=8)
+  with pytest.raises(preflight.ConfigError, match="num_epochs=-1.*; batch_size=-8"):
+    preflight.check(config, num_devices=8)
 
 
 def test_image_size_follows_the_models_downsamplings(load_config):
   config = load_config("pix2pix", "smoke")  # 5 downsamplings.
   config.data.image_size = 48
-  with pytest.raises(config_check.ConfigError, match="multiple of 32, e.g. 32, 64"):
-    config_check.check(config, num_devices=8)
+  with pytest.raises(preflight.ConfigError, match="multiple of 32, e.g. 32, 64"):
+    preflight.check(config, num_devices=8)
   config.data.image_size = 64
-  config_check.check(config, num_devices=8)
+  preflight.check(config, num_devices=8)
 
 
 def test_split_fractions_are_checked_for_folders_and_flagged_as_ignored_for_sample(
@@ -56,18 +56,16 @@ def test_split_fractions_are_checked_for_folders_and_flagged_as_ignored_for_samp
   config = load_config("unet", "smoke")
   config.data.split_fractions = (0.0, 0.5, 0.5)
   with caplog.at_level("WARNING"):
-    config_check.check(config, num_devices=8)  # source=sample: not an error, but not silent.
+    preflight.check(config, num_devices=8)  # source=sample: not an error, but not silent.
   assert "does not apply to data.source='sample'" in caplog.text
   config.data.source, config.data.path = "folder", str(tmp_path)
-  with pytest.raises(
-    config_check.ConfigError, match=r"split_fractions=\(0.0, 0.5, 0.5\).*train > 0"
-  ):
-    config_check.check(config, num_devices=8)
+  with pytest.raises(preflight.ConfigError, match=r"split_fractions=\(0.0, 0.5, 0.5\).*train > 0"):
+    preflight.check(config, num_devices=8)
 
 
 def test_training_checks_before_writing_anything(tmp_path):
   config = load_config("unet", "smoke")
   config.data.image_size = 0
-  with pytest.raises(config_check.ConfigError):
-    train.train_and_evaluate(config, str(tmp_path / "run"))
+  with pytest.raises(preflight.ConfigError):
+    trainer.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()

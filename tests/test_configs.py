@@ -10,8 +10,10 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from colorize_jax import color, losses, models, optim, parallel, registry, tasks
+from colorize_jax import color, losses, models, registry, tasks
 from colorize_jax.losses import classification as cls_losses
+from colorize_jax.runtime import parallel
+from colorize_jax.train import optim
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 FILES = sorted(CONFIGS.glob("*.py"))

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from jax.extend import core as jax_core
 
-from colorize_jax import checkpoint, models, registry
+from colorize_jax import models, registry
 from colorize_jax.models import conv
+from colorize_jax.train import checkpoint
 
 SIZE = 256  # Deep enough for unet_256; traced only (eval_shape, make_jaxpr), never compiled.
 NETWORKS = [("model", n) for n in registry.names("model")] + [

@@ -4,7 +4,7 @@ The other tests check shapes, equalities and plumbing; a loop can pass all of
 them and still learn nothing (a loss with the wrong sign, BatchNorm in the
 wrong mode, augmentation that moves the target away from the input, a broken
 colour conversion). Here a small U-Net trains through the public entry point
-(`train.train_and_evaluate`) on synthetic photos whose colour is a fixed
+(`trainer.train_and_evaluate`) on synthetic photos whose colour is a fixed
 function of their gray level, so a working loop learns it within seconds and
 a broken one stays at or above the gray baseline (the input with no colour).
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize_jax import train
+from colorize_jax.train import trainer
 
 # Luminance-ordered palette: gray level t in [0, 1] -> RGB. Luminance rises
 # monotonically along it, so the colour is a function of the gray input
@@ -92,7 +92,7 @@ def convergence_config(load_config, data_path: str):
 def test_tiny_unet_learns_the_palette_well_below_the_gray_baseline(load_config, photos, tmp_path):
   root, images = photos
   gray = _gray_baseline(images)  # Over every photo: they are all drawn alike, val included.
-  train.train_and_evaluate(convergence_config(load_config, str(root)), str(tmp_path))
+  trainer.train_and_evaluate(convergence_config(load_config, str(root)), str(tmp_path))
 
   final = json.loads((tmp_path / "final_metrics.json").read_text())
   val = final["val"]

@@ -18,12 +18,11 @@ from colorize_jax.data import (
   ImageDecodeError,
   decode,
   fast_jpeg,
-  folder,
   load_image,
   resize_image,
   resize_square,
-  sample,
 )
+from colorize_jax.data.sources import folder, sample
 
 SIZE = 32
 

@@ -5,7 +5,7 @@ import os
 from test_data import make_cfg, make_colour_folder
 
 from colorize_jax import registry
-from colorize_jax.data import folder
+from colorize_jax.data.sources import folder
 
 
 def _split_files(root):

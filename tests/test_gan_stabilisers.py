@@ -10,9 +10,10 @@ import orbax.checkpoint as ocp
 import pytest
 from conftest import assert_same_run, killed_then_resumed
 
-from colorize_jax import checkpoint, config_check, models, optim, tasks, train
+from colorize_jax import models, tasks
 from colorize_jax.losses import gan
 from colorize_jax.models import discriminators
+from colorize_jax.train import checkpoint, optim, preflight, trainer
 
 
 def _build(config):
@@ -216,8 +217,8 @@ def test_conflicting_switches_fail_before_anything_is_written(
   config.update_from_flattened_dict(change)
   with pytest.raises(ValueError, match=message) as built:
     tasks.build(config)
-  with pytest.raises(config_check.ConfigError, match=message) as checked:
-    train.train_and_evaluate(config, str(tmp_path / "run"))
+  with pytest.raises(preflight.ConfigError, match=message) as checked:
+    trainer.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
   assert str(checked.value) == str(built.value)  # One error, not one per place that trips on it.
 
@@ -229,21 +230,21 @@ def test_too_many_scales_for_the_image_is_a_clear_error(load_config):
     jax.eval_shape(lambda: model.init(jax.random.key(0), gray, color, train=False))
   # Checked with the config, before training: the smoke D (n_layers 3) fits 32 px at 1 scale only.
   config = load_config("pix2pix_fm_sn", "smoke")
-  config_check.check(config, num_devices=8)
+  preflight.check(config, num_devices=8)
   config.discriminator.num_scales = 2
   with pytest.raises(
-    config_check.ConfigError,
+    preflight.ConfigError,
     match="discriminator 'patchgan' does not fit "
     "data.image_size=32: .*num_scales=2: scale 1 sees 16 px",
   ):
-    config_check.check(config, num_devices=8)
+    preflight.check(config, num_devices=8)
   config.data.image_size = 64
-  config_check.check(config, num_devices=8)
+  preflight.check(config, num_devices=8)
 
 
 def test_smoke_config_trains_and_resumes_exactly(load_config, tmp_path, monkeypatch):
   config = load_config("pix2pix_fm_sn", "smoke")
   resumed = killed_then_resumed(config, str(tmp_path / "resumed"), monkeypatch)
-  straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
+  straight = trainer.train_and_evaluate(config, str(tmp_path / "straight"))
   assert_same_run(resumed, straight)
   assert resumed["epochs"] == 2

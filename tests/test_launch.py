@@ -11,7 +11,7 @@ import orbax.checkpoint as ocp
 import pytest
 from conftest import ROOT
 
-from colorize_jax.outputs import read_metrics
+from colorize_jax.outputs.writer import read_metrics
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from skimage import metrics as skm
 
-from colorize_jax import color, metrics
+from colorize_jax import color
+from colorize_jax.evaluators import metrics
 
 # Jitted as evaluation runs them (and one compilation beats hundreds of eager ops).
 _image_metrics = jax.jit(metrics.image_metrics, static_argnums=0)

@@ -11,8 +11,10 @@ import orbax.checkpoint as ocp
 import pytest
 from conftest import ROOT
 
-from colorize_jax import checkpoint, optim, parallel, tasks, train
+from colorize_jax import tasks
 from colorize_jax.data import DataPipeline
+from colorize_jax.runtime import parallel
+from colorize_jax.train import checkpoint, optim, trainer
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +91,7 @@ def _single_process_reference(config, steps: int):
     lambda k: task.init_state(k, config.data.image_size, optimizers), out_shardings=rep
   )(init_key)
   step = jax.jit(
-    train.make_train_step(task, config), in_shardings=(rep, data, rep), out_shardings=(rep, rep)
+    trainer.make_train_step(task, config), in_shardings=(rep, data, rep), out_shardings=(rep, rep)
   )
   for _ in range(steps):
     images = np.concatenate([next(it)["image"] for it in iterators])

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from test_data import make_cfg, make_colour_folder
 
-from colorize_jax import checkpoint, parallel, prefetch
-from colorize_jax.data import DataPipeline, pipeline
+from colorize_jax.data import DataPipeline, pipeline, prefetch
+from colorize_jax.runtime import parallel
+from colorize_jax.train import checkpoint
 
 
 @pytest.fixture(name="pipe")
@@ -157,7 +158,7 @@ def test_bad_worker_count_names_the_valid_values(value):
 
 
 def test_auto_is_the_default_and_accepts_numbers_from_the_command_line():
-  from colorize_jax import config_base  # pylint: disable=g-import-not-at-top
+  from colorize_jax.config import base as config_base
 
   cfg = config_base.base_config()
   assert cfg.data.worker_count == "auto"

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import pytest
 from test_launch import _run
 
-from colorize_jax import profiling
+from colorize_jax.train import profiling
 
 
 @pytest.mark.parametrize("spec, expected", [("", None), ("3,5", (3, 5)), (" 7 , 7 ", (7, 7))])

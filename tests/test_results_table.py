@@ -9,7 +9,9 @@ import time
 import pytest
 from conftest import ROOT, load_config
 
-from colorize_jax import evaluate, metric_names, train
+from colorize_jax import evaluate
+from colorize_jax.outputs import metric_names
+from colorize_jax.train import trainer
 
 
 def _load_bench(name: str):
@@ -222,7 +224,7 @@ def smoke_study_fixture(tmp_path_factory):
     config = load_config(name, "smoke")
     config.num_epochs = 1
     workdir = str(study / name)
-    train.train_and_evaluate(config, workdir)
+    trainer.train_and_evaluate(config, workdir)
     config.eval.name = "birds_val"
     config.eval.checkpoint = "last"
     evaluate.evaluate_run(config, workdir)

@@ -12,8 +12,8 @@ import orbax.checkpoint as ocp
 import pytest
 from conftest import load_config
 
-from colorize_jax import checkpoint, config_guard, hooks, train
-from colorize_jax.outputs import read_metrics
+from colorize_jax.outputs.writer import read_metrics
+from colorize_jax.train import checkpoint, hooks, resume_guard, trainer
 
 RESUMABLE = dict(
   num_epochs=2,
@@ -46,7 +46,7 @@ def _epochs(workdir):
 def reference_fixture(tmp_path_factory):
   """An uninterrupted 2-epoch run, checkpointed every step."""
   workdir = tmp_path_factory.mktemp("reference")
-  result = train.train_and_evaluate(_config(), str(workdir))
+  result = trainer.train_and_evaluate(_config(), str(workdir))
   return str(workdir), result
 
 
@@ -63,7 +63,7 @@ def _interrupted_at(workdir, stop_after: int, **overrides):
   hooks.StepLog.__call__ = crash
   try:
     with pytest.raises(KeyboardInterrupt):
-      train.train_and_evaluate(config, str(workdir))
+      trainer.train_and_evaluate(config, str(workdir))
   finally:
     hooks.StepLog.__call__ = original
 
@@ -72,7 +72,7 @@ def test_epoch_means_after_a_mid_epoch_resume_equal_the_uninterrupted_runs(refer
   ref_dir, ref_result = reference
   _interrupted_at(tmp_path, stop_after=4)  # Epoch 2 is one step in.
   assert max(_steps(tmp_path)) == 4
-  result = train.train_and_evaluate(_config(), str(tmp_path))
+  result = trainer.train_and_evaluate(_config(), str(tmp_path))
   assert _epochs(tmp_path) == _epochs(ref_dir)
   assert result["val"] == ref_result["val"]
 
@@ -80,8 +80,8 @@ def test_epoch_means_after_a_mid_epoch_resume_equal_the_uninterrupted_runs(refer
 def test_an_error_in_the_loop_waits_for_the_save_in_flight(tmp_path):
   config = _config()
   config.optimizer.learning_rate = math.nan  # Step 1's loss is finite, step 2's is not.
-  with pytest.raises(train.NonFiniteLossError, match="last good checkpoint is step 1"):
-    train.train_and_evaluate(config, str(tmp_path))
+  with pytest.raises(trainer.NonFiniteLossError, match="last good checkpoint is step 1"):
+    trainer.train_and_evaluate(config, str(tmp_path))
   assert _steps(tmp_path) == [1]
   assert not [d for d in os.listdir(tmp_path / "checkpoints") if "tmp" in d]
 
@@ -109,8 +109,8 @@ def _restore_copy(reference, tmp_path, damaged_steps, how):
   shutil.copytree(reference, workdir)
   for step in damaged_steps:
     _damage(workdir / "checkpoints" / str(step), how)
-  trainer = train.Trainer(_config(), str(workdir))
-  return workdir, trainer.init_or_restore(trainer.data.train_iterator())
+  run = trainer.Trainer(_config(), str(workdir))
+  return workdir, run.init_or_restore(run.data.train_iterator())
 
 
 @pytest.mark.parametrize("how", ["truncated state file", "missing state", "empty progress"])
@@ -145,8 +145,8 @@ def test_a_learning_change_is_refused_with_a_diff_and_allowed_on_request(referen
   shutil.copytree(ref_dir, workdir)
   changed = _config(num_epochs=3, loss="l1")
   changed.optimizer.learning_rate = 0.05
-  with pytest.raises(config_guard.ConfigChangedError) as info:
-    train.train_and_evaluate(changed, str(workdir))
+  with pytest.raises(resume_guard.ConfigChangedError) as info:
+    trainer.train_and_evaluate(changed, str(workdir))
   message = str(info.value)
   assert f"workdir {workdir} holds a run with a different config" in message
   assert "loss: 'mse' -> 'l1'" in message and "optimizer.learning_rate: 0.001 -> 0.05" in message
@@ -155,7 +155,7 @@ def test_a_learning_change_is_refused_with_a_diff_and_allowed_on_request(referen
   assert json.loads((workdir / "config.json").read_text())["loss"] == "mse"
 
   changed.early_stopping.restore_best = True
-  result = train.train_and_evaluate(changed, str(workdir), allow_config_change=True)
+  result = trainer.train_and_evaluate(changed, str(workdir), allow_config_change=True)
   assert json.loads((workdir / "config.6.json").read_text())["loss"] == "mse"
   assert json.loads((workdir / "config.json").read_text())["loss"] == "l1"
   # "best" restarted: the L1 continuation's own best, not an MSE value from before the change.
@@ -167,35 +167,35 @@ def test_a_safe_change_resumes_with_a_log_line(reference, tmp_path, caplog):
   workdir = tmp_path / "run"
   shutil.copytree(ref_dir, workdir)
   with caplog.at_level("INFO"):
-    result = train.train_and_evaluate(_config(num_epochs=3, log_every_steps=2), str(workdir))
+    result = trainer.train_and_evaluate(_config(num_epochs=3, log_every_steps=2), str(workdir))
   assert "do not change what is learned: log_every_steps 1 -> 2, num_epochs 2 -> 3" in caplog.text
   assert result["step"] == 9
   assert json.loads((workdir / "config.6.json").read_text())["num_epochs"] == 2
 
 
 def test_fields_the_data_source_does_not_read_are_not_changes(tmp_path):
-  (tmp_path / "config.json").write_text(json.dumps(config_guard.resolved_json(_config())))
+  (tmp_path / "config.json").write_text(json.dumps(resume_guard.resolved_json(_config())))
   changed = _config()
   changed.data.split_fractions = (0.5, 0.25, 0.25)  # The sample source splits by photo.
-  assert config_guard.check_resume(str(tmp_path), changed, 3).changes == []
+  assert resume_guard.check_resume(str(tmp_path), changed, 3).changes == []
   changed.data.sample_crops_per_photo = 5
   assert [
-    k for k, _, _ in config_guard.check_resume(str(tmp_path), changed, 3, allow_change=True).changes
+    k for k, _, _ in resume_guard.check_resume(str(tmp_path), changed, 3, allow_change=True).changes
   ] == ["data.sample_crops_per_photo"]
 
 
 def test_options_added_by_a_later_version_pass_and_removed_ones_are_refused(tmp_path):
-  saved = config_guard.resolved_json(_config())
+  saved = resume_guard.resolved_json(_config())
   del saved["eval"]["max_examples"], saved["model"]["name"]
   saved["an_option_since_removed"] = 1
   (tmp_path / "config.json").write_text(json.dumps(saved))
-  with pytest.raises(config_guard.ConfigChangedError) as refused:
-    config_guard.check_resume(str(tmp_path), _config(), 3, write=False)
+  with pytest.raises(resume_guard.ConfigChangedError) as refused:
+    resume_guard.check_resume(str(tmp_path), _config(), 3, write=False)
   assert "an_option_since_removed" in str(refused.value)
   # A field the run's config lacks is safe however it is named: the old code had no such option.
   assert "model.name" not in str(refused.value) and "max_examples" not in str(refused.value)
   del saved["an_option_since_removed"]
   (tmp_path / "config.json").write_text(json.dumps(saved))
-  resume = config_guard.check_resume(str(tmp_path), _config(), 3, write=False)
+  resume = resume_guard.check_resume(str(tmp_path), _config(), 3, write=False)
   assert {k for k, _, _ in resume.changes} == {"eval.max_examples", "model.name"}
   assert not resume.restart_best

@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 from conftest import ROOT, load_config
 
-from colorize_jax import color, inference, metric_names, optim, registry, tasks, train
+from colorize_jax import color, inference, registry, tasks
 from colorize_jax.models import layers
-from colorize_jax.outputs import read_metrics
+from colorize_jax.outputs import metric_names
+from colorize_jax.outputs.writer import read_metrics
 from colorize_jax.tasks import base
+from colorize_jax.train import optim, trainer
 
 OLD = ROOT / "tests" / "data"  # Written by commit a279776, before the task protocol changed.
 
@@ -90,7 +92,7 @@ def test_a_new_task_trains_evaluates_and_restores_through_the_loop(tmp_path):
   config.num_epochs = 3
   config.optimizer.learning_rate = 0.05
   config.early_stopping.monitor = "val/psnr"  # Higher is better: tracked as a maximum.
-  result = train.train_and_evaluate(config, str(tmp_path))
+  result = trainer.train_and_evaluate(config, str(tmp_path))
 
   epochs = [r for r in read_metrics(str(tmp_path)) if r["kind"] == "epoch"]
   assert len(epochs) == 3 and result["params"] == {"model": 3}
@@ -128,7 +130,7 @@ def test_an_unknown_monitor_is_rejected_before_compiling_with_the_valid_names(tm
       with pytest.raises(
         ValueError, match=r"'val/psnrr'.*valid: .*val/loss.*val/psnr.*val/ssim"
       ) as info:
-        train.train_and_evaluate(config, str(tmp_path))
+        trainer.train_and_evaluate(config, str(tmp_path))
       jax.jit(canary)(np.float32(0))
   finally:
     logging.getLogger("jax").removeHandler(handler)
@@ -261,7 +263,7 @@ def test_a_split_without_validation_images_still_trains(load_config, tmp_path, c
   config.data.split_fractions = (1.0, 0.0, 0.0)
   config.num_epochs = 2
   with caplog.at_level("WARNING"):
-    result = train.train_and_evaluate(config, str(tmp_path / "run"))
+    result = trainer.train_and_evaluate(config, str(tmp_path / "run"))
   assert result["epochs"] == 2 and result["val"] == {} and result["best_step"] is None
   skipped = [r for r in caplog.records if "val split has no images" in r.getMessage()]
   assert len(skipped) == 1
@@ -270,7 +272,7 @@ def test_a_split_without_validation_images_still_trains(load_config, tmp_path, c
 
 
 def test_evaluator_scores_each_real_example_once_and_stops_at_max_examples():
-  from colorize_jax.evaluator import Evaluator
+  from colorize_jax.evaluators.evaluator import Evaluator
 
   config = load_config("unet", "smoke")
   config.task = "toy_mean_color"

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorize_jax import ab_prior, registry
-from colorize_jax.data import DataPipeline, prepare, tfds_source
+from colorize_jax import registry
+from colorize_jax.color import ab_prior
+from colorize_jax.data import DataPipeline, prepare
+from colorize_jax.data.sources import tfds_source
 
 SIZE = 16
 N = 12

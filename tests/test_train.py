@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from conftest import step_on_1_and_8_devices
 
-from colorize_jax import checkpoint, hooks, optim, tasks, train
-from colorize_jax.outputs import read_metrics
+from colorize_jax import tasks
+from colorize_jax.outputs.writer import read_metrics
+from colorize_jax.train import checkpoint, hooks, optim, trainer
 
 
 def _batch(n=8, size=32, seed=0):
@@ -40,7 +41,7 @@ def test_batch_the_devices_cannot_split_fails_before_compiling(load_config, tmp_
   with pytest.raises(
     ValueError, match=r"batch_size=12 cannot be split evenly over 8 devices.*e\.g\. 8, 16"
   ):
-    train.Trainer(config, str(tmp_path))
+    trainer.Trainer(config, str(tmp_path))
 
 
 def test_early_stopping_restores_the_best_weights(load_config, tmp_path):
@@ -49,7 +50,7 @@ def test_early_stopping_restores_the_best_weights(load_config, tmp_path):
   config.early_stopping.patience = 1
   # No later epoch can beat the first by this much, so epoch 1 stays the best.
   config.early_stopping.min_delta = 1e9
-  result = train.train_and_evaluate(config, str(tmp_path))
+  result = trainer.train_and_evaluate(config, str(tmp_path))
 
   steps_per_epoch = result["best_step"]
   assert result["stopped_early"] and result["epochs"] == 2
@@ -68,7 +69,7 @@ def test_best_checkpoint_is_the_epoch_early_stopping_counted_best_with_min_delta
   config.early_stopping.patience = 5
   config.early_stopping.min_delta = 1e9  # Only epoch 1 counts as an improvement.
   config.checkpoint.keep = 1  # Later epochs push epoch 1 out unless it is kept as the best.
-  result = train.train_and_evaluate(config, str(tmp_path))
+  result = trainer.train_and_evaluate(config, str(tmp_path))
   epoch_steps = [r["step"] for r in read_metrics(str(tmp_path)) if r["kind"] == "epoch"]
   assert len(epoch_steps) == 3 and result["best_step"] == epoch_steps[0]
   saved = checkpoint.Checkpoints(str(tmp_path / "checkpoints"))
@@ -94,15 +95,15 @@ def test_only_the_epoch_early_stopping_counts_as_best_is_offered_to_orbax_as_bes
 def test_nan_loss_stops_with_a_clear_error_and_saves_nothing_bad(load_config, tmp_path):
   config = load_config("unet", "smoke")
   config.optimizer.learning_rate = math.nan
-  with pytest.raises(train.NonFiniteLossError, match="non-finite training metrics at step 2"):
-    train.train_and_evaluate(config, str(tmp_path))
+  with pytest.raises(trainer.NonFiniteLossError, match="non-finite training metrics at step 2"):
+    trainer.train_and_evaluate(config, str(tmp_path))
   assert not [d for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
 
 
 def test_outputs_of_a_run(load_config, tmp_path):
   config = load_config("unet", "smoke")
   config.num_epochs = 1
-  result = train.train_and_evaluate(config, str(tmp_path))
+  result = trainer.train_and_evaluate(config, str(tmp_path))
   for path in (
     "config.json",
     "metrics.jsonl",
@@ -125,7 +126,7 @@ def test_outputs_of_a_run(load_config, tmp_path):
     > 0
   )
   # Relaunching a finished run does not train again.
-  again = train.train_and_evaluate(config, str(tmp_path))
+  again = trainer.train_and_evaluate(config, str(tmp_path))
   assert again["step"] == result["step"]
 
 
@@ -134,7 +135,7 @@ def test_a_step_budget_ends_mid_epoch_with_a_validated_partial_epoch(load_config
   config.num_epochs = 3  # 3 steps per epoch: 9 steps without the budget.
   config.max_train_steps = 4
   config.early_stopping.restore_best = False
-  result = train.train_and_evaluate(config, str(tmp_path))
+  result = trainer.train_and_evaluate(config, str(tmp_path))
   assert result["step"] == 4
   epochs = [r for r in read_metrics(str(tmp_path)) if r["kind"] == "epoch"]
   assert [(r["epoch"], r["step"]) for r in epochs] == [(1, 3), (2, 4)]
@@ -148,7 +149,7 @@ def test_bfloat16_keeps_parameters_in_float32_and_the_loss_curve_close(load_conf
     config.dtype = dtype
     task = tasks.build(config)
     state = task.init_state(jax.random.key(0), 32, optim.build_all(config, task.optimizers, 20))
-    step = jax.jit(train.make_train_step(task, config))
+    step = jax.jit(trainer.make_train_step(task, config))
     batch, key = _batch(), jax.random.key(1)
     losses = []
     for _ in range(12):
@@ -175,6 +176,6 @@ def test_config_json_records_absolute_data_paths(load_config, tmp_path, monkeypa
   config.num_epochs = 1
   config.data.source, config.data.path = "folder", "photos"
   config.data.split_fractions = (0.8, 0.1, 0.1)
-  train.train_and_evaluate(config, "run")
+  trainer.train_and_evaluate(config, "run")
   saved = json.loads((tmp_path / "run" / "config.json").read_text())
   assert saved["data"]["path"] == str(photos)

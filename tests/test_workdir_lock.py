@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from colorize_jax import workdir_lock
+from colorize_jax.train import workdir_lock
 
 _HOLD = (
   "import sys, time\n"

@@ -8,8 +8,7 @@ import struct
 
 from tensorboardX.proto import event_pb2
 
-from colorize_jax.outputs import RunWriter
-from colorize_jax.outputs.writer import read_metrics
+from colorize_jax.outputs.writer import RunWriter, read_metrics
 
 
 def _events(path: str):

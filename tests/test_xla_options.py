@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorize_jax import xla_options
+from colorize_jax.runtime import xla_options
 
 
 @pytest.fixture(autouse=True)

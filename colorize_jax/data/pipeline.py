@@ -31,7 +31,7 @@ def resolve_worker_count(value: Any, cpus: int | None = None) -> int:
   most MAX_CORES_IN_PROCESS cores (reader threads in the main process), else
   one worker per remaining core. A number above the host's cores is clamped,
   with a warning. Iterator checkpoints depend on the count: a resumed run
-  takes the count its checkpoint was written with (colorize_jax/prefetch.py).
+  takes the count its checkpoint was written with (colorize_jax/data/prefetch.py).
   """
   cpus = cpus or os.cpu_count() or 1
   if isinstance(value, str) and value.strip().lower() == AUTO:
@@ -172,7 +172,7 @@ class DataPipeline:
     ds = grain.MapDataset.source(source)[start : start + shard_size]
     # shuffle before repeat: grain reseeds the permutation for every epoch.
     # Augmentation is not here: it runs on the device in the train step
-    # (colorize_jax/augment.py), keeping host cores for decoding.
+    # (colorize_jax/data/augment.py), keeping host cores for decoding.
     ds = ds.shuffle(seed=self._seed).repeat()
     worker_count = self.worker_count if worker_count is None else int(worker_count)
     it_ds = ds.to_iter_dataset(self._read_options(worker_count))

@@ -9,7 +9,7 @@ then train on it with
 It also counts the train split's ab bins (--prior_images of them, every
 pixel, at --image_size or 128 px) into ab_prior.json beside the data set:
 classification runs on it (configs/classification.py) start from that file
-instead of counting (colorize_jax/ab_prior.py).
+instead of counting (colorize_jax/color/ab_prior.py).
 
 Splits are the folder source's (hash of the relative path, `split_fractions`),
 so source=tfds sees exactly the images source=folder sees with the same
@@ -37,8 +37,10 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
-from colorize_jax import ab_prior
-from colorize_jax.data import decode, folder, splits
+from colorize_jax.color import ab_prior
+from colorize_jax.data import decode, splits
+from colorize_jax.data.sources import folder, tfds_source
+from colorize_jax.data.tfds_lib import tfds_module
 
 # Our split name -> the tfds convention, which tfds_source maps back.
 TFDS_SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
@@ -46,19 +48,6 @@ TFDS_SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
 ROOT_LABEL = "_root"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _ORIENTATION_TAG = 0x0112
-
-# Imported lazily: tfds takes about a second to import and training with
-# other sources never needs it.
-_tfds = None
-
-
-def tfds_module():
-  global _tfds
-  if _tfds is None:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
-    _tfds = tfds
-  return _tfds
 
 
 def check_name(name: str) -> None:
@@ -220,8 +209,6 @@ def write_ab_prior(
 ) -> str:
   """Counts the prepared train split's ab bins into <data set dir>/ab_prior.json; returns its
   path."""
-  # tfds_source imports this module (tfds_module), so it is imported here.
-  from colorize_jax.data import tfds_source  # pylint: disable=g-import-not-at-top
 
   cfg = ml_collections.ConfigDict(
     {

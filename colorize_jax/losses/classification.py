@@ -17,7 +17,8 @@ import inspect
 import jax
 import jax.numpy as jnp
 
-from colorize_jax import ab_bins, color, registry
+from colorize_jax import color, registry
+from colorize_jax.color import ab_bins
 from colorize_jax.losses import objective as objective_lib
 
 KINDS = ("ab_loss", "pixel_loss")

@@ -1,21 +1,12 @@
 """Model families; each module registers its networks under kind "model"
-(generators, and regression models) or "discriminator"."""
+(generators, and regression models) or "discriminator". The registry imports every
+module in this folder, so a new family is one new file."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from colorize_jax import registry
-from colorize_jax.models import (
-  autoencoder,  # noqa: F401
-  cnn,  # noqa: F401
-  dense,  # noqa: F401
-  discriminators,  # noqa: F401
-  generators,  # noqa: F401
-  layers,  # noqa: F401  (registers activations)
-  pix2pix_unet,  # noqa: F401
-  unet,  # noqa: F401
-)
 
 
 def build(model_cfg, *, out_channels: int, kind: str = "model", dtype: str | None = None):

@@ -1,5 +1,5 @@
 """The ab classification head: any registered generator, its output read as
-logits over the ab bins (colorize_jax/ab_bins.py) and decoded by the
+logits over the ab bins (colorize_jax/color/ab_bins.py) and decoded by the
 annealed mean.
 
 `AbClassifier.__call__(gray, *, train)` returns the decoded ab in the Lab
@@ -15,7 +15,8 @@ import dataclasses
 import flax.linen as nn
 import ml_collections
 
-from colorize_jax import ab_bins, color, models, registry
+from colorize_jax import color, models, registry
+from colorize_jax.color import ab_bins
 
 
 class AbClassifier(nn.Module):

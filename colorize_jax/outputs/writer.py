@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from tensorboardX import SummaryWriter
 
-from colorize_jax import metric_names
+from colorize_jax.outputs import metric_names
 
 
 def _plain(value: Any) -> Any:

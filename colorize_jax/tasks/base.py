@@ -23,7 +23,7 @@ rebalancing weights in its state). It returns them as `aux`, so the evaluator
 still runs the network once per batch; tasks whose loss reads the prediction
 alone return `(self.predict(state, inputs), None)` and ignore `aux`.
 
-Metric names follow one vocabulary (colorize_jax/metrics.py): the evaluator
+Metric names follow one vocabulary (colorize_jax/evaluators/metrics.py): the evaluator
 adds l1, mse, psnr, ssim, colorfulness, delta_colorfulness and ab_auc to the
 task's loss terms; records are `train/<k>` and `val/<k>`.
 """

@@ -3,7 +3,7 @@ generator under the ab classification head (models/heads.py), trained on
 soft-encoded, class-rebalanced targets (losses/classification.py).
 
 The rebalancing weights are estimated from the training split once
-(`prepare`, colorize_jax/ab_prior.py) and live in the train state, so
+(`prepare`, colorize_jax/color/ab_prior.py) and live in the train state, so
 checkpoints carry them: a resumed run and an evaluation use exactly the
 weights training used. `predict` returns the annealed-mean ab in the Lab
 target space (ab / 110), like any Lab regression model; `eval_outputs` also
@@ -25,7 +25,9 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from colorize_jax import ab_bins, ab_prior, color, metrics, registry
+from colorize_jax import color, registry
+from colorize_jax.color import ab_bins, ab_prior
+from colorize_jax.evaluators import metrics
 from colorize_jax.losses import classification as losses
 from colorize_jax.models import heads
 from colorize_jax.tasks import base, regression

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from colorize_jax import color, losses, metrics, models, registry
+from colorize_jax import color, losses, models, registry
+from colorize_jax.evaluators import metrics
 from colorize_jax.models import layers
 from colorize_jax.tasks import base
 

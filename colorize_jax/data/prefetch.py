@@ -27,8 +27,8 @@ from typing import Any
 
 from absl import logging
 
-from colorize_jax import parallel
 from colorize_jax.data import pipeline
+from colorize_jax.runtime import parallel
 
 
 class _Failure:

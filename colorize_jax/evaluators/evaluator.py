@@ -2,7 +2,7 @@
 
 Per batch the model predicts once (`task.eval_outputs`); from that one pass
 come the task's loss terms (`task.loss_terms`), l1/mse in the target space and
-the image metrics (colorize_jax/metrics.py), optionally with the gray baseline. Every
+the image metrics (colorize_jax/evaluators/metrics.py), optionally with the gray baseline. Every
 process runs the same jitted program over the global batch; the per-example
 values are fetched once, after the last batch (no sync per batch).
 """
@@ -16,8 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorize_jax import metric_names, metrics, parallel, xla_options
-from colorize_jax.outputs import grids
+from colorize_jax.evaluators import metrics
+from colorize_jax.outputs import grids, metric_names
+from colorize_jax.runtime import parallel, xla_options
 from colorize_jax.tasks import base
 
 

@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from colorize_jax import ab_bins, color
+from colorize_jax import color
+from colorize_jax.color import ab_bins
 
 PRIOR_FILE = "ab_prior.json"
 FORMAT = "colorize_jax.ab_prior/1"

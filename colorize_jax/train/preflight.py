@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
-from colorize_jax import color, config_base, models, registry, tasks
+from colorize_jax import color, models, registry, tasks
+from colorize_jax.config import base as config_base
 
 # Sources that split by data.split_fractions; `sample` has a fixed split by photo.
 _SPLIT_SOURCES = ("folder", "tfds")

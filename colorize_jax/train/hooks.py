@@ -21,9 +21,12 @@ import jax
 import numpy as np
 from absl import logging
 
-from colorize_jax import checkpoint, metric_names
-from colorize_jax.evaluator import Evaluator
-from colorize_jax.outputs import RunWriter, console, plot_curves, read_metrics, save_png
+from colorize_jax.evaluators.evaluator import Evaluator
+from colorize_jax.outputs import console, metric_names
+from colorize_jax.outputs.grids import save_png
+from colorize_jax.outputs.plots import plot_curves
+from colorize_jax.outputs.writer import RunWriter, read_metrics
+from colorize_jax.train import checkpoint
 
 
 class NonFiniteLossError(FloatingPointError):

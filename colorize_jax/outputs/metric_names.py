@@ -1,7 +1,7 @@
 """The metric vocabulary's names: which way is better, and the names older files used.
 
 Pure Python (no JAX), so readers of metrics.jsonl and eval reports stay light.
-The metrics themselves: colorize_jax/metrics.py.
+The metrics themselves: colorize_jax/evaluators/metrics.py.
 """
 
 from __future__ import annotations

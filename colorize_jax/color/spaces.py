@@ -34,7 +34,7 @@ _XYZ_TO_RGB = np.linalg.inv(_RGB_TO_XYZ).astype(np.float32)
 _D65_WHITE = np.array([0.95047, 1.0, 1.08883], np.float32)
 _LAB_EPSILON = 0.008856
 _L_SCALE, _AB_SCALE = 50.0, 110.0
-# Lab target space: the model predicts ab / AB_SCALE (colorize_jax/ab_bins.py decodes into it).
+# Lab target space: the model predicts ab / AB_SCALE (color/ab_bins.py decodes into it).
 AB_SCALE = _AB_SCALE
 
 

@@ -31,7 +31,8 @@ from absl import logging
 from PIL import Image
 
 from colorize_jax import registry
-from colorize_jax.data import decode, prepare, splits
+from colorize_jax.data import decode, splits
+from colorize_jax.data.tfds_lib import tfds_module
 
 # Our split -> the names data sets use for it, in order of preference.
 SPLIT_ALIASES = {"train": ("train",), "val": ("validation", "val", "valid"), "test": ("test",)}
@@ -70,7 +71,7 @@ def _how_to_prepare(name: str, data_dir: str, in_catalog: bool) -> str:
 
 def load_builder(name: str, data_dir: str | None) -> Any:
   """The prepared builder of `name`; clear errors when it is missing or not ArrayRecord."""
-  tfds = prepare.tfds_module()
+  tfds = tfds_module()
   shown_dir = data_dir or default_data_dir()
   base = name.split("/", 1)[0].split(":", 1)[0]
   in_catalog = base in tfds.list_builders(with_community_datasets=False)
@@ -102,7 +103,7 @@ def load_builder(name: str, data_dir: str | None) -> Any:
 
 def image_key(features: Any, name: str) -> str:
   """ "image" if it is an Image feature, else the data set's only Image feature."""
-  tfds = prepare.tfds_module()
+  tfds = tfds_module()
   images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
   if "image" in images:
     return "image"
@@ -200,7 +201,7 @@ class TfdsSource:
     # Opened lazily so that pickling to grain workers carries only the config.
     with self._lock:
       if self._ds is None:
-        tfds = prepare.tfds_module()
+        tfds = tfds_module()
         self._ds = tfds.data_source(
           self._name, split=self._tfds_split, data_dir=self._data_dir, download=False
         )

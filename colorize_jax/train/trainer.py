@@ -2,7 +2,7 @@
 
 Data flow: grain iterator of process-local uint8 batches -> global arrays
 sharded on the data axis -> task.train_step (jit, state donated) -> step
-metrics; at the end of each epoch the hooks of colorize_jax/hooks.py
+metrics; at the end of each epoch the hooks of colorize_jax/train/hooks.py
 (validation, early stopping, console, sample grid, plots, checkpoint).
 """
 
@@ -15,28 +15,21 @@ import time
 import jax
 from absl import logging
 
-from colorize_jax import (
-  checkpoint,
-  config_check,
-  config_guard,
-  hooks,
-  parallel,
-  prefetch,
-  workdir_lock,
-  xla_options,
-)
+from colorize_jax.data import prefetch
+from colorize_jax.runtime import parallel, xla_options
+from colorize_jax.train import checkpoint, hooks, preflight, resume_guard, workdir_lock
 
-# launch.py catches train.NonFiniteLossError; tests and benchmarks build steps with make_train_step.
-from colorize_jax.hooks import NonFiniteLossError  # noqa: F401
-from colorize_jax.run_setup import RunSetup, make_train_step  # noqa: F401
+# launch.py catches NonFiniteLossError; tests and benchmarks build steps with make_train_step.
+from colorize_jax.train.hooks import NonFiniteLossError  # noqa: F401
+from colorize_jax.train.run_setup import RunSetup, make_train_step  # noqa: F401
 
 
 class Trainer(RunSetup):
   """One run's loop: `run()` trains to the end (its parts are built by RunSetup)."""
 
-  def run(self, resume: config_guard.Resume | None = None) -> dict:
+  def run(self, resume: resume_guard.Resume | None = None) -> dict:
     """Trains from the newest checkpoint (or from scratch) to the end; `resume` is the config
-    guard's verdict on this workdir (colorize_jax/config_guard.py)."""
+    guard's verdict on this workdir (colorize_jax/resume_guard.py)."""
     # Global device batches read ahead while steps run; checkpoints keep the taken position.
     train_iter = prefetch.DevicePrefetcher(self.data.train_iterator, self.data_sharding)
     try:
@@ -114,15 +107,15 @@ def train_and_evaluate(
 ) -> dict:
   """Checks the config, locks the workdir (process 0), trains; every exit waits for a pending save.
 
-  `profile_steps` (N, M): a profiler trace of those steps (colorize_jax/profiling.py).
+  `profile_steps` (N, M): a profiler trace of those steps (colorize_jax/train/profiling.py).
   """
-  config_check.check(config)
+  preflight.check(config)
   is_main = jax.process_index() == 0
   taking = functools.partial(parallel.agree_on, what="taking the workdir")
   with workdir_lock.hold(workdir, enabled=is_main, agree=taking):
     # Before any set-up: a refused resume costs nothing and writes nothing.
     resume = parallel.agree_on(
-      lambda: config_guard.check_resume(
+      lambda: resume_guard.check_resume(
         os.path.abspath(workdir),
         config,
         checkpoint.latest_saved_step(os.path.join(workdir, "checkpoints")),

@@ -2,7 +2,7 @@
 
 The config is checked, the data read and the task built here; the compiled
 init and train step, the evaluator, the writer and the checkpoints are ready
-when the loop (colorize_jax/train.py) starts.
+when the loop (colorize_jax/train/trainer.py) starts.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import os
 import jax
 from absl import logging
 
-from colorize_jax import augment, checkpoint, optim, parallel, profiling, tasks, xla_options
-from colorize_jax.data import DataPipeline
-from colorize_jax.evaluator import Evaluator
-from colorize_jax.outputs import RunWriter
+from colorize_jax import tasks
+from colorize_jax.data import DataPipeline, augment
+from colorize_jax.evaluators.evaluator import Evaluator
+from colorize_jax.outputs.writer import RunWriter
+from colorize_jax.runtime import parallel, xla_options
+from colorize_jax.train import checkpoint, optim, profiling
 
 
 def make_train_step(task, config):
@@ -36,7 +38,7 @@ def make_train_step(task, config):
 
 class RunSetup:
   """The data, task, compiled steps, writer and checkpoints of one run, built before training;
-  colorize_jax/train.py's Trainer adds the loop."""
+  colorize_jax/train/trainer.py's Trainer adds the loop."""
 
   def __init__(
     self,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from colorize_jax import config_base
+from colorize_jax.config import base as config_base
 
 
 def gan_config() -> ml_collections.ConfigDict:

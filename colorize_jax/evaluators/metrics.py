@@ -14,7 +14,7 @@ One vocabulary for every task, evaluation, comparison and plot (per example):
   delta_colorfulness  |colorfulness(pred) - colorfulness(true)|
   ab_auc              AuC of the Lab ab error (Zhang et al.)
   gray/<name>         the same for the gray baseline
-Names, directions and the mapping of old names: colorize_jax/metric_names.py.
+Names, directions and the mapping of old names: colorize_jax/outputs/metric_names.py.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ CONFIG_FILE = "config.json"
 MISSING = "<absent>"  # diff()'s value of a field one side lacks.
 
 # Prefixes of dotted field names that do not change what one step learns.
-# data.worker_count: a resumed run reads with its checkpoint's count (colorize_jax/prefetch.py).
+# data.worker_count: a resumed run reads with its checkpoint's count (data/prefetch.py).
 SAFE_FIELDS = (
   "num_epochs",
   "max_train_steps",

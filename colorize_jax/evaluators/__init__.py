@@ -1,0 +1,2 @@
+"""Evaluation: per-example colorization metrics (metrics) and the evaluator that scores a task's
+predictions on batches (evaluator)."""
