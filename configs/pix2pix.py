@@ -9,7 +9,7 @@ Lab space (L/50 - 1 in, ab/110 out), 128x128.
 The paper trains with batch 1. We use batch 16: the batch is split over the
 devices (data parallel), and BatchNorm over a global batch of 1 would
 normalise each image by itself; 16 is also what pix2pix's own speed figures
-(DESIGN.md) use, so the two can be compared.
+(docs/DESIGN.md, "Reference figures") use, so the two can be compared.
 
 Run:
   python launch.py --config=configs/pix2pix.py --workdir=runs/pix2pix \

@@ -1,7 +1,7 @@
 """The one home of colour conventions: gray, sRGB and CIE Lab, in jnp.
 
 Everything here runs inside jit on the device: the host ships uint8 RGB and
-the train step turns it into model inputs and targets (DESIGN.md: 4x fewer
+the train step turns it into model inputs and targets (docs/DESIGN.md, "Batch": 4x fewer
 bytes to move, no colour maths on busy host cores).
 
 Conventions (pytorch-CycleGAN-and-pix2pix's, which users know):

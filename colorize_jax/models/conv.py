@@ -415,7 +415,7 @@ class ConvTranspose(_KernelLayer):
   """`nn.ConvTranspose(padding='SAME')` with the same parameters and outputs.
 
   Off the CPU this is nn.ConvTranspose's own `lax.conv_transpose`. On the CPU,
-  XLA computes that one's weight gradient several times slower (DESIGN.md),
+  XLA computes that one's weight gradient several times slower (docs/DESIGN.md),
   so ordinary convolutions run instead (see the module docstring).
   """
 

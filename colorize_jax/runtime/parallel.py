@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 def make_mesh() -> jax.sharding.Mesh:
   # Auto axis types: with the default explicit types a plain reshape inside a
-  # model raises ShardingTypeError (DESIGN.md).
+  # model raises ShardingTypeError (docs/DESIGN.md, "Library facts").
   return jax.make_mesh(
     (jax.device_count(),), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,)
   )
