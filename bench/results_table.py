@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import glob
-import json
 import os
 import sys
 
@@ -36,10 +35,9 @@ from PIL import Image
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # Run as a script from a checkout that is not pip-installed.
   sys.path.insert(0, ROOT)
-from colorize_jax.outputs import metric_names  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from colorize_jax.outputs import atomic, metric_names  # noqa: E402
+from colorize_jax.outputs.plots import plot_curves  # noqa: E402
+from colorize_jax.outputs.rundir import RunDir  # noqa: E402
 
 EVALS = (("birds_val", "birds/val"), ("kodak24", "kodak24"))  # eval name, heading.
 CLAIMS_EVAL = "birds_val"
@@ -56,27 +54,9 @@ COLUMNS = (
 )
 
 
-def _read_json(path: str) -> dict | None:
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
-def _read_jsonl(path: str) -> list[dict]:
-  records = []
-  if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        try:
-          records.append(json.loads(line))
-        except json.JSONDecodeError:
-          pass  # A line cut short by a killed run.
-  return records
-
-
 def read_eval(report: dict) -> tuple[dict, dict]:
-  """(model means, gray-baseline means) of an eval/<name>.json, old or new names."""
+  """(model means, gray-baseline means) of an eval/<name>.json, old or new names (mapping a mapped
+  report again changes nothing)."""
   report = metric_names.read_report(report)
   model, gray = report["metrics"], report["gray_baseline"]
   for key in [k for k in model if k.startswith("gray/")]:
@@ -132,22 +112,16 @@ class Run:
 
 
 def load_run(workdir: str) -> Run:
-  evals = {}
-  for path in sorted(glob.glob(os.path.join(workdir, "eval", "*.json"))):
-    report = _read_json(path)
-    if report and ("metrics" in report or "gray_baseline" in report):
-      evals[report.get("name") or os.path.splitext(os.path.basename(path))[0]] = read_eval(report)
-  study = _read_json(os.path.join(workdir, "study.json")) or {}
+  run = RunDir(workdir)
+  study = run.read("study.json") or {}
   return Run(
     name=study.get("recipe", os.path.basename(os.path.normpath(workdir))),
     workdir=workdir,
-    config=_read_json(os.path.join(workdir, "config.json")) or {},
+    config=run.config,
     study=study,
-    final=_read_json(os.path.join(workdir, "final_metrics.json")),
-    evals=evals,
-    history=[
-      metric_names.rename_old_values(r) for r in _read_jsonl(os.path.join(workdir, "metrics.jsonl"))
-    ],
+    final=run.final(),
+    evals={name: read_eval(report) for name, report in run.reports().items()},
+    history=run.metrics(),
   )
 
 
@@ -381,54 +355,23 @@ def combined_grid(runs: list[Run], eval_name: str, path: str) -> bool:
 
 def _panels(run: Run) -> dict[str, list[str]]:
   if run.task == "adversarial":
-    loss = {"G / D loss": ["train/g/total", "train/d/total"], "L1": ["train/g/l1", "val/l1"]}
+    loss = {
+      "G / D loss": ["train/g/total", "train/d/total"],
+      "L1": ["train/g/l1", "val/l1", "val/gray/l1"],
+    }
   else:
-    loss = {"loss": ["train/loss", "val/loss"], "L1": ["train/l1", "val/l1"]}
-  quality = {"PSNR dB": ["val/psnr"], "ΔCF": ["val/delta_colorfulness"], "AuC": ["val/ab_auc"]}
+    loss = {"loss": ["train/loss", "val/loss"], "L1": ["train/l1", "val/l1", "val/gray/l1"]}
+  quality = {"PSNR dB": "psnr", "ΔCF": "delta_colorfulness", "AuC": "ab_auc"}
+  quality = {title: [f"val/{k}", f"val/gray/{k}"] for title, k in quality.items()}
   return loss | quality
 
 
-def _gray_baseline(history: list[dict], name: str) -> float | None:
-  """The last value of a validation metric's gray baseline ('val/psnr' -> 'val/gray/psnr') in
-  any record: the loop may log it once per run rather than every epoch."""
-  if not name.startswith("val/"):
-    return None
-  key = "val/gray/" + name[len("val/") :]
-  values = [r[key] for r in history if isinstance(r.get(key), (int, float))]
-  return values[-1] if values else None
-
-
 def curves(run: Run, path: str) -> bool:
-  """Loss and quality per epoch; validation metrics with their gray baseline as a dashed line."""
-  epochs = [r for r in run.history if r.get("kind") == "epoch"]
-  panels = {}
-  for title, names in _panels(run).items():
-    series = []
-    for name in names:
-      points = [(r["epoch"], r[name]) for r in epochs if isinstance(r.get(name), (int, float))]
-      if points:
-        series.append((name, points))
-    if series:
-      panels[title] = series
-  if not panels:
-    return False
-  fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.2), squeeze=False)
-  for ax, (title, series) in zip(axes[0], panels.items()):
-    for name, points in series:
-      ax.plot(*zip(*points), marker="." if len(points) < 30 else None, label=name, linewidth=1)
-      gray = _gray_baseline(run.history, name)
-      if gray is not None:
-        ax.axhline(gray, color="gray", linestyle="--", linewidth=1, label="gray baseline")
-    ax.set_title(title, fontsize=8)
-    ax.set_xlabel("epoch", fontsize=7)
-    ax.tick_params(labelsize=6)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=5)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  fig.savefig(path, dpi=80)
-  plt.close(fig)
-  return True
+  """Loss and quality per epoch, small enough to commit; validation metrics with their gray
+  baseline as a dashed line."""
+  small = {"font.size": 6, "legend.fontsize": 5, "lines.linewidth": 1, "lines.markersize": 3}
+  with matplotlib.rc_context(small):
+    return plot_curves(run.history, path, _panels(run), panel_size=(2.6, 2.2), dpi=80)
 
 
 # -- markdown -----------------------------------------------------------------
@@ -650,9 +593,7 @@ def main(argv):
     )
   text = render(runs, FLAGS.output, FLAGS.assets, study_dir=FLAGS.study)
   text += kept_sections(FLAGS.output)
-  with open(FLAGS.output + ".tmp", "w") as f:
-    f.write(text)
-  os.replace(FLAGS.output + ".tmp", FLAGS.output)
+  atomic.write_text(FLAGS.output, text)
   print(f"wrote {FLAGS.output} ({len(runs)} runs) and figures in {FLAGS.assets}")
 
 

@@ -16,8 +16,6 @@ Writes into OUTPUT:
 from __future__ import annotations
 
 import csv
-import glob
-import json
 import os
 import sys
 
@@ -26,20 +24,12 @@ from absl import app, flags, logging
 
 from colorize_jax import color, colorize, evaluate, inference, registry
 from colorize_jax.data import DataPipeline, load_image, resize_square
+from colorize_jax.outputs import atomic
 from colorize_jax.outputs.grids import comparison_grid, save_png
+from colorize_jax.outputs.metric_names import HEADLINE
 from colorize_jax.outputs.plots import plot_runs
-from colorize_jax.outputs.writer import read_metrics
+from colorize_jax.outputs.rundir import RunDir
 from colorize_jax.runtime import logs
-
-# Headline metrics of the Markdown tables (the CSV has every one).
-TABLE_METRICS = ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1")
-
-
-def _read_json(path: str) -> dict | None:
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
 
 
 def run_labels(run_dirs: list[str]) -> list[str]:
@@ -52,20 +42,10 @@ def run_labels(run_dirs: list[str]) -> list[str]:
   return [os.path.abspath(d) for d in run_dirs]
 
 
-def evaluations(run_dir: str) -> dict[str, dict]:
-  """eval/<name>.json of a run, by name, in the current metric vocabulary."""
-  out = {}
-  for path in sorted(glob.glob(os.path.join(run_dir, "eval", "*.json"))):
-    report = evaluate.load_report(path)
-    if report:
-      out[report.get("name", os.path.splitext(os.path.basename(path))[0])] = report
-  return out
-
-
 def run_summary(run_dir: str, label: str) -> dict:
   """Everything the report says about one run."""
   config = inference.workdir_config(run_dir)
-  final = _read_json(os.path.join(run_dir, "final_metrics.json"))
+  final = RunDir(run_dir).final()
   row = {
     "run": label,
     "workdir": os.path.abspath(run_dir),
@@ -83,7 +63,7 @@ def run_summary(run_dir: str, label: str) -> dict:
       "status": "finished",
     }
   else:  # Still training, or stopped before its final evaluation.
-    epochs = [r for r in read_metrics(run_dir) if r.get("kind") == "epoch"]
+    epochs = [r for r in RunDir(run_dir).metrics() if r.get("kind") == "epoch"]
     row |= {
       "parameters": None,
       "epochs": epochs[-1]["epoch"] if epochs else 0,
@@ -140,9 +120,7 @@ def write_tables(
   csv_rows = [{k: s[k] for k in info_keys} | {"workdir": s["workdir"]} for s in summaries]
   for name in names:
     md += [f"## Evaluation `{name}`", ""]
-    header = (
-      ["run", "step", "examples"] + list(TABLE_METRICS) + [f"gray {m}" for m in TABLE_METRICS]
-    )
+    header = ["run", "step", "examples"] + list(HEADLINE) + [f"gray {m}" for m in HEADLINE]
     rows, missing = [], []
     for summary, run_evals in zip(summaries, evals):
       report = run_evals.get(name)
@@ -152,8 +130,8 @@ def write_tables(
         continue
       rows.append(
         [summary["run"], report.get("step"), report.get("examples")]
-        + [report["metrics"].get(m) for m in TABLE_METRICS]
-        + [report["gray_baseline"].get(m) for m in TABLE_METRICS]
+        + [report["metrics"].get(m) for m in HEADLINE]
+        + [report["gray_baseline"].get(m) for m in HEADLINE]
       )
     md += [_markdown_table(header, rows), ""]
     if missing:
@@ -186,9 +164,8 @@ def write_tables(
       row |= {f"{name}/gray/{k}": v for k, v in report["gray_baseline"].items()}
   columns = list(dict.fromkeys(k for row in csv_rows for k in row))
   md_path, csv_path = os.path.join(output, "report.md"), os.path.join(output, "report.csv")
-  with open(md_path, "w") as f:
-    f.write("\n".join(md))
-  with open(csv_path, "w", newline="") as f:
+  atomic.write_text(md_path, "\n".join(md))
+  with atomic.replacing(csv_path) as tmp, open(tmp, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=columns, restval="")
     writer.writeheader()
     writer.writerows(csv_rows)
@@ -199,7 +176,7 @@ def plot_val_loss(
   run_dirs: list[str], labels: list[str], path: str, metric: str = "val/loss"
 ) -> bool:
   """One curve per run, epochs on x, shared axes. False when no run has logged an epoch."""
-  return plot_runs({label: read_metrics(d) for d, label in zip(run_dirs, labels)}, path, metric)
+  return plot_runs({label: RunDir(d).metrics() for d, label in zip(run_dirs, labels)}, path, metric)
 
 
 def grid_images(run_dir: str, size: int, n: int, image_paths: list[str] | None) -> np.ndarray:
@@ -255,13 +232,13 @@ def compare(
   labels = run_labels(run_dirs)
   evals = []
   for run_dir, label in zip(run_dirs, labels):
-    run_evals = evaluations(run_dir)
+    run_evals = RunDir(run_dir).reports()
     if not run_evals and evaluate_missing_runs:
       logging.info(
         "run %s has no evaluation yet: evaluating its best checkpoint on the test split", label
       )
       evaluate_missing(run_dir)
-      run_evals = evaluations(run_dir)
+      run_evals = RunDir(run_dir).reports()
     if not run_evals:
       logging.warning("run %s has no eval/*.json yet; its metric columns stay empty", label)
     evals.append(run_evals)

@@ -13,7 +13,6 @@ that has the evaluation photos.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 
@@ -24,7 +23,7 @@ from absl import logging
 from colorize_jax import inference
 from colorize_jax.data import DataPipeline
 from colorize_jax.evaluators.evaluator import Evaluator
-from colorize_jax.outputs import metric_names
+from colorize_jax.outputs import atomic, metric_names
 from colorize_jax.outputs.grids import save_png
 from colorize_jax.runtime import parallel
 
@@ -123,7 +122,7 @@ def evaluate_run(config, workdir: str) -> dict:
   if jax.process_index() == 0:
     if grid is not None:
       save_png(grid, report["grid"])
-    _write_json(report, os.path.join(out_dir, f"{name}.json"))
+    atomic.write_json(os.path.join(out_dir, f"{name}.json"), report)  # compare reads it.
   logging.info(
     "eval %s (step %d, %d images, %.1f s): %s", name, step, len(positions), seconds, summary(report)
   )
@@ -131,26 +130,9 @@ def evaluate_run(config, workdir: str) -> dict:
   return report
 
 
-SUMMARY_KEYS = ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1")
-
-
-def load_report(path: str) -> dict | None:
-  """eval/<name>.json in the current metric vocabulary (older reports' names mapped), or None."""
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    report = json.load(f)
-  return metric_names.read_report(report) if "metrics" in report else None
-
-
 def summary(report: dict) -> str:
   """'psnr 24.1 (gray 22.3) ...': each headline number beside its gray-baseline floor."""
   model, gray = report["metrics"], report["gray_baseline"]
-  return ", ".join(f"{k} {model[k]:.4g} (gray {gray[k]:.4g})" for k in SUMMARY_KEYS if k in model)
-
-
-def _write_json(report: dict, path: str) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + ".tmp", "w") as f:
-    json.dump(report, f, indent=2)
-  os.replace(path + ".tmp", path)  # A reader (compare) never sees half a report.
+  return ", ".join(
+    f"{k} {model[k]:.4g} (gray {gray[k]:.4g})" for k in metric_names.HEADLINE if k in model
+  )

@@ -28,6 +28,7 @@ import orbax.checkpoint as ocp
 
 from colorize_jax import color, tasks
 from colorize_jax.config import base as config_base
+from colorize_jax.outputs import atomic
 from colorize_jax.runtime import parallel, xla_options
 from colorize_jax.train import checkpoint, optim
 
@@ -177,8 +178,9 @@ def write_bundle(colorizer: Colorizer, output: str) -> str:
   if os.path.exists(variables_dir):
     raise FileExistsError(f"{output} already holds a bundle; choose another --output or remove it")
   os.makedirs(output, exist_ok=True)
-  with open(os.path.join(output, "config.json"), "w") as f:
-    f.write(colorizer.config.to_json_best_effort(indent=2))
+  atomic.write_text(
+    os.path.join(output, "config.json"), colorizer.config.to_json_best_effort(indent=2)
+  )
   checkpointer = ocp.StandardCheckpointer()
   checkpointer.save(variables_dir, colorizer.variables)
   checkpointer.wait_until_finished()
@@ -193,8 +195,7 @@ def write_bundle(colorizer: Colorizer, output: str) -> str:
     "color_space": colorizer.color_space.name,
     "num_values": counts,
   }
-  with open(os.path.join(output, "bundle.json"), "w") as f:
-    json.dump(meta, f, indent=2)
+  atomic.write_json(os.path.join(output, "bundle.json"), meta)
   return output
 
 

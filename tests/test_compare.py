@@ -11,6 +11,7 @@ from conftest import trained_run
 from PIL import Image
 
 from colorize_jax import compare
+from colorize_jax.outputs.rundir import RunDir
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_a_run_without_evaluation_is_reported_as_such(runs, tmp_path):
   other.mkdir()
   for name in ("config.json", "metrics.jsonl"):  # An unfinished run: no final metrics, no eval.
     (other / name).write_bytes((pathlib.Path(runs[0]) / name).read_bytes())
-  evals = [compare.evaluations(runs[0]), compare.evaluations(str(other))]
+  evals = [RunDir(runs[0]).reports(), RunDir(str(other)).reports()]
   summaries = [compare.run_summary(runs[0], "a"), compare.run_summary(str(other), "b")]
   md_path, _ = compare.write_tables(summaries, evals, str(tmp_path))
   markdown = pathlib.Path(md_path).read_text()

@@ -180,7 +180,7 @@ def test_metric_directions_and_old_names():
 
 
 def test_old_metrics_and_eval_reports_are_read_in_the_new_names(tmp_path):
-  from colorize_jax import compare
+  from colorize_jax.outputs.rundir import RunDir
 
   (tmp_path / "metrics.jsonl").write_text(
     json.dumps({"step": 3, "kind": "epoch", "epoch": 1, "val/mae": 0.2, "train/mae": 0.3}) + "\n"
@@ -204,7 +204,7 @@ def test_old_metrics_and_eval_reports_are_read_in_the_new_names(tmp_path):
   }
   (tmp_path / "eval").mkdir()
   (tmp_path / "eval" / "test.json").write_text(json.dumps(report))
-  read = compare.evaluations(str(tmp_path))["test"]
+  read = RunDir(tmp_path).reports()["test"]
   assert read["metrics"] == {"l1": 0.2, "ab_auc": 0.9, "delta_colorfulness": 3.0, "loss": 1.5}
   assert read["gray_baseline"] == {"l1": 0.5, "ab_auc": 0.7}
 

@@ -24,6 +24,7 @@ from absl import logging
 
 from colorize_jax import color
 from colorize_jax.color import ab_bins
+from colorize_jax.outputs import atomic
 
 PRIOR_FILE = "ab_prior.json"
 FORMAT = "colorize_jax.ab_prior/1"
@@ -90,10 +91,7 @@ def estimate(source: Any, max_images: int) -> dict:
 
 
 def save(record: dict, path: str) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path + ".tmp", "w") as f:
-    json.dump(record, f)
-  os.replace(path + ".tmp", path)  # Never half a file, even if killed.
+  atomic.write_json(path, record, indent=None)
 
 
 def load(path: str) -> dict:

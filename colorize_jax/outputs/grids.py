@@ -3,12 +3,11 @@ figures)."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 from PIL import Image
 
 from colorize_jax import color
+from colorize_jax.outputs import atomic
 
 
 def _to_uint8(x) -> np.ndarray:
@@ -36,7 +35,5 @@ def sample_grid(images: np.ndarray, predicted_rgb: np.ndarray) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str) -> None:
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  tmp = path + ".tmp.png"
-  Image.fromarray(image).save(tmp)
-  os.replace(tmp, path)  # A reader never sees half a file.
+  with atomic.replacing(path, ".tmp.png") as tmp:
+    Image.fromarray(image).save(tmp)

@@ -40,6 +40,9 @@ def improved(name: str, value: float, best: float | None, min_delta: float = 0.0
   return signed(name, value) < signed(name, best) - min_delta
 
 
+# The numbers a summary shows first (evaluate's log line, compare's tables), gray baselines beside.
+HEADLINE = ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1")
+
 # Names written before the one vocabulary (metrics.jsonl, eval/*.json, final_metrics.json).
 OLD_NAMES = {"mae": "l1", "auc": "ab_auc", "colorfulness_diff": "delta_colorfulness"}
 

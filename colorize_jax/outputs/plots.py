@@ -6,10 +6,10 @@ nothing selects a backend or keeps global state at import or after a plot.
 
 from __future__ import annotations
 
-import os
-
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from colorize_jax.outputs import atomic
 
 
 def _epoch_points(records: list[dict], name: str) -> list[tuple[int, float]]:
@@ -20,39 +20,48 @@ def _epoch_points(records: list[dict], name: str) -> list[tuple[int, float]]:
   ]
 
 
-def save_figure(fig: Figure, path: str) -> None:
-  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-  fig.savefig(path + ".tmp.png", dpi=100)
-  os.replace(path + ".tmp.png", path)  # A reader never sees half a file.
+def save_figure(fig: Figure, path: str, dpi: int = 100) -> None:
+  with atomic.replacing(path, ".tmp.png") as tmp:
+    fig.savefig(tmp, dpi=dpi)
 
 
-def plot_curves(history: list[dict], path: str, panels: dict[str, list[str]]) -> bool:
-  """One panel per entry of `panels` (title -> metric names), x = epoch.
+def plot_curves(
+  history: list[dict],
+  path: str,
+  panels: dict[str, list[str]],
+  *,
+  panel_size: tuple[float, float] = (5.0, 3.6),
+  dpi: int = 100,
+) -> bool:
+  """One panel per entry of `panels` (title -> metric names) that has a point, x = epoch.
 
   `history` holds metrics.jsonl records; only epoch records with the metric
   are plotted. A gray baseline ('.../gray/...', recorded once per run) is a
   dashed horizontal line. Returns False when there is nothing to plot yet.
   """
   epochs = [r for r in history if "epoch" in r and r.get("kind") == "epoch"]
-  if not epochs:
+  series = {
+    title: [(name, points) for name in names if (points := _epoch_points(epochs, name))]
+    for title, names in panels.items()
+  }
+  series = {title: lines for title, lines in series.items() if lines}
+  if not series:
     return False
-  fig = Figure(figsize=(5 * len(panels), 3.6))
-  axes = fig.subplots(1, len(panels), squeeze=False)
-  for ax, (title, names) in zip(axes[0], panels.items()):
-    for name in names:
-      points = _epoch_points(epochs, name)
-      if points and "gray/" in name:
+  fig = Figure(figsize=(panel_size[0] * len(series), panel_size[1]))
+  axes = fig.subplots(1, len(series), squeeze=False)
+  for ax, (title, lines) in zip(axes[0], series.items()):
+    for name, points in lines:
+      if "gray/" in name:
         ax.axhline(points[-1][1], linestyle="--", color="gray", label=name)
-      elif points:
+      else:
         ax.plot(*zip(*points), marker="o" if len(points) < 30 else None, label=name)
     ax.set_title(title)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-      ax.legend()
+    ax.legend()
   fig.tight_layout()
-  save_figure(fig, path)
+  save_figure(fig, path, dpi)
   return True
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 from tensorboardX import SummaryWriter
 
-from colorize_jax.outputs import metric_names
+from colorize_jax.outputs import atomic
+from colorize_jax.outputs.rundir import read_metrics  # Also imported from here by hooks and tests.
 
 
 def _plain(value: Any) -> Any:
@@ -21,24 +22,6 @@ def _plain(value: Any) -> Any:
   if isinstance(value, float) and not math.isfinite(value):
     return str(value)  # JSON has no NaN; keep it visible rather than dropping it.
   return value
-
-
-def read_metrics(workdir: str) -> list[dict]:
-  """metrics.jsonl's records, names older runs used mapped to current ones ('val/mae' ->
-  'val/l1')."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    return []
-  records = []
-  with open(path) as f:
-    for line in f:
-      line = line.strip()
-      if line:
-        try:
-          records.append(metric_names.rename_old_values(json.loads(line)))
-        except json.JSONDecodeError:
-          pass  # A line cut short by a killed run.
-  return records
 
 
 class RunWriter:
@@ -74,9 +57,7 @@ class RunWriter:
     records = [r for r in read_metrics(self.workdir) if r.get("step", 0) <= step]
     path = os.path.join(self.workdir, "metrics.jsonl")
     if os.path.exists(path):
-      with open(path + ".tmp", "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in records)
-      os.replace(path + ".tmp", path)
+      atomic.write_text(path, "".join(json.dumps(r) + "\n" for r in records))
 
   def scalars(self, step: int, metrics: dict[str, Any], **fields: Any) -> None:
     if not self.enabled:

@@ -10,7 +10,6 @@ weights back, the final evaluation and the report.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -22,7 +21,7 @@ import numpy as np
 from absl import logging
 
 from colorize_jax.evaluators.evaluator import Evaluator
-from colorize_jax.outputs import console, metric_names
+from colorize_jax.outputs import atomic, console, metric_names
 from colorize_jax.outputs.grids import save_png
 from colorize_jax.outputs.plots import plot_curves
 from colorize_jax.outputs.writer import RunWriter, read_metrics
@@ -267,8 +266,7 @@ def finish(trainer, state, progress: checkpoint.Progress, counts: dict) -> dict:
   if trainer.is_main:
     if grid is not None:
       save_png(grid, os.path.join(workdir, "samples", "final.png"))
-    with open(os.path.join(workdir, "final_metrics.json"), "w") as f:
-      json.dump(result, f, indent=2)
+    atomic.write_json(os.path.join(workdir, "final_metrics.json"), result)
   trainer.writer.scalars(
     result["step"], {f"final/test/{k}": v for k, v in result["test"].items()}, kind="final"
   )

@@ -25,6 +25,8 @@ from typing import Any
 
 from absl import logging
 
+from colorize_jax.outputs import atomic
+
 CONFIG_FILE = "config.json"
 MISSING = "<absent>"  # diff()'s value of a field one side lacks.
 
@@ -159,8 +161,6 @@ def check_resume(
     if changes:
       shutil.copyfile(path, os.path.join(workdir, f"config.{step}.json"))
     # Whole or not at all: other processes and later launches read it.
-    with open(path + ".tmp", "w") as f:
-      json.dump(new, f, indent=2)
-    os.replace(path + ".tmp", path)
+    atomic.write_json(path, new)
   restart = bool(learning) or any(k in _BEST_FIELDS for k, _, _ in changes)
   return Resume(changes=changes, restart_best=restart)
