@@ -131,7 +131,7 @@ def test_when_process_0_cannot_take_the_workdir_every_process_stops(tmp_path):
     [
       sys.executable,
       "-c",
-      "import sys, time; from colorize_jax import workdir_lock; "
+      "import sys, time; from colorize_jax.train import workdir_lock; "
       "workdir_lock.WorkdirLock(sys.argv[1]).acquire(); print('locked', flush=True); "
       "time.sleep(600)",
       str(workdir),

@@ -14,7 +14,7 @@ from colorize_jax.train import workdir_lock
 
 _HOLD = (
   "import sys, time\n"
-  "from colorize_jax import workdir_lock\n"
+  "from colorize_jax.train import workdir_lock\n"
   "workdir_lock.WorkdirLock(sys.argv[1]).acquire()\n"
   "print('locked', flush=True)\n"
   "time.sleep(120)\n"

@@ -8,7 +8,9 @@ import importlib.util
 import os
 import types
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+# colorize_jax/config/recipes.py -> the checkout's configs/ folder, three levels up.
+_CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIG_DIR = os.path.join(_CHECKOUT, "configs")
 
 
 @dataclasses.dataclass
