@@ -103,7 +103,7 @@ def from_entry(name: str, entry, field: str = "") -> EvalSpec:
 
 
 def from_config(config) -> list[EvalSpec]:
-  """Every evaluator of `config.evals`, in its order; raises ValueError on a bad value."""
+  """Every evaluator of `config.evals`, by name; raises ValueError on a bad value."""
   evals = config.get("evals") or {}
   return [from_entry(name, evals[name]) for name in evals]
 
@@ -133,7 +133,7 @@ def add_folders(config, texts: list[str]) -> list[EvalSpec]:
   specs = []
   for text in texts:
     name, entry = parse_folder_flag(text)
-    specs.append(from_entry(name, entry, field=f"--eval_folder={name}"))
+    specs.append(from_entry(name, entry))
     with config.unlocked():
       if config.get("evals") is None:
         config.evals = ml_collections.ConfigDict()

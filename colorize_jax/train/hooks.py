@@ -45,7 +45,7 @@ class RunContext:
   writer: RunWriter
   checkpoints: checkpoint.Checkpoints
   evaluator: Evaluator  # The task's jitted metrics and grids, shared by every evaluator.
-  evaluators: tuple[NamedEvaluator, ...]  # config.evals, in order.
+  evaluators: tuple[NamedEvaluator, ...]  # config.evals, by name.
   monitor: str  # '<evaluator>/<metric>' that early stopping and the best checkpoint track.
   fixed_images: np.ndarray  # The sample grid's validation photos.
   console_keys: tuple[str, ...]  # The task's metrics on the console line.
