@@ -10,6 +10,7 @@ scores all) and the metrics it keeps (empty: every one the evaluator makes).
 Its values are checked here, so a bad one fails before training in one line
 naming the field. `launch.py --eval_folder=NAME=PATH` adds a folder spec from
 the command line (ml_collections refuses unknown `--config.evals.NAME` keys).
+See docs/DESIGN.md, "Evaluators".
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclasses.dataclass(frozen=True)
 class RunContext:
-  """What the hooks and `finish` read of a run, explicitly (docs/DESIGN.md, "Hooks")."""
+  """What the hooks and `finish` read of a run, explicitly (docs/DESIGN.md, "Life of a run")."""
 
   config: Any
   workdir: str
