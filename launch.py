@@ -6,6 +6,7 @@
   python launch.py --config=configs/unet.py --mode=eval \
       [--config.eval.checkpoint=best|last|STEP] [--config.eval.split=test] \
       [--config.eval.path=PHOTOS]
+  python launch.py --config=configs/unet.py --eval_folder=kodak24=PHOTOS  # also scores PHOTOS
   python launch.py --list                                      # every recipe and its variants
   python launch.py --list --config=configs/pix2pix.py          # that recipe's docstring
 
@@ -39,6 +40,14 @@ flags.DEFINE_enum(
   "train",
   ["train", "eval"],
   "train: train (resuming from the workdir); eval: score a checkpoint (config.eval).",
+)
+flags.DEFINE_multi_string(
+  "eval_folder",
+  [],
+  "NAME=PATH[,every_epochs=N][,max_examples=M]: score every image of the folder PATH as "
+  "evaluator NAME (config.evals.NAME, recorded in config.json): in training every N epochs "
+  "(default 1) and at the end, as NAME/<metric> and eval/NAME.json; with --mode=eval, instead "
+  "of config.eval's split or path. Repeatable.",
 )
 flags.DEFINE_bool(
   "list",
@@ -160,6 +169,7 @@ def main(argv):
   # Before any other import of ours: nothing may touch a device before this.
   parallel.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   from colorize_jax import evaluate, registry
+  from colorize_jax.evaluators import specs
   from colorize_jax.runtime import xla_options
   from colorize_jax.train import checkpoint, profiling, trainer, workdir_lock
 
@@ -172,8 +182,9 @@ def main(argv):
     jax.process_index(),
     jax.process_count(),
   )
-  logging.info("config:\n%s", FLAGS.config)
   try:
+    folder_evals = specs.add_folders(FLAGS.config, FLAGS.eval_folder)
+    logging.info("config:\n%s", FLAGS.config)
     profile_steps = profiling.parse_steps(FLAGS.profile_steps)
     if profile_steps and FLAGS.mode != "train":
       raise ValueError(
@@ -187,7 +198,7 @@ def main(argv):
         profile_steps=profile_steps,
       )
     else:
-      evaluate.evaluate_run(FLAGS.config, workdir)
+      evaluate.evaluate_run(FLAGS.config, workdir, folder_evals or None)
   except (
     ValueError,
     OSError,

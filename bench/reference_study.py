@@ -14,17 +14,20 @@ sees the same number of images. The default, 8 epochs of 168 steps x 16 =
 comparison it replaces, and equal across kinds, so claim (ii) compares a GAN
 with the regression models at the same budget. At 128x128,
 `--image_size=128 --regression_epochs=4 --adversarial_epochs=4` is the 10x
-minimum (the README's benchmark notes give the time of both). The last weights
-are then scored on DATA/birds/val (disjoint photos) and DATA/kodak24 (other
-scenes) with `launch.py --mode=eval`, as OUT/<recipe>/eval/{birds_val,kodak24}.json.
+minimum (the README's benchmark notes give the time of both). Every epoch and
+at the end, each run also scores DATA/birds/val (disjoint photos) and
+DATA/kodak24 (other scenes) itself (`launch.py --eval_folder`, config.evals):
+`birds_val/<metric>` and `kodak24/<metric>` in its metrics.jsonl and
+TensorBoard, and the last weights' reports as
+OUT/<recipe>/eval/{birds_val,kodak24}.json.
 
 Relaunching continues where it stopped: a run with a final_metrics.json at
-the budget is not started again, an unfinished one resumes from its last
-checkpoint (exactly), and an evaluation is skipped when its JSON is newer
-than the run's newest checkpoint. So the study can run in parts, over
-several sessions or machines. Each workdir gets a study.json: the recipe,
-its kind and budget, the exact commands, and the machine of every session
-that trained it (bench/results_table.py reads it).
+the budget and reports newer than its newest checkpoint is not started
+again, an unfinished one resumes from its last checkpoint (exactly), and a
+finished one without its reports is relaunched, which only writes them. So
+the study can run in parts, over several sessions or machines. Each workdir
+gets a study.json: the recipe, its kind and budget, the exact commands, and
+the machine of every session that trained it (bench/results_table.py reads it).
 
 Replaces bench/birds_comparison.sh (64 steps x 16 images per recipe), whose
 budget was too small for any recipe to converge. Needs ../shared/data, which
@@ -118,7 +121,6 @@ def define_flags() -> None:
     "regression_epochs", 8, "Budget of the regression recipes, in epochs of birds/train's 90%."
   )
   flags.DEFINE_integer("adversarial_epochs", 8, "Budget of the adversarial recipes, likewise.")
-  flags.DEFINE_bool("evaluate", True, "Score each trained run on birds/val and kodak24.")
   flags.DEFINE_bool("dry_run", False, "Print the commands and what would be skipped; run nothing.")
 
 
@@ -144,23 +146,16 @@ def common_flags(data: str, image_size: int, batch_size: int, epochs: int) -> li
 def commands(
   recipe: Recipe, *, data: str, out: str, image_size: int, batch_size: int, epochs: int
 ) -> dict[str, list[str]]:
-  """'train' and one 'eval/<name>' per evaluation set: argv lists, run from the repository root."""
+  """{'train': argv}, run from the repository root; the run scores every evaluation set itself."""
   workdir = os.path.join(out, recipe.name)
-  base = (
+  train = (
     [sys.executable, "launch.py", f"--config={recipe.config}", f"--workdir={workdir}"]
     + common_flags(data, image_size, batch_size, epochs)
     + list(recipe.flags or ())
     + recipe.size_flags(image_size)
+    + [f"--eval_folder={name}={os.path.join(data, folder)}" for name, folder in EVALS.items()]
   )
-  cmds = {"train": base}
-  for name, folder in EVALS.items():
-    cmds[f"eval/{name}"] = base + [
-      "--mode=eval",
-      "--config.eval.checkpoint=last",
-      f"--config.eval.path={os.path.join(data, folder)}",
-      f"--config.eval.name={name}",
-    ]
-  return cmds
+  return {"train": train}
 
 
 def machine() -> dict:
@@ -321,13 +316,8 @@ def main(argv):
       batch_size=FLAGS.batch_size,
       epochs=epochs[recipe.kind],
     )
-    todo = [] if trained(workdir, epochs[recipe.kind]) else ["train"]
-    if FLAGS.evaluate:
-      todo += [
-        k
-        for k in cmds
-        if k.startswith("eval/") and ("train" in todo or not evaluated(workdir, k[5:]))
-      ]
+    done = trained(workdir, epochs[recipe.kind]) and all(evaluated(workdir, n) for n in EVALS)
+    todo = [] if done else ["train"]
     print(
       f"=== {name} ({recipe.kind}, {epochs[recipe.kind]} epochs): "
       f"{', '.join(todo) if todo else 'done, nothing to run'}",

@@ -143,3 +143,10 @@ def test_bad_names_fail_fast_with_the_valid_ones(tmp_path, override, message):
 def test_unknown_config_key_is_rejected(tmp_path):
   done = _run(str(tmp_path), "--config.modle.name=unet", timeout=120)
   assert done.returncode != 0 and "modle" in done.stderr
+
+
+def test_a_missing_eval_folder_fails_before_training_in_one_line(tmp_path):
+  done = _run(str(tmp_path / "run"), f"--eval_folder=kodak24={tmp_path}/nowhere", timeout=120)
+  assert done.returncode == 1
+  assert f"error: evals.kodak24.path='{tmp_path}/nowhere' is not a folder" in done.stderr
+  assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()

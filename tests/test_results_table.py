@@ -209,10 +209,11 @@ def test_reference_study_resumes_and_skips_what_is_done(tmp_path):
     epochs=4,
   )
   assert "--config.model.num_downs=6" in cmds["train"]  # unet_128's depth at 64 px.
-  assert cmds["eval/kodak24"][-3:] == [
-    "--config.eval.checkpoint=last",
-    "--config.eval.path=../shared/data/kodak24",
-    "--config.eval.name=kodak24",
+  # No evaluation subprocesses: the run scores both folders itself (config.evals).
+  assert list(cmds) == ["train"]
+  assert cmds["train"][-2:] == [
+    "--eval_folder=birds_val=../shared/data/birds/val",
+    "--eval_folder=kodak24=../shared/data/kodak24",
   ]
 
 

@@ -152,9 +152,28 @@ def base_config() -> ml_collections.ConfigDict:
       "name": "",  # '': derived from the split or folder (and the checkpoint unless 'best')
       "num_sample_images": 8,  # Rows of the gray | predicted | true grid.
       # Validation during training: every N-th epoch (and the last), on at most
-      # max_examples images (0 = all); bounds the validation overhead per epoch.
+      # max_examples images (0 = all); bounds the validation overhead per epoch. The same
+      # values as evals.val.every_epochs and evals.val.max_examples (references), kept so
+      # older command lines work.
       "every_epochs": 1,
       "max_examples": 0,
+    }
+  )
+  # The evaluators scored during training, each `<name>/<metric>` in metrics.jsonl and
+  # TensorBoard, in final_metrics.json and as eval/<name>.json at the end
+  # (colorize_jax/evaluators/specs.py): a split of the run's data or every image of a folder
+  # (path), every N epochs and the last (0: only at the end), at most max_examples per epoch
+  # (0: all) and the metrics kept (() = all). early_stopping.monitor names one of them.
+  # launch.py --eval_folder=NAME=PATH adds a folder evaluator from the command line.
+  c.evals = ml_collections.ConfigDict(
+    {
+      "val": {
+        "split": "val",
+        "path": "",
+        "every_epochs": c.eval.get_ref("every_epochs"),
+        "max_examples": c.eval.get_ref("max_examples"),
+        "metrics": (),
+      }
     }
   )
   return c

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorize_jax.evaluators import metrics
-from colorize_jax.outputs import grids, metric_names
+from colorize_jax.outputs import grids
 from colorize_jax.runtime import parallel, xla_options
 from colorize_jax.tasks import base
 
@@ -52,9 +52,10 @@ def per_example(task, state, batch, *, with_gray: bool):
 class Evaluator:
   """Jitted metrics and sample grids of one task, for any state and batches."""
 
-  def __init__(self, task):
+  def __init__(self, task, mesh: jax.sharding.Mesh | None = None):
+    """`mesh`: the run's (parallel.make_mesh, made once by the caller); None makes one."""
     self.task = task
-    mesh = parallel.make_mesh()
+    mesh = parallel.make_mesh() if mesh is None else mesh
     self.data_sharding = parallel.data_sharding(mesh)
     self.replicated = parallel.replicated(mesh)
     self._scores = {
@@ -66,12 +67,6 @@ class Evaluator:
     self._predicted_rgb = xla_options.jit(
       functools.partial(base.predicted_rgb, task), out_shardings=self.replicated
     )
-
-  def monitor(self, config, abstract_state) -> str:
-    """config.early_stopping.monitor (or the task's own), checked against what evaluate produces."""
-    name = config.early_stopping.get("monitor") or self.task.monitor
-    check_monitor(name, self.names(abstract_state, config.data.image_size))
-    return name
 
   def names(self, state, image_size: int) -> list[str]:
     """The keys `evaluate` produces (traced, not compiled): for checking a monitor name early."""
@@ -118,13 +113,3 @@ class Evaluator:
     )
     predicted = self._predicted_rgb(state, jax.device_put(padded, self.data_sharding))
     return grids.sample_grid(images, np.asarray(predicted)[: len(images)])
-
-
-def check_monitor(name: str, valid: list[str]) -> None:
-  """Rejects a monitor that is not a validation metric with a direction, listing the valid ones."""
-  choices = [f"val/{k}" for k in valid if metric_names.direction(k)]
-  if name not in choices:
-    raise ValueError(
-      f"early_stopping.monitor {name!r} is not a validation metric with a "
-      f"direction; valid: {', '.join(choices)}"
-    )

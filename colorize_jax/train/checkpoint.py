@@ -38,7 +38,8 @@ class Progress:
   epoch_sums: dict[str, float] = dataclasses.field(default_factory=dict)
   epoch_count: int = 0
   epoch_seconds: float = 0.0
-  gray_recorded: bool = False  # The gray baseline is validated once per run.
+  # Evaluators whose gray baseline is recorded: once per run and evaluator (config.evals).
+  gray_recorded: list[str] = dataclasses.field(default_factory=list)
 
   def add_steps(self, steps: list[dict[str, float]]) -> None:
     """Adds logged training steps' metrics to the current epoch's running sums."""
@@ -59,7 +60,10 @@ class Progress:
   @classmethod
   def from_json(cls, data: dict) -> Progress:
     fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in fields})
+    data = {k: v for k, v in data.items() if k in fields}
+    if isinstance(data.get("gray_recorded"), bool):  # Before config.evals: validation's only.
+      data["gray_recorded"] = ["val"] if data["gray_recorded"] else []
+    return cls(**data)
 
 
 class CheckpointError(RuntimeError):

@@ -1,10 +1,12 @@
 """The training loop's duties besides the update: step logs, end-of-epoch hooks, the final report.
 
-`epoch_hooks(...)` gives the default order: validation (metrics to
-metrics.jsonl and TensorBoard), early stopping, the console line, the
-sample grid, the plots, the checkpoint. Each hook reads and extends one
-`EpochEnd`; none of them trains. `finish` is the run's last duty: the best
-weights back, the final evaluation and the report.
+Hooks read a `RunContext` (what a run is made of, built once by
+colorize_jax/train/run_setup.py), never the Trainer. `epoch_hooks(...)` gives
+the default order: the evaluators of config.evals (each `<name>/<metric>`),
+the epoch's record to metrics.jsonl and TensorBoard, early stopping, the
+console line, the sample grid, the plots, the checkpoint. Each hook reads and
+extends one `EpochEnd`; none of them trains. `finish` is the run's last duty:
+the best weights back, every evaluator's report and final_metrics.json.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
@@ -21,6 +23,7 @@ import numpy as np
 from absl import logging
 
 from colorize_jax.evaluators.evaluator import Evaluator
+from colorize_jax.evaluators.named import NamedEvaluator, write_report
 from colorize_jax.outputs import atomic, console, metric_names
 from colorize_jax.outputs.grids import save_png
 from colorize_jax.outputs.plots import plot_curves
@@ -32,25 +35,46 @@ class NonFiniteLossError(FloatingPointError):
   """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+@dataclasses.dataclass(frozen=True)
+class RunContext:
+  """What the hooks and `finish` read of a run, explicitly (docs/DESIGN.md, "Life of a run")."""
+
+  config: Any
+  workdir: str
+  is_main: bool  # Process 0: the one that writes files.
+  writer: RunWriter
+  checkpoints: checkpoint.Checkpoints
+  evaluator: Evaluator  # The task's jitted metrics and grids, shared by every evaluator.
+  evaluators: tuple[NamedEvaluator, ...]  # config.evals, by name.
+  monitor: str  # '<evaluator>/<metric>' that early stopping and the best checkpoint track.
+  fixed_images: np.ndarray  # The sample grid's validation photos.
+  console_keys: tuple[str, ...]  # The task's metrics on the console line.
+  plot_panels: dict[str, list[str]]  # The task's panels of plots/loss.png.
+  steps_per_epoch: int
+  total_steps: int
+  train_examples: int
+  test_batches: Callable[[], Iterable]  # The run's test split, scored once at the end.
+
+
 class StepLog:
   """Every log_every_steps: the steps' device scalars fetched once, checked, the last one logged."""
 
-  def __init__(self, trainer, start_step: int):
-    self.trainer, cfg = trainer, trainer.config
+  def __init__(self, ctx: RunContext, start_step: int):
+    self.ctx, cfg = ctx, ctx.config
     self.meter = console.Throughput(
-      cfg.batch_size, start_step, trainer.total_steps, trainer.steps_per_epoch
+      cfg.batch_size, start_step, ctx.total_steps, ctx.steps_per_epoch
     )
     logging.info(
       "training %d epochs x %d steps (batch %d, %d train examples) from step %d",
       cfg.num_epochs,
-      trainer.steps_per_epoch,
+      ctx.steps_per_epoch,
       cfg.batch_size,
-      trainer.data.num_examples("train"),
+      ctx.train_examples,
       start_step,
     )
 
   def __call__(self, step: int, pending: list, epoch: int) -> list[dict[str, float]]:
-    t = self.trainer
+    t = self.ctx
     fetched = [{k: float(v) for k, v in m.items()} for m in jax.device_get(pending)]
     for m in fetched:
       bad = {k: v for k, v in m.items() if not math.isfinite(v)}
@@ -65,17 +89,24 @@ class StepLog:
     t.writer.scalars(step, {f"train/{k}": v for k, v in fetched[-1].items()} | perf, kind="step")
     logging.info(
       console.progress_line(
-        epoch, t.config.num_epochs, step, t.total_steps, fetched[-1], perf, t.task.console_keys
+        epoch, t.config.num_epochs, step, t.total_steps, fetched[-1], perf, t.console_keys
       )
     )
     return fetched
 
 
-# plots/quality.png: the validation image metrics, each beside its gray baseline.
-QUALITY_PANELS = {
-  name: [f"val/{name}", f"val/gray/{name}"]
-  for name in ("psnr", "ssim", "delta_colorfulness", "ab_auc")
-}
+QUALITY_METRICS = ("psnr", "ssim", "delta_colorfulness", "ab_auc")
+
+
+def quality_panels(names: Iterable[str]) -> dict[str, list[str]]:
+  """plots/quality.png: each image metric of every evaluator, beside its gray baseline."""
+  return {
+    metric: [key for name in names for key in (f"{name}/{metric}", f"{name}/gray/{metric}")]
+    for metric in QUALITY_METRICS
+  }
+
+
+QUALITY_PANELS = quality_panels(["val"])
 
 
 @dataclasses.dataclass
@@ -104,39 +135,55 @@ class EpochEnd:
 Hook = Callable[[EpochEnd], None]
 
 
-class Validate:
-  """Every validation metric into the epoch's record (written here), the gray baseline once per run.
+class Evaluate:
+  """Each evaluator due this epoch (config.evals) scores into the record as `<name>/<metric>`,
+  its gray baseline (`<name>/gray/<metric>`) once per run; its time as `time/<name>_seconds`
+  and all of them as `time/validation_seconds`."""
 
-  Runs on every `eval.every_epochs`-th epoch and the last one, on at most
-  `eval.max_examples` validation images (0 = all).
-  """
-
-  def __init__(self, evaluator: Evaluator, data, config, writer: RunWriter, monitor: str):
-    self.evaluator, self.data, self.writer, self.monitor = evaluator, data, writer, monitor
-    self.every = max(int(config.eval.get("every_epochs", 1)), 1)
-    self.max_examples = int(config.eval.get("max_examples", 0))
-    self.enabled = data.num_examples("val") > 0
-    if not self.enabled:
-      logging.warning(
-        "the val split has no images: validation metrics, early stopping and best "
-        "checkpoints are skipped (give data.split_fractions a val share)"
-      )
+  def __init__(self, evaluators: Iterable[NamedEvaluator], monitor: str):
+    self.evaluators, self.monitor = list(evaluators), monitor
+    for ev in self.evaluators:
+      if not ev.count:
+        skipped = (
+          ": validation metrics, early stopping and best checkpoints are skipped"
+          if monitor.startswith(f"{ev.name}/")
+          else ""
+        )
+        logging.warning(
+          "the %s split has no images%s (evals.%s; give data.split_fractions a %s share)",
+          ev.split,
+          skipped or f": evaluator {ev.name!r} is skipped",
+          ev.name,
+          ev.split,
+        )
 
   def __call__(self, epoch: EpochEnd) -> None:
-    if self.enabled and (epoch.progress.epoch % self.every == 0 or epoch.last):
+    spent = 0.0
+    for ev in self.evaluators:
+      if not ev.due(epoch.progress.epoch, epoch.last):
+        continue
       start = time.perf_counter()
-      scores = self.evaluator.evaluate(
-        epoch.state,
-        self.data.eval_batches("val"),
-        # Once per run: the flag is checkpointed, so every process of a resumed run agrees.
-        with_gray=not epoch.progress.gray_recorded,
-        max_examples=self.max_examples,
-      )
-      epoch.progress.gray_recorded = True
-      epoch.record |= {f"val/{k}": v for k, v in scores.means().items()}
-      epoch.record["time/validation_seconds"] = time.perf_counter() - start
-      epoch.monitor = epoch.record.get(self.monitor)
-    self.writer.scalars(epoch.step, epoch.record, kind="epoch", epoch=epoch.progress.epoch)
+      # Once per run: the list is checkpointed, so every process of a resumed run agrees.
+      with_gray = ev.name not in epoch.progress.gray_recorded
+      means = ev.epoch_means(epoch.state, with_gray=with_gray)
+      if with_gray:
+        epoch.progress.gray_recorded.append(ev.name)
+      seconds = time.perf_counter() - start
+      epoch.record |= {f"{ev.name}/{k}": v for k, v in means.items()}
+      epoch.record[f"time/{ev.name}_seconds"] = seconds
+      spent += seconds
+    if spent:
+      epoch.record["time/validation_seconds"] = spent
+    epoch.monitor = epoch.record.get(self.monitor)
+
+
+def write_record(writer: RunWriter) -> Hook:
+  """The epoch's record into metrics.jsonl and TensorBoard."""
+
+  def write(epoch: EpochEnd) -> None:
+    writer.scalars(epoch.step, epoch.record, kind="epoch", epoch=epoch.progress.epoch)
+
+  return write
 
 
 class EarlyStopping:
@@ -144,13 +191,13 @@ class EarlyStopping:
   one."""
 
   def __init__(self, config, monitor: str):
-    self.cfg, self.monitor = config.early_stopping, monitor
+    self.cfg, self.metric = config.early_stopping, _metric(monitor)
 
   def __call__(self, epoch: EpochEnd) -> None:
     progress = epoch.progress
     if epoch.monitor is None:
       return
-    if metric_names.improved(self.monitor, epoch.monitor, progress.best_value, self.cfg.min_delta):
+    if metric_names.improved(self.metric, epoch.monitor, progress.best_value, self.cfg.min_delta):
       progress.best_value, progress.best_step, progress.bad_epochs = epoch.monitor, epoch.step, 0
     else:
       progress.bad_epochs += 1
@@ -192,87 +239,131 @@ class SampleGrid:
 
 
 class Plots:
-  """plots/loss.png (the task's panels) and plots/quality.png (validation image metrics)."""
+  """plots/loss.png (the task's panels) and plots/quality.png (the evaluators' image metrics)."""
 
-  def __init__(self, workdir: str, panels: dict[str, list[str]], writer: RunWriter, is_main: bool):
+  def __init__(
+    self,
+    workdir: str,
+    panels: dict[str, list[str]],
+    writer: RunWriter,
+    is_main: bool,
+    quality: dict[str, list[str]] = QUALITY_PANELS,
+  ):
     self.workdir, self.panels, self.writer, self.is_main = workdir, panels, writer, is_main
+    self.quality = quality
 
   def __call__(self, epoch: EpochEnd) -> None:
     del epoch
     if self.is_main:
       history = read_metrics(self.workdir)
       plot_curves(history, os.path.join(self.workdir, "plots", "loss.png"), self.panels)
-      plot_curves(history, os.path.join(self.workdir, "plots", "quality.png"), QUALITY_PANELS)
+      plot_curves(history, os.path.join(self.workdir, "plots", "quality.png"), self.quality)
       self.writer.flush()
 
 
 class SaveCheckpoint:
-  """The epoch's checkpoint; Orbax keeps the best by the monitored value, signed (lower is
-  better)."""
+  """Every checkpoint of a run is decided here: at the end of each epoch (a hook), every
+  `checkpoint.every_steps` steps (`due`/`save`) and at the run's end. Orbax keeps the best by the
+  monitored value, signed (lower is better)."""
 
-  def __init__(self, checkpoints: checkpoint.Checkpoints, train_iter, monitor: str):
-    self.checkpoints, self.train_iter, self.monitor = checkpoints, train_iter, monitor
+  def __init__(
+    self, checkpoints: checkpoint.Checkpoints, train_iter, monitor: str, every_steps: int = 0
+  ):
+    self.checkpoints, self.train_iter, self.metric = checkpoints, train_iter, _metric(monitor)
+    self.every_steps = int(every_steps)
+
+  def due(self, step: int, end_of_epoch: bool) -> bool:
+    """Whether `step` ends with a checkpoint (the loop updates the progress it saves first)."""
+    return end_of_epoch or bool(self.every_steps and step % self.every_steps == 0)
+
+  def save(self, step: int, state, progress: checkpoint.Progress) -> None:
+    """A checkpoint between epochs or at the run's end: never offered as the best."""
+    self.checkpoints.save(step, state, self.train_iter, progress)
 
   def __call__(self, epoch: EpochEnd) -> None:
     # Only an epoch EarlyStopping counted as the best (min_delta included) is offered to Orbax as
     # one, so Orbax's best step is always progress.best_step.
     best = epoch.monitor is not None and epoch.progress.best_step == epoch.step
-    value = metric_names.signed(self.monitor, epoch.monitor) if best else None
+    value = metric_names.signed(self.metric, epoch.monitor) if best else None
     self.checkpoints.save(epoch.step, epoch.state, self.train_iter, epoch.progress, monitor=value)
 
 
-def epoch_hooks(trainer, train_iter) -> list[Hook]:
-  """The default end-of-epoch duties of a Trainer, in order."""
-  cfg, writer = trainer.config, trainer.writer
+def _metric(monitor: str) -> str:
+  """'kodak24/psnr' -> 'psnr': the metric whose direction counts."""
+  return monitor.split("/", 1)[1] if "/" in monitor else monitor
+
+
+def epoch_hooks(ctx: RunContext, saver: SaveCheckpoint) -> list[Hook]:
+  """The default end-of-epoch duties of a run, in order (the checkpoint last)."""
+  cfg, writer = ctx.config, ctx.writer
   return [
-    Validate(trainer.evaluator, trainer.data, cfg, writer, trainer.monitor),
-    EarlyStopping(cfg, trainer.monitor),
+    Evaluate(ctx.evaluators, ctx.monitor),
+    write_record(writer),
+    EarlyStopping(cfg, ctx.monitor),
     epoch_line(cfg.num_epochs),
-    SampleGrid(trainer.evaluator, trainer.fixed_images, writer, trainer.is_main),
-    Plots(trainer.workdir, trainer.task.plot_panels, writer, trainer.is_main),
-    SaveCheckpoint(trainer.checkpoints, train_iter, trainer.monitor),
+    SampleGrid(ctx.evaluator, ctx.fixed_images, writer, ctx.is_main),
+    Plots(
+      ctx.workdir,
+      ctx.plot_panels,
+      writer,
+      ctx.is_main,
+      quality_panels(ev.name for ev in ctx.evaluators if ev.spec.on_epochs),
+    ),
+    saver,
   ]
 
 
-def finish(trainer, state, progress: checkpoint.Progress, counts: dict) -> dict:
-  """Best weights back (when asked), val and test scores, the final grid and final_metrics.json."""
-  cfg, workdir, evaluator = trainer.config, trainer.workdir, trainer.evaluator
-  if cfg.early_stopping.restore_best and progress.best_step not in (
-    None,
-    int(jax.device_get(state.step)),
-  ):
-    state, _ = trainer.checkpoints.restore(progress.best_step, checkpoint.abstract_like(state))
+def finish(ctx: RunContext, state, progress: checkpoint.Progress, counts: dict) -> dict:
+  """Best weights back (when asked); every evaluator's report (eval/<name>.json and .png), the
+  test split's means, the final grid and final_metrics.json."""
+  cfg, workdir, evaluator = ctx.config, ctx.workdir, ctx.evaluator
+  best = cfg.early_stopping.restore_best and progress.best_step is not None
+  if best and progress.best_step != int(jax.device_get(state.step)):
+    state, _ = ctx.checkpoints.restore(progress.best_step, checkpoint.abstract_like(state))
     logging.info(
       "restored the best weights (step %d, %s=%.5g)",
       progress.best_step,
-      trainer.monitor,
+      ctx.monitor,
       progress.best_value,
     )
-  scores = {
-    split: evaluator.evaluate(state, trainer.data.eval_batches(split)).means()
-    for split in ("val", "test")
-  }
+  step = int(jax.device_get(state.step))
+  scores, reports = {}, []
+  for ev in ctx.evaluators:  # Collectives: every process scores, process 0 writes.
+    if not ev.count:
+      scores[ev.name] = {}
+      continue
+    report, grid = ev.report(
+      state, step=step, checkpoint="best" if best else "last", workdir=workdir
+    )
+    scores[ev.name] = report["metrics"] | {"examples": report["examples"]}
+    reports.append((report, grid))
+  if "test" not in scores:
+    scores["test"] = evaluator.evaluate(state, ctx.test_batches()).means()
   result = {
-    "step": int(jax.device_get(state.step)),
+    "step": step,
     "epochs": progress.epoch,
     "params": counts,
     "best_step": progress.best_step,
-    "monitor": trainer.monitor,
+    "monitor": ctx.monitor,
     "stopped_early": progress.stopped_early,
     "train_seconds": progress.train_seconds,
     **scores,
   }
-  grid = evaluator.sample_grid(state, trainer.fixed_images) if len(trainer.fixed_images) else None
-  if trainer.is_main:
+  grid = evaluator.sample_grid(state, ctx.fixed_images) if len(ctx.fixed_images) else None
+  if ctx.is_main:
     if grid is not None:
       save_png(grid, os.path.join(workdir, "samples", "final.png"))
+    for report, report_grid in reports:
+      write_report(report, report_grid)
     atomic.write_json(os.path.join(workdir, "final_metrics.json"), result)
-  trainer.writer.scalars(
-    result["step"], {f"final/test/{k}": v for k, v in result["test"].items()}, kind="final"
+  ctx.writer.scalars(
+    step,
+    {f"final/{name}/{k}": v for name, means in scores.items() for k, v in means.items()},
+    kind="final",
   )
-  trainer.writer.close()
-  trainer.checkpoints.close()
-  logging.info("final: val %s | test %s", result["val"], result["test"])
+  ctx.writer.close()
+  ctx.checkpoints.close()
+  logging.info("final: %s", " | ".join(f"{name} {means}" for name, means in scores.items()))
   logging.info("sample grid: %s", os.path.join(workdir, "samples", "final.png"))
   logging.info("loss plot:   %s", os.path.join(workdir, "plots", "loss.png"))
   return result

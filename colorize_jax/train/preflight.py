@@ -113,8 +113,11 @@ def _image_size(config, fits: Callable[[Any, int], bool]) -> str | None:
   )
 
 
-def _task(config) -> str | None:
-  """The task's own checks: building it (no arrays, no tracing) rejects conflicting switches."""
+def _task(config, task=None) -> str | None:
+  """The task's own checks: building it (no arrays, no tracing) rejects conflicting switches;
+  a `task` already built from this config passed them."""
+  if task is not None:
+    return None
   try:
     tasks.build(config)
   except (ValueError, registry.UnknownNameError) as e:
@@ -146,8 +149,14 @@ def _discriminator(config) -> str | None:
   return None
 
 
-def check(config, num_devices: int | None = None, fits: Callable[[Any, int], bool] = _fits) -> None:
-  """Raises ConfigError listing every bad value; logs values that are ignored."""
+def check(
+  config,
+  num_devices: int | None = None,
+  fits: Callable[[Any, int], bool] = _fits,
+  task=None,
+) -> None:
+  """Raises ConfigError listing every bad value; logs values that are ignored. `task`: the one
+  built from `config` already, if any (not built again)."""
   num_devices = num_devices or jax.device_count()
   problems = [
     _at_least(config, "num_epochs", 1),
@@ -164,7 +173,7 @@ def check(config, num_devices: int | None = None, fits: Callable[[Any, int], boo
   ]
   # A task that cannot be built (conflicting switches, a model's unknown option) is the one
   # problem with its networks: tracing them would trip on the same thing.
-  network_problem = _task(config)
+  network_problem = _task(config, task)
   if network_problem is None and config.get("model") is not None:
     network_problem = _image_size(config, fits)
   if network_problem is None and config.get("discriminator") is not None:

@@ -2,8 +2,9 @@
 
 A workdir's config.json is the config its checkpoints were trained with. On
 resume the new config is compared with it field by field:
-- fields that only say how long to train, what to log, how to evaluate or
-  which checkpoints to keep (SAFE_FIELDS) pass with a log line;
+- fields that only say how long to train, what to log, how to evaluate (eval,
+  evals: adding or removing an evaluator too) or which checkpoints to keep
+  (SAFE_FIELDS) pass with a log line;
 - any other change (model, loss, task, optimizer, colour space, image size,
   data, seed, ...) changes what is learned and is refused with a diff, unless
   allowed (`launch.py --allow_config_change`); then "best" tracking restarts,
@@ -38,6 +39,7 @@ SAFE_FIELDS = (
   "log_every_steps",
   "num_sample_images",
   "eval.",
+  "evals.",
   "checkpoint.",
   "early_stopping.",
   "data.worker_count",
@@ -72,7 +74,8 @@ def resolved_json(config) -> dict:
   """The config as config.json records it: references resolved, data and eval paths absolute."""
   resolved = config.copy_and_resolve_references()
   # Absolute paths, so eval/compare/colorize read the run from any directory.
-  for section in (resolved.data, resolved.get("eval") or {}):
+  evals = resolved.get("evals") or {}
+  for section in (resolved.data, resolved.get("eval") or {}, *(evals[k] for k in evals)):
     if section.get("path"):
       section.path = os.path.abspath(section.path)
   return json.loads(resolved.to_json_best_effort())

@@ -1,8 +1,9 @@
 """What one training run is made of, built before its first step.
 
-The config is checked, the data read and the task built here; the compiled
-init and train step, the evaluator, the writer and the checkpoints are ready
-when the loop (colorize_jax/train/trainer.py) starts.
+The data is read here and the task prepared (trainer.train_and_evaluate
+builds it and the mesh once); the compiled init and train step, the
+evaluators of config.evals, the writer, the checkpoints and the hooks'
+RunContext are ready when the loop (colorize_jax/train/trainer.py) starts.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from absl import logging
 
 from colorize_jax import tasks
 from colorize_jax.data import DataPipeline, augment
+from colorize_jax.evaluators import specs
 from colorize_jax.evaluators.evaluator import Evaluator
+from colorize_jax.evaluators.named import NamedEvaluator
 from colorize_jax.outputs.writer import RunWriter
 from colorize_jax.runtime import parallel, xla_options
-from colorize_jax.train import checkpoint, optim, profiling
+from colorize_jax.train import checkpoint, hooks, optim, profiling
 
 
 def make_train_step(task, config):
@@ -45,8 +48,11 @@ class RunSetup:
     config,
     workdir: str,
     *,
+    task=None,
+    mesh: jax.sharding.Mesh | None = None,
     profile_steps: tuple[int, int] | None = None,
   ):
+    """`task` and `mesh`: the run's, built once by train_and_evaluate (None: built here)."""
     self.config, self.workdir = config, os.path.abspath(workdir)
     self.profiler = profiling.StepProfiler(profile_steps, self.workdir)
     parallel.check_batch_size(config.batch_size)
@@ -61,10 +67,10 @@ class RunSetup:
     self.steps_per_epoch, self.total_steps = optim.step_budget(
       config, self.data.num_examples("train")
     )
-    self.task = tasks.build(config)
+    self.task = tasks.build(config) if task is None else task
     self.task.prepare(self.data, self.workdir)  # Constants from the train split, e.g. the ab prior.
     optimizers = optim.build_all(config, self.task.optimizers, self.total_steps)
-    mesh = parallel.make_mesh()
+    mesh = parallel.make_mesh() if mesh is None else mesh
     self.data_sharding, replicated = parallel.data_sharding(mesh), parallel.replicated(mesh)
     self.init_key, self.key = jax.random.split(jax.random.key(config.seed))
     self._init = jax.jit(
@@ -73,9 +79,17 @@ class RunSetup:
       ),
       out_shardings=replicated,
     )
-    self.evaluator = Evaluator(self.task)
+    self.evaluator = Evaluator(self.task, mesh)
+    eval_specs = specs.from_config(config)
     # Traced, not compiled: a bad monitor name fails before any compilation.
-    self.monitor = self.evaluator.monitor(config, jax.eval_shape(self._init, self.init_key))
+    self.monitor = specs.check_monitor(
+      config.early_stopping.get("monitor") or self.task.monitor,
+      eval_specs,
+      self.evaluator.names(jax.eval_shape(self._init, self.init_key), config.data.image_size),
+    )
+    self.evaluators = tuple(
+      NamedEvaluator(spec, self.evaluator, config, shared=self.data) for spec in eval_specs
+    )
     self._train_step = xla_options.jit(
       make_train_step(self.task, config),
       in_shardings=(replicated, self.data_sharding, replicated),
@@ -87,6 +101,23 @@ class RunSetup:
       os.path.join(self.workdir, "checkpoints"), keep=config.checkpoint.keep
     )
     self.fixed_images = self.data.fixed_examples("val", config.num_sample_images)
+    self.context = hooks.RunContext(
+      config=config,
+      workdir=self.workdir,
+      is_main=self.is_main,
+      writer=self.writer,
+      checkpoints=self.checkpoints,
+      evaluator=self.evaluator,
+      evaluators=self.evaluators,
+      monitor=self.monitor,
+      fixed_images=self.fixed_images,
+      console_keys=self.task.console_keys,
+      plot_panels=self.task.plot_panels,
+      steps_per_epoch=self.steps_per_epoch,
+      total_steps=self.total_steps,
+      train_examples=self.data.num_examples("train"),
+      test_batches=functools.partial(self.data.eval_batches, "test"),
+    )
 
   def init_or_restore(self, train_iter):
     """A fresh state and progress, or the newest checkpoint that restores (with the iterator)."""

@@ -3,7 +3,8 @@
 Data flow: grain iterator of process-local uint8 batches -> global arrays
 sharded on the data axis -> task.train_step (jit, state donated) -> step
 metrics; at the end of each epoch the hooks of colorize_jax/train/hooks.py
-(validation, early stopping, console, sample grid, plots, checkpoint).
+(the evaluators of config.evals, early stopping, console, sample grid, plots,
+checkpoint), which read the run's RunContext.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import time
 import jax
 from absl import logging
 
+from colorize_jax import registry, tasks
 from colorize_jax.data import prefetch
+from colorize_jax.evaluators import specs
 from colorize_jax.runtime import parallel, xla_options
 from colorize_jax.train import checkpoint, hooks, preflight, resume_guard, workdir_lock
 
@@ -43,17 +46,20 @@ class Trainer(RunSetup):
     finally:  # Reader threads and grain workers end on every exit.
       train_iter.close()
       self.profiler.stop()  # An early stop before the range's end.
-    return hooks.finish(self, state, progress, counts)
+    return hooks.finish(self.context, state, progress, counts)
 
   def _train(self, state, progress, train_iter):
     cfg = self.config
     step = int(jax.device_get(state.step))
+    saver = hooks.SaveCheckpoint(
+      self.checkpoints, train_iter, self.monitor, every_steps=cfg.checkpoint.every_steps
+    )
     if progress.finished and (progress.stopped_early or step >= self.total_steps):
       logging.info("run in %s already finished at step %d; nothing to do", self.workdir, step)
       return state
     self.profiler.check(step, self.total_steps)
-    epoch_hooks = hooks.epoch_hooks(self, train_iter)
-    step_log = hooks.StepLog(self, step)
+    epoch_hooks = hooks.epoch_hooks(self.context, saver)
+    step_log = hooks.StepLog(self.context, step)
     pending = []  # Device scalars since the last log: no sync per step.
     run_start, run_seconds0 = time.perf_counter(), progress.train_seconds
     epoch_start = run_start - progress.epoch_seconds  # A resumed epoch keeps its earlier time.
@@ -69,9 +75,7 @@ class Trainer(RunSetup):
       pending.append(metrics)
       # A budget that ends mid-epoch still validates (and plots) that last part.
       end_of_epoch = step % self.steps_per_epoch == 0 or step == self.total_steps
-      save_now = end_of_epoch or (
-        cfg.checkpoint.every_steps and step % cfg.checkpoint.every_steps == 0
-      )
+      save_now = saver.due(step, end_of_epoch)
       if step % cfg.log_every_steps == 0 or save_now:
         progress.add_steps(step_log(step, pending, progress.epoch + 1))
         pending = []
@@ -83,17 +87,17 @@ class Trainer(RunSetup):
         seconds = time.perf_counter() - epoch_start
         epoch = hooks.EpochEnd.of_progress(state, step, progress, seconds)
         hooks_start = time.perf_counter()
-        for hook in epoch_hooks:
+        for hook in epoch_hooks:  # The last one saves the epoch's checkpoint.
           hook(epoch)
         epoch_start = time.perf_counter()
         step_log.meter.add_epoch_end(epoch_start - hooks_start)
       elif save_now:
         progress.epoch_seconds = time.perf_counter() - epoch_start
-        self.checkpoints.save(step, state, train_iter, progress)
+        saver.save(step, state, progress)
     self.checkpoints.wait()
-    if not progress.finished:  # e.g. total_steps reached mid-epoch.
+    if not progress.finished:  # e.g. a resumed run whose new budget it had already passed.
       progress.finished = True
-      self.checkpoints.save(step, state, train_iter, progress)
+      saver.save(step, state, progress)
       self.checkpoints.wait()
     return state
 
@@ -109,7 +113,14 @@ def train_and_evaluate(
 
   `profile_steps` (N, M): a profiler trace of those steps (colorize_jax/train/profiling.py).
   """
-  preflight.check(config)
+  # The task and the mesh are made once, here, for the checks and the run.
+  mesh = parallel.make_mesh()
+  try:
+    task = tasks.build(config)
+  except (ValueError, registry.UnknownNameError):
+    task = None  # preflight.check says why, with every other bad value.
+  preflight.check(config, task=task)
+  specs.from_config(config)  # Evaluator specs: a missing folder fails here, in one line.
   is_main = jax.process_index() == 0
   taking = functools.partial(parallel.agree_on, what="taking the workdir")
   with workdir_lock.hold(workdir, enabled=is_main, agree=taking):
@@ -124,7 +135,7 @@ def train_and_evaluate(
       ),
       "checking the config against the workdir's",
     )
-    trainer = Trainer(config, workdir, profile_steps=profile_steps)
+    trainer = Trainer(config, workdir, task=task, mesh=mesh, profile_steps=profile_steps)
     try:
       return trainer.run(resume)
     finally:

@@ -1,0 +1,133 @@
+"""One named evaluator of a run: its spec (specs.py), its data and the shared jitted Evaluator.
+
+Training scores it every few epochs (`epoch_means`, logged as `<name>/<metric>`)
+and once more at the end (`report`); `launch.py --mode=eval` builds one from
+`config.eval` and writes the same report, eval/<name>.json.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+
+from colorize_jax.data import DataPipeline
+from colorize_jax.evaluators.evaluator import Evaluator, Scores
+from colorize_jax.evaluators.specs import EvalSpec
+from colorize_jax.outputs import atomic, metric_names
+from colorize_jax.outputs.grids import save_png
+
+
+def pipeline(spec: EvalSpec, config) -> DataPipeline:
+  """A pipeline of a spec's data, batched for evaluation (spec.batch_size or config.batch_size)."""
+  return DataPipeline(
+    spec.data(config.data)[0],
+    global_batch_size=int(spec.batch_size or config.batch_size),
+    seed=config.seed,
+    process_index=jax.process_index(),
+    process_count=jax.process_count(),
+  )
+
+
+class NamedEvaluator:
+  """A spec bound to its batches: the run's own data for a split, a pipeline of its own for a
+  folder (`shared` is the run's pipeline, reused when the spec reads one of its splits)."""
+
+  def __init__(
+    self, spec: EvalSpec, evaluator: Evaluator, config, *, shared: DataPipeline | None = None
+  ):
+    self.spec, self.evaluator, self.name = spec, evaluator, spec.name
+    self.data_cfg, self.split = spec.data(config.data)
+    own_data = spec.path or spec.batch_size or shared is None
+    self.data = pipeline(spec, config) if own_data else shared
+    self.count = self.data.num_examples(self.split)
+    self.num_sample_images = (
+      int(config.num_sample_images) if spec.num_sample_images < 0 else spec.num_sample_images
+    )
+    if not self.count and spec.path:
+      raise ValueError(f"{spec.field or f'evals.{self.name}'}.path={spec.path!r} has no images")
+
+  def due(self, epoch: int, last: bool) -> bool:
+    return self.count > 0 and self.spec.due(epoch, last)
+
+  def scores(self, state, *, with_gray: bool, max_examples: int = 0) -> Scores:
+    """Every kept metric per example (a collective: every process calls it)."""
+    scores = self.evaluator.evaluate(
+      state, self.data.eval_batches(self.split), with_gray=with_gray, max_examples=max_examples
+    )
+    kept = {k: v for k, v in scores.values.items() if self.spec.keeps(k)}
+    return Scores(scores.positions, kept)
+
+  def epoch_means(self, state, *, with_gray: bool) -> dict[str, float]:
+    """The means of an epoch's scoring, on at most `max_examples` examples."""
+    return self.scores(state, with_gray=with_gray, max_examples=self.spec.max_examples).means()
+
+  def report(
+    self, state, *, step: int, checkpoint: str, workdir: str
+  ) -> tuple[dict, np.ndarray | None]:
+    """(eval/<name>.json's content, its gray | predicted | true grid): every example, with the
+    gray baseline. A collective: every process calls it; process 0 writes (evaluate.py)."""
+    start = time.perf_counter()
+    scores = self.scores(state, with_gray=True)
+    seconds = time.perf_counter() - start
+    if not scores.count:
+      raise ValueError(
+        f"no image of the {self.split} split could be decoded for evaluator {self.name!r} "
+        f"({self.data_cfg.source} {self.data_cfg.path})"
+      )
+    values = scores.values
+    means = {k: float(np.mean(v)) for k, v in sorted(values.items())}
+    files = getattr(self.data.source(self.split), "files", None)  # Folders know their names.
+    per_image = [
+      {
+        "index": int(p),
+        **({"file": files[p]} if files else {}),
+        **{k: float(v[i]) for k, v in sorted(values.items())},
+      }
+      for i, p in enumerate(scores.positions)
+    ]
+    out_dir = os.path.join(workdir, "eval")
+    report = {
+      "name": self.name,
+      "workdir": workdir,
+      "checkpoint": checkpoint,
+      "step": int(step),
+      "split": self.split,
+      "path": os.path.abspath(self.data_cfg.path) if self.spec.path else "",
+      "source": self.data_cfg.source,
+      "image_size": int(self.data_cfg.image_size),
+      "color_space": self.evaluator.task.color_space.name,
+      "examples": scores.count,
+      "seconds": seconds,
+      "metrics": {k: v for k, v in means.items() if not k.startswith("gray/")},
+      "gray_baseline": {k[len("gray/") :]: v for k, v in means.items() if k.startswith("gray/")},
+      "grid": os.path.join(out_dir, f"{self.name}.png"),
+      "per_image": per_image,
+    }
+    images = self.data.fixed_examples(self.split, self.num_sample_images)
+    grid = self.evaluator.sample_grid(state, images) if len(images) else None
+    logging.info(
+      "evaluator %s (%d images, %.1f s): %s", self.name, scores.count, seconds, summary(report)
+    )
+    return report, grid
+
+
+def write_report(report: dict, grid: np.ndarray | None) -> None:
+  """eval/<name>.json and, given one, its grid eval/<name>.png (process 0 only)."""
+  if grid is not None:
+    save_png(grid, report["grid"])
+  # Whole or not at all: compare and results_table read eval/*.json.
+  atomic.write_json(os.path.join(os.path.dirname(report["grid"]), f"{report['name']}.json"), report)
+
+
+def summary(report: dict) -> str:
+  """'psnr 24.1 (gray 22.3) ...': each headline number beside its gray-baseline floor."""
+  model, gray = report["metrics"], report["gray_baseline"]
+  return ", ".join(
+    f"{k} {model[k]:.4g} (gray {gray[k]:.4g})"
+    for k in metric_names.HEADLINE
+    if k in model and k in gray
+  )
