@@ -54,7 +54,7 @@ def main(argv):
   size = config.data.image_size
   task = tasks.build(config)
   state = task.init_state(jax.random.key(0), size, optim.build_all(config, task.optimizers, None))
-  colorizer = inference.Colorizer(config, task.generator, task.inference_variables(state))
+  colorizer = inference.Colorizer(config, task, task.inference_variables(state))
   rng = np.random.default_rng(0)
   batch = rng.integers(0, 256, (FLAGS.batch_size, size, size, 3), np.uint8)
   photo = FLAGS.photo_size or size

@@ -2,14 +2,19 @@
 
 Everything goes through the task protocol (tasks/base.py): the task is built
 from the run's config exactly as train.py builds it, the state is restored
-into an abstract target (`jax.eval_shape`), and only `task.generator` with
-`task.inference_variables(state)` is kept, so every model and task (regression,
-adversarial, ...) loads the same way.
+into an abstract target (`jax.eval_shape`), and only `task.inference_variables(state)`
+is kept; photos become network inputs through `task.model_inputs` and predictions
+become RGB through `task.to_rgb`, so every model and task (regression, adversarial,
+a task that reads hints, ...) loads and colorizes the same way.
 
 Bundle layout (written by colorize_jax/export.py):
   BUNDLE/config.json    the run's resolved config
-  BUNDLE/bundle.json    format version, source workdir and step, image size, colour space
+  BUNDLE/bundle.json    format version, source workdir and step, image size, colour space,
+                        and the network's input layout ("inputs": [{"name", "channels"}])
   BUNDLE/variables/     the generator's inference variables (Orbax StandardCheckpointer)
+
+A bundle whose recorded input layout differs from what its task builds today is
+refused in one line; bundles written before the layout was recorded load as before.
 """
 
 from __future__ import annotations
@@ -103,20 +108,23 @@ def restore_state(config, workdir: str, which: str | int = "best", *, mesh=None)
 
 @dataclasses.dataclass(eq=False)
 class Colorizer:
-  """A generator with its inference variables, replicated over every device.
+  """A task (built from `config`) with its generator's inference variables, replicated over
+  every device.
 
   Batches go in as uint8 photos at the model's resolution, sharded on the
-  data axis (`shard`), so inference is data-parallel like training.
+  data axis (`shard`), so inference is data-parallel like training. The batch
+  the task sees is {"image": photos} plus any `extra` arrays the caller gives
+  (batch-first, e.g. a user's colour hints), which its `model_inputs` may read.
   """
 
   config: ml_collections.ConfigDict
-  generator: Any
+  task: Any
   variables: Any
   step: int | None = None
   source: str = ""
 
   def __post_init__(self):
-    self.color_space = color.get_color_space(self.config.data)
+    self.color_space = self.task.color_space
     self.image_size = int(self.config.data.image_size)
     mesh = parallel.make_mesh()
     self.data_sharding = parallel.data_sharding(mesh)
@@ -125,32 +133,53 @@ class Colorizer:
     self._predict_rgb = xla_options.jit(self._merged)
     self._chroma_ab = xla_options.jit(self._chroma)
 
-  def _merged(self, variables, rgb_uint8):
-    inputs, _ = self.color_space.split(rgb_uint8)
-    return self.color_space.merge(inputs, self.generator.apply(variables, inputs, train=False))
+  @property
+  def input_layout(self) -> tuple[tuple[str, int], ...]:
+    return self.task.input_layout
 
-  def _chroma(self, variables, rgb_uint8):
+  def _merged(self, variables, rgb_uint8, extra=None):
+    batch = {"image": rgb_uint8, **(extra or {})}
+    inputs, _ = self.task.model_inputs(batch)
+    pred = self.task.generator.apply(variables, inputs, train=False)
+    return self.task.to_rgb(batch, pred)
+
+  def _chroma(self, variables, rgb_uint8, extra=None):
     # One path for every colour space: the chroma of the image the model's
     # output merges into (for Lab models this is their ab, clipped to the
     # displayable gamut at the predicted luminance).
-    return color.rgb_to_lab(self._merged(variables, rgb_uint8))[..., 1:]
+    return color.rgb_to_lab(self._merged(variables, rgb_uint8, extra))[..., 1:]
 
-  def shard(self, rgb_uint8: np.ndarray) -> jax.Array:
-    """Pads the batch to a multiple of the device count and shards it; slice results to len()."""
-    pad = -len(rgb_uint8) % self.num_devices
+  def shard(self, array: np.ndarray) -> jax.Array:
+    """Pads a batch-first array to a multiple of the device count and shards it; slice
+    results to len()."""
+    array = np.asarray(array)
+    pad = -len(array) % self.num_devices
     if pad:
-      rgb_uint8 = np.concatenate(
-        [rgb_uint8, np.zeros((pad,) + rgb_uint8.shape[1:], rgb_uint8.dtype)]
-      )
-    return jax.device_put(rgb_uint8, self.data_sharding)
+      array = np.concatenate([array, np.zeros((pad,) + array.shape[1:], array.dtype)])
+    return jax.device_put(array, self.data_sharding)
 
-  def predict_rgb(self, rgb_uint8: np.ndarray) -> np.ndarray:
-    """uint8 [B, S, S, 3] -> predicted RGB in [0, 1], [B, S, S, 3]."""
-    return np.asarray(self._predict_rgb(self.variables, self.shard(rgb_uint8)))[: len(rgb_uint8)]
+  def _sharded_extra(self, rgb_uint8: np.ndarray, extra: dict) -> dict | None:
+    for name, value in extra.items():
+      if len(value) != len(rgb_uint8):
+        raise ValueError(
+          f"extra input {name!r} holds {len(value)} item(s) for {len(rgb_uint8)} photo(s)"
+        )
+    return {name: self.shard(value) for name, value in extra.items()} or None
 
-  def chroma_ab(self, rgb_uint8: np.ndarray) -> np.ndarray:
-    """uint8 [B, S, S, 3] -> predicted Lab ab [B, S, S, 2] at the model's resolution."""
-    return np.asarray(self._chroma_ab(self.variables, self.shard(rgb_uint8)))[: len(rgb_uint8)]
+  def predict_rgb(self, rgb_uint8: np.ndarray, **extra) -> np.ndarray:
+    """uint8 [B, S, S, 3] (and the task's extra inputs) -> predicted RGB in [0, 1], [B, S, S, 3]."""
+    out = self._predict_rgb(
+      self.variables, self.shard(rgb_uint8), self._sharded_extra(rgb_uint8, extra)
+    )
+    return np.asarray(out)[: len(rgb_uint8)]
+
+  def chroma_ab(self, rgb_uint8: np.ndarray, **extra) -> np.ndarray:
+    """uint8 [B, S, S, 3] (and the task's extra inputs) -> predicted Lab ab [B, S, S, 2] at the
+    model's resolution."""
+    out = self._chroma_ab(
+      self.variables, self.shard(rgb_uint8), self._sharded_extra(rgb_uint8, extra)
+    )
+    return np.asarray(out)[: len(rgb_uint8)]
 
 
 def from_workdir(workdir: str, which: str | int = "best") -> Colorizer:
@@ -158,7 +187,7 @@ def from_workdir(workdir: str, which: str | int = "best") -> Colorizer:
   task, state, step = restore_state(config, workdir, which)
   return Colorizer(
     config,
-    task.generator,
+    task,
     task.inference_variables(state),
     step=step,
     source=os.path.abspath(workdir),
@@ -194,6 +223,7 @@ def write_bundle(colorizer: Colorizer, output: str) -> str:
     "model": colorizer.config.model.name,
     "image_size": colorizer.image_size,
     "color_space": colorizer.color_space.name,
+    "inputs": layout_to_json(colorizer.input_layout),
     "num_values": counts,
   }
   atomic.write_json(os.path.join(output, "bundle.json"), meta)
@@ -215,10 +245,35 @@ def from_bundle(bundle: str) -> Colorizer:
   config = config_from_json(os.path.join(bundle, "config.json"))
   # The task only supplies the generator's definition; no state is allocated.
   task = tasks.build(config)
+  check_layout(bundle, meta, task)
   replicated = parallel.replicated(parallel.make_mesh())
   target = abstract_inference_variables(task, config, replicated)
   variables = ocp.StandardCheckpointer().restore(os.path.join(bundle, BUNDLE_VARIABLES), target)
-  return Colorizer(config, task.generator, variables, step=meta.get("step"), source=bundle)
+  return Colorizer(config, task, variables, step=meta.get("step"), source=bundle)
+
+
+def layout_to_json(layout) -> list[dict]:
+  return [{"name": str(name), "channels": int(channels)} for name, channels in layout]
+
+
+def _describe(layout) -> str:
+  return " + ".join(f"{name}({channels})" for name, channels in layout)
+
+
+def check_layout(bundle: str, meta: dict, task) -> None:
+  """Refuses a bundle whose network reads other inputs than its task builds; bundles written
+  before the layout was recorded (no "inputs") are taken as they are."""
+  saved = meta.get("inputs")
+  if saved is None:
+    return
+  recorded = tuple((item["name"], int(item["channels"])) for item in saved)
+  expected = tuple((str(name), int(channels)) for name, channels in task.input_layout)
+  if recorded != expected:
+    raise ValueError(
+      f"{bundle}: its network reads inputs {_describe(recorded)} but task "
+      f"{meta.get('task')!r} builds {_describe(expected)} in this version; export the run "
+      "again with this version (python -m colorize_jax.export)"
+    )
 
 
 def load(

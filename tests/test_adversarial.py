@@ -74,7 +74,7 @@ def test_generator_steps_against_the_updated_discriminator(load_config):
   @jax.jit
   def g_loss(g_params, d_params):
     """pix2pix's G objective, computed directly: G forward, D, losses."""
-    fake, _ = task.model.apply(
+    fake, _ = task.generator.apply(
       {"params": g_params, "batch_stats": state.g.batch_stats},
       gray,
       train=True,

@@ -200,7 +200,7 @@ def test_predict_gives_the_decoded_ab_and_eval_outputs_the_logits_for_the_loss(l
   state = jax.jit(lambda k: task.init_state(k, 32, optimizers))(jax.random.key(0))
   gray, target = task.color_space.split(jnp.asarray(_batch(2)["image"]))
   pred = task.predict(state, gray)
-  logits = task.model.apply(task.inference_variables(state), gray, train=False, method="logits")
+  logits = task.generator.apply(task.inference_variables(state), gray, train=False, method="logits")
   assert pred.shape == (2, 32, 32, 2) and logits.shape == (2, 32, 32, Q)
   np.testing.assert_allclose(pred, ab_bins.annealed_mean(logits, 0.2) / 110.0, rtol=1e-5, atol=1e-6)
   assert float(jnp.abs(pred).max()) <= 1.0

@@ -1,7 +1,9 @@
 """colorize at full resolution (any size and mode), export bundles, and bad-input handling."""
 
+import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -135,3 +137,31 @@ def test_a_non_image_fails_by_name_and_the_rest_are_still_written(bundle, photos
 def test_load_needs_exactly_one_source():
   with pytest.raises(ValueError, match="exactly one"):
     inference.load(None, None)
+
+
+def test_a_bundle_whose_input_layout_differs_is_refused_in_one_line(bundle, photos, tmp_path):
+  meta = json.loads((pathlib.Path(bundle) / "bundle.json").read_text())
+  assert meta["inputs"] == [{"name": "gray", "channels": 1}]  # What the network reads.
+  changed = tmp_path / "changed"
+  shutil.copytree(bundle, changed)
+  meta["inputs"] = [{"name": "gray", "channels": 1}, {"name": "hint_ab", "channels": 2}]
+  (changed / "bundle.json").write_text(json.dumps(meta))
+  with pytest.raises(ValueError, match=r"reads inputs gray\(1\) \+ hint_ab\(2\) but task"):
+    inference.from_bundle(str(changed))
+  proc = subprocess.run(
+    [
+      sys.executable,
+      "-m",
+      "colorize_jax.colorize",
+      f"--bundle={changed}",
+      str(photos / "odd.png"),
+      f"--output={tmp_path / 'out'}",
+    ],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    cwd=ROOT,
+  )
+  errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+  assert proc.returncode != 0 and len(errors) == 1 and "Traceback" not in proc.stderr
+  assert "gray(1) + hint_ab(2)" in errors[0] and not (tmp_path / "out").exists()

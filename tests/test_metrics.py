@@ -1,5 +1,6 @@
 """Evaluation metrics against scikit-image and small hand-computed cases."""
 
+import functools
 import math
 
 import jax
@@ -12,8 +13,16 @@ from skimage import metrics as skm
 from colorize_jax import color
 from colorize_jax.evaluators import metrics
 
+
 # Jitted as evaluation runs them (and one compilation beats hundreds of eager ops).
-_image_metrics = jax.jit(metrics.image_metrics, static_argnums=0)
+@functools.partial(jax.jit, static_argnums=0)
+def _image_metrics(space, rgb, pred):
+  """image_metrics of a prediction and of the gray baseline, made RGB as BaseTask.to_rgb does."""
+  inputs, targets = space.split(rgb)
+  gray = space.gray_target(inputs)
+  return metrics.image_metrics(
+    rgb, targets, pred, space.merge(inputs, pred), gray=(gray, space.merge(inputs, gray))
+  )
 
 
 def _pair(seed=0, n=3, size=32):

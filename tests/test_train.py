@@ -95,7 +95,12 @@ def test_only_the_epoch_early_stopping_counts_as_best_is_offered_to_orbax_as_bes
 def test_nan_loss_stops_with_a_clear_error_and_saves_nothing_bad(load_config, tmp_path):
   config = load_config("unet", "smoke")
   config.optimizer.learning_rate = math.nan
-  with pytest.raises(trainer.NonFiniteLossError, match="non-finite training metrics at step 2"):
+  # The learning rate is a training metric (opt/model/lr), so the run stops at step 1, where
+  # the NaN rate is applied, before the loss it makes NaN (step 2) is computed.
+  with pytest.raises(
+    trainer.NonFiniteLossError,
+    match=r"non-finite training metrics at step 1: \{'opt/model/lr': nan",
+  ):
     trainer.train_and_evaluate(config, str(tmp_path))
   assert not [d for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
 

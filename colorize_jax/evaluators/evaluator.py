@@ -41,11 +41,20 @@ class Scores:
 
 
 def per_example(task, state, batch, *, with_gray: bool):
-  """Every metric of one batch, each [B], and the batch's mask: one prediction."""
-  inputs, targets = task.color_space.split(batch["image"])
+  """Every metric of one batch, each [B], and the batch's mask: one prediction.
+
+  The task builds the network's inputs from the batch (`model_inputs`, no rng: evaluation
+  samples nothing) and turns predictions into RGB (`to_rgb`)."""
+  inputs, targets = task.model_inputs(batch)
   pred, aux = task.eval_outputs(state, inputs)
   scores = task.loss_terms(pred, targets, aux)
-  scores |= metrics.image_metrics(task.color_space, batch["image"], pred, with_gray=with_gray)
+  gray = None
+  if with_gray:
+    baseline = task.gray_prediction(batch)
+    gray = (baseline, task.to_rgb(batch, baseline))
+  scores |= metrics.image_metrics(
+    batch["image"], targets, pred, task.to_rgb(batch, pred), gray=gray
+  )
   return scores, batch["mask"]  # The mask replicated too: every process can read it.
 
 

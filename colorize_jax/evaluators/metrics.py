@@ -4,7 +4,9 @@ The usual colorization protocol: the prediction is first turned into the
 uint8 RGB image a user would save (colour-space merge, clip, round), then
 compared with the true photo on 0..255 RGB at the model's resolution.
 `image_metrics` also scores the gray baseline (the input with zero chroma)
-so every number in a report has its floor beside it.
+so every number in a report has its floor beside it. It takes predictions as
+RGB, which the task makes (`task.to_rgb`): only the task knows how its
+prediction and the photo combine.
 
 One vocabulary for every task, evaluation, comparison and plot (per example):
   loss, loss/<term>   the task's objective and its terms (tasks/*.loss_terms)
@@ -105,26 +107,26 @@ def space_metrics(pred, target) -> dict[str, jnp.ndarray]:
 
 
 def image_metrics(
-  color_space: color.ColorSpace,
   rgb_uint8: jnp.ndarray,
+  targets: jnp.ndarray,
   pred: jnp.ndarray,
+  pred_rgb: jnp.ndarray,
   *,
-  with_gray: bool = True,
+  gray: tuple[jnp.ndarray, jnp.ndarray] | None = None,
 ) -> dict[str, jnp.ndarray]:
   """Every metric of a prediction (and of the gray baseline), each [B].
 
-  rgb_uint8: the true photos [B, H, W, 3]; pred: the model's output for
-  `color_space.split(rgb_uint8)[0]`, in the colour space's target range.
-  Keys: psnr, ssim, ab_auc, colorfulness, delta_colorfulness, mse, l1, and
-  colorfulness_true; with_gray adds each with a "gray/" prefix.
+  rgb_uint8: the true photos [B, H, W, 3]; targets: their target-space truth and pred the
+  model's output for them (task.model_inputs, task.predict); pred_rgb: the prediction as
+  RGB in [0, 1] (task.to_rgb); gray: the gray baseline's (prediction, RGB) (task.
+  gray_prediction), scored under "gray/". Keys: psnr, ssim, ab_auc, colorfulness,
+  delta_colorfulness, mse, l1 and colorfulness_true.
   """
-  inputs, targets = color_space.split(rgb_uint8)
   true_rgb = color.to_unit(rgb_uint8)
   true_colorfulness = colorfulness(quantize(true_rgb))
   out = {"colorfulness_true": true_colorfulness}
-  predictions = [("", pred)] + ([("gray/", color_space.gray_target(inputs))] if with_gray else [])
-  for prefix, prediction in predictions:
-    merged = color_space.merge(inputs, prediction)
-    scores = _rgb_metrics(merged, true_rgb, true_colorfulness) | space_metrics(prediction, targets)
+  predictions = [("", pred, pred_rgb)] + ([("gray/", *gray)] if gray is not None else [])
+  for prefix, prediction, rgb in predictions:
+    scores = _rgb_metrics(rgb, true_rgb, true_colorfulness) | space_metrics(prediction, targets)
     out |= {prefix + k: v for k, v in scores.items()}
   return out

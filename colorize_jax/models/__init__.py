@@ -1,6 +1,11 @@
 """Model families; each module registers its networks under kind "model"
 (generators, and regression models) or "discriminator". The registry imports every
-module in this folder, so a new family is one new file."""
+module in this folder, so a new family is one new file.
+
+Signatures: a generator is `__call__(inputs, *, train)`, where `inputs` [B, H, W, C]
+are what its task's `model_inputs` builds (C and the channels' meaning: the task's
+`input_layout`; the gray image alone for the built-in tasks); a discriminator is
+`__call__(inputs, color, *, train)`."""
 
 from __future__ import annotations
 

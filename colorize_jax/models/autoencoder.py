@@ -54,7 +54,7 @@ class Autoencoder(nn.Module):
   dtype: str = "float32"
 
   @nn.compact
-  def __call__(self, gray, *, train: bool):
+  def __call__(self, inputs, *, train: bool):
     if self.decoder not in DECODERS:
       raise ValueError(
         f"autoencoder: unknown decoder {self.decoder!r}; valid: {', '.join(DECODERS)}"
@@ -64,7 +64,7 @@ class Autoencoder(nn.Module):
         f"autoencoder: decoder_features {tuple(self.decoder_features)} must have one x2 stage per "
         f"stride-2 encoder conv in features {tuple(self.features)}"
       )
-    layers.check_divisible(gray.shape[1], 2 ** len(self.features), "autoencoder")
+    layers.check_divisible(inputs.shape[1], 2 ** len(self.features), "autoencoder")
     dtype = layers.dtype_of(self.dtype)
     k = self.kernel_size
 
@@ -73,7 +73,7 @@ class Autoencoder(nn.Module):
       x = layers.activation(self.activation)(x)
       return nn.Dropout(self.dropout, deterministic=not train)(x) if self.dropout else x
 
-    x = gray
+    x = inputs
     for features in self.features:
       x = finish(layers.Conv(features, (k, k), strides=(2, 2), padding="SAME", dtype=dtype)(x))
     for features in self.decoder_features:

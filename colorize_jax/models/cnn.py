@@ -35,17 +35,17 @@ class CNN(nn.Module):
   dtype: str = "float32"
 
   @nn.compact
-  def __call__(self, gray, *, train: bool):
+  def __call__(self, inputs, *, train: bool):
     if len(self.decoder_features) != len(self.features):
       raise ValueError(
         f"cnn: decoder_features {tuple(self.decoder_features)} must have one entry per pooling "
         f"in features {tuple(self.features)}, or the output is not at full resolution"
       )
-    layers.check_divisible(gray.shape[1], 2 ** len(self.features), "cnn")
+    layers.check_divisible(inputs.shape[1], 2 ** len(self.features), "cnn")
     conv = lambda f: layers.ConvBlock(
       f, norm=self.norm, activation=self.activation, dtype=self.dtype
     )
-    x = gray
+    x = inputs
     for features in self.features:
       x = layers.max_pool(conv(features)(x, train=train))
     x = conv(self.bottleneck)(x, train=train)

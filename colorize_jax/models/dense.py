@@ -12,8 +12,8 @@ from colorize_jax.models import layers
 
 @registry.register("model", "dense")
 class Dense(nn.Module):
-  """Flatten the gray image, `hidden` x (Dense, activation, norm, dropout),
-  then one Dense layer with a unit per output pixel and channel.
+  """Flatten the inputs (the task's channels), `hidden` x (Dense, activation, norm,
+  dropout), then one Dense layer with a unit per output pixel and channel.
 
   The study's network: hidden 512/1024/2048 with ReLU, BatchNorm and Dropout,
   sigmoid output reshaped to the image. It sees no spatial structure, which
@@ -34,10 +34,10 @@ class Dense(nn.Module):
   dtype: str = "float32"
 
   @nn.compact
-  def __call__(self, gray, *, train: bool):
+  def __call__(self, inputs, *, train: bool):
     dtype = layers.dtype_of(self.dtype)
-    batch, height, width, _ = gray.shape
-    x = gray.reshape(batch, -1)
+    batch, height, width, _ = inputs.shape
+    x = inputs.reshape(batch, -1)
     # The study's Keras order: Dense(activation=relu) -> BatchNormalization -> Dropout.
     for units in self.hidden:
       x = nn.Dense(units, dtype=dtype)(x)

@@ -1,8 +1,9 @@
-"""Conditional discriminators: `__call__(gray, color, *, train)` -> float32 logits.
+"""Conditional discriminators: `__call__(inputs, color, *, train)` -> float32 logits.
 
-Both see the gray input concatenated with a colour target (true or
-generated, in the target space) and share field names (`base_features`,
-`n_layers`, `norm`), so `--config.discriminator.name=dcgan` swaps them.
+Both see the generator's inputs (the gray image, plus any channels the task
+adds) concatenated with a colour target (true or generated, in the target
+space) and share field names (`base_features`, `n_layers`, `norm`), so
+`--config.discriminator.name=dcgan` swaps them.
 
 Stabilisers every discriminator has (config.discriminator):
   spectral_norm: True   Miyato et al. 2018: every conv and dense weight divided by
@@ -31,8 +32,8 @@ from colorize_jax.models import layers
 _MAX_MULTIPLIER = 8
 
 
-def _pair(gray, color, dtype):
-  return jnp.concatenate([gray, color.astype(gray.dtype)], axis=-1).astype(dtype)
+def _pair(inputs, color, dtype):
+  return jnp.concatenate([inputs, color.astype(inputs.dtype)], axis=-1).astype(dtype)
 
 
 def downsample(x):
@@ -43,7 +44,7 @@ def downsample(x):
 class _Discriminator(nn.Module):
   """Shared switches: spectral normalisation and the multi-scale pyramid.
 
-  Subclasses implement `single(gray, color, train)` and build layers with `self.layer`.
+  Subclasses implement `single(inputs, color, train)` and build layers with `self.layer`.
   """
 
   spectral_norm: bool = False
@@ -61,11 +62,11 @@ class _Discriminator(nn.Module):
     return x
 
   @nn.compact
-  def __call__(self, gray, color, *, train: bool):
+  def __call__(self, inputs, color, *, train: bool):
     if self.num_scales < 1:
       raise ValueError(f"discriminator.num_scales must be >= 1; got {self.num_scales}")
     if self.num_scales == 1:
-      return self.single(gray, color, train=train)
+      return self.single(inputs, color, train=train)
     fields = {
       f.name: getattr(self, f.name)
       for f in dataclasses.fields(self)
@@ -74,18 +75,18 @@ class _Discriminator(nn.Module):
     outputs = []
     for i in range(self.num_scales):
       scale = type(self)(**(fields | {"num_scales": 1}), name=f"scale_{i}")
-      outputs.append(scale(gray, color, train=train))
+      outputs.append(scale(inputs, color, train=train))
       if not outputs[-1].size:
         raise ValueError(
           f"discriminator.num_scales={self.num_scales}: scale {i} sees "
-          f"{gray.shape[1]} px inputs, too small for {type(self).__name__}; use "
+          f"{inputs.shape[1]} px inputs, too small for {type(self).__name__}; use "
           "fewer scales or n_layers"
         )
       if i + 1 < self.num_scales:
-        gray, color = downsample(gray), downsample(color)
+        inputs, color = downsample(inputs), downsample(color)
     return outputs
 
-  def single(self, gray, color, *, train: bool):
+  def single(self, inputs, color, *, train: bool):
     raise NotImplementedError
 
 
@@ -100,9 +101,9 @@ class DcganDiscriminator(_Discriminator):
   dtype: str = "float32"
 
   @nn.compact
-  def single(self, gray, color, *, train: bool):
+  def single(self, inputs, color, *, train: bool):
     dtype = layers.dtype_of(self.dtype)
-    x = _pair(gray, color, dtype)
+    x = _pair(inputs, color, dtype)
     for i in range(self.n_layers):
       conv = layers.Conv(self.base_features * 2**i, (4, 4), (2, 2), padding="SAME", dtype=dtype)
       x = self.layer(conv, x, train=train)
@@ -129,11 +130,11 @@ class PatchGan(_Discriminator):
   dtype: str = "float32"
 
   @nn.compact
-  def single(self, gray, color, *, train: bool):
+  def single(self, inputs, color, *, train: bool):
     dtype = layers.dtype_of(self.dtype)
     use_bias = self.norm != "batch"
     pad = ((1, 1), (1, 1))
-    x = _pair(gray, color, dtype)
+    x = _pair(inputs, color, dtype)
     conv = layers.Conv(self.base_features, (4, 4), (2, 2), padding=pad, dtype=dtype)
     x = self.layer(conv, x, train=train)
     x = self.features(nn.leaky_relu(x, 0.2))

@@ -30,9 +30,9 @@ class _EncoderDecoder(nn.Module):
   skips = False
 
   @nn.compact
-  def __call__(self, gray, *, train: bool):
+  def __call__(self, inputs, *, train: bool):
     name = f"{type(self).__name__} (num_downs={self.num_downs})"
-    layers.check_divisible(gray.shape[1], 2**self.num_downs, name)
+    layers.check_divisible(inputs.shape[1], 2**self.num_downs, name)
     dtype = layers.dtype_of(self.dtype)
     use_bias = self.norm != "batch"  # BatchNorm's mean subtraction cancels a bias.
 
@@ -40,7 +40,7 @@ class _EncoderDecoder(nn.Module):
       return nn.leaky_relu(layers.normalization(self.norm, train=train, dtype=dtype)(x), 0.2)
 
     widths = [self.base_features * 2**i for i in range(self.num_downs)]
-    x, encoded = gray, []
+    x, encoded = inputs, []
     for width in widths:
       x = norm_act(
         layers.Conv(width, (4, 4), (2, 2), padding="SAME", use_bias=use_bias, dtype=dtype)(x)

@@ -2,7 +2,7 @@
 logits over the ab bins (colorize_jax/color/ab_bins.py) and decoded by the
 annealed mean.
 
-`AbClassifier.__call__(gray, *, train)` returns the decoded ab in the Lab
+`AbClassifier.__call__(inputs, *, train)` returns the decoded ab in the Lab
 target space (ab / 110), so everything that calls a generator (metrics,
 sample grids, colorize, export) works on it unchanged; training reads the
 logits with `apply(..., method="logits")`.
@@ -23,11 +23,11 @@ class AbClassifier(nn.Module):
   backbone: nn.Module  # Built with out_channels = Q and a linear output.
   temperature: float = 0.38
 
-  def logits(self, gray, *, train: bool):
-    return self.backbone(gray, train=train)
+  def logits(self, inputs, *, train: bool):
+    return self.backbone(inputs, train=train)
 
-  def __call__(self, gray, *, train: bool):
-    return decode(self.logits(gray, train=train), self.temperature)
+  def __call__(self, inputs, *, train: bool):
+    return decode(self.logits(inputs, train=train), self.temperature)
 
 
 def decode(logits, temperature: float):

@@ -38,8 +38,8 @@ class Pix2PixUnet(nn.Module):
     return self.base_features * min(2**i, _MAX_MULTIPLIER)
 
   @nn.compact
-  def __call__(self, gray, *, train: bool):
-    n, size = self.num_downs, gray.shape[1]
+  def __call__(self, inputs, *, train: bool):
+    n, size = self.num_downs, inputs.shape[1]
     if n < 2:
       raise ValueError(f"pix2pix U-Net: num_downs must be at least 2; got {n}")
     if size % 2**n:
@@ -54,7 +54,7 @@ class Pix2PixUnet(nn.Module):
     innermost = self.num_downs - 1
 
     # Down: keep each block's input for its skip.
-    x, block_inputs = gray, []
+    x, block_inputs = inputs, []
     for i in range(self.num_downs):
       block_inputs.append(x)
       if i > 0:

@@ -31,17 +31,17 @@ class UNet(nn.Module):
   dtype: str = "float32"
 
   @nn.compact
-  def __call__(self, gray, *, train: bool):
+  def __call__(self, inputs, *, train: bool):
     if len(self.decoder_features) != len(self.features) - 1:
       raise ValueError(
         f"unet: decoder_features {tuple(self.decoder_features)} must have one entry per "
         f"pooling, i.e. len(features) - 1 = {len(self.features) - 1}"
       )
-    layers.check_divisible(gray.shape[1], 2 ** (len(self.features) - 1), "unet")
+    layers.check_divisible(inputs.shape[1], 2 ** (len(self.features) - 1), "unet")
     block = lambda f: layers.ConvBlock(
       f, self.convs_per_block, self.norm, self.activation, self.dropout, self.dtype
     )
-    x, skips = gray, []
+    x, skips = inputs, []
     for i, features in enumerate(self.features):
       x = block(features)(x, train=train)
       if i < len(self.features) - 1:

@@ -1,9 +1,10 @@
 """Adversarial colorizers: a generator and a conditional discriminator trained
 against each other (the birds study's three cGANs, pix2pix).
 
-One step, as pix2pix: G forward once; D update on real (gray, true) and fake
-(gray, G(gray)) pairs; G update against the *updated* D, with G's adversarial
-gradient pulled back through that same forward pass (`jax.vjp`).
+One step, as pix2pix: G forward once; D update on real (inputs, true) and fake
+(inputs, G(inputs)) pairs; G update against the *updated* D, with G's adversarial
+gradient pulled back through that same forward pass (`jax.vjp`). D is
+conditioned on what G reads (`model_inputs`: the gray image for this task).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _l1(pred, target):
 
 
 @registry.register("task", "adversarial")
-class AdversarialTask:
+class AdversarialTask(base.BaseTask):
   optimizers = {"g": "optimizer", "d": "d_optimizer"}
   monitor = "val/l1"
   console_keys = ("g/total", "g/adv", "g/l1", "d/total", "d/acc_real", "d/acc_fake")
@@ -49,7 +50,7 @@ class AdversarialTask:
 
   def __init__(self, config):
     self.color_space = color.get_color_space(config.data)
-    self.model = models.build(
+    self.generator = models.build(
       config.model, out_channels=self.color_space.target_channels, dtype=config.get("dtype")
     )
     self.discriminator = models.build(
@@ -71,15 +72,12 @@ class AdversarialTask:
 
   # -- state ------------------------------------------------------------------
 
-  def prepare(self, data, workdir: str) -> None:
-    del data, workdir  # Nothing learned from the data before training.
-
   def init_state(self, rng, image_size: int, optimizers) -> GanState:
     g_rng, d_rng = jax.random.split(rng)
-    g = base.new_state(self.model, optimizers["g"], g_rng, image_size)
-    gray = jnp.zeros((1, image_size, image_size, 1))
+    inputs = self.example_inputs(image_size)
+    g = base.new_state(self.generator, optimizers["g"], g_rng, inputs)
     target = jnp.zeros((1, image_size, image_size, self.color_space.target_channels))
-    variables = self.discriminator.init(d_rng, gray, target, train=False)
+    variables = self.discriminator.init(d_rng, inputs, target, train=False)
     d = base.TrainState.create(
       apply_fn=self.discriminator.apply,
       params=variables["params"],
@@ -91,28 +89,28 @@ class AdversarialTask:
 
   # -- training ---------------------------------------------------------------
 
-  def _discriminate(self, params, batch_stats, gray, target, *, features: bool = False):
+  def _discriminate(self, params, batch_stats, inputs, target, *, features: bool = False):
     """D in train mode (batch statistics), as pix2pix runs it in both updates;
     with `features`, also its intermediate activations (for feature matching)."""
     mutable = ["batch_stats", "intermediates"] if features else ["batch_stats"]
     logits, mutated = self.discriminator.apply(
-      {"params": params, "batch_stats": batch_stats}, gray, target, train=True, mutable=mutable
+      {"params": params, "batch_stats": batch_stats}, inputs, target, train=True, mutable=mutable
     )
     stats = mutated.get("batch_stats", batch_stats)
     if features:
       return logits, stats, jax.tree.leaves(mutated.get("intermediates", {}))
     return logits, stats
 
-  def _d_update(self, d: base.TrainState, gray, target, fake, rng):
+  def _d_update(self, d: base.TrainState, inputs, target, fake, rng):
     fake = jax.lax.stop_gradient(fake)
 
     def objective(params):
-      fake_logits, stats = self._discriminate(params, d.batch_stats, gray, fake)
-      real_logits, stats = self._discriminate(params, stats, gray, target)
+      fake_logits, stats = self._discriminate(params, d.batch_stats, inputs, fake)
+      real_logits, stats = self._discriminate(params, stats, inputs, target)
       total, terms = gan.over_scales(self.gan_loss.d_loss, real_logits, fake_logits)
       # For penalties that evaluate D elsewhere (WGAN-GP's interpolates, R1's
       # reals); their batch statistics are not kept.
-      critic = lambda x: gan.per_example_mean(self._discriminate(params, stats, gray, x)[0])
+      critic = lambda x: gan.per_example_mean(self._discriminate(params, stats, inputs, x)[0])
       penalty, penalty_terms = self.gan_loss.penalty(critic, target, fake, rng)
       if self.r1_gamma:
         penalty_terms = penalty_terms | {"r1": gan.r1_penalty(critic, target)}
@@ -127,23 +125,24 @@ class AdversarialTask:
       return total.mean(), (per_example, stats)
 
     grads, (per_example, stats) = jax.grad(objective, has_aux=True)(d.params)
-    return d.apply_gradients(grads=grads, batch_stats=stats), per_example
+    d, diagnostics = base.apply_gradients(d, grads, "d", batch_stats=stats)
+    return d, per_example, diagnostics
 
-  def _g_objective(self, d: base.TrainState, gray, target):
+  def _g_objective(self, d: base.TrainState, inputs, target):
     """G's loss as a function of its output, against the given D."""
 
     def objective(fake):
       if self.feature_matching:
         fake_logits, stats, fake_features = self._discriminate(
-          d.params, d.batch_stats, gray, fake, features=True
+          d.params, d.batch_stats, inputs, fake, features=True
         )
         _, _, real_features = self._discriminate(
-          d.params, d.batch_stats, gray, target, features=True
+          d.params, d.batch_stats, inputs, target, features=True
         )
         fm = gan.feature_matching(fake_features, jax.lax.stop_gradient(real_features))
         terms = {"fm": fm}
       else:
-        fake_logits, stats = self._discriminate(d.params, d.batch_stats, gray, fake)
+        fake_logits, stats = self._discriminate(d.params, d.batch_stats, inputs, fake)
         terms = {}
       adv = gan.over_scales(self.gan_loss.g_loss, fake_logits)
       recon, recon_terms = self.reconstruction(fake, target)
@@ -155,22 +154,22 @@ class AdversarialTask:
     return objective
 
   def train_step(self, state: GanState, batch, rng):
-    gray, target = self.color_space.split(batch["image"])
+    inputs, target = self.model_inputs(batch, base.inputs_key(rng))
     dropout_rng, penalty_rng = jax.random.split(rng)
 
     def generate(params):
-      fake, mutated = base.apply_training(state.g, params, gray, dropout_rng)
+      fake, mutated = base.apply_training(state.g, params, inputs, dropout_rng)
       return fake, mutated.get("batch_stats", state.g.batch_stats)
 
     # The one G forward pass: its output feeds D's update, and its pullback
     # turns dLoss_G/dfake (taken against the updated D) into G's gradient.
     fake, pull_back, g_stats = jax.vjp(generate, state.g.params, has_aux=True)
-    d, d_metrics = self._d_update(state.d, gray, target, fake, penalty_rng)
-    fake_grad, (g_metrics, d_stats) = jax.grad(self._g_objective(d, gray, target), has_aux=True)(
+    d, d_metrics, d_diagnostics = self._d_update(state.d, inputs, target, fake, penalty_rng)
+    fake_grad, (g_metrics, d_stats) = jax.grad(self._g_objective(d, inputs, target), has_aux=True)(
       fake
     )
     (g_grads,) = pull_back(fake_grad)
-    g = state.g.apply_gradients(grads=g_grads, batch_stats=g_stats)
+    g, g_diagnostics = base.apply_gradients(state.g, g_grads, "g", batch_stats=g_stats)
     # pix2pix's D also runs in train mode for G's loss, moving its running stats.
     d = d.replace(batch_stats=d_stats)
 
@@ -179,25 +178,18 @@ class AdversarialTask:
       ema = jax.tree.map(
         lambda e, p: e + (1.0 - self.ema_decay) * (p - e), ema, base.variables_of(g)
       )
-    metrics = {f"d/{k}": v.mean() for k, v in d_metrics.items()} | {
-      f"g/{k}": v.mean() for k, v in g_metrics.items()
-    }
+    metrics = (
+      {f"d/{k}": v.mean() for k, v in d_metrics.items()}
+      | {f"g/{k}": v.mean() for k, v in g_metrics.items()}
+      | d_diagnostics
+      | g_diagnostics
+    )
     return state.replace(step=state.step + 1, g=g, d=d, ema=ema), metrics
 
   # -- evaluation and inference -------------------------------------------------
 
-  @property
-  def generator(self):
-    return self.model
-
   def inference_variables(self, state: GanState) -> dict:
     return state.ema if state.ema is not None else base.variables_of(state.g)
-
-  def predict(self, state: GanState, inputs):
-    return self.model.apply(self.inference_variables(state), inputs, train=False)
-
-  def eval_outputs(self, state: GanState, inputs):
-    return self.predict(state, inputs), None
 
   def loss_terms(self, pred, target, aux=None):
     """The reconstruction objective ('loss', 0 when there is none) and its terms."""

@@ -2,9 +2,21 @@
 
 A task is a bundle of pure functions plus a few declarations; the loop jits
 the functions, shards them and owns all I/O. A new task is one registered
-class (`@registry.register("task", NAME)`) that satisfies `Task` below:
-train.py reads nothing else, and a test adds a toy task without touching it
-(tests/test_tasks.py).
+class (`@registry.register("task", NAME)`) that satisfies `Task` below,
+usually by extending `BaseTask`, which supplies the defaults the built-in
+tasks share, so a task states only what differs. Nothing outside the task's
+own file reads more of it (tests/test_plugins.py adds a task and a model as
+one file each and trains, evaluates and colorizes with them).
+
+The batch-level seam (docs/DESIGN.md, "Contracts worth keeping"): a task builds
+its network's inputs and its targets from the batch, `model_inputs(batch, rng)`.
+The batch is a dict with at least "image" (uint8 RGB [B, H, W, 3]); other keys
+may carry more (e.g. colour hints a user gives at colorize time). Training,
+validation, `--mode=eval`, colorize/Colorizer, export and the pre-flight shape
+check all go through it; nothing else splits a photo into model inputs, so a
+task whose network reads more than the gray image (hints, a reference, a mask)
+needs no edit outside its file. `input_layout` names the channels the inputs
+hold; a bundle records it and colorize refuses a bundle whose layout differs.
 
 Life of a task:
   task = tasks.build(config)                     # from the config alone: no data, no step count
@@ -12,9 +24,12 @@ Life of a task:
   optimizers = optim.build_all(config, task.optimizers, total_steps)   # built by the loop
   state = task.init_state(rng, image_size, optimizers)
   state, metrics = task.train_step(state, batch, rng)                  # metrics: scalars
+  inputs, targets = task.model_inputs(batch)                           # rng only when sampling
   pred = task.predict(state, inputs)                                   # inference, sample grids
   pred, aux = task.eval_outputs(state, inputs)                         # evaluation: one pass
-  terms = task.loss_terms(pred, target, aux)                           # [B] 'loss', 'loss/<t>'
+  terms = task.loss_terms(pred, targets, aux)                          # [B] 'loss', 'loss/<t>'
+  rgb = task.to_rgb(batch, pred)                                       # RGB in [0, 1]
+  gray = task.gray_prediction(batch)                                   # the gray baseline
 
 `eval_outputs` exists because a task's loss may need more of the forward
 pass than the prediction: the classification task predicts the annealed-mean
@@ -25,7 +40,9 @@ alone return `(self.predict(state, inputs), None)` and ignore `aux`.
 
 Metric names follow one vocabulary (colorize_jax/evaluators/metrics.py): the evaluator
 adds l1, mse, psnr, ssim, colorfulness, delta_colorfulness and ab_auc to the
-task's loss terms; records are `train/<k>` and `val/<k>`.
+task's loss terms; records are `train/<k>` and `val/<k>`. Train steps also
+return each optimizer's diagnostics, `opt/<optimizer>/{lr, grad_norm,
+update_norm, param_norm}` (`apply_gradients`), computed inside the jitted step.
 """
 
 from __future__ import annotations
@@ -37,6 +54,16 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax.training import train_state
+
+from colorize_jax.models import layers
+from colorize_jax.train import optim
+
+# What the one input channel of the built-in tasks is, per colour space (input_layout).
+_LUMINANCE_CHANNEL = {"rgb": "gray", "lab": "L"}
+
+# fold_in constant of the key `model_inputs` draws from in a train step: the step's own key
+# keeps feeding dropout and penalties exactly as before tasks could sample inputs.
+_INPUTS_STREAM = 0x1B9E7
 
 
 class TrainState(train_state.TrainState):
@@ -61,10 +88,30 @@ class Task(Protocol):
   # plots/loss.png: panel title -> metrics.jsonl keys ("train/...", "val/...").
   plot_panels: ClassVar[dict[str, list[str]]]
 
-  # How uint8 photos become model inputs and targets (colorize_jax.color).
+  # How uint8 photos become RGB targets and back (colorize_jax.color): `to_rgb` merges a
+  # prediction with the photo's luminance through it.
   color_space: Any
-  # The network that colorizes: `generator.apply(variables, inputs, train=False)`.
+  # The network that colorizes: `generator.apply(variables, inputs, train=False)` with
+  # `inputs` from `model_inputs` and the variables of `inference_variables`.
   generator: Any
+  # The channels of `model_inputs`' inputs, in order: ((meaning, count), ...), e.g.
+  # (("L", 1),) or (("L", 1), ("hint_ab", 2), ("hint_mask", 1)). Bundles record it.
+  input_layout: tuple[tuple[str, int], ...]
+
+  def model_inputs(self, batch: dict, rng: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """(network inputs [B, H, W, C], targets [B, H, W, T]) of a batch (jit-able).
+
+    `batch["image"]` is uint8 RGB; other keys may carry extra inputs (a user's hints).
+    `rng` is given in training, where a task may sample (hints, masks); evaluation and
+    inference pass None, and a task that samples then draws deterministically or reads
+    the batch. C is the sum of `input_layout`'s counts."""
+
+  def to_rgb(self, batch: dict, pred: jax.Array) -> jax.Array:
+    """RGB in [0, 1] [B, H, W, 3] of a prediction for `batch` (e.g. the photo's own luminance
+    with the predicted ab)."""
+
+  def gray_prediction(self, batch: dict) -> jax.Array:
+    """The prediction that colours nothing (target space): the gray baseline of the metrics."""
 
   def prepare(self, data: Any, workdir: str) -> None:
     """Called by the training loop once, before init_state, with the run's DataPipeline and
@@ -98,13 +145,89 @@ class Task(Protocol):
     """Parameters per network, for the log and the final report."""
 
 
-def new_state(
-  model, tx: optax.GradientTransformation, rng: jax.Array, image_size: int
-) -> TrainState:
-  """Initialise a single-input network (a generator or regression model)."""
-  variables = model.init(
-    {"params": rng, "dropout": rng}, jnp.zeros((1, image_size, image_size, 1)), train=False
-  )
+class BaseTask:
+  """The defaults of `Task`: one optimizer, the photo's luminance in, the colour space's
+  target out, inference through `generator` with the state's variables.
+
+  A subclass sets `self.color_space` and `self.generator` in `__init__` and writes
+  `init_state`, `train_step` and `loss_terms`; it overrides `model_inputs` and
+  `input_layout` when its network reads more than the luminance (and `to_rgb` /
+  `gray_prediction` when its prediction is not the colour space's target).
+  """
+
+  optimizers: ClassVar[dict[str, str]] = {"model": "optimizer"}
+  monitor: ClassVar[str] = "val/loss"
+  console_keys: ClassVar[tuple[str, ...]] = ("loss",)
+  plot_panels: ClassVar[dict[str, list[str]]] = {"loss": ["train/loss", "val/loss"]}
+
+  color_space: Any
+  generator: Any
+
+  # -- the batch seam -----------------------------------------------------------
+
+  @property
+  def input_layout(self) -> tuple[tuple[str, int], ...]:
+    name = self.color_space.name
+    return ((_LUMINANCE_CHANNEL.get(name, f"{name}_luminance"), 1),)
+
+  def model_inputs(self, batch: dict, rng: jax.Array | None = None):
+    del rng  # Nothing sampled: the photo's luminance in, its colour out.
+    return self.color_space.split(batch["image"])
+
+  def luminance(self, batch: dict) -> jax.Array:
+    """The colour space's input of the photo (what `to_rgb` merges a prediction with)."""
+    return self.color_space.split(batch["image"])[0]
+
+  def to_rgb(self, batch: dict, pred: jax.Array) -> jax.Array:
+    return self.color_space.merge(self.luminance(batch), pred)
+
+  def gray_prediction(self, batch: dict) -> jax.Array:
+    return self.color_space.gray_target(self.luminance(batch))
+
+  def example_inputs(self, image_size: int) -> jax.Array:
+    """`model_inputs` of one black photo [1, S, S, 3]: what init traces the networks with.
+    Checked against `input_layout`, so a layout that lies fails here, not in a bundle."""
+    inputs, _ = self.model_inputs(example_batch(image_size))
+    expected = sum(count for _, count in self.input_layout)
+    if inputs.shape[-1] != expected:
+      raise ValueError(
+        f"{type(self).__name__}.model_inputs gives {inputs.shape[-1]} channel(s) but its "
+        f"input_layout {self.input_layout} declares {expected}"
+      )
+    return inputs
+
+  # -- defaults -------------------------------------------------------------------
+
+  def prepare(self, data, workdir: str) -> None:
+    del data, workdir  # Nothing learned from the data before training.
+
+  def inference_variables(self, state) -> dict:
+    return variables_of(state)
+
+  def predict(self, state, inputs):
+    return self.generator.apply(self.inference_variables(state), inputs, train=False)
+
+  def eval_outputs(self, state, inputs):
+    return self.predict(state, inputs), None
+
+  def param_counts(self, state) -> dict[str, int]:
+    return {"model": layers.count_params(state.params)}
+
+
+def example_batch(image_size: int, batch_size: int = 1) -> dict:
+  """A batch of black photos, as the pipeline ships them (uint8 RGB)."""
+  return {"image": jnp.zeros((batch_size, image_size, image_size, 3), jnp.uint8)}
+
+
+def inputs_key(rng: jax.Array) -> jax.Array:
+  """The key a train step hands `model_inputs` (a stream of its own: see _INPUTS_STREAM)."""
+  return jax.random.fold_in(rng, _INPUTS_STREAM)
+
+
+def new_state(model, tx: optax.GradientTransformation, rng: jax.Array, inputs) -> TrainState:
+  """Initialise a single-input network (a generator or regression model) on example `inputs`
+  (`BaseTask.example_inputs`)."""
+  variables = model.init({"params": rng, "dropout": rng}, inputs, train=False)
   return TrainState.create(
     apply_fn=model.apply,
     params=variables["params"],
@@ -113,10 +236,12 @@ def new_state(
   )
 
 
-def predicted_rgb(task, state, rgb_uint8):
-  """RGB in [0, 1] of a task's inference-mode colorization of uint8 photos (jit-able)."""
-  inputs, _ = task.color_space.split(rgb_uint8)
-  return task.color_space.merge(inputs, task.predict(state, inputs))
+def predicted_rgb(task, state, rgb_uint8, **extra):
+  """RGB in [0, 1] of a task's inference-mode colorization of uint8 photos (jit-able); `extra`:
+  the batch's other keys (e.g. hints)."""
+  batch = {"image": rgb_uint8, **extra}
+  inputs, _ = task.model_inputs(batch)
+  return task.to_rgb(batch, task.predict(state, inputs))
 
 
 def variables_of(state: TrainState) -> dict:
@@ -144,12 +269,35 @@ def apply_training(state: TrainState, params, inputs, rng, **kwargs):
   )
 
 
-def gradient_step(state: TrainState, objective) -> tuple[TrainState, dict]:
-  """One optimizer step on the batch mean of `objective(params)`'s per-example "loss".
+def optimizer_metrics(name: str, before: TrainState, after: TrainState, grads) -> dict:
+  """One update's diagnostics, computed in the step (no host sync): `opt/<name>/lr` (the
+  schedule's value at the step; absent for optimizers not built by train/optim.py), the
+  global norms of the gradient (before any clipping), of the applied update and of the
+  parameters after it. A diverging run shows inf or NaN here, which the loop's check stops."""
+  update = jax.tree.map(jnp.subtract, after.params, before.params)
+  out = {
+    "grad_norm": optax.tree.norm(grads),
+    "update_norm": optax.tree.norm(update),
+    "param_norm": optax.tree.norm(after.params),
+  }
+  lr = optim.learning_rate(before.tx, before.step)
+  if lr is not None:
+    out["lr"] = lr
+  return {f"opt/{name}/{k}": v for k, v in out.items()}
+
+
+def apply_gradients(state: TrainState, grads, name: str, **changes) -> tuple[TrainState, dict]:
+  """`state.apply_gradients(grads=grads, **changes)` and the update's `optimizer_metrics`."""
+  new = state.apply_gradients(grads=grads, **changes)
+  return new, optimizer_metrics(name, state, new, grads)
+
+
+def gradient_step(state: TrainState, objective, name: str = "model") -> tuple[TrainState, dict]:
+  """One step of optimizer `name` on the batch mean of `objective(params)`'s per-example "loss".
 
   `objective(params) -> (per-example metrics with "loss", mutated collections)`.
   Returns the new state (BatchNorm statistics updated) and the batch means of
-  every per-example metric.
+  every per-example metric, with the optimizer's diagnostics (`optimizer_metrics`).
   """
 
   def loss_fn(params):
@@ -157,7 +305,7 @@ def gradient_step(state: TrainState, objective) -> tuple[TrainState, dict]:
     return per_example["loss"].mean(), (per_example, mutated)
 
   grads, (per_example, mutated) = jax.grad(loss_fn, has_aux=True)(state.params)
-  state = state.apply_gradients(
-    grads=grads, batch_stats=mutated.get("batch_stats", state.batch_stats)
+  state, diagnostics = apply_gradients(
+    state, grads, name, batch_stats=mutated.get("batch_stats", state.batch_stats)
   )
-  return state, {k: v.mean() for k, v in per_example.items()}
+  return state, {k: v.mean() for k, v in per_example.items()} | diagnostics

@@ -60,7 +60,7 @@ class ClassificationTask(regression.RegressionTask):
     check_config(config)
     cfg = config.classification
     self.color_space = color.get_color_space(config.data)
-    self.model = heads.build_classifier(
+    self.generator = heads.build_classifier(
       config.model, temperature=cfg.temperature, dtype=config.get("dtype")
     )
     self.objective = losses.ClassificationObjective(
@@ -86,7 +86,9 @@ class ClassificationTask(regression.RegressionTask):
     self.class_weights = ab_bins.rebalancing_weights(prior, mix=self.prior_mix)
 
   def init_state(self, rng, image_size: int, optimizers) -> ClassifierState:
-    state = base.new_state(self.model, optimizers["model"], rng, image_size)
+    state = base.new_state(
+      self.generator, optimizers["model"], rng, self.example_inputs(image_size)
+    )
     fields = {name: getattr(state, name) for name in state.__dataclass_fields__}
     return ClassifierState(**fields, class_weights=jnp.asarray(self.class_weights))
 
@@ -100,13 +102,13 @@ class ClassificationTask(regression.RegressionTask):
 
   def _scored(self, state, logits):
     """(decoded prediction, aux) of logits."""
-    return heads.decode(logits, self.model.temperature), {
+    return heads.decode(logits, self.generator.temperature), {
       "logits": logits,
       "class_weights": state.class_weights,
     }
 
   def train_step(self, state: ClassifierState, batch, rng):
-    inputs, targets = self.color_space.split(batch["image"])
+    inputs, targets = self.model_inputs(batch, base.inputs_key(rng))
 
     def objective(params):
       logits, mutated = base.apply_training(state, params, inputs, rng, method="logits")
@@ -117,5 +119,6 @@ class ClassificationTask(regression.RegressionTask):
     return base.gradient_step(state, objective)
 
   def eval_outputs(self, state: ClassifierState, inputs):
-    logits = self.model.apply(self.inference_variables(state), inputs, train=False, method="logits")
+    variables = self.inference_variables(state)
+    logits = self.generator.apply(variables, inputs, train=False, method="logits")
     return self._scored(state, logits)

@@ -4,35 +4,25 @@ from __future__ import annotations
 
 from colorize_jax import color, losses, models, registry
 from colorize_jax.evaluators import metrics
-from colorize_jax.models import layers
 from colorize_jax.tasks import base
 
 
 @registry.register("task", "regression")
-class RegressionTask:
-  optimizers = {"model": "optimizer"}
-  monitor = "val/loss"
+class RegressionTask(base.BaseTask):
   console_keys = ("loss", "l1")
   plot_panels = {"loss": ["train/loss", "val/loss"], "L1": ["train/l1", "val/l1"]}
 
   def __init__(self, config):
     self.color_space = color.get_color_space(config.data)
-    self.model = models.build(
+    self.generator = models.build(
       config.model, out_channels=self.color_space.target_channels, dtype=config.get("dtype")
     )
     self.objective = losses.Objective(
       config.loss, value_range=self.color_space.target_range, options=config.get("loss_options")
     )
 
-  @property
-  def generator(self):
-    return self.model
-
-  def prepare(self, data, workdir: str) -> None:
-    del data, workdir  # Nothing learned from the data before training.
-
   def init_state(self, rng, image_size: int, optimizers) -> base.TrainState:
-    return base.new_state(self.model, optimizers["model"], rng, image_size)
+    return base.new_state(self.generator, optimizers["model"], rng, self.example_inputs(image_size))
 
   def loss_terms(self, pred, target, aux=None):
     del aux  # The objective reads the prediction only.
@@ -40,7 +30,7 @@ class RegressionTask:
     return {"loss": total, **base.with_prefix("loss", terms)}
 
   def train_step(self, state: base.TrainState, batch, rng):
-    inputs, targets = self.color_space.split(batch["image"])
+    inputs, targets = self.model_inputs(batch, base.inputs_key(rng))
 
     def objective(params):
       pred, mutated = base.apply_training(state, params, inputs, rng)
@@ -48,15 +38,3 @@ class RegressionTask:
       return self.loss_terms(pred, targets) | metrics.space_metrics(pred, targets), mutated
 
     return base.gradient_step(state, objective)
-
-  def inference_variables(self, state: base.TrainState) -> dict:
-    return base.variables_of(state)
-
-  def predict(self, state: base.TrainState, inputs):
-    return self.model.apply(self.inference_variables(state), inputs, train=False)
-
-  def eval_outputs(self, state: base.TrainState, inputs):
-    return self.predict(state, inputs), None
-
-  def param_counts(self, state: base.TrainState) -> dict[str, int]:
-    return {"model": layers.count_params(state.params)}

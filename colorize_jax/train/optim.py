@@ -4,10 +4,19 @@
 name a task declares, from the config section it names. Restoring for
 inference or evaluation passes `total_steps=None`: a schedule changes no
 array shape of the optimizer state, so any schedule restores the same tree.
+
+Each optimizer carries its schedule (`Scheduled`), so a train step can log the
+learning rate it applied (`learning_rate`) inside the jitted step. The rate is
+not put into the optimizer state (as `optax.inject_hyperparams` would): the
+state's tree stays that of checkpoints written before it was logged.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import jax
+import jax.numpy as jnp
 import optax
 
 from colorize_jax import registry
@@ -34,7 +43,29 @@ def cosine(lr: float, total_steps: int):
   return optax.cosine_decay_schedule(lr, max(total_steps, 1))
 
 
-def build(opt_cfg, total_steps: int | None) -> optax.GradientTransformation:
+@dataclasses.dataclass(frozen=True)
+class Scheduled:
+  """An optax transformation (`init`, `update`) with the learning-rate schedule it applies."""
+
+  tx: optax.GradientTransformation
+  schedule: optax.Schedule
+
+  def init(self, params):
+    return self.tx.init(params)
+
+  def update(self, updates, state, params=None, **extra_args):
+    return self.tx.update(updates, state, params, **extra_args)
+
+
+def learning_rate(tx, step: jax.Array) -> jax.Array | None:
+  """The learning rate `tx` applies at the update that starts at `step` (the schedule's count
+  before the update, as optax's scale_by_schedule reads it); None for an optimizer that was not
+  built here (a test's plain optax.adam)."""
+  schedule = getattr(tx, "schedule", None)
+  return None if schedule is None else jnp.asarray(schedule(step), jnp.float32)
+
+
+def build(opt_cfg, total_steps: int | None) -> Scheduled:
   """Adam (both studies' optimizer) with a schedule and optional clipping.
 
   total_steps=None: the state's shapes only (restoring a checkpoint for
@@ -47,7 +78,7 @@ def build(opt_cfg, total_steps: int | None) -> optax.GradientTransformation:
   tx = optax.adam(schedule, b1=opt_cfg.b1, b2=opt_cfg.b2)
   if opt_cfg.get("grad_clip_norm"):
     tx = optax.chain(optax.clip_by_global_norm(opt_cfg.grad_clip_norm), tx)
-  return tx
+  return Scheduled(tx, schedule)
 
 
 def step_budget(config, num_train_examples: int) -> tuple[int, int]:
@@ -59,9 +90,7 @@ def step_budget(config, num_train_examples: int) -> tuple[int, int]:
   return steps_per_epoch, total
 
 
-def build_all(
-  config, sections: dict[str, str], total_steps: int | None
-) -> dict[str, optax.GradientTransformation]:
+def build_all(config, sections: dict[str, str], total_steps: int | None) -> dict[str, Scheduled]:
   """{name: optimizer} for a task's `optimizers` ({name: config section})."""
   missing = sorted(section for section in sections.values() if section not in config)
   if missing:

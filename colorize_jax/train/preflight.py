@@ -3,14 +3,15 @@
 Each check names the field, the bad value and what would work. Names
 (models, losses, sources) are checked where they are looked up; this module
 checks values: sizes, counts, the image size against the model's and the
-discriminator's downsamplings (by tracing them abstractly: no memory, no
-compilation), and switches that cannot work together, which the task's
-constructor rejects (e.g. the ab classification head on a dense model, R1
-with wgan_gp).
+discriminator's downsamplings (by tracing them abstractly on what the task's
+`model_inputs` builds from a photo: no memory, no compilation), and switches
+that cannot work together, which the task's constructor rejects (e.g. the ab
+classification head on a dense model, R1 with wgan_gp).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from absl import logging
 
-from colorize_jax import color, models, registry, tasks
+from colorize_jax import models, registry, tasks
 from colorize_jax.config import base as config_base
 
 # Sources that split by data.split_fractions; `sample` has a fixed split by photo.
@@ -75,22 +76,30 @@ def _split_fractions(config) -> str | None:
   return None
 
 
-def output_size(config, image_size: int) -> tuple[int, ...] | None:
-  """The generator's output shape [H, W, C] for a square input, or None when it cannot run on it."""
-  space = color.get_color_space(config.data)
-  model = models.build(config.model, out_channels=space.target_channels)
-  gray = jax.ShapeDtypeStruct((1, image_size, image_size, 1), jnp.float32)
+def _abstract_inputs(task, image_size: int) -> tuple[jax.ShapeDtypeStruct, jax.ShapeDtypeStruct]:
+  """Shapes of (inputs, targets) the task builds from one photo of `image_size` (traced)."""
+  photo = {"image": jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.uint8)}
+  return jax.eval_shape(task.model_inputs, photo)
+
+
+def output_size(config, image_size: int, task=None) -> tuple[int, ...] | None:
+  """The generator's output shape [H, W, C] for a square photo, or None when it cannot run on it.
+
+  `task`: the run's task (built from `config` when not given); the generator is traced on
+  what its `model_inputs` builds."""
+  task = task if task is not None else tasks.build(config)
+  inputs, _ = _abstract_inputs(task, image_size)
   try:
     out, _ = jax.eval_shape(
-      lambda x: model.init_with_output(jax.random.key(0), x, train=False), gray
+      lambda x: task.generator.init_with_output(jax.random.key(0), x, train=False), inputs
     )
   except (ValueError, TypeError, IndexError, ZeroDivisionError):  # Shapes that do not fit.
     return None
   return tuple(out.shape[1:])
 
 
-def _fits(config, size: int) -> bool:
-  out = output_size(config, size)
+def _fits(config, size: int, task=None) -> bool:
+  out = output_size(config, size, task)
   return out is not None and out[:2] == (size, size)
 
 
@@ -113,30 +122,25 @@ def _image_size(config, fits: Callable[[Any, int], bool]) -> str | None:
   )
 
 
-def _task(config, task=None) -> str | None:
-  """The task's own checks: building it (no arrays, no tracing) rejects conflicting switches;
-  a `task` already built from this config passed them."""
-  if task is not None:
-    return None
+def _task(config) -> tuple[Any, str | None]:
+  """(the task, None), or (None, the problem): building it (no arrays, no tracing) is the
+  task's own check, rejecting conflicting switches."""
   try:
-    tasks.build(config)
+    return tasks.build(config), None
   except (ValueError, registry.UnknownNameError) as e:
-    return str(e)
-  return None
+    return None, str(e)
 
 
-def _discriminator(config) -> str | None:
+def _discriminator(config, task) -> str | None:
   """Every scale of the discriminator must give logits at the image size (a multi-scale
   PatchGAN pools its input once per scale)."""
   d_cfg = config.discriminator
-  space = color.get_color_space(config.data)
   d = models.build(d_cfg, out_channels=1, kind="discriminator")
   size = config.data.image_size
-  gray = jax.ShapeDtypeStruct((1, size, size, 1), jnp.float32)
-  target = jax.ShapeDtypeStruct((1, size, size, space.target_channels), jnp.float32)
+  inputs, target = _abstract_inputs(task, size)
   try:
     logits, _ = jax.eval_shape(
-      lambda g, t: d.init_with_output(jax.random.key(0), g, t, train=False), gray, target
+      lambda x, t: d.init_with_output(jax.random.key(0), x, t, train=False), inputs, target
     )
   except (ValueError, TypeError) as e:  # Shapes that do not fit.
     return f"discriminator {d_cfg.name!r} does not fit data.image_size={size}: {e}"
@@ -152,11 +156,14 @@ def _discriminator(config) -> str | None:
 def check(
   config,
   num_devices: int | None = None,
-  fits: Callable[[Any, int], bool] = _fits,
+  fits: Callable[[Any, int], bool] | None = None,
   task=None,
 ) -> None:
-  """Raises ConfigError listing every bad value; logs values that are ignored. `task`: the one
-  built from `config` already, if any (not built again)."""
+  """Raises ConfigError listing every bad value; logs values that are ignored.
+
+  `task`: the run's task when the caller has built it (built here otherwise); the networks'
+  shapes are traced on what its `model_inputs` builds. `fits(config, size)`: whether the
+  model gives a size x size output (default: traced)."""
   num_devices = num_devices or jax.device_count()
   problems = [
     _at_least(config, "num_epochs", 1),
@@ -173,11 +180,13 @@ def check(
   ]
   # A task that cannot be built (conflicting switches, a model's unknown option) is the one
   # problem with its networks: tracing them would trip on the same thing.
-  network_problem = _task(config, task)
+  network_problem = None
+  if task is None:
+    task, network_problem = _task(config)
   if network_problem is None and config.get("model") is not None:
-    network_problem = _image_size(config, fits)
+    network_problem = _image_size(config, fits or functools.partial(_fits, task=task))
   if network_problem is None and config.get("discriminator") is not None:
-    network_problem = _discriminator(config)
+    network_problem = _discriminator(config, task)
   problems = [p for p in problems + [network_problem] if p]
   if problems:
     raise ConfigError("; ".join(problems))
