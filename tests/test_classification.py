@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_same_run, killed_then_resumed, step_on_1_and_8_devices
 
 from colorize_jax import color, registry, tasks
-from colorize_jax.color import ab_bins, ab_prior
+from colorize_jax.color import ab_bins, ab_prior, spaces
 from colorize_jax.losses import classification as cls_losses
 from colorize_jax.models import heads
 from colorize_jax.train import optim, trainer
@@ -22,8 +22,8 @@ def _lab_to_linear_rgb(lab):
   """Unclipped inverse of color.rgb_to_lab (an independent path, float64)."""
   fy = (lab[..., 0] + 16.0) / 116.0
   f = np.stack([lab[..., 1] / 500.0 + fy, fy, fy - lab[..., 2] / 200.0], axis=-1)
-  xyz = np.where(f**3 > 0.008856, f**3, (f - 16.0 / 116.0) / 7.787) * color._D65_WHITE
-  linear = xyz @ np.linalg.inv(np.asarray(color._RGB_TO_XYZ, np.float64)).T
+  xyz = np.where(f**3 > 0.008856, f**3, (f - 16.0 / 116.0) / 7.787) * spaces._D65_WHITE
+  linear = xyz @ np.linalg.inv(np.asarray(spaces._RGB_TO_XYZ, np.float64)).T
   return linear
 
 
