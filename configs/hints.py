@@ -90,7 +90,6 @@ def get_config(arg=None):
   )
   # For --config.task=hints_classification (ignored by the regression task).
   c.classification = _CLASSIFICATION.get_config().classification
-  c.loss_options.ab_ce = {"neighbours": 5, "sigma": 5.0}
   # Validation and --mode=eval score the photo at these hint counts (evaluators/hint_counts.py).
   c.evals.val.hint_counts = HINT_COUNTS
   c.evals.val.hint_seed = 0
