@@ -144,3 +144,15 @@ def test_more_hints_lower_the_error_where_only_hints_know_the_colour(flat_model)
   }
   assert l1[2] < 0.9 * l1[0], l1
   assert l1[20] < 0.9 * l1[2], l1
+
+
+def test_the_classification_loss_trains_on_hints_too(load_config):
+  config = load_config("hints", "smoke")
+  config.task = "hints_classification"
+  config.loss = "ab_ce:1,l1:10"  # The reference's objective.
+  task = tasks.build(config)
+  assert task.input_layout == (("L", 1), ("hint_ab", 2), ("hint_mask", 1))
+  state = task.init_state(jax.random.key(0), 16, {"model": optax.adam(1e-3)})
+  state, metrics = jax.jit(task.train_step)(state, {"image": _photos()}, jax.random.key(1))
+  assert int(state.step) == 1
+  assert np.isfinite(metrics["loss"]) and metrics["loss/ab_ce"] > 0 and metrics["loss/l1"] > 0

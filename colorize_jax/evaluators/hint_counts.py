@@ -75,9 +75,11 @@ def curve(means: dict[str, float]) -> dict[str, dict[str, float]]:
   return out
 
 
-def plot(table: dict[str, dict[str, float]], path: str, title: str = "") -> bool:
-  """One panel per metric, value against the number of hints (symlog x: 0 stays on the axis).
-  False when there is nothing to draw."""
+def plot(
+  table: dict[str, dict[str, float]], path: str, title: str = "", gray: dict | None = None
+) -> bool:
+  """One panel per metric, value against the number of hints (symlog x: 0 stays on the axis),
+  the gray baseline (`gray`: metric -> value) dashed. False when there is nothing to draw."""
   table = {k: v for k, v in table.items() if v}
   if not table:
     return False
@@ -86,7 +88,11 @@ def plot(table: dict[str, dict[str, float]], path: str, title: str = "") -> bool
   for ax, (metric, points) in zip(axes, table.items()):
     counts = [int(n) for n in points]
     ax.plot(counts, list(points.values()), marker="o")
+    if metric in (gray or {}):
+      ax.axhline(gray[metric], linestyle="--", color="gray", label="gray")
+      ax.legend()
     ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_xticks(counts, [str(n) for n in counts])
     ax.set_xlabel("hints per photo")
     ax.set_title(metric)
     ax.grid(alpha=0.3)

@@ -131,7 +131,8 @@ def write_report(report: dict, grid: np.ndarray | None) -> None:
     save_png(grid, report["grid"])
   if report.get("hint_curve"):
     path = hint_counts.plot_path(report["workdir"], report["name"])
-    hint_counts.plot(report["hint_curve"], path, f"{report['name']}: quality against hints")
+    title = f"{report['name']}: quality against hints"
+    hint_counts.plot(report["hint_curve"], path, title, report.get("gray_baseline"))
   # Whole or not at all: compare and results_table read eval/*.json.
   atomic.write_json(os.path.join(os.path.dirname(report["grid"]), f"{report['name']}.json"), report)
 
