@@ -18,7 +18,7 @@ anyway. A file that cannot be read is reported by name and skipped; the exit
 code is 1 when any input failed.
 
 A hints model (configs/hints.py) also takes colour hints in the photo's own pixels,
-`--hints=points.json` or `--hints=scribble.png` (colorize_jax/user_hints.py); the
+`--hints=points.json` or `--hints=scribble.png` (colorize_jax/data/user_hints.py); the
 photo's full-resolution L stays, as always:
   python -m colorize_jax.colorize --workdir=runs/hints photo.jpg --hints=points.json --output=out/
 """
@@ -37,9 +37,8 @@ import numpy as np
 from absl import app, flags, logging
 from PIL import Image
 
-from colorize_jax import user_hints
 from colorize_jax.config import recipes
-from colorize_jax.data import ImageDecodeError, load_image, resize_image
+from colorize_jax.data import ImageDecodeError, load_image, resize_image, user_hints
 from colorize_jax.data.sources.folder import IMAGE_EXTENSIONS
 
 # Full-resolution recombination is jitted per shape; padding to these steps
@@ -146,8 +145,8 @@ def _hint_arrays(size: int, hints) -> dict:
   empty = user_hints.HintMaps(np.zeros((size, size, 2), np.float32), np.zeros((size, size, 1)))
   maps = [empty if h is None else h for h in hints]
   return {
-    "hint_ab": np.stack([h.hint_ab for h in maps]).astype(np.float32),
-    "hint_mask": np.stack([h.hint_mask for h in maps]).astype(np.float32),
+    user_hints.HINT_AB: np.stack([h.hint_ab for h in maps]).astype(np.float32),
+    user_hints.HINT_MASK: np.stack([h.hint_mask for h in maps]).astype(np.float32),
   }
 
 
@@ -258,7 +257,7 @@ def define_flags() -> None:
     None,
     "Colour hints for a hints model (configs/hints.py), in the photo's own pixels: a JSON file "
     "of points (x, y, color '#rrggbb' or ab [a, b], optional size) or a scribble PNG of the "
-    "photo's size whose alpha marks the hints (colorize_jax/user_hints.py).",
+    "photo's size whose alpha marks the hints (colorize_jax/data/user_hints.py).",
   )
 
 

@@ -13,7 +13,8 @@ from conftest import ROOT
 from PIL import Image
 from test_hints_task import flat_photos, train_on_flat_colours
 
-from colorize_jax import color, colorize, inference, user_hints
+from colorize_jax import color, colorize, inference
+from colorize_jax.data import user_hints
 
 HINT_LAB = (60.0, -25.0, -20.0)  # The hint: a blue-green unlike the photo's orange.
 SPOT = (30, 20)  # (x, y) in the 60 x 40 photo.

@@ -39,7 +39,7 @@ class WithHints:
   def __call__(self, batch: dict) -> dict:
     ab = color.rgb_to_lab(color.to_unit(batch["image"]))[..., 1:]
     hint_ab, mask = hints.fixed(ab, batch["image"], self.count, self.scheme, self.seed)
-    return batch | {"hint_ab": hint_ab, "hint_mask": mask}
+    return batch | {hints.HINT_AB: hint_ab, hints.HINT_MASK: mask}
 
 
 def check(spec, task) -> None:

@@ -23,14 +23,9 @@ from colorize_jax.color import spaces
 from colorize_jax.data import hints
 from colorize_jax.tasks import classification, regression
 
-# Batch keys of user (or evaluation) hints; Colorizer.predict_rgb(photos, **{HINT_AB: ...}).
-HINT_AB, HINT_MASK = "hint_ab", "hint_mask"
+# Batch keys of given hints: Colorizer.predict_rgb(photos, hint_ab=..., hint_mask=...).
+HINT_AB, HINT_MASK = hints.HINT_AB, hints.HINT_MASK
 LAYOUT = (("L", 1), (HINT_AB, 2), (HINT_MASK, 1))
-
-
-def reads_hints(layout) -> bool:
-  """Whether a network with this input layout takes colour hints."""
-  return any(name == HINT_AB for name, _ in layout)
 
 
 class HintInputs:

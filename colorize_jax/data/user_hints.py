@@ -28,9 +28,13 @@ import numpy as np
 from PIL import Image
 
 from colorize_jax import color
+from colorize_jax.data import hints
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _POINT_KEYS = ("x", "y", "color", "ab", "size")
+
+
+HINT_AB, HINT_MASK = hints.HINT_AB, hints.HINT_MASK  # Colorizer.chroma_ab's keyword names.
 
 
 class HintError(ValueError):
@@ -182,8 +186,6 @@ def read(path: str, height: int, width: int, size: int) -> HintMaps:
 
 def check_model(layout) -> None:
   """Refuses hints for a network that has no hint inputs, naming what it reads."""
-  from colorize_jax.tasks import hints  # pylint: disable=g-import-not-at-top
-
   if not hints.reads_hints(layout):
     described = " + ".join(f"{name}({n})" for name, n in layout)
     raise HintError(
