@@ -16,6 +16,11 @@ with the input's own full-resolution luminance L. Detail and sharpness come
 from the original; only colour comes from the model, whose chroma is smooth
 anyway. A file that cannot be read is reported by name and skipped; the exit
 code is 1 when any input failed.
+
+A hints model (configs/hints.py) also takes colour hints in the photo's own pixels,
+`--hints=points.json` or `--hints=scribble.png` (colorize_jax/data/user_hints.py); the
+photo's full-resolution L stays, as always:
+  python -m colorize_jax.colorize --workdir=runs/hints photo.jpg --hints=points.json --output=out/
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from absl import app, flags, logging
 from PIL import Image
 
 from colorize_jax.config import recipes
-from colorize_jax.data import ImageDecodeError, load_image, resize_image
+from colorize_jax.data import ImageDecodeError, load_image, resize_image, user_hints
 from colorize_jax.data.sources.folder import IMAGE_EXTENSIONS
 
 # Full-resolution recombination is jitted per shape; padding to these steps
@@ -123,13 +128,35 @@ def full_resolution(image: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
   return np.asarray(out)[:height, :width]
 
 
-def colorize_images(colorizer, images: list[np.ndarray]) -> list[np.ndarray]:
-  """Full-resolution colorizations of uint8 RGB images of any sizes (one batch)."""
+def colorize_images(colorizer, images: list[np.ndarray], hints=None) -> list[np.ndarray]:
+  """Full-resolution colorizations of uint8 RGB images of any sizes (one batch). `hints`: per
+  image, its user_hints.HintMaps at the network's size or None (a hints model only)."""
   small = np.stack(
     [resize_image(image, colorizer.image_size, colorizer.image_size) for image in images]
   )
-  ab = colorizer.chroma_ab(small)
+  ab = colorizer.chroma_ab(small, **_hint_arrays(colorizer.image_size, hints))
   return [full_resolution(image, ab[i]) for i, image in enumerate(images)]
+
+
+def _hint_arrays(size: int, hints) -> dict:
+  """The hints task's batch keys for a batch's per-image HintMaps ({} when none has any)."""
+  if not hints or all(h is None for h in hints):
+    return {}
+  empty = user_hints.HintMaps(np.zeros((size, size, 2), np.float32), np.zeros((size, size, 1)))
+  maps = [empty if h is None else h for h in hints]
+  return {
+    user_hints.HINT_AB: np.stack([h.hint_ab for h in maps]).astype(np.float32),
+    user_hints.HINT_MASK: np.stack([h.hint_mask for h in maps]).astype(np.float32),
+  }
+
+
+def read_hints(colorizer, hints_file: str, image: np.ndarray, path: str):
+  """A photo's HintMaps from --hints (None: no hints in the file, so automatic, with a note)."""
+  maps = user_hints.read(hints_file, *image.shape[:2], colorizer.image_size)
+  if not maps.count:
+    logging.warning("%s holds no hints: %s is colorized automatically", hints_file, path)
+    return None
+  return maps
 
 
 def _load(path: str):
@@ -157,8 +184,13 @@ def _batches(
     yield current
 
 
-def colorize_paths(colorizer, inputs: list[str], output: str, batch_size: int = 16) -> Result:
-  """Colorizes every input into `output`; failures are collected, not raised."""
+def colorize_paths(
+  colorizer, inputs: list[str], output: str, batch_size: int = 16, hints_file: str | None = None
+) -> Result:
+  """Colorizes every input into `output`; failures are collected, not raised. `hints_file`:
+  colour hints in each photo's own pixels (user_hints.read; user_hints.HintError if unusable)."""
+  if hints_file:
+    user_hints.check_model(colorizer.input_layout)
   pairs, missing = expand_inputs(inputs)
   result = Result(failed=list(missing))
   for item, reason in missing:
@@ -172,7 +204,12 @@ def colorize_paths(colorizer, inputs: list[str], output: str, batch_size: int = 
           logging.error("skipped %s: not a readable image (%s)", path, reason)
           result.failed.append((path, reason))
       if good:
-        outputs = colorize_images(colorizer, [image for _, _, image in good])
+        hints = (
+          [read_hints(colorizer, hints_file, image, path) for path, _, image in good]
+          if hints_file
+          else None
+        )
+        outputs = colorize_images(colorizer, [image for _, _, image in good], hints)
         for (_, name, _), out in zip(good, outputs):
           target = os.path.join(output, name + ".png")
           os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -215,6 +252,13 @@ def define_flags() -> None:
   flags.DEFINE_string("checkpoint", "best", "With --workdir: best, last or a step number.")
   flags.DEFINE_string("output", None, "Folder for the colorized PNGs.")
   flags.DEFINE_integer("batch_size", 16, "Images per model call.")
+  flags.DEFINE_string(
+    "hints",
+    None,
+    "Colour hints for a hints model (configs/hints.py), in the photo's own pixels: a JSON file "
+    "of points (x, y, color '#rrggbb' or ab [a, b], optional size) or a scribble PNG of the "
+    "photo's size whose alpha marks the hints (colorize_jax/data/user_hints.py).",
+  )
 
 
 def main(argv):
@@ -246,7 +290,10 @@ def main(argv):
     colorizer.image_size,
     colorizer.color_space.name,
   )
-  result = colorize_paths(colorizer, inputs, FLAGS.output, FLAGS.batch_size)
+  try:
+    result = colorize_paths(colorizer, inputs, FLAGS.output, FLAGS.batch_size, FLAGS.hints)
+  except user_hints.HintError as e:
+    sys.exit(f"error: --hints={FLAGS.hints}: {e}")
   logging.info("wrote %d image(s) to %s", len(result.written), os.path.abspath(FLAGS.output))
   if result.failed:
     listing = "\n".join(f"  {path}: {reason}" for path, reason in result.failed)

@@ -52,6 +52,8 @@ def eval_spec(config) -> specs.EvalSpec:
     path=str(eval_cfg.path),
     batch_size=int(eval_cfg.batch_size or config.batch_size),
     num_sample_images=int(eval_cfg.num_sample_images),
+    # A hints recipe's curve (configs/hints.py sets eval.hint_counts).
+    hint_counts=tuple(eval_cfg.get("hint_counts") or ()),
     field="eval",
   )
 

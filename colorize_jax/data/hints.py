@@ -140,6 +140,16 @@ def photo_keys(rgb_uint8: jax.Array, seed: int) -> jax.Array:
   return jax.vmap(lambda d: jax.random.fold_in(base, d))(digests)
 
 
+# The batch keys of given hints (evaluation, a user's), in Lab ab units and 0/1, as the hints task
+# (tasks/hints.py) reads them: hint_ab [B, H, W, 2], hint_mask [B, H, W, 1].
+HINT_AB, HINT_MASK = "hint_ab", "hint_mask"
+
+
+def reads_hints(input_layout) -> bool:
+  """Whether a network with this input layout (task.input_layout) takes colour hints."""
+  return any(name == HINT_AB for name, _ in input_layout)
+
+
 # Evaluation draws this many candidate points per photo and keeps the first n, so the
 # points of n hints are among those of any larger n (a smoother curve against n).
 EVAL_CANDIDATES = 100

@@ -58,6 +58,12 @@ def per_example(task, state, batch, *, with_gray: bool):
   return scores, batch["mask"]  # The mask replicated too: every process can read it.
 
 
+def transformed(task, transform, state, batch, *, with_gray: bool):
+  """`per_example` of `transform(batch)`: a jit-able edit of the batch first (e.g. the
+  hint-count curve adds hints drawn from the photo, evaluators/hint_counts.py)."""
+  return per_example(task, state, transform(batch), with_gray=with_gray)
+
+
 class Evaluator:
   """Jitted metrics and sample grids of one task, for any state and batches."""
 
@@ -73,6 +79,7 @@ class Evaluator:
       )
       for gray in (False, True)
     }
+    self._transformed = {}  # (with_gray, transform) -> jitted `transformed`, made on first use.
     self._predicted_rgb = xla_options.jit(
       functools.partial(base.predicted_rgb, task), out_shardings=self.replicated
     )
@@ -88,8 +95,22 @@ class Evaluator:
     )
     return sorted(scores)
 
-  def evaluate(self, state, batches, *, with_gray: bool = False, max_examples: int = 0) -> Scores:
+  def _scorer(self, with_gray: bool, transform):
+    if transform is None:
+      return self._scores[with_gray]
+    key = (with_gray, transform)
+    if key not in self._transformed:
+      self._transformed[key] = xla_options.jit(
+        functools.partial(transformed, self.task, transform, with_gray=with_gray),
+        out_shardings=self.replicated,
+      )
+    return self._transformed[key]
+
+  def evaluate(
+    self, state, batches, *, with_gray: bool = False, max_examples: int = 0, transform=None
+  ) -> Scores:
     """Scores of the local batches of a split (DataPipeline.eval_batches), each example once.
+    `transform`: a hashable, jit-able batch -> batch applied first (None: the batch as it is).
 
     max_examples > 0 stops after the batches that hold that many examples
     (counted in global batches, so every process stops at the same one).
@@ -100,7 +121,7 @@ class Evaluator:
         break
       batch = parallel.global_batch(local, self.data_sharding)
       seen += batch["image"].shape[0]
-      pending.append(self._scores[with_gray](state, batch))
+      pending.append(self._scorer(with_gray, transform)(state, batch))
     positions, values, start = [], {}, 0
     for scores, mask in jax.device_get(pending):
       keep = np.flatnonzero(np.asarray(mask))

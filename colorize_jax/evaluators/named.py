@@ -15,6 +15,7 @@ import numpy as np
 from absl import logging
 
 from colorize_jax.data import DataPipeline
+from colorize_jax.evaluators import hint_counts
 from colorize_jax.evaluators.evaluator import Evaluator, Scores
 from colorize_jax.evaluators.specs import EvalSpec
 from colorize_jax.outputs import atomic, metric_names
@@ -40,6 +41,7 @@ class NamedEvaluator:
     self, spec: EvalSpec, evaluator: Evaluator, config, *, shared: DataPipeline | None = None
   ):
     self.spec, self.evaluator, self.name = spec, evaluator, spec.name
+    hint_counts.check(spec, evaluator.task)
     self.data_cfg, self.split = spec.data(config.data)
     own_data = spec.path or spec.batch_size or shared is None
     self.data = pipeline(spec, config) if own_data else shared
@@ -59,6 +61,13 @@ class NamedEvaluator:
       state, self.data.eval_batches(self.split), with_gray=with_gray, max_examples=max_examples
     )
     kept = {k: v for k, v in scores.values.items() if self.spec.keeps(k)}
+    kept |= hint_counts.scores(  # {} unless the spec asks for the hint-count curve.
+      self.evaluator,
+      self.spec,
+      lambda: self.data.eval_batches(self.split),
+      state,
+      max_examples=max_examples,
+    )
     return Scores(scores.positions, kept)
 
   def epoch_means(self, state, *, with_gray: bool) -> dict[str, float]:
@@ -105,6 +114,7 @@ class NamedEvaluator:
       "metrics": {k: v for k, v in means.items() if not k.startswith("gray/")},
       "gray_baseline": {k[len("gray/") :]: v for k, v in means.items() if k.startswith("gray/")},
       "grid": os.path.join(out_dir, f"{self.name}.png"),
+      **({"hint_curve": curve} if (curve := hint_counts.curve(means)) else {}),
       "per_image": per_image,
     }
     images = self.data.fixed_examples(self.split, self.num_sample_images)
@@ -119,6 +129,10 @@ def write_report(report: dict, grid: np.ndarray | None) -> None:
   """eval/<name>.json and, given one, its grid eval/<name>.png (process 0 only)."""
   if grid is not None:
     save_png(grid, report["grid"])
+  if report.get("hint_curve"):
+    path = hint_counts.plot_path(report["workdir"], report["name"])
+    title = f"{report['name']}: quality against hints"
+    hint_counts.plot(report["hint_curve"], path, title, report.get("gray_baseline"))
   # Whole or not at all: compare and results_table read eval/*.json.
   atomic.write_json(os.path.join(os.path.dirname(report["grid"]), f"{report['name']}.json"), report)
 

@@ -40,13 +40,17 @@ class EvalSpec:
   metrics: tuple[str, ...] = ()  # The metrics kept (their gray baselines too); (): all.
   batch_size: int = 0  # 0: config.batch_size.
   num_sample_images: int = -1  # Rows of the report's grid; -1: config.num_sample_images.
+  # Also score each photo with this many colour hints drawn from it (a hints task's curve,
+  # `hints_<n>/<metric>`; evaluators/hint_counts.py), from seed hint_seed; (): none.
+  hint_counts: tuple[int, ...] = ()
+  hint_seed: int = 0
   field: str = ""
 
   def __post_init__(self):
     where = self.field or f"evals.{self.name}"
     if not self.name or "/" in self.name:
       raise ValueError(f"{where}: an evaluator name must be non-empty without '/': {self.name!r}")
-    for key in ("every_epochs", "max_examples", "batch_size"):
+    for key in ("every_epochs", "max_examples", "batch_size", "hint_seed"):
       value = getattr(self, key)
       if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{where}.{key}={value!r} must be an integer >= 0")
@@ -58,6 +62,11 @@ class EvalSpec:
         f"{where}.split={self.split!r} is not a split; valid: {', '.join(_SPLITS)} "
         "(or set a folder in path)"
       )
+    counts = self.hint_counts
+    counts = (counts,) if isinstance(counts, int) else tuple(counts or ())
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts):
+      raise ValueError(f"{where}.hint_counts={counts!r} must hold integers >= 0, e.g. (0, 1, 10)")
+    object.__setattr__(self, "hint_counts", tuple(sorted(set(counts))))
     if isinstance(self.metrics, str):  # ('psnr') is a string, not a tuple: a common slip.
       object.__setattr__(self, "metrics", (self.metrics,))
 
