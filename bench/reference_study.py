@@ -87,6 +87,9 @@ RECIPES = (
   Recipe("autoencoder_a", "configs/autoencoder.py:a", REGRESSION),
   Recipe("autoencoder_b", "configs/autoencoder.py:b", REGRESSION),
   Recipe("unet", "configs/unet.py", REGRESSION),
+  # User colour hints (Zhang et al. 2017) on the same U-Net: its val evaluator scores the curve
+  # against the number of hints (val/hints_<n>/<metric>), so its 0-hint row compares with unet's.
+  Recipe("hints", "configs/hints.py", REGRESSION),
   # Colour as classification (Zhang et al. 2016), from the `objectives` stream: one network
   # trained on a pixel objective, so it gets the regression budget.
   Recipe("classification", "configs/classification.py", REGRESSION),
