@@ -8,7 +8,9 @@ import importlib.util
 import os
 import types
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+# The checkout's configs/, beside the colorize_jax package (this file is colorize_jax/config/).
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_DIR = os.path.join(os.path.dirname(_PACKAGE), "configs")
 
 
 @dataclasses.dataclass
