@@ -41,6 +41,7 @@ def _assert_trees_close(a, b, **tol):
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, **tol), a, b)
 
 
+@pytest.mark.portability
 def test_step_on_8_devices_equals_step_on_1_device(load_config):
   task, optimizers = _build(load_config("pix2pix", "smoke"))
   (state1, metrics1), (state8, metrics8) = step_on_1_and_8_devices(

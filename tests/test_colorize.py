@@ -96,6 +96,7 @@ def test_chroma_comes_from_the_model(bundle, photos):
   assert np.abs(got_ab - want_ab).mean() < 1.0
 
 
+@pytest.mark.portability
 def test_bundle_colorizes_exactly_like_the_workdir(run, bundle, photos):
   image = load_image(str(photos / "odd.png"))
   from_run = colorize.colorize_images(inference.from_workdir(run), [image])[0]

@@ -19,6 +19,7 @@ def run(tmp_path_factory):
   return trained_run(tmp_path_factory)
 
 
+@pytest.mark.portability
 def test_eval_writes_metrics_with_the_gray_baseline_and_a_grid(run):
   config = smoke_config()
   report = evaluate.evaluate_run(config, run)

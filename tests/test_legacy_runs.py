@@ -30,6 +30,7 @@ def _photos(n=3, size=32):
   return rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
 
+@pytest.mark.portability
 def test_an_old_runs_checkpoint_and_an_old_bundle_colorize_alike(legacy):
   from_run = inference.from_workdir(str(legacy / "run"))  # best, as exported
   from_bundle = inference.from_bundle(str(legacy / "bundle"))
@@ -41,6 +42,7 @@ def test_an_old_runs_checkpoint_and_an_old_bundle_colorize_alike(legacy):
   assert np.isfinite(run_rgb).all() and run_rgb.std() > 0
 
 
+@pytest.mark.portability
 def test_an_old_run_evaluates(legacy, tmp_path):
   config = inference.workdir_config(str(legacy / "run"))
   config.eval.checkpoint = "last"

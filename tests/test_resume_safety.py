@@ -68,6 +68,7 @@ def _interrupted_at(workdir, stop_after: int, **overrides):
     hooks.StepLog.__call__ = original
 
 
+@pytest.mark.portability
 def test_epoch_means_after_a_mid_epoch_resume_equal_the_uninterrupted_runs(reference, tmp_path):
   ref_dir, ref_result = reference
   _interrupted_at(tmp_path, stop_after=4)  # Epoch 2 is one step in.

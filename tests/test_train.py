@@ -18,6 +18,7 @@ def _batch(n=8, size=32, seed=0):
   return {"image": np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), np.uint8)}
 
 
+@pytest.mark.portability
 def test_step_on_8_devices_equals_step_on_1_device(load_config):
   config = load_config("unet", "smoke")
   task = tasks.build(config)
@@ -105,6 +106,7 @@ def test_nan_loss_stops_with_a_clear_error_and_saves_nothing_bad(load_config, tm
   assert not [d for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
 
 
+@pytest.mark.portability
 def test_outputs_of_a_run(load_config, tmp_path):
   config = load_config("unet", "smoke")
   config.num_epochs = 1

@@ -23,6 +23,7 @@ def _conv(x, kernel):
   )
 
 
+@pytest.mark.portability
 def test_cpu_gets_the_options_and_convolutions_leave_ynnpack():
   assert xla_options.compiler_options("cpu") == xla_options.CPU_OPTIONS
   assert xla_options.compiler_options("gpu") is None and xla_options.compiler_options("tpu") is None
