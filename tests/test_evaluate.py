@@ -92,3 +92,22 @@ def test_launch_eval_mode_on_a_folder_of_photos(run, tmp_path):
 def test_eval_of_a_run_without_checkpoints_names_the_problem(tmp_path):
   with pytest.raises(FileNotFoundError, match="no checkpoints"):
     evaluate.evaluate_run(smoke_config(), str(tmp_path))
+
+
+def test_eval_builds_the_run_from_its_saved_config_not_the_command_line(run, caplog):
+  """A 32 px run evaluated with a command line that says 64 px (e.g. the recipe's default) is
+  scored at 32 px; only the evaluation fields (config.eval) come from the command line, and
+  a differing learning field is named in one warning line."""
+  config = smoke_config(image_size=64, color_space="lab")
+  config.eval.name, config.eval.checkpoint, config.eval.num_sample_images = "cli", "last", 2
+  with caplog.at_level("WARNING"):
+    report = evaluate.evaluate_run(config, run)
+  assert report["name"] == "cli" and report["checkpoint"] == "last"
+  assert report["image_size"] == 32 and report["color_space"] == "rgb"
+  grid = np.asarray(Image.open(report["grid"]))
+  assert grid.shape[:2] == (2 * 32 + 2, 3 * 32 + 2 * 2)  # 2 rows at the run's 32 px.
+  warnings = [r.getMessage() for r in caplog.records if "ignoring the command line" in r.message]
+  assert len(warnings) == 1
+  assert "data.image_size=64 (the run's: 32)" in warnings[0]
+  assert "data.color_space='lab' (the run's: 'rgb')" in warnings[0]
+  assert "eval." not in warnings[0]
