@@ -149,8 +149,10 @@ def write_tables(
     ]
   md += [
     "Higher is better for psnr, ssim and ab_auc; delta_colorfulness is |predicted - true| "
-    "colorfulness (0 is ideal); mse and l1 are in each model's own output space. "
-    "`gray` columns score the input with zero chroma: the floor a model must beat.",
+    "colorfulness (0 is ideal); psnr, ssim, "
+    "ab_auc and colorfulness score the predicted colour on the photo's own luminance; mse and "
+    "l1 are in each model's own output space. `gray` columns score the photo's luminance with "
+    "zero chroma: the floor a model must beat.",
     "",
     "![validation loss](val_loss.png)",
     "",

@@ -48,10 +48,7 @@ def per_example(task, state, batch, *, with_gray: bool):
   inputs, targets = task.model_inputs(batch)
   pred, aux = task.eval_outputs(state, inputs)
   scores = task.loss_terms(pred, targets, aux)
-  gray = None
-  if with_gray:
-    baseline = task.gray_prediction(batch)
-    gray = (baseline, task.to_rgb(batch, baseline))
+  gray = task.gray_prediction(batch) if with_gray else None
   scores |= metrics.image_metrics(
     batch["image"], targets, pred, task.to_rgb(batch, pred), gray=gray
   )
