@@ -35,6 +35,14 @@ def test_eval_writes_metrics_with_the_gray_baseline_and_a_grid(run):
     per_image = [row[key] for row in saved["per_image"]]
     assert saved["metrics"][key] == pytest.approx(np.mean(per_image), rel=1e-6), key
   assert saved["gray_baseline"]["colorfulness"] == pytest.approx(0.0, abs=1e-6)
+  # Both ΔCF: the per-image mean (above) and the literature's set-level one.
+  rows = saved["per_image"]
+  set_level = abs(
+    np.mean([r["colorfulness"] for r in rows]) - np.mean([r["colorfulness_true"] for r in rows])
+  )
+  assert saved["metrics"]["delta_colorfulness_set"] == pytest.approx(set_level, rel=1e-6)
+  assert saved["metrics"]["delta_colorfulness_set"] <= saved["metrics"]["delta_colorfulness"] + 1e-4
+  assert "delta_colorfulness_set" not in rows[0]
   assert 0.0 < saved["metrics"]["ab_auc"] <= 1.0 and 0.0 < saved["metrics"]["ssim"] <= 1.0
   # The restored weights are the run's best: its own test loss comes back.
   with open(os.path.join(run, "final_metrics.json")) as f:

@@ -174,3 +174,22 @@ def test_every_colour_space_is_scored_as_colorize_saves_it_on_the_photos_own_lum
   want = metrics.psnr(saved.astype(jnp.float32), rgb.astype(jnp.float32))
   np.testing.assert_allclose(scores["psnr"], want, rtol=1e-5)
   assert np.all(np.asarray(scores["psnr"]) < 40)
+
+
+def test_set_level_delta_colorfulness_is_the_literatures_beside_the_per_image_mean():
+  """Issue 25, point 7: two photos, one coloured too much and one too little. Per image both
+  are 20 off; as a set (the literature's ΔCF: |mean CF(preds) - mean CF(photos)|) none is."""
+  from colorize_jax.evaluators.evaluator import Scores
+
+  values = {
+    "colorfulness": np.array([10.0, 30.0]),
+    "colorfulness_true": np.array([30.0, 10.0]),
+    "delta_colorfulness": np.array([20.0, 20.0]),
+    "gray/colorfulness": np.array([0.0, 0.0]),
+  }
+  sets = metrics.set_metrics(values)
+  assert sets == {"delta_colorfulness_set": 0.0, "gray/delta_colorfulness_set": 20.0}
+  means = Scores([0, 1], values, sets).means()
+  assert means["delta_colorfulness"] == 20.0 and means["delta_colorfulness_set"] == 0.0
+  assert means["examples"] == 2
+  assert metrics.set_metrics({}) == {}

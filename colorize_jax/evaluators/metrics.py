@@ -18,7 +18,12 @@ One vocabulary for every task, evaluation, comparison and plot (per example):
   l1, mse             in the model's own target space
   psnr, ssim          on the saved uint8 RGB image
   colorfulness        Hasler and Suesstrunk's, of the prediction
-  delta_colorfulness  |colorfulness(pred) - colorfulness(true)|
+  delta_colorfulness  |colorfulness(pred) - colorfulness(true)| per image; a report's value is
+                      the mean over images of that per-image difference (ours)
+  delta_colorfulness_set  |mean colorfulness(preds) - mean colorfulness(photos)|: the
+                      literature's set-level ΔCF (DDColor's, e.g. 0.05 for DDColor-L); not per
+                      example, so computed over a whole scoring (`set_metrics`). The two are
+                      different numbers: only the set-level one sits beside published ΔCF.
   ab_auc              AuC of the Lab ab error (Zhang et al.)
   (psnr, ssim, colorfulness, delta_colorfulness, ab_auc: of the predicted chroma on the
   photo's own luminance, `with_true_luminance`)
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import dm_pix
 import jax.numpy as jnp
+import numpy as np
 
 from colorize_jax import color
 
@@ -114,6 +120,20 @@ def _rgb_metrics(pred_rgb01, true_rgb01, true_colorfulness) -> dict[str, jnp.nda
     "ab_auc": ab_error_auc(pred255 / 255.0, true255 / 255.0),
     "colorfulness": pred_colorfulness,
     "delta_colorfulness": jnp.abs(pred_colorfulness - true_colorfulness),
+  }
+
+
+def set_metrics(values: dict) -> dict[str, float]:
+  """Metrics of a whole set of per-example values (host numpy): delta_colorfulness_set =
+  |mean colorfulness of the predictions - mean colorfulness of the photos| (and its gray/
+  baseline), the literature's ΔCF, beside delta_colorfulness, the mean per-image |ΔCF|."""
+  if "colorfulness_true" not in values or not len(values["colorfulness_true"]):
+    return {}
+  photos = float(np.mean(values["colorfulness_true"]))
+  return {
+    f"{prefix}delta_colorfulness_set": abs(float(np.mean(values[f"{prefix}colorfulness"])) - photos)
+    for prefix in ("", "gray/")
+    if f"{prefix}colorfulness" in values
   }
 
 
