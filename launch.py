@@ -39,7 +39,8 @@ flags.DEFINE_enum(
   "mode",
   "train",
   ["train", "eval"],
-  "train: train (resuming from the workdir); eval: score a checkpoint (config.eval).",
+  "train: train (resuming from the workdir); eval: score a checkpoint (config.eval) of the "
+  "run as its config.json trained it (only config.eval comes from the command line).",
 )
 flags.DEFINE_multi_string(
   "eval_folder",

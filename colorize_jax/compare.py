@@ -148,9 +148,12 @@ def write_tables(
       "",
     ]
   md += [
-    "Higher is better for psnr, ssim and ab_auc; delta_colorfulness is |predicted - true| "
-    "colorfulness (0 is ideal); mse and l1 are in each model's own output space. "
-    "`gray` columns score the input with zero chroma: the floor a model must beat.",
+    "Higher is better for psnr, ssim and ab_auc; delta_colorfulness is the mean per-image "
+    "|predicted - true| colorfulness, delta_colorfulness_set the set-level |mean predicted - "
+    "mean true| colorfulness that papers report as ΔCF (0 is ideal for both); psnr, ssim, "
+    "ab_auc and colorfulness score the predicted colour on the photo's own luminance; mse and "
+    "l1 are in each model's own output space. `gray` columns score the photo's luminance with "
+    "zero chroma: the floor a model must beat.",
     "",
     "![validation loss](val_loss.png)",
     "",

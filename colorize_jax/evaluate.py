@@ -10,6 +10,14 @@ DIR/eval/<name>.png (gray | predicted | true) with the evaluator training uses
 (colorize_jax/evaluators/named.py), which writes the same reports at the end
 of a run. Only the train state is restored, never the data iterator, so a
 finished run evaluates on any machine that has the evaluation photos.
+
+The run is scored as it was trained: model, data pipeline, image size, colour
+space, value range and every other field come from WORKDIR/config.json
+(`run_config`). The command line contributes only the evaluation fields,
+config.eval (checkpoint, split, path, name, batch size, grid rows) and
+--eval_folder; any other field on it that differs from the run's is named in
+one warning line and ignored, so a 64 px run is never scored at the recipe's
+128 px and the report never records the command line's values as the run's.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from colorize_jax.evaluators import specs
 from colorize_jax.evaluators.evaluator import Evaluator
 from colorize_jax.evaluators.named import NamedEvaluator, summary, write_report
 from colorize_jax.runtime import parallel
+from colorize_jax.train import resume_guard
 
 # Split names a photo folder is often called by; the parent names the data set then.
 _GENERIC_FOLDER_NAMES = ("train", "val", "valid", "validation", "test", "images")
@@ -58,10 +67,52 @@ def eval_spec(config) -> specs.EvalSpec:
   )
 
 
+# What --mode=eval takes from the command line: how to evaluate, never what was trained.
+EVAL_FIELDS = ("eval.", "evals.")
+
+
+def _is_eval_field(field: str) -> bool:
+  return field.startswith(EVAL_FIELDS)
+
+
+def run_config(config, workdir: str):
+  """The run's own config (WORKDIR/config.json) with `config`'s evaluation fields (config.eval).
+
+  Fields of `config` outside them that differ from the run's and would change what is scored
+  (resume_guard's learning fields: model, data, image size, colour space, ...) are named in one
+  warning line; the run's values are used."""
+  path = os.path.join(workdir, resume_guard.CONFIG_FILE)
+  if not os.path.exists(path):
+    inference.checkpoints_dir(workdir)  # No run here at all: say so first.
+  saved = inference.workdir_config(workdir)
+  ignored = [
+    (field, old, new)
+    for field, old, new in resume_guard.diff(
+      resume_guard.resolved_json(saved), resume_guard.resolved_json(config)
+    )
+    if not _is_eval_field(field)
+    and not resume_guard.is_safe(field, old)
+    and new != resume_guard.MISSING
+    and field not in resume_guard._UNUSED_BY_SOURCE.get(saved.data.source, ())
+  ]
+  if ignored:
+    logging.warning(
+      "--mode=eval scores the run as trained (%s); ignoring the command line's %s",
+      path,
+      ", ".join(f"{k}={new!r} (the run's: {old!r})" for k, old, new in ignored),
+    )
+  with saved.unlocked():
+    saved.eval = config.eval.copy_and_resolve_references()
+  return saved
+
+
 def evaluate_run(config, workdir: str, evals: list[specs.EvalSpec] | None = None) -> dict:
   """Evaluates `config.eval.checkpoint` of the run in `workdir` with the evaluators `evals`
-  (default: the one of config.eval) and writes their reports; returns the last report."""
+  (default: the one of config.eval) and writes their reports; returns the last report.
+
+  Everything but the evaluation fields comes from the run's config.json (`run_config`)."""
   workdir = os.path.abspath(workdir)
+  config = run_config(config, workdir)
   evals = [
     dataclasses.replace(
       spec,

@@ -86,14 +86,20 @@ def abstract_state(task, config, sharding) -> Any:
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 
 
-def restore_state(config, workdir: str, which: str | int = "best", *, mesh=None):
-  """(task, state, step) restored from a workdir's checkpoints: the state only, no data iterator;
-  replicated on `mesh` (the caller's, made once; None makes one)."""
+def checkpoints_dir(workdir: str) -> str:
+  """WORKDIR/checkpoints, or a one-line FileNotFoundError when the workdir holds none."""
   directory = os.path.join(os.path.abspath(workdir), "checkpoints")
   if not os.path.isdir(directory):
     raise FileNotFoundError(
       f"no checkpoints folder in {workdir}: train there first (launch.py --mode=train)"
     )
+  return directory
+
+
+def restore_state(config, workdir: str, which: str | int = "best", *, mesh=None):
+  """(task, state, step) restored from a workdir's checkpoints: the state only, no data iterator;
+  replicated on `mesh` (the caller's, made once; None makes one)."""
+  directory = checkpoints_dir(workdir)
   task = tasks.build(config)
   replicated = parallel.replicated(parallel.make_mesh() if mesh is None else mesh)
   target = abstract_state(task, config, replicated)

@@ -69,3 +69,47 @@ def test_training_checks_before_writing_anything(tmp_path):
   with pytest.raises(preflight.ConfigError):
     trainer.train_and_evaluate(config, str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+  "overrides, message",
+  [
+    (
+      {"data.color_space": "lab"},
+      r"model.output_activation='sigmoid' gives values in \[0, 1\] but the targets of "
+      r"data.color_space='lab' lie in \[-1, 1\]; use --config.model.output_activation=tanh",
+    ),
+    (
+      {"data.value_range": (-1.0, 1.0)},
+      r"'sigmoid'.*data.color_space='rgb' with data.value_range=\(-1.0, 1.0\) lie in \[-1, 1\]; "
+      r"use --config.model.output_activation=tanh",
+    ),
+    (
+      {"data.value_range": (-2.0, 2.0), "model.output_activation": "tanh"},
+      r"'tanh' gives values in \[-1, 1\].*use --config.model.output_activation=linear",
+    ),
+    ({"data.color_space": "lab", "model.output_activation": "relu"}, r"\[0, inf\]"),
+  ],
+)
+def test_an_output_activation_that_misses_the_target_range_is_refused(overrides, message):
+  """Issue 25, point 1: a sigmoid on Lab ab/110 (or value_range (-1, 1)) never predicts < 0."""
+  config = load_config("unet", "smoke")
+  config.update_from_flattened_dict(overrides)
+  with pytest.raises(preflight.ConfigError, match=message):
+    preflight.check(config, num_devices=8)
+
+
+@pytest.mark.parametrize(
+  "recipe, overrides",
+  [
+    ("unet", {}),
+    ("unet", {"data.color_space": "lab", "model.output_activation": "tanh"}),
+    ("unet", {"data.color_space": "lab", "model.output_activation": "linear"}),
+    ("pix2pix", {}),
+    ("classification", {}),  # Its head's logits are not the target: not checked.
+  ],
+)
+def test_output_activations_that_reach_the_targets_pass(load_config, recipe, overrides):
+  config = load_config(recipe, "smoke")
+  config.update_from_flattened_dict(overrides)
+  preflight.check(config, num_devices=8)

@@ -36,6 +36,14 @@ def test_eval_writes_metrics_with_the_gray_baseline_and_a_grid(run):
     per_image = [row[key] for row in saved["per_image"]]
     assert saved["metrics"][key] == pytest.approx(np.mean(per_image), rel=1e-6), key
   assert saved["gray_baseline"]["colorfulness"] == pytest.approx(0.0, abs=1e-6)
+  # Both ΔCF: the per-image mean (above) and the literature's set-level one.
+  rows = saved["per_image"]
+  set_level = abs(
+    np.mean([r["colorfulness"] for r in rows]) - np.mean([r["colorfulness_true"] for r in rows])
+  )
+  assert saved["metrics"]["delta_colorfulness_set"] == pytest.approx(set_level, rel=1e-6)
+  assert saved["metrics"]["delta_colorfulness_set"] <= saved["metrics"]["delta_colorfulness"] + 1e-4
+  assert "delta_colorfulness_set" not in rows[0]
   assert 0.0 < saved["metrics"]["ab_auc"] <= 1.0 and 0.0 < saved["metrics"]["ssim"] <= 1.0
   # The restored weights are the run's best: its own test loss comes back.
   with open(os.path.join(run, "final_metrics.json")) as f:
@@ -93,3 +101,22 @@ def test_launch_eval_mode_on_a_folder_of_photos(run, tmp_path):
 def test_eval_of_a_run_without_checkpoints_names_the_problem(tmp_path):
   with pytest.raises(FileNotFoundError, match="no checkpoints"):
     evaluate.evaluate_run(smoke_config(), str(tmp_path))
+
+
+def test_eval_builds_the_run_from_its_saved_config_not_the_command_line(run, caplog):
+  """A 32 px run evaluated with a command line that says 64 px (e.g. the recipe's default) is
+  scored at 32 px; only the evaluation fields (config.eval) come from the command line, and
+  a differing learning field is named in one warning line."""
+  config = smoke_config(image_size=64, color_space="lab")
+  config.eval.name, config.eval.checkpoint, config.eval.num_sample_images = "cli", "last", 2
+  with caplog.at_level("WARNING"):
+    report = evaluate.evaluate_run(config, run)
+  assert report["name"] == "cli" and report["checkpoint"] == "last"
+  assert report["image_size"] == 32 and report["color_space"] == "rgb"
+  grid = np.asarray(Image.open(report["grid"]))
+  assert grid.shape[:2] == (2 * 32 + 2, 3 * 32 + 2 * 2)  # 2 rows at the run's 32 px.
+  warnings = [r.getMessage() for r in caplog.records if "ignoring the command line" in r.message]
+  assert len(warnings) == 1
+  assert "data.image_size=64 (the run's: 32)" in warnings[0]
+  assert "data.color_space='lab' (the run's: 'rgb')" in warnings[0]
+  assert "eval." not in warnings[0]

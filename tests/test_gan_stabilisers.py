@@ -248,3 +248,46 @@ def test_smoke_config_trains_and_resumes_exactly(load_config, tmp_path, monkeypa
   straight = trainer.train_and_evaluate(config, str(tmp_path / "straight"))
   assert_same_run(resumed, straight)
   assert resumed["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+  "change, message",
+  [
+    ({"gan_loss": "wgan_gp"}, "gan_loss 'wgan_gp' penalises D's per-example gradient"),
+    ({"gan.r1_gamma": 10.0}, r"gan.r1_gamma > 0 penalises D's per-example gradient"),
+  ],
+)
+def test_gradient_penalties_through_a_batchnorm_critic_are_refused(load_config, change, message):
+  """Issue 25, point 2: pix2pix's default PatchGAN has BatchNorm."""
+  config = load_config("pix2pix", "smoke")
+  assert config.discriminator.norm == "batch"
+  config.update_from_flattened_dict(change)
+  with pytest.raises(ValueError, match=message + r".*discriminator.norm=instance"):
+    tasks.build(config)
+  config.discriminator.norm = "instance"
+  tasks.build(config)
+
+
+def _r1_of_example_0(task, state, seed):
+  """R1 of example 0 as the task's D update computes it, for a batch whose examples 1..7 vary
+  with `seed`."""
+  images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), np.uint8)
+  images[1:] = np.random.default_rng(seed).integers(0, 256, (7, 32, 32, 3), np.uint8)
+  inputs, target = task.model_inputs({"image": jnp.asarray(images)})
+  d = state.d
+  critic = lambda x: gan.per_example_mean(task._discriminate(d.params, d.batch_stats, inputs, x)[0])
+  return float(jax.jit(lambda t: gan.r1_penalty(critic, t))(target)[0])
+
+
+@pytest.mark.parametrize("norm, per_example", [("instance", True), ("batch", False)])
+def test_r1_of_one_example_does_not_depend_on_the_others(load_config, norm, per_example):
+  config = load_config("pix2pix", "smoke")
+  config.discriminator.norm = norm
+  task, optimizers = _build(config)
+  state = jax.jit(lambda k: task.init_state(k, 32, optimizers))(jax.random.key(0))
+  a, b = _r1_of_example_0(task, state, 1), _r1_of_example_0(task, state, 2)
+  assert a > 0
+  if per_example:  # What the accepted norms give.
+    assert a == pytest.approx(b, rel=1e-5)
+  else:  # Why batch norm is refused.
+    assert abs(a - b) > 1e-4 * a

@@ -12,6 +12,7 @@ from colorize_jax.color.spaces import (  # noqa: F401
   RgbSpace,
   get_color_space,
   lab_to_rgb,
+  neutral_rgb,
   rgb_to_gray,
   rgb_to_lab,
   to_unit,

@@ -77,6 +77,14 @@ def lab_to_rgb(lab: jnp.ndarray) -> jnp.ndarray:
   return jnp.clip(_linear_to_srgb(xyz @ _XYZ_TO_RGB.T), 0.0, 1.0)
 
 
+def neutral_rgb(lightness: jnp.ndarray) -> jnp.ndarray:
+  """Lab L [..., 1] -> the neutral gray of that lightness, sRGB [..., 3] in [0, 1] with three
+  equal channels (lab_to_rgb of (L, 0, 0) is off neutral by the matrix's rounding)."""
+  fy = (lightness + 16.0) / 116.0
+  y = jnp.where(fy**3 > _LAB_EPSILON, fy**3, (fy - 16.0 / 116.0) / 7.787)
+  return jnp.repeat(jnp.clip(_linear_to_srgb(y), 0.0, 1.0), 3, axis=-1)
+
+
 @dataclasses.dataclass(frozen=True)
 class ColorSpace:
   """How uint8 RGB photos become (input, target) pairs and back.

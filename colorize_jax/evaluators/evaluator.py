@@ -28,16 +28,20 @@ class Scores:
 
   positions: list[int]
   values: dict[str, np.ndarray]
+  # Metrics of the whole set, not of an example (metrics.set_metrics: the set-level ΔCF).
+  sets: dict[str, float] = dataclasses.field(default_factory=dict)
 
   @property
   def count(self) -> int:
     return len(self.positions)
 
   def means(self) -> dict[str, float]:
-    """Means of every metric, plus 'examples'; {} when there was nothing to score."""
+    """Means of every metric, the set-level ones, plus 'examples'; {} when there was nothing to
+    score."""
     if not self.positions:
       return {}
-    return {k: float(np.mean(v)) for k, v in sorted(self.values.items())} | {"examples": self.count}
+    means = {k: float(np.mean(v)) for k, v in self.values.items()} | self.sets
+    return dict(sorted(means.items())) | {"examples": self.count}
 
 
 def per_example(task, state, batch, *, with_gray: bool):
@@ -48,10 +52,7 @@ def per_example(task, state, batch, *, with_gray: bool):
   inputs, targets = task.model_inputs(batch)
   pred, aux = task.eval_outputs(state, inputs)
   scores = task.loss_terms(pred, targets, aux)
-  gray = None
-  if with_gray:
-    baseline = task.gray_prediction(batch)
-    gray = (baseline, task.to_rgb(batch, baseline))
+  gray = task.gray_prediction(batch) if with_gray else None
   scores |= metrics.image_metrics(
     batch["image"], targets, pred, task.to_rgb(batch, pred), gray=gray
   )
@@ -129,7 +130,8 @@ class Evaluator:
       start += len(mask)
       for k, v in scores.items():
         values.setdefault(k, []).append(np.asarray(v, np.float64)[keep])
-    return Scores(positions, {k: np.concatenate(v) for k, v in values.items()})
+    values = {k: np.concatenate(v) for k, v in values.items()}
+    return Scores(positions, values, metrics.set_metrics(values))
 
   def sample_grid(self, state, images: np.ndarray) -> np.ndarray:
     """gray | predicted | true for uint8 photos (padded to the device count).

@@ -1,20 +1,32 @@
 """Colorization quality metrics, per example ([B]) and jit-friendly.
 
 The usual colorization protocol: the prediction is first turned into the
-uint8 RGB image a user would save (colour-space merge, clip, round), then
-compared with the true photo on 0..255 RGB at the model's resolution.
-`image_metrics` also scores the gray baseline (the input with zero chroma)
-so every number in a report has its floor beside it. It takes predictions as
-RGB, which the task makes (`task.to_rgb`): only the task knows how its
-prediction and the photo combine.
+uint8 RGB image a user would save, then compared with the true photo on
+0..255 RGB at the model's resolution. One scoring path for every recipe: the
+prediction's chroma (Lab ab of `task.to_rgb`) is put on the photo's own
+luminance L, as colorize saves it (inference.recombine), then clipped and
+rounded. So an RGB model is not scored on its own predicted luminance and a
+Lab model is scored the same way: PSNR, SSIM, colourfulness and AuC measure
+colour only. `image_metrics` also scores the gray baseline, the photo's L with
+zero chroma: one image per photo, so one number per photo set whatever the
+colour space, beside every number in a report. It takes predictions as RGB,
+which the task makes (`task.to_rgb`): only the task knows how its prediction
+and the photo combine.
 
 One vocabulary for every task, evaluation, comparison and plot (per example):
   loss, loss/<term>   the task's objective and its terms (tasks/*.loss_terms)
   l1, mse             in the model's own target space
   psnr, ssim          on the saved uint8 RGB image
   colorfulness        Hasler and Suesstrunk's, of the prediction
-  delta_colorfulness  |colorfulness(pred) - colorfulness(true)|
+  delta_colorfulness  |colorfulness(pred) - colorfulness(true)| per image; a report's value is
+                      the mean over images of that per-image difference (ours)
+  delta_colorfulness_set  |mean colorfulness(preds) - mean colorfulness(photos)|: the
+                      literature's set-level ΔCF (DDColor's, e.g. 0.05 for DDColor-L); not per
+                      example, so computed over a whole scoring (`set_metrics`). The two are
+                      different numbers: only the set-level one sits beside published ΔCF.
   ab_auc              AuC of the Lab ab error (Zhang et al.)
+  (psnr, ssim, colorfulness, delta_colorfulness, ab_auc: of the predicted chroma on the
+  photo's own luminance, `with_true_luminance`)
   gray/<name>         the same for the gray baseline
 Names, directions and the mapping of old names: colorize_jax/outputs/metric_names.py.
 """
@@ -23,6 +35,7 @@ from __future__ import annotations
 
 import dm_pix
 import jax.numpy as jnp
+import numpy as np
 
 from colorize_jax import color
 
@@ -88,6 +101,16 @@ def ab_error_auc(pred_rgb01: jnp.ndarray, true_rgb01: jnp.ndarray) -> jnp.ndarra
   return auc_of_errors(error.reshape(error.shape[0], -1))
 
 
+def with_true_luminance(rgb_uint8: jnp.ndarray, pred_rgb01: jnp.ndarray | None) -> jnp.ndarray:
+  """RGB in [0, 1] with the photo's own Lab L and the prediction's ab (zero ab for None, the
+  gray baseline): what colorize saves (inference.recombine), before rounding."""
+  lightness = color.rgb_to_lab(color.to_unit(rgb_uint8))[..., :1]
+  if pred_rgb01 is None:  # Exactly neutral, so the baseline's colourfulness is 0.
+    return color.neutral_rgb(lightness)
+  ab = color.rgb_to_lab(jnp.clip(pred_rgb01.astype(jnp.float32), 0.0, 1.0))[..., 1:]
+  return color.lab_to_rgb(jnp.concatenate([lightness, ab], axis=-1))
+
+
 def _rgb_metrics(pred_rgb01, true_rgb01, true_colorfulness) -> dict[str, jnp.ndarray]:
   pred255, true255 = quantize(pred_rgb01), quantize(true_rgb01)
   pred_colorfulness = colorfulness(pred255)
@@ -97,6 +120,20 @@ def _rgb_metrics(pred_rgb01, true_rgb01, true_colorfulness) -> dict[str, jnp.nda
     "ab_auc": ab_error_auc(pred255 / 255.0, true255 / 255.0),
     "colorfulness": pred_colorfulness,
     "delta_colorfulness": jnp.abs(pred_colorfulness - true_colorfulness),
+  }
+
+
+def set_metrics(values: dict) -> dict[str, float]:
+  """Metrics of a whole set of per-example values (host numpy): delta_colorfulness_set =
+  |mean colorfulness of the predictions - mean colorfulness of the photos| (and its gray/
+  baseline), the literature's ΔCF, beside delta_colorfulness, the mean per-image |ΔCF|."""
+  if "colorfulness_true" not in values or not len(values["colorfulness_true"]):
+    return {}
+  photos = float(np.mean(values["colorfulness_true"]))
+  return {
+    f"{prefix}delta_colorfulness_set": abs(float(np.mean(values[f"{prefix}colorfulness"])) - photos)
+    for prefix in ("", "gray/")
+    if f"{prefix}colorfulness" in values
   }
 
 
@@ -112,20 +149,24 @@ def image_metrics(
   pred: jnp.ndarray,
   pred_rgb: jnp.ndarray,
   *,
-  gray: tuple[jnp.ndarray, jnp.ndarray] | None = None,
+  gray: jnp.ndarray | None = None,
 ) -> dict[str, jnp.ndarray]:
   """Every metric of a prediction (and of the gray baseline), each [B].
 
   rgb_uint8: the true photos [B, H, W, 3]; targets: their target-space truth and pred the
   model's output for them (task.model_inputs, task.predict); pred_rgb: the prediction as
-  RGB in [0, 1] (task.to_rgb); gray: the gray baseline's (prediction, RGB) (task.
-  gray_prediction), scored under "gray/". Keys: psnr, ssim, ab_auc, colorfulness,
-  delta_colorfulness, mse, l1 and colorfulness_true.
+  RGB in [0, 1] (task.to_rgb), scored with its chroma on the photo's own luminance
+  (`with_true_luminance`); gray: the gray baseline's target-space prediction
+  (task.gray_prediction) for its mse and l1, scored under "gray/" (its image is the photo's
+  L with zero chroma, the same for every colour space). Keys: psnr, ssim, ab_auc,
+  colorfulness, delta_colorfulness, mse, l1 and colorfulness_true.
   """
   true_rgb = color.to_unit(rgb_uint8)
   true_colorfulness = colorfulness(quantize(true_rgb))
   out = {"colorfulness_true": true_colorfulness}
-  predictions = [("", pred, pred_rgb)] + ([("gray/", *gray)] if gray is not None else [])
+  predictions = [("", pred, with_true_luminance(rgb_uint8, pred_rgb))]
+  if gray is not None:
+    predictions.append(("gray/", gray, with_true_luminance(rgb_uint8, None)))
   for prefix, prediction, rgb in predictions:
     scores = _rgb_metrics(rgb, true_rgb, true_colorfulness) | space_metrics(prediction, targets)
     out |= {prefix + k: v for k, v in scores.items()}

@@ -68,7 +68,8 @@ class NamedEvaluator:
       state,
       max_examples=max_examples,
     )
-    return Scores(scores.positions, kept)
+    sets = {k: v for k, v in scores.sets.items() if self.spec.keeps(k)}
+    return Scores(scores.positions, kept, sets)
 
   def epoch_means(self, state, *, with_gray: bool) -> dict[str, float]:
     """The means of an epoch's scoring, on at most `max_examples` examples."""
@@ -88,7 +89,10 @@ class NamedEvaluator:
         f"({self.data_cfg.source} {self.data_cfg.path})"
       )
     values = scores.values
-    means = {k: float(np.mean(v)) for k, v in sorted(values.items())}
+    # Per-example means and the set-level metrics (delta_colorfulness_set), per_image has the
+    # former only.
+    means = {k: float(np.mean(v)) for k, v in values.items()} | scores.sets
+    means = dict(sorted(means.items()))
     files = getattr(self.data.source(self.split), "files", None)  # Folders know their names.
     per_image = [
       {

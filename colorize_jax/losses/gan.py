@@ -20,9 +20,14 @@ Stabilisers the adversarial task adds on top of any objective (config.gan):
   r1_gamma: 10.0           Mescheder et al.'s R1 penalty on reals for D (`r1_penalty`),
                            gamma/2 E||grad_x D(x_real)||^2; not with wgan_gp, which
                            already penalises D's gradient.
+WGAN-GP and R1 penalise each example's gradient, so they need a D without batch
+statistics (discriminator.norm instance, layer or none; spectral norm is fine):
+`check_stabilisers` refuses them with norm='batch'.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -193,6 +198,17 @@ def gradient_penalty(critic, real, fake, rng) -> jnp.ndarray:
   return jnp.square(norm - 1.0)
 
 
+def _discriminator_norm(d_cfg) -> str | None:
+  """discriminator.norm, or the registered discriminator's default when the config omits it."""
+  if d_cfg.get("norm") is not None:
+    return str(d_cfg.norm)
+  try:
+    fields = dataclasses.fields(registry.get("discriminator", d_cfg.name))
+  except (registry.UnknownNameError, TypeError):
+    return None  # Named (and refused) where the discriminator is built.
+  return next((f.default for f in fields if f.name == "norm"), None)
+
+
 def check_stabilisers(config) -> None:
   """Stabiliser switches that cannot work together, named before anything compiles."""
   gan_cfg, d_cfg = config.gan, config.discriminator
@@ -204,6 +220,19 @@ def check_stabilisers(config) -> None:
       "gan.r1_gamma > 0 with gan_loss 'wgan_gp': WGAN-GP already penalises D's "
       "gradient (gan_loss_options.wgan_gp.gp_weight); use R1 with vanilla, lsgan or "
       "hinge, or set gan.r1_gamma=0"
+    )
+  penalty = (
+    "gan_loss 'wgan_gp'"
+    if config.gan_loss == "wgan_gp"
+    else ("gan.r1_gamma > 0" if float(gan_cfg.get("r1_gamma", 0.0)) else "")
+  )
+  if penalty and _discriminator_norm(d_cfg) == "batch":
+    # A train-mode BatchNorm normalises each example by the batch's statistics, so the
+    # gradient of example 0's score moves with examples 1..B-1: the penalty is not the
+    # per-example gradient norm its papers define.
+    raise ValueError(
+      f"{penalty} penalises D's per-example gradient, but discriminator.norm='batch' couples "
+      "the examples of a batch; use --config.discriminator.norm=instance (or layer, none)"
     )
   if int(d_cfg.get("num_scales", 1)) < 1:
     raise ValueError(

@@ -15,7 +15,8 @@ _DIRECTIONS = {
   "mse": "min",
   "psnr": "max",
   "ssim": "max",
-  "delta_colorfulness": "min",
+  "delta_colorfulness": "min",  # Mean of the per-image |ΔCF| (ours).
+  "delta_colorfulness_set": "min",  # |ΔCF| of the set's mean colourfulness (the literature's).
   "ab_auc": "max",
 }
 
@@ -41,7 +42,16 @@ def improved(name: str, value: float, best: float | None, min_delta: float = 0.0
 
 
 # The numbers a summary shows first (evaluate's log line, compare's tables), gray baselines beside.
-HEADLINE = ("psnr", "ssim", "ab_auc", "colorfulness", "delta_colorfulness", "mse", "l1")
+HEADLINE = (
+  "psnr",
+  "ssim",
+  "ab_auc",
+  "colorfulness",
+  "delta_colorfulness",
+  "delta_colorfulness_set",
+  "mse",
+  "l1",
+)
 
 # Names written before the one vocabulary (metrics.jsonl, eval/*.json, final_metrics.json).
 OLD_NAMES = {"mae": "l1", "auc": "ab_auc", "colorfulness_diff": "delta_colorfulness"}

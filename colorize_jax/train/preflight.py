@@ -22,6 +22,18 @@ from absl import logging
 from colorize_jax import models, registry, tasks
 from colorize_jax.config import base as config_base
 
+# The values each output activation can give (closed bounds; None: unbounded).
+_ACTIVATION_RANGES = {
+  "sigmoid": (0.0, 1.0),
+  "tanh": (-1.0, 1.0),
+  "relu": (0.0, None),
+  "elu": (-1.0, None),
+  "gelu": (-0.17, None),
+  "silu": (-0.28, None),
+  "leaky_relu": (None, None),
+  "linear": (None, None),
+}
+
 # Sources that split by data.split_fractions; `sample` has a fixed split by photo.
 _SPLIT_SOURCES = ("folder", "tfds")
 
@@ -122,6 +134,35 @@ def _image_size(config, fits: Callable[[Any, int], bool]) -> str | None:
   )
 
 
+def _covers(bounds: tuple[float | None, float | None], low: float, high: float) -> bool:
+  lo, hi = bounds
+  return (lo is None or lo <= low) and (hi is None or hi >= high)
+
+
+def _output_range(config, task) -> str | None:
+  """The generator's output activation must reach the whole target range: a sigmoid head on
+  Lab targets (ab/110 in [-1, 1]) or value_range=(-1, 1) can never predict a value below 0,
+  and trains without error. Generators without an `output_activation` (the classification
+  head's decoder) or with an activation not listed here are not checked."""
+  name = getattr(task.generator, "output_activation", None)
+  bounds = _ACTIVATION_RANGES.get(name) if isinstance(name, str) else None
+  if bounds is None:
+    return None
+  low, high = (float(v) for v in task.color_space.target_range)
+  if _covers(bounds, low, high):
+    return None
+  fit = next(n for n in ("sigmoid", "tanh", "linear") if _covers(_ACTIVATION_RANGES[n], low, high))
+  shown = ", ".join("inf" if b is None else f"{b:g}" for b in bounds)
+  space = config.data.color_space
+  targets = f"data.color_space={space!r}" + (
+    f" with data.value_range={tuple(config.data.value_range)}" if space == "rgb" else ""
+  )
+  return (
+    f"model.output_activation={name!r} gives values in [{shown}] but the targets of {targets} "
+    f"lie in [{low:g}, {high:g}]; use --config.model.output_activation={fit}"
+  )
+
+
 def _task(config) -> tuple[Any, str | None]:
   """(the task, None), or (None, the problem): building it (no arrays, no tracing) is the
   task's own check, rejecting conflicting switches."""
@@ -184,7 +225,9 @@ def check(
   if task is None:
     task, network_problem = _task(config)
   if network_problem is None and config.get("model") is not None:
-    network_problem = _image_size(config, fits or functools.partial(_fits, task=task))
+    network_problem = _output_range(config, task) or _image_size(
+      config, fits or functools.partial(_fits, task=task)
+    )
   if network_problem is None and config.get("discriminator") is not None:
     network_problem = _discriminator(config, task)
   problems = [p for p in problems + [network_problem] if p]
