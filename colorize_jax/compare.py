@@ -73,8 +73,14 @@ def run_summary(run_dir: str, label: str) -> dict:
   return row
 
 
+def default_eval_name(run_dir: str) -> str:
+  """The report `--mode=eval` writes by default for a run (its config.eval: best checkpoint,
+  test split), e.g. "test"."""
+  return evaluate.eval_name(inference.workdir_config(run_dir).eval)
+
+
 def evaluate_missing(run_dir: str) -> None:
-  """Runs the default evaluation (best checkpoint, test split) for a run that has none."""
+  """Runs the default evaluation (best checkpoint, test split) for a run that lacks it."""
   evaluate.evaluate_run(inference.workdir_config(run_dir), run_dir)
 
 
@@ -236,9 +242,12 @@ def compare(
   evals = []
   for run_dir, label in zip(run_dirs, labels):
     run_evals = RunDir(run_dir).reports()
-    if not run_evals and evaluate_missing_runs:
+    # Training writes its evaluators' reports (eval/val.json, ...), so "missing" means the
+    # default evaluation's report, not any report.
+    if evaluate_missing_runs and default_eval_name(run_dir) not in run_evals:
       logging.info(
-        "run %s has no evaluation yet: evaluating its best checkpoint on the test split", label
+        "run %s has no default evaluation yet: evaluating its best checkpoint on the test split",
+        label,
       )
       evaluate_missing(run_dir)
       run_evals = RunDir(run_dir).reports()
@@ -267,7 +276,9 @@ def define_flags() -> None:
     "output", None, "Folder for report.md, report.csv, val_loss.png and grid.png."
   )
   flags.DEFINE_bool(
-    "evaluate_missing", False, "Evaluate (best checkpoint, test split) runs that have no eval yet."
+    "evaluate_missing",
+    False,
+    "Evaluate (best checkpoint, test split) runs that lack that default evaluation.",
   )
   flags.DEFINE_integer("num_images", 6, "Rows of the colorized grid.")
   flags.DEFINE_integer(

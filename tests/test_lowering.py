@@ -4,7 +4,7 @@ What a GPU or TPU build would reject fails here on a CPU-only host: a lowering r
 exists only for the CPU, a CPU-only custom call (LAPACK, DUCC FFT, a host callback), a dtype
 or collective the platform does not lower. For each recipe's :smoke variant, in float32 and
 bfloat16, the train step (device augmentation and the task's update), the evaluation's forward
-pass (`eval_outputs`) and inference (the colorize CLI's split -> generator -> merge) are
+pass (`eval_outputs`) and inference (the Colorizer's model_inputs -> generator -> to_rgb) are
 exported with the batch sharded over a 2-device data mesh, under the GPU/TPU formulation
 (`conv.formulated_for`): stock XLA convolutions, no CPU formulations. Nothing is compiled:
 export traces and lowers to StableHLO only, so the file runs in well under a minute.
@@ -116,7 +116,7 @@ def _recipe_exports(config, dtype: str) -> list[tuple[str, jax.export.Exported]]
         ),
       )
     )
-    inputs, _ = jax.eval_shape(task.color_space.split, images)
+    inputs, _ = jax.eval_shape(lambda im: task.model_inputs({"image": im}), images)
     inputs = jax.ShapeDtypeStruct(inputs.shape, inputs.dtype, sharding=data)
     exports.append(
       (
@@ -127,8 +127,9 @@ def _recipe_exports(config, dtype: str) -> list[tuple[str, jax.export.Exported]]
     variables = _abstract(jax.eval_shape(task.inference_variables, state), rep)
 
     def colorize(variables, rgb_uint8):  # The colorize CLI's computation (inference.Colorizer).
-      gray, _ = task.color_space.split(rgb_uint8)
-      return task.color_space.merge(gray, task.generator.apply(variables, gray, train=False))
+      batch = {"image": rgb_uint8}
+      inputs, _ = task.model_inputs(batch)
+      return task.to_rgb(batch, task.generator.apply(variables, inputs, train=False))
 
     exports.append(
       (
