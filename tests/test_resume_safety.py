@@ -2,18 +2,18 @@
 config changes."""
 
 import json
-import math
 import os
 import shutil
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 from conftest import load_config
 
 from colorize_jax.outputs.writer import read_metrics
-from colorize_jax.train import checkpoint, hooks, resume_guard, trainer
+from colorize_jax.train import checkpoint, hooks, resume_guard, run_setup, trainer
 
 RESUMABLE = dict(
   num_epochs=2,
@@ -78,9 +78,24 @@ def test_epoch_means_after_a_mid_epoch_resume_equal_the_uninterrupted_runs(refer
   assert result["val"] == ref_result["val"]
 
 
-def test_an_error_in_the_loop_waits_for_the_save_in_flight(tmp_path):
+def test_an_error_in_the_loop_waits_for_the_save_in_flight(tmp_path, monkeypatch):
   config = _config()
-  config.optimizer.learning_rate = math.nan  # Step 1's loss is finite, step 2's is not.
+  make_train_step = run_setup.make_train_step
+
+  def nan_loss_from_step_2(task, config):
+    # Step 1 is finite and saved; step 2's loss is NaN, so the error comes while step 1's save
+    # may be in flight. (A NaN learning rate no longer does this: the step's parameter norm is
+    # non-finite at step 1 already, and nothing is saved.)
+    step_fn = make_train_step(task, config)
+
+    def step(state, batch, key):
+      state_after, metrics = step_fn(state, batch, key)
+      loss = jnp.where(state.step >= 1, jnp.nan, metrics["loss"])
+      return state_after, dict(metrics, loss=loss)
+
+    return step
+
+  monkeypatch.setattr(run_setup, "make_train_step", nan_loss_from_step_2)
   with pytest.raises(trainer.NonFiniteLossError, match="last good checkpoint is step 1"):
     trainer.train_and_evaluate(config, str(tmp_path))
   assert _steps(tmp_path) == [1]
