@@ -109,25 +109,27 @@ def test_bundle_colorizes_exactly_like_the_workdir(run, bundle, photos):
   ]  # No training state.
 
 
-def test_a_non_image_fails_by_name_and_the_rest_are_still_written(bundle, photos, tmp_path):
-  bad = tmp_path / "notes.txt"
-  bad.write_text("not an image")
-  out = tmp_path / "out"
-  proc = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "colorize_jax.colorize",
-      f"--bundle={bundle}",
-      str(photos / "odd.png"),
-      str(bad),
-      str(photos / "*.jpg"),
-      f"--output={out}",
-    ],
+def _colorize_cli(*args: str) -> subprocess.CompletedProcess:
+  """`python -m colorize_jax.colorize ARGS` from the checkout, as a user runs it."""
+  return subprocess.run(
+    [sys.executable, "-m", "colorize_jax.colorize", *args],
     capture_output=True,
     text=True,
     timeout=300,
     cwd=ROOT,
+  )
+
+
+def test_a_non_image_fails_by_name_and_the_rest_are_still_written(bundle, photos, tmp_path):
+  bad = tmp_path / "notes.txt"
+  bad.write_text("not an image")
+  out = tmp_path / "out"
+  proc = _colorize_cli(
+    f"--bundle={bundle}",
+    str(photos / "odd.png"),
+    str(bad),
+    str(photos / "*.jpg"),
+    f"--output={out}",
   )
   assert proc.returncode != 0
   assert "notes.txt" in proc.stderr
@@ -149,19 +151,8 @@ def test_a_bundle_whose_input_layout_differs_is_refused_in_one_line(bundle, phot
   (changed / "bundle.json").write_text(json.dumps(meta))
   with pytest.raises(ValueError, match=r"reads inputs gray\(1\) \+ hint_ab\(2\) but task"):
     inference.from_bundle(str(changed))
-  proc = subprocess.run(
-    [
-      sys.executable,
-      "-m",
-      "colorize_jax.colorize",
-      f"--bundle={changed}",
-      str(photos / "odd.png"),
-      f"--output={tmp_path / 'out'}",
-    ],
-    capture_output=True,
-    text=True,
-    timeout=300,
-    cwd=ROOT,
+  proc = _colorize_cli(
+    f"--bundle={changed}", str(photos / "odd.png"), f"--output={tmp_path / 'out'}"
   )
   errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
   assert proc.returncode != 0 and len(errors) == 1 and "Traceback" not in proc.stderr
