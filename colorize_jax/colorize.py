@@ -9,10 +9,13 @@ INPUT is any mix of files, folders (their image files, recursively) and
 globs. Any size, aspect ratio or mode (gray, RGB, RGBA, palette, 16-bit,
 EXIF-rotated). Each output is OUT/<name>.png at the input's full resolution.
 
-How full resolution works: the model sees the photo resized to its
-image_size (aspect ratio not kept, as in training), predicts chroma there,
-the predicted Lab ab is upsampled bilinearly to the full size and joined
-with the input's own full-resolution luminance L. Detail and sharpness come
+How full resolution works: the photo is padded to a centred square
+(mirrored borders) and resized to the model's image_size, so the model sees
+it at its own aspect ratio, undistorted, as training's centre-square crops
+show photos (squashing it to a square would stretch every object); the model
+predicts chroma there, the predicted Lab ab is upsampled bilinearly to the
+square's full size, cut back to the photo and joined with the input's own
+full-resolution luminance L. Detail and sharpness come
 from the original; only colour comes from the model, whose chroma is smooth
 anyway. A file that cannot be read is reported by name and skipped; the exit
 code is 1 when any input failed.
@@ -112,12 +115,28 @@ def upsample_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
   )
 
 
+def _square_box(height: int, width: int) -> tuple[int, int, int]:
+  """(side, top, left): the centred square an image is padded to, and where the image sits."""
+  side = max(height, width)
+  return side, (side - height) // 2, (side - width) // 2
+
+
+def to_square(image: np.ndarray) -> np.ndarray:
+  """uint8 [H, W, 3] -> [S, S, 3], S = max(H, W): the image centred, its borders mirrored."""
+  height, width = image.shape[:2]
+  side, top, left = _square_box(height, width)
+  pad = ((top, side - height - top), (left, side - width - left), (0, 0))
+  return np.pad(image, pad, mode="symmetric") if side != min(height, width) else image
+
+
 def full_resolution(image: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
-  """The input's luminance with the upsampled chroma: uint8 [H, W, 3], the input's exact size."""
+  """The input's luminance with the chroma predicted for its padded square (`to_square`),
+  upsampled and cut back to the input: uint8 [H, W, 3], the input's exact size."""
   from colorize_jax import inference  # pylint: disable=g-import-not-at-top
 
   height, width = image.shape[:2]
-  ab = upsample_ab(ab_small, height, width)
+  side, top, left = _square_box(height, width)
+  ab = upsample_ab(ab_small, side, side)[top : top + height, left : left + width]
   pad = ((0, -height % _SHAPE_STEP), (0, -width % _SHAPE_STEP), (0, 0))
   out = inference.recombine(np.pad(image, pad, mode="edge"), np.pad(ab, pad, mode="edge"))
   return np.asarray(out)[:height, :width]
@@ -125,9 +144,8 @@ def full_resolution(image: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
 
 def colorize_images(colorizer, images: list[np.ndarray]) -> list[np.ndarray]:
   """Full-resolution colorizations of uint8 RGB images of any sizes (one batch)."""
-  small = np.stack(
-    [resize_image(image, colorizer.image_size, colorizer.image_size) for image in images]
-  )
+  size = colorizer.image_size
+  small = np.stack([resize_image(to_square(image), size, size) for image in images])
   ab = colorizer.chroma_ab(small)
   return [full_resolution(image, ab[i]) for i, image in enumerate(images)]
 
