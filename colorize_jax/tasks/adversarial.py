@@ -126,7 +126,7 @@ class AdversarialTask(base.BaseTask):
       total, terms = gan.over_scales(self.gan_loss.d_loss, real_logits, fake_logits)
       # For penalties that evaluate D elsewhere (WGAN-GP's interpolates, R1's
       # reals); their batch statistics are not kept.
-      critic = lambda x: gan.per_example_mean(self._discriminate(params, stats, inputs, x)[0])
+      critic = lambda x: gan.critic_score(self._discriminate(params, stats, inputs, x)[0])
       penalty, penalty_terms = self.gan_loss.penalty(critic, target, fake, rng)
       if self.r1_gamma:
         penalty_terms = penalty_terms | {"r1": gan.r1_penalty(critic, target)}
@@ -136,7 +136,7 @@ class AdversarialTask(base.BaseTask):
         "total": total,
         **terms,
         **penalty_terms,
-        **gan.over_scales(self.gan_loss.accuracy, real_logits, fake_logits),
+        **gan.over_scales(self.gan_loss.accuracy, real_logits, fake_logits, mean=True),
       }
       return total.mean(), (per_example, stats)
 
