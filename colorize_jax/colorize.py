@@ -9,10 +9,13 @@ INPUT is any mix of files, folders (their image files, recursively) and
 globs. Any size, aspect ratio or mode (gray, RGB, RGBA, palette, 16-bit,
 EXIF-rotated). Each output is OUT/<name>.png at the input's full resolution.
 
-How full resolution works: the model sees the photo resized to its
-image_size (aspect ratio not kept, as in training), predicts chroma there,
-the predicted Lab ab is upsampled bilinearly to the full size and joined
-with the input's own full-resolution luminance L. Detail and sharpness come
+How full resolution works: the photo is padded to a centred square
+(mirrored borders) and resized to the model's image_size, so the model sees
+it at its own aspect ratio, undistorted, as training's centre-square crops
+show photos (squashing it to a square would stretch every object); the model
+predicts chroma there, the predicted Lab ab is upsampled bilinearly to the
+square's full size, cut back to the photo and joined with the input's own
+full-resolution luminance L. Detail and sharpness come
 from the original; only colour comes from the model, whose chroma is smooth
 anyway. A file that cannot be read is reported by name and skipped; the exit
 code is 1 when any input failed.
@@ -40,6 +43,7 @@ from PIL import Image
 from colorize_jax.config import recipes
 from colorize_jax.data import ImageDecodeError, load_image, resize_image, user_hints
 from colorize_jax.data.sources.folder import IMAGE_EXTENSIONS
+from colorize_jax.data.square import square_box, to_square
 
 # Full-resolution recombination is jitted per shape; padding to these steps
 # bounds the compilations for a folder of assorted sizes (pixelwise, so harmless).
@@ -118,11 +122,13 @@ def upsample_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def full_resolution(image: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
-  """The input's luminance with the upsampled chroma: uint8 [H, W, 3], the input's exact size."""
+  """The input's luminance with the chroma predicted for its padded square (`to_square`),
+  upsampled and cut back to the input: uint8 [H, W, 3], the input's exact size."""
   from colorize_jax import inference  # pylint: disable=g-import-not-at-top
 
   height, width = image.shape[:2]
-  ab = upsample_ab(ab_small, height, width)
+  side, top, left = square_box(height, width)
+  ab = upsample_ab(ab_small, side, side)[top : top + height, left : left + width]
   pad = ((0, -height % _SHAPE_STEP), (0, -width % _SHAPE_STEP), (0, 0))
   out = inference.recombine(np.pad(image, pad, mode="edge"), np.pad(ab, pad, mode="edge"))
   return np.asarray(out)[:height, :width]
@@ -131,10 +137,9 @@ def full_resolution(image: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
 def colorize_images(colorizer, images: list[np.ndarray], hints=None) -> list[np.ndarray]:
   """Full-resolution colorizations of uint8 RGB images of any sizes (one batch). `hints`: per
   image, its user_hints.HintMaps at the network's size or None (a hints model only)."""
-  small = np.stack(
-    [resize_image(image, colorizer.image_size, colorizer.image_size) for image in images]
-  )
-  ab = colorizer.chroma_ab(small, **_hint_arrays(colorizer.image_size, hints))
+  size = colorizer.image_size
+  small = np.stack([resize_image(to_square(image), size, size) for image in images])
+  ab = colorizer.chroma_ab(small, **_hint_arrays(size, hints))
   return [full_resolution(image, ab[i]) for i, image in enumerate(images)]
 
 

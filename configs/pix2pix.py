@@ -10,6 +10,15 @@ The paper trains with batch 1. We use batch 16: the batch is split over the
 devices (data parallel), and BatchNorm over a global batch of 1 would
 normalise each image by itself; 16 is also what pix2pix's own speed figures
 (docs/DESIGN.md, "Reference figures") use, so the two can be compared.
+Initial weights: Flax's LeCun normal by default; --config.model.weight_init=pix2pix
+--config.discriminator.weight_init=pix2pix draws every conv kernel from N(0, 0.02),
+as pix2pix's init_weights (its BatchNorm scales N(1, 0.02) are not copied).
+Test time: evaluation, sample grids, colorize and export run G with dropout
+off and BatchNorm's running averages (Flax's train=False, as every model
+here: deterministic, one output per photo). Isola et al. test with dropout on
+and the test batch's own statistics (their test.py skips model.eval() unless
+--eval), which makes outputs stochastic (dropout is their only noise source)
+and, at batch 1, normalises each photo by itself; that mode is not offered.
 
 Run:
   python launch.py --config=configs/pix2pix.py --workdir=runs/pix2pix \

@@ -107,7 +107,8 @@ def test_wgan_gp_step_with_ema(load_config):
   new, metrics = jax.jit(task.train_step)(state, _batch(), jax.random.key(1))
   assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
   assert metrics["d/gp"] > 0 and int(new.step) == 1
-  expected = jax.tree.map(lambda e, p: 0.75 * e + 0.25 * p, state.ema["params"], new.g.params)
+  # The first update's decay is warmed up: min(0.75, 1/10) (issue 25, point 4).
+  expected = jax.tree.map(lambda e, p: 0.1 * e + 0.9 * p, state.ema["params"], new.g.params)
   _assert_trees_close(new.ema["params"], expected, rtol=1e-5, atol=1e-7)
   assert task.inference_variables(new) is new.ema
 
@@ -216,3 +217,12 @@ def test_smoke_config_trains_and_resumes(load_config, tmp_path, monkeypatch, nam
 
   if name == "pix2pix":  # Exactness, on the config with dropout and BatchNorm in both networks.
     assert_same_run(resumed, trainer.train_and_evaluate(config, str(tmp_path / "straight")))
+
+
+def test_ema_warm_up_leaves_under_one_percent_of_the_initialisation():
+  """Issue 25, point 4: at decay 0.999 a fixed-decay EMA still holds 0.999^1344 = 26% of the
+  random initialisation after 1,344 steps; warmed up, under 1% (after 10 steps already)."""
+  decays = np.asarray(jax.vmap(lambda t: adversarial.ema_decay_at(0.999, t))(jnp.arange(1344)))
+  assert np.prod(decays) < 0.01 and np.prod(decays[:10]) < 0.01
+  assert np.all(np.diff(decays) >= 0) and np.all(decays <= 0.999)
+  assert float(adversarial.ema_decay_at(0.999, 100_000)) == pytest.approx(0.999)

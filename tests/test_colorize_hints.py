@@ -154,3 +154,24 @@ def test_the_command_line_names_a_bad_point_in_one_line(colorizer, photo, tmp_pa
   assert proc.returncode == 1
   last = proc.stderr.strip().splitlines()[-1]
   assert last.startswith("error: --hints=") and "point 0 (x=5, y=99) is outside the 60x40" in last
+
+
+@pytest.mark.parametrize("height, width", [(40, 100), (100, 40)])
+def test_points_and_scribbles_land_where_the_network_sees_that_photo_pixel(height, width, tmp_path):
+  """A photo pixel marked white on black, padded to its square and resized as colorize shows
+  it to the network, lands on the network pixel the hint maps mark, for points and scribbles."""
+  size, x, y = 20, width - 7, height - 9
+  image = np.zeros((height, width, 3), np.uint8)
+  image[y - 2 : y + 3, x - 2 : x + 3] = 255
+  seen = colorize.resize_image(colorize.to_square(image, mode="constant"), size, size)
+  brightest = np.unravel_index(np.argmax(seen[..., 0]), (size, size))
+  maps = user_hints.points_to_maps([user_hints.Point(x, y, (10.0, 10.0))], height, width, size)
+  assert tuple(np.argwhere(maps.hint_mask[..., 0])[0]) == brightest
+
+  scribble = np.zeros((height, width, 4), np.uint8)
+  scribble[y - 2 : y + 3, x - 2 : x + 3] = (200, 40, 40, 255)
+  path = str(tmp_path / "scribble.png")
+  Image.fromarray(scribble).save(path)
+  from_scribble = user_hints.read_scribble(path, height, width, size)
+  assert from_scribble.hint_mask[brightest][0] == 1.0
+  assert from_scribble.count <= 4  # the 5x5 patch covers at most 2x2 network pixels

@@ -152,7 +152,7 @@ def test_r1_matches_finite_differences():
     assert float(r1[b]) == pytest.approx(np.sum(grad**2), rel=1e-4)
 
 
-def test_multi_scale_discriminator_averages_scales_of_pooled_inputs():
+def test_multi_scale_discriminator_sums_the_losses_of_scales_of_pooled_inputs():
   model = _d(num_scales=2)
   gray, color = _pair(4)
   variables = model.init(jax.random.key(0), gray, color, train=False)
@@ -168,7 +168,11 @@ def test_multi_scale_discriminator_averages_scales_of_pooled_inputs():
   loss = gan.build("lsgan")
   total, terms = gan.over_scales(loss.d_loss, logits, logits)
   per_scale = [loss.d_loss(x, x)[0] for x in logits]
-  np.testing.assert_allclose(total, (per_scale[0] + per_scale[1]) / 2, rtol=1e-6)
+  # Summed over scales, as pix2pixHD sums its D losses (issue 25, point 10; was the mean).
+  np.testing.assert_allclose(total, per_scale[0] + per_scale[1], rtol=1e-6)
+  accuracy = gan.over_scales(loss.accuracy, logits, logits, mean=True)
+  assert 0.0 <= float(accuracy["acc_real"].max()) <= 1.0
+  np.testing.assert_allclose(gan.critic_score(logits), sum(gan.per_example_mean(x) for x in logits))
   assert terms["real"].shape == (2,)
 
 

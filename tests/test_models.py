@@ -227,3 +227,27 @@ def test_unknown_model_option_is_a_clear_error():
   cfg = ml_collections.ConfigDict({"name": "dense", "hiden": (8,)})
   with pytest.raises(ValueError, match=r"no option\(s\) \['hiden'\].*hidden"):
     models.build(cfg, out_channels=3)
+
+
+@pytest.mark.parametrize("kind, name", [("model", "unet_128"), ("discriminator", "patchgan")])
+def test_pix2pix_init_draws_kernels_from_normal_0_02(kind, name):
+  """Issue 25, point 11: pix2pix's init_weights('normal', 0.02), offered as weight_init=pix2pix."""
+  from colorize_jax import models
+
+  def kernels(init):
+    cfg = ml_collections.ConfigDict({"name": name, "base_features": 8, "weight_init": init})
+    if name == "unet_128":
+      cfg.num_downs = 3
+    net = models.build(cfg, out_channels=2 if kind == "model" else 1, kind=kind)
+    gray, color = jnp.zeros((1, 32, 32, 1)), jnp.zeros((1, 32, 32, 2))
+    args = (gray,) if kind == "model" else (gray, color)
+    variables = net.init(jax.random.key(0), *args, train=False)
+    leaves = jax.tree_util.tree_leaves_with_path(variables["params"])
+    return [v for p, v in leaves if "kernel" in jax.tree_util.keystr(p) and v.size >= 1024]
+
+  paper = kernels("pix2pix")
+  assert paper and all(abs(float(jnp.std(k)) - 0.02) < 0.003 for k in paper)
+  assert all(abs(float(jnp.mean(k))) < 0.003 for k in paper)
+  assert any(abs(float(jnp.std(k)) - 0.02) > 0.01 for k in kernels("default"))
+  with pytest.raises(ValueError, match="unknown weight_init 'xavier'; valid: default, pix2pix"):
+    kernels("xavier")

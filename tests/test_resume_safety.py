@@ -215,3 +215,29 @@ def test_options_added_by_a_later_version_pass_and_removed_ones_are_refused(tmp_
   resume = resume_guard.check_resume(str(tmp_path), _config(), 3, write=False)
   assert {k for k, _, _ in resume.changes} == {"eval.max_examples", "model.name"}
   assert not resume.restart_best
+
+
+@pytest.mark.parametrize("schedule", ["linear_decay", "cosine"])
+@pytest.mark.parametrize("field, value", [("num_epochs", 4), ("max_train_steps", 100)])
+def test_a_new_budget_that_would_re_time_a_schedule_is_refused_unless_asked(
+  tmp_path, schedule, field, value
+):
+  """Issue 25, point 3: linear_decay and cosine are timed by the step budget; a new budget
+  on resume would change the learning rate of steps already planned (pix2pix's at step 75
+  of 100: 1e-4 -> 2e-4 when the budget doubles)."""
+  saved = _config()
+  saved.optimizer.schedule = schedule
+  (tmp_path / "config.json").write_text(json.dumps(resume_guard.resolved_json(saved)))
+  changed = _config(**{field: value})
+  changed.optimizer.schedule = schedule
+  with pytest.raises(
+    resume_guard.ConfigChangedError, match=rf"{field} \(re-times optimizer.schedule='{schedule}'\)"
+  ):
+    resume_guard.check_resume(str(tmp_path), changed, 3, write=False)
+  resume = resume_guard.check_resume(str(tmp_path), changed, 3, allow_change=True, write=False)
+  assert resume.restart_best
+  # A constant schedule has no timing: the budget stays a safe change.
+  saved.optimizer.schedule = changed.optimizer.schedule = "constant"
+  (tmp_path / "config.json").write_text(json.dumps(resume_guard.resolved_json(saved)))
+  resume = resume_guard.check_resume(str(tmp_path), changed, 3, write=False)
+  assert [k for k, _, _ in resume.changes] == [field] and not resume.restart_best

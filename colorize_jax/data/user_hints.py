@@ -12,9 +12,11 @@ Or a scribble PNG of the photo's size: the alpha channel marks the hinted pixels
 gives the colour (its Lab ab; the photo's own L stays).
 
 Hints become (hint_ab [S, S, 2] in Lab ab units, hint_mask [S, S, 1]) at the network's size S:
-the photo is resized to S x S for the network (aspect ratio not kept), so a point's centre
-and side are scaled per axis; a scribble's hinted pixels are averaged over each network
-pixel they touch. An empty file (no points, nothing opaque) means automatic colorization.
+the photo is padded to its centred square (data/square.py) and resized to S x S, as colorize
+shows it to the network, so a point's centre is shifted into the square and scaled by
+S / side, its side likewise; a scribble's hinted pixels are averaged over each network pixel
+they touch (the padding carries no hints). An empty file (no points, nothing opaque) means
+automatic colorization.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from PIL import Image
 
 from colorize_jax import color
 from colorize_jax.data import hints
+from colorize_jax.data.square import square_box, to_square
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _POINT_KEYS = ("x", "y", "color", "ab", "size")
@@ -132,16 +135,16 @@ def points_to_maps(points: list[Point], height: int, width: int, size: int) -> H
   """Points of a height x width photo as hint maps at the network's size (later points win)."""
   hint_ab = np.zeros((size, size, 2), np.float32)
   mask = np.zeros((size, size, 1), np.float32)
+  square, pad_top, pad_left = square_box(height, width)
+  scale = size / square
   for p in points:
-    # Per axis: the photo is resized to size x size, aspect ratio not kept.
-    side_y = max(1, round(p.size * size / height))
-    side_x = max(1, round(p.size * size / width))
-    cy = (p.y + 0.5) * size / height - 0.5
-    cx = (p.x + 0.5) * size / width - 0.5
-    top = int(np.clip(round(cy - (side_y - 1) / 2), 0, size - side_y))
-    left = int(np.clip(round(cx - (side_x - 1) / 2), 0, size - side_x))
-    hint_ab[top : top + side_y, left : left + side_x] = p.ab
-    mask[top : top + side_y, left : left + side_x] = 1.0
+    side = max(1, round(p.size * scale))
+    cy = (p.y + pad_top + 0.5) * scale - 0.5
+    cx = (p.x + pad_left + 0.5) * scale - 0.5
+    top = int(np.clip(round(cy - (side - 1) / 2), 0, size - side))
+    left = int(np.clip(round(cx - (side - 1) / 2), 0, size - side))
+    hint_ab[top : top + side, left : left + side] = p.ab
+    mask[top : top + side, left : left + side] = 1.0
   return HintMaps(hint_ab, mask)
 
 
@@ -165,8 +168,8 @@ def read_scribble(path: str, height: int, width: int, size: int) -> HintMaps:
     )
   if not has_alpha:
     raise HintError(f"{path} has no alpha channel; its alpha must mark the hinted pixels")
-  weight = (rgba[..., 3] > 0).astype(np.float32)
-  ab = np.asarray(color.rgb_to_lab(color.to_unit(rgba[..., :3])))[..., 1:]
+  weight = to_square((rgba[..., 3:] > 0).astype(np.float32), mode="constant")[..., 0]
+  ab = to_square(np.asarray(color.rgb_to_lab(color.to_unit(rgba[..., :3])))[..., 1:], "constant")
   covered = _box_resize(weight, size)
   sums = np.stack([_box_resize(ab[..., c] * weight, size) for c in range(2)], axis=-1)
   mask = (covered > 0)[..., None]

@@ -13,7 +13,16 @@ colour target -> per-example score, that closes over the conditioning input
 and the discriminator's parameters, so the penalty's gradient reaches them.
 
 A multi-scale discriminator gives a list of logits, one per scale: the task
-applies each objective through `over_scales`, which averages over them.
+applies each objective through `over_scales`, which sums the losses over the
+scales, as pix2pixHD does (its GANLoss adds each D's loss), and averages the
+accuracies.
+
+Penalties (WGAN-GP, R1) differentiate `critic`: per example, the mean of D's
+patch logits (summed over scales). For a PatchGAN of P patches that is 1/P of
+the summed logits, so its squared gradient norm is 1/P^2 of the summed-logit
+convention (196^2 for pix2pix's 14 x 14 patches at 256 px): gamma and
+gp_weight are on the patch-mean scale, where the literature's per-image
+critics (one logit per image) put them.
 
 Stabilisers the adversarial task adds on top of any objective (config.gan):
   feature_matching: 10.0   pix2pixHD's feature matching for G (`feature_matching`)
@@ -45,13 +54,22 @@ def per_example_mean(x) -> jnp.ndarray:
   return jnp.mean(x.astype(jnp.float32).reshape(x.shape[0], -1), axis=1)
 
 
-def over_scales(fn, *logits):
-  """`fn(*logits)`, or for a multi-scale D's lists of logits the mean over scales
-  of `fn` on each scale's (every output leaf, e.g. (total, terms), averaged)."""
+def over_scales(fn, *logits, mean: bool = False):
+  """`fn(*logits)`, or for a multi-scale D's lists of logits the sum over scales of `fn` on
+  each scale's (every output leaf, e.g. (total, terms), summed as pix2pixHD sums its D
+  losses); `mean`: averaged instead (accuracies, fractions)."""
   if not isinstance(logits[0], (list, tuple)):
     return fn(*logits)
   outputs = [fn(*scale) for scale in zip(*logits)]
-  return jax.tree.map(lambda *xs: sum(xs) / len(xs), *outputs)
+  return jax.tree.map(lambda *xs: sum(xs) / (len(xs) if mean else 1), *outputs)
+
+
+def critic_score(logits) -> jnp.ndarray:
+  """[B]: the per-example score a penalty differentiates, D's patch-mean logit (summed over
+  a multi-scale D's scales, as its losses are)."""
+  if isinstance(logits, (list, tuple)):
+    return sum(per_example_mean(s) for s in logits)
+  return per_example_mean(logits)
 
 
 def r1_penalty(critic, real) -> jnp.ndarray:

@@ -127,25 +127,38 @@ class PatchGan(_Discriminator):
   base_features: int = 64
   n_layers: int = 3
   norm: str = "batch"
+  # Kernel initialiser: default (Flax's LeCun normal) | pix2pix (N(0, 0.02), as the paper).
+  weight_init: str = "default"
   dtype: str = "float32"
 
   @nn.compact
   def single(self, inputs, color, *, train: bool):
     dtype = layers.dtype_of(self.dtype)
+    init = layers.kernel_init(self.weight_init)
     use_bias = self.norm != "batch"
     pad = ((1, 1), (1, 1))
     x = _pair(inputs, color, dtype)
-    conv = layers.Conv(self.base_features, (4, 4), (2, 2), padding=pad, dtype=dtype)
+    conv = layers.Conv(
+      self.base_features, (4, 4), (2, 2), padding=pad, dtype=dtype, kernel_init=init
+    )
     x = self.layer(conv, x, train=train)
     x = self.features(nn.leaky_relu(x, 0.2))
     for n in range(1, self.n_layers + 1):
       stride = 2 if n < self.n_layers else 1
       width = self.base_features * min(2**n, _MAX_MULTIPLIER)
       conv = layers.Conv(
-        width, (4, 4), (stride, stride), padding=pad, use_bias=use_bias, dtype=dtype
+        width,
+        (4, 4),
+        (stride, stride),
+        padding=pad,
+        use_bias=use_bias,
+        dtype=dtype,
+        kernel_init=init,
       )
       x = self.layer(conv, x, train=train)
       x = layers.normalization(self.norm, train=train, dtype=dtype)(x)
       x = self.features(nn.leaky_relu(x, 0.2))
-    x = self.layer(layers.Conv(1, (4, 4), padding=pad, dtype=dtype), x, train=train)
+    x = self.layer(
+      layers.Conv(1, (4, 4), padding=pad, dtype=dtype, kernel_init=init), x, train=train
+    )
     return x.astype(jnp.float32)

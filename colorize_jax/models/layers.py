@@ -28,6 +28,20 @@ for _name, _fn in _ACTIVATIONS.items():
   registry.register("activation", _name)(_fn)
 
 
+# Convolution kernel initialisers by name (the pix2pix family's `weight_init` option).
+# default: Flax's LeCun normal; pix2pix: N(0, 0.02), as pix2pix's init_weights('normal', 0.02)
+# (its BatchNorm scales N(1, 0.02) are not copied: they start at 1 here).
+KERNEL_INITS = ("default", "pix2pix")
+
+
+def kernel_init(name: str) -> Callable:
+  if name == "default":
+    return nn.initializers.lecun_normal()
+  if name == "pix2pix":
+    return nn.initializers.normal(0.02)
+  raise ValueError(f"unknown weight_init {name!r}; valid: {', '.join(KERNEL_INITS)}")
+
+
 def activation(name: str) -> Callable[[jnp.ndarray], jnp.ndarray]:
   return registry.get("activation", name)
 

@@ -32,6 +32,8 @@ class Pix2PixUnet(nn.Module):
   norm: str = "batch"
   dropout: float = 0.5
   output_activation: str = "tanh"
+  # Kernel initialiser: default (Flax's LeCun normal) | pix2pix (N(0, 0.02), as the paper).
+  weight_init: str = "default"
   dtype: str = "float32"
 
   def _width(self, i: int) -> int:
@@ -49,6 +51,7 @@ class Pix2PixUnet(nn.Module):
         "Change data.image_size or model.num_downs."
       )
     dtype = layers.dtype_of(self.dtype)
+    init = layers.kernel_init(self.weight_init)
     use_bias = self.norm != "batch"
     norm = lambda x: layers.normalization(self.norm, train=train, dtype=dtype)(x)
     innermost = self.num_downs - 1
@@ -60,7 +63,13 @@ class Pix2PixUnet(nn.Module):
       if i > 0:
         x = nn.leaky_relu(x, 0.2)
       x = layers.Conv(
-        self._width(i), (4, 4), (2, 2), padding=((1, 1), (1, 1)), use_bias=use_bias, dtype=dtype
+        self._width(i),
+        (4, 4),
+        (2, 2),
+        padding=((1, 1), (1, 1)),
+        use_bias=use_bias,
+        dtype=dtype,
+        kernel_init=init,
       )(x)
       if 0 < i < innermost:
         x = norm(x)
@@ -68,14 +77,16 @@ class Pix2PixUnet(nn.Module):
     # Up, innermost first: each block maps back to its input's width.
     for i in reversed(range(1, self.num_downs)):
       skip = block_inputs[i]
-      x = layers.ConvTranspose(skip.shape[-1], (4, 4), (2, 2), use_bias=use_bias, dtype=dtype)(
-        nn.relu(x)
-      )
+      x = layers.ConvTranspose(
+        skip.shape[-1], (4, 4), (2, 2), use_bias=use_bias, dtype=dtype, kernel_init=init
+      )(nn.relu(x))
       x = norm(x)
       if i > innermost - _DROPOUT_BLOCKS and self.dropout:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
       x = jnp.concatenate([skip.astype(x.dtype), x], axis=-1)
-    x = layers.ConvTranspose(self.out_channels, (4, 4), (2, 2), dtype=dtype)(nn.relu(x))
+    x = layers.ConvTranspose(self.out_channels, (4, 4), (2, 2), dtype=dtype, kernel_init=init)(
+      nn.relu(x)
+    )
     return layers.final_output(x, self.output_activation)
 
 

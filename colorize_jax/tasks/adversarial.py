@@ -24,7 +24,9 @@ from colorize_jax.tasks import base
 @flax.struct.dataclass
 class GanState:
   """Both networks with their own optimizers; `ema` holds G's averaged
-  variables ({"params", "batch_stats"}) when config.gan.ema_decay > 0."""
+  variables ({"params", "batch_stats"}) when config.gan.ema_decay > 0, with a warm-up
+  (`ema_decay_at`); evaluation, sample grids, colorize and export read them
+  (`inference_variables`)."""
 
   step: jax.Array
   g: base.TrainState
@@ -34,6 +36,20 @@ class GanState:
 
 def _l1(pred, target):
   return jnp.mean(jnp.abs(pred - target).reshape(pred.shape[0], -1), axis=1)
+
+
+# EMA warm-up: the decay at update t is min(decay, (1 + t) / (EMA_WARMUP + t)), as
+# tf.train.ExponentialMovingAverage's num_updates. A fixed 0.999 from step 0 leaves
+# 0.999^N of the random initialisation in the averaged weights (26% after 1,344 steps);
+# with the warm-up the first update keeps 1/10 of it and the share falls below 1% within
+# a few steps, while the decay still reaches its configured value (after ~9,000 steps for 0.999).
+EMA_WARMUP = 10.0
+
+
+def ema_decay_at(decay: float, step) -> jax.Array:
+  """The EMA decay of the update that starts at `step` (0-based): warmed up, capped at `decay`."""
+  step = jnp.asarray(step, jnp.float32)
+  return jnp.minimum(decay, (1.0 + step) / (EMA_WARMUP + step))
 
 
 @registry.register("task", "adversarial")
@@ -110,7 +126,7 @@ class AdversarialTask(base.BaseTask):
       total, terms = gan.over_scales(self.gan_loss.d_loss, real_logits, fake_logits)
       # For penalties that evaluate D elsewhere (WGAN-GP's interpolates, R1's
       # reals); their batch statistics are not kept.
-      critic = lambda x: gan.per_example_mean(self._discriminate(params, stats, inputs, x)[0])
+      critic = lambda x: gan.critic_score(self._discriminate(params, stats, inputs, x)[0])
       penalty, penalty_terms = self.gan_loss.penalty(critic, target, fake, rng)
       if self.r1_gamma:
         penalty_terms = penalty_terms | {"r1": gan.r1_penalty(critic, target)}
@@ -120,7 +136,7 @@ class AdversarialTask(base.BaseTask):
         "total": total,
         **terms,
         **penalty_terms,
-        **gan.over_scales(self.gan_loss.accuracy, real_logits, fake_logits),
+        **gan.over_scales(self.gan_loss.accuracy, real_logits, fake_logits, mean=True),
       }
       return total.mean(), (per_example, stats)
 
@@ -175,9 +191,8 @@ class AdversarialTask(base.BaseTask):
 
     ema = state.ema
     if ema is not None:
-      ema = jax.tree.map(
-        lambda e, p: e + (1.0 - self.ema_decay) * (p - e), ema, base.variables_of(g)
-      )
+      decay = ema_decay_at(self.ema_decay, state.step)
+      ema = jax.tree.map(lambda e, p: e + (1.0 - decay) * (p - e), ema, base.variables_of(g))
     metrics = (
       {f"d/{k}": v.mean() for k, v in d_metrics.items()}
       | {f"g/{k}": v.mean() for k, v in g_metrics.items()}

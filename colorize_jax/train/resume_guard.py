@@ -4,7 +4,10 @@ A workdir's config.json is the config its checkpoints were trained with. On
 resume the new config is compared with it field by field:
 - fields that only say how long to train, what to log, how to evaluate (eval,
   evals: adding or removing an evaluator too) or which checkpoints to keep
-  (SAFE_FIELDS) pass with a log line;
+  (SAFE_FIELDS) pass with a log line; but how long to train (num_epochs,
+  max_train_steps) is a learning change when an optimizer's schedule is not
+  constant, since linear_decay and cosine are timed by the step budget
+  (`retimed_budget`);
 - any other change (model, loss, task, optimizer, colour space, image size,
   data, seed, ...) changes what is learned and is refused with a diff, unless
   allowed (`launch.py --allow_config_change`); then "best" tracking restarts,
@@ -106,6 +109,29 @@ def is_safe(field: str, saved_value: Any = None) -> bool:
   return any(field == p or (p.endswith(".") and field.startswith(p)) for p in SAFE_FIELDS)
 
 
+# Fields that set the step budget a non-constant schedule is timed by.
+_BUDGET_FIELDS = ("num_epochs", "max_train_steps")
+
+
+def retimed_budget(saved: dict, changes) -> list[tuple[str, Any, Any]]:
+  """Budget changes (num_epochs, max_train_steps) of a run whose optimizers follow a schedule
+  that is not constant: linear_decay and cosine are timed by the total step count, so a new
+  budget would re-time them (pix2pix's lr at step 75 of 100 jumps from 1e-4 to 2e-4 when the
+  budget doubles). Named as learning changes; other budget changes stay safe."""
+  schedules = sorted(
+    f"{name}.schedule={section['schedule']!r}"
+    for name, section in saved.items()
+    if isinstance(section, dict) and section.get("schedule", "constant") != "constant"
+  )
+  if not schedules:
+    return []
+  return [
+    (f"{k} (re-times {', '.join(schedules)})", old, new)
+    for k, old, new in changes
+    if k in _BUDGET_FIELDS and old != MISSING
+  ]
+
+
 def _show(changes) -> str:
   lines = [f"  {k}: {old!r} -> {new!r}" for k, old, new in changes[:_MAX_SHOWN]]
   if len(changes) > _MAX_SHOWN:
@@ -139,6 +165,7 @@ def check_resume(
     if saved.get("data", {}).get("source") == source:
       changes = [c for c in changes if c[0] not in _UNUSED_BY_SOURCE.get(source, ())]
   learning = [c for c in changes if not is_safe(c[0], c[1])]
+  learning += retimed_budget(saved if changes else {}, changes)
   if learning and not allow_change:
     raise ConfigChangedError(
       f"workdir {workdir} holds a run with a different config (its {CONFIG_FILE}, checkpoint step "
@@ -154,7 +181,8 @@ def check_resume(
       workdir,
       _show(learning),
     )
-  safe = [c for c in changes if is_safe(c[0], c[1])]
+  retimed = {k.split(" ", 1)[0] for k, _, _ in learning}
+  safe = [c for c in changes if is_safe(c[0], c[1]) and c[0] not in retimed]
   if safe:
     logging.info(
       "resuming with changed settings that do not change what is learned: %s",
