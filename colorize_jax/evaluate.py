@@ -69,6 +69,8 @@ def eval_spec(config) -> specs.EvalSpec:
 
 # What --mode=eval takes from the command line: how to evaluate, never what was trained.
 EVAL_FIELDS = ("eval.", "evals.")
+# Test-time switches a run's generator offers (config.gan.test_time: pix2pix's mode).
+TEST_TIME_FIELDS = ("gan.test_time", "gan.test_time_seed")
 
 
 def _is_eval_field(field: str) -> bool:
@@ -91,6 +93,7 @@ def run_config(config, workdir: str):
       resume_guard.resolved_json(saved), resume_guard.resolved_json(config)
     )
     if not _is_eval_field(field)
+    and field not in TEST_TIME_FIELDS
     and not resume_guard.is_safe(field, old)
     and new != resume_guard.MISSING
     and field not in resume_guard._UNUSED_BY_SOURCE.get(saved.data.source, ())
@@ -103,6 +106,10 @@ def run_config(config, workdir: str):
     )
   with saved.unlocked():
     saved.eval = config.eval.copy_and_resolve_references()
+    for field in TEST_TIME_FIELDS:
+      section, name = field.split(".")
+      if section in saved and name in config.get(section, {}):
+        saved[section][name] = config[section][name]
   return saved
 
 

@@ -146,7 +146,7 @@ class Colorizer:
   def _merged(self, variables, rgb_uint8, extra=None):
     batch = {"image": rgb_uint8, **(extra or {})}
     inputs, _ = self.task.model_inputs(batch)
-    pred = self.task.generator.apply(variables, inputs, train=False)
+    pred = self.task.generate(variables, inputs)
     return self.task.to_rgb(batch, pred)
 
   def _chroma(self, variables, rgb_uint8, extra=None):

@@ -18,7 +18,10 @@ off and BatchNorm's running averages (Flax's train=False, as every model
 here: deterministic, one output per photo). Isola et al. test with dropout on
 and the test batch's own statistics (their test.py skips model.eval() unless
 --eval), which makes outputs stochastic (dropout is their only noise source)
-and, at batch 1, normalises each photo by itself; that mode is not offered.
+and, at batch 1, normalises each photo by itself: --config.gan.test_time=paper
+runs G that way (each photo alone, dropout on; --config.gan.test_time_seed=N for
+another sample). The default stays deterministic so that metrics, grids and
+colorize give one answer per photo and runs compare without sampling noise.
 
 Run:
   python launch.py --config=configs/pix2pix.py --workdir=runs/pix2pix \

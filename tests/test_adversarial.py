@@ -226,3 +226,36 @@ def test_ema_warm_up_leaves_under_one_percent_of_the_initialisation():
   assert np.prod(decays) < 0.01 and np.prod(decays[:10]) < 0.01
   assert np.all(np.diff(decays) >= 0) and np.all(decays <= 0.999)
   assert float(adversarial.ema_decay_at(0.999, 100_000)) == pytest.approx(0.999)
+
+
+def test_paper_test_time_mode_samples_per_photo_and_the_default_stays_deterministic(load_config):
+  """Issue 25, point 8: --config.gan.test_time=paper runs G as Isola et al. test (dropout on,
+  each photo normalised by its own statistics): a photo's output does not depend on the other
+  photos in the batch, a new seed gives another sample; the default is deterministic and
+  uses BatchNorm's running averages."""
+  config = load_config("pix2pix", "smoke")
+  task, optimizers = _build(config)
+  state = _init(task, optimizers)
+  variables = task.inference_variables(state)
+  inputs, _ = task.model_inputs(_batch(4))
+  others, _ = task.model_inputs(_batch(4, seed=7))
+  mixed = inputs.at[1:].set(others[1:])
+
+  default = jax.jit(task.generate)
+  np.testing.assert_array_equal(default(variables, inputs), default(variables, inputs))
+  running = task.generator.apply(variables, inputs, train=False)
+  np.testing.assert_allclose(default(variables, inputs), running, atol=1e-6)
+
+  config.gan.test_time = "paper"
+  paper_task = tasks.build(config)
+  paper = jax.jit(paper_task.generate)
+  first = np.asarray(paper(variables, inputs))
+  np.testing.assert_allclose(first[0], np.asarray(paper(variables, mixed))[0], atol=1e-5)
+  assert np.abs(first - np.asarray(running)).max() > 1e-3  # not the deterministic mode
+  config.gan.test_time_seed = 1
+  reseeded = np.asarray(jax.jit(tasks.build(config).generate)(variables, inputs))
+  assert np.abs(first - reseeded).max() > 1e-3  # dropout: another sample
+
+  config.gan.test_time = "dropout"
+  with pytest.raises(ValueError, match="gan.test_time='dropout'.*'running_average', 'paper'"):
+    tasks.build(config)

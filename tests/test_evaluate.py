@@ -7,11 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, smoke_config, trained_run
+from conftest import ROOT, load_config, smoke_config, trained_run
 from PIL import Image
 
 from colorize_jax import evaluate
 from colorize_jax.data import DataPipeline
+from colorize_jax.train import resume_guard
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +121,16 @@ def test_eval_builds_the_run_from_its_saved_config_not_the_command_line(run, cap
   assert "data.image_size=64 (the run's: 32)" in warnings[0]
   assert "data.color_space='lab' (the run's: 'rgb')" in warnings[0]
   assert "eval." not in warnings[0]
+
+
+def test_eval_takes_the_generators_test_time_mode_from_the_command_line(tmp_path, caplog):
+  """gan.test_time (pix2pix's test-time mode) and its seed change how G runs at test time,
+  not what was trained: --mode=eval takes them from the command line without a warning."""
+  saved = load_config("pix2pix", "smoke")
+  (tmp_path / "config.json").write_text(json.dumps(resume_guard.resolved_json(saved)))
+  cli = load_config("pix2pix", "smoke")
+  cli.gan.test_time, cli.gan.test_time_seed = "paper", 3
+  with caplog.at_level("WARNING"):
+    config = evaluate.run_config(cli, str(tmp_path))
+  assert config.gan.test_time == "paper" and config.gan.test_time_seed == 3
+  assert not [r for r in caplog.records if "ignoring the command line" in r.message]

@@ -43,6 +43,11 @@ def gan_config() -> ml_collections.ConfigDict:
       # Weight of pix2pixHD's feature matching in G's loss; 0 = off, e.g. 10.
       "feature_matching": 0.0,
       "r1_gamma": 0.0,  # R1 penalty gamma/2 E||grad D(real)||^2 in D's loss; 0 = off, e.g. 10.
+      # How G runs at test time (tasks/adversarial.py): running_average (dropout off,
+      # BatchNorm's running averages; deterministic) | paper (Isola et al.: dropout on, each
+      # photo normalised by itself; a new test_time_seed gives another colorization).
+      "test_time": "running_average",
+      "test_time_seed": 0,
     }
   )
 

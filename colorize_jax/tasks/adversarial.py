@@ -52,6 +52,15 @@ def ema_decay_at(decay: float, step) -> jax.Array:
   return jnp.minimum(decay, (1.0 + step) / (EMA_WARMUP + step))
 
 
+# How G runs at test time (config.gan.test_time; docs/DESIGN.md, "Test-time mode"):
+#   running_average: dropout off, BatchNorm's running averages (Flax's train=False):
+#                    deterministic, one output per photo; the default.
+#   paper:           Isola et al.'s: dropout on and each photo normalised by its own
+#                    statistics (their test.py at batch 1 without --eval). Outputs vary with
+#                    gan.test_time_seed, so several seeds give several colorizations.
+TEST_TIME_MODES = ("running_average", "paper")
+
+
 @registry.register("task", "adversarial")
 class AdversarialTask(base.BaseTask):
   optimizers = {"g": "optimizer", "d": "d_optimizer"}
@@ -85,6 +94,14 @@ class AdversarialTask(base.BaseTask):
     gan.check_stabilisers(config)
     if not 0.0 <= self.ema_decay < 1.0:
       raise ValueError(f"gan.ema_decay must be in [0, 1) (0 = off); got {self.ema_decay}")
+    # .get: configs of runs trained before the switch existed lack it.
+    self.test_time = str(config.gan.get("test_time", "running_average"))
+    self.test_time_seed = int(config.gan.get("test_time_seed", 0))
+    if self.test_time not in TEST_TIME_MODES:
+      raise ValueError(
+        f"gan.test_time={self.test_time!r} is not a test-time mode; valid: "
+        + ", ".join(repr(m) for m in TEST_TIME_MODES)
+      )
 
   # -- state ------------------------------------------------------------------
 
@@ -202,6 +219,25 @@ class AdversarialTask(base.BaseTask):
     return state.replace(step=state.step + 1, g=g, d=d, ema=ema), metrics
 
   # -- evaluation and inference -------------------------------------------------
+
+  def generate(self, variables, inputs):
+    if self.test_time == "running_average":
+      return super().generate(variables, inputs)
+    # "paper": each photo alone (batch 1, as pix2pix tests), so BatchNorm's statistics are the
+    # photo's own and padding or other photos in the batch never change its colours.
+    key = jax.random.key(self.test_time_seed)
+
+    def one(x, index):
+      pred, _ = self.generator.apply(
+        variables,
+        x[None],
+        train=True,
+        rngs={"dropout": jax.random.fold_in(key, index)},
+        mutable=["batch_stats"],
+      )
+      return pred[0]
+
+    return jax.vmap(one)(inputs, jnp.arange(inputs.shape[0]))
 
   def inference_variables(self, state: GanState) -> dict:
     return state.ema if state.ema is not None else base.variables_of(state.g)

@@ -91,8 +91,9 @@ class Task(Protocol):
   # How uint8 photos become RGB targets and back (colorize_jax.color): `to_rgb` merges a
   # prediction with the photo's luminance through it.
   color_space: Any
-  # The network that colorizes: `generator.apply(variables, inputs, train=False)` with
-  # `inputs` from `model_inputs` and the variables of `inference_variables`.
+  # The network that colorizes: `generate(variables, inputs)` (by default
+  # `generator.apply(variables, inputs, train=False)`) with `inputs` from `model_inputs` and
+  # the variables of `inference_variables`.
   generator: Any
   # The channels of `model_inputs`' inputs, in order: ((meaning, count), ...), e.g.
   # (("L", 1),) or (("L", 1), ("hint_ab", 2), ("hint_mask", 1)). Bundles record it.
@@ -204,8 +205,14 @@ class BaseTask:
   def inference_variables(self, state) -> dict:
     return variables_of(state)
 
+  def generate(self, variables, inputs):
+    """The generator at test time: the one call evaluation, sample grids, colorize and export
+    make (`predict`, inference.Colorizer). Deterministic (train=False) unless a task offers
+    another test-time mode (tasks/adversarial.py: pix2pix's)."""
+    return self.generator.apply(variables, inputs, train=False)
+
   def predict(self, state, inputs):
-    return self.generator.apply(self.inference_variables(state), inputs, train=False)
+    return self.generate(self.inference_variables(state), inputs)
 
   def eval_outputs(self, state, inputs):
     return self.predict(state, inputs), None

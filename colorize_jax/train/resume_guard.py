@@ -46,6 +46,8 @@ SAFE_FIELDS = (
   "checkpoint.",
   "early_stopping.",
   "data.worker_count",
+  "gan.test_time",  # How G runs at test time (tasks/adversarial.py); training never reads it.
+  "gan.test_time_seed",
 )
 # Safe fields that change what "best" means.
 _BEST_FIELDS = ("early_stopping.monitor",)
