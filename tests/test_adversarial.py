@@ -11,7 +11,7 @@ from conftest import assert_same_run, killed_then_resumed, step_on_1_and_8_devic
 from colorize_jax import losses, models, registry, tasks
 from colorize_jax.models import layers
 from colorize_jax.outputs.writer import read_metrics
-from colorize_jax.tasks import adversarial
+from colorize_jax.tasks import adversarial, base
 from colorize_jax.train import optim, trainer
 
 GAN_CONFIGS = ("cgan", "cgan_l1", "cgan_unet_patchgan", "pix2pix")
@@ -222,10 +222,10 @@ def test_smoke_config_trains_and_resumes(load_config, tmp_path, monkeypatch, nam
 def test_ema_warm_up_leaves_under_one_percent_of_the_initialisation():
   """Issue 25, point 4: at decay 0.999 a fixed-decay EMA still holds 0.999^1344 = 26% of the
   random initialisation after 1,344 steps; warmed up, under 1% (after 10 steps already)."""
-  decays = np.asarray(jax.vmap(lambda t: adversarial.ema_decay_at(0.999, t))(jnp.arange(1344)))
+  decays = np.asarray(jax.vmap(lambda t: base.ema_decay_at(0.999, t))(jnp.arange(1344)))
   assert np.prod(decays) < 0.01 and np.prod(decays[:10]) < 0.01
   assert np.all(np.diff(decays) >= 0) and np.all(decays <= 0.999)
-  assert float(adversarial.ema_decay_at(0.999, 100_000)) == pytest.approx(0.999)
+  assert float(base.ema_decay_at(0.999, 100_000)) == pytest.approx(0.999)
 
 
 def test_paper_test_time_mode_samples_per_photo_and_the_default_stays_deterministic(load_config):

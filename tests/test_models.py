@@ -251,3 +251,36 @@ def test_pix2pix_init_draws_kernels_from_normal_0_02(kind, name):
   assert any(abs(float(jnp.std(k)) - 0.02) > 0.01 for k in kernels("default"))
   with pytest.raises(ValueError, match="unknown weight_init 'xavier'; valid: default, pix2pix"):
     kernels("xavier")
+
+
+def test_unet_attention_starts_as_identity_and_reaches_across_the_image():
+  """model.attention_heads: a residual self-attention block after the bottleneck. Its output
+  projection starts at zero (the U-Net's output is unchanged at init); once trained, a pixel
+  in one corner changes the colour in the opposite corner, beyond the convolutions' reach."""
+  from colorize_jax.models.unet import UNet
+
+  net = UNet(features=(4, 8), decoder_features=(4,), attention_heads=2, norm="none")
+  x = jax.random.uniform(key(0), (1, SIZE, SIZE, 1))
+  variables = net.init(key(1), x, train=False)
+  plain = UNet(features=(4, 8), decoder_features=(4,), norm="none")
+  plain_params = {k: v for k, v in variables["params"].items() if k != "SelfAttention2D_0"}
+  np.testing.assert_allclose(
+    net.apply(variables, x, train=False), plain.apply({"params": plain_params}, x, train=False)
+  )
+
+  trained = jax.tree.map(lambda a: a, variables)
+  out = trained["params"]["SelfAttention2D_0"]["MultiHeadDotProductAttention_0"]["out"]
+  out["kernel"] = jax.random.normal(key(2), out["kernel"].shape)
+  poked = x.at[0, 0, 0, 0].add(1.0)
+  far = lambda v: v[0, -1, -1]
+  assert (
+    np.abs(
+      far(plain.apply({"params": plain_params}, poked, train=False))
+      - far(plain.apply({"params": plain_params}, x, train=False))
+    ).max()
+    == 0
+  )  # the convolutions alone do not reach
+  moved = far(net.apply(trained, poked, train=False)) - far(net.apply(trained, x, train=False))
+  assert np.abs(moved).max() > 1e-6
+  with pytest.raises(ValueError, match="8 channels do not split into 3 heads"):
+    UNet(features=(4, 8), decoder_features=(4,), attention_heads=3).init(key(1), x, train=False)

@@ -2,6 +2,8 @@
 metrics (opt/<optimizer>/...), computed inside the jitted step."""
 
 import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
@@ -68,3 +70,22 @@ def test_an_optimizer_built_elsewhere_reports_norms_without_a_rate(load_config):
   state = task.init_state(jax.random.key(0), 32, {"model": optax.sgd(0.1)})
   _, metrics = jax.jit(task.train_step)(state, _batch(), jax.random.key(1))
   assert "opt/model/grad_norm" in metrics and "opt/model/lr" not in metrics
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_warmup_ramps_linearly_then_hands_over_to_the_schedule(schedule):
+  """optimizer.warmup_steps (issue 22): lr/N, 2 lr/N, ..., lr over N updates, then the
+  schedule timed by the steps after the warm-up (cosine reaches 0 at the last step)."""
+  opt_cfg = ml_collections.ConfigDict(
+    {"learning_rate": 1e-3, "b1": 0.9, "b2": 0.999, "schedule": schedule, "warmup_steps": 4}
+  )
+  tx = optim.build(opt_cfg, total_steps=104)
+  rates = [float(optim.learning_rate(tx, jnp.asarray(t))) for t in range(105)]
+  np.testing.assert_allclose(rates[:5], [2.5e-4, 4.375e-4, 6.25e-4, 8.125e-4, 1e-3], rtol=1e-5)
+  if schedule == "cosine":
+    assert rates[54] == pytest.approx(5e-4, rel=1e-3) and rates[104] == pytest.approx(0, abs=1e-9)
+  else:
+    assert rates[104] == pytest.approx(1e-3)
+  opt_cfg.warmup_steps = -1
+  with pytest.raises(ValueError, match="warmup_steps must be >= 0"):
+    optim.build(opt_cfg, total_steps=10)

@@ -88,6 +88,11 @@ def base_config() -> ml_collections.ConfigDict:
   # Compute dtype of every network: float32 | bfloat16 (activations and convolutions;
   # parameters, optimizer state and losses stay float32).
   c.dtype = "float32"
+  # Exponential moving average of the weights (every task): evaluation, sample grids, colorize
+  # and export read the average; 0 = off, e.g. 0.999. Warmed up: the decay at step t is
+  # min(ema_decay, (1 + t) / (10 + t)) (tasks/base.py). GANs average G (gan.ema_decay is
+  # the same field).
+  c.ema_decay = ml_collections.FieldReference(0.0)
 
   # Weighted sum of pixel losses: 'mse' or 'mse:1,ssim:0.2' (see colorize_jax/losses).
   c.loss = "mse"
@@ -101,6 +106,8 @@ def base_config() -> ml_collections.ConfigDict:
       "b1": 0.9,
       "b2": 0.999,
       "schedule": "constant",  # constant | linear_decay | cosine
+      # Linear warm-up over the first N updates (0 = off); the schedule then runs over the rest.
+      "warmup_steps": 0,
       "grad_clip_norm": 0.0,  # 0 = off
     }
   )

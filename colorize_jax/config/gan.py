@@ -37,9 +37,9 @@ def gan_config() -> ml_collections.ConfigDict:
   c.gan = ml_collections.ConfigDict(
     {
       "adv_weight": 1.0,  # G's objective: adv_weight x adversarial + reconstruction.
-      # EMA of G's weights for evaluation and export; 0 = off, e.g. 0.999. Warmed up: the
-      # decay at step t is min(ema_decay, (1 + t) / (10 + t)) (tasks/adversarial.py).
-      "ema_decay": 0.0,
+      # EMA of G's weights for evaluation and export; 0 = off, e.g. 0.999. The same field as
+      # config.ema_decay (a reference: setting either sets both; tasks/base.py).
+      "ema_decay": c.get_ref("ema_decay"),
       # Weight of pix2pixHD's feature matching in G's loss; 0 = off, e.g. 10.
       "feature_matching": 0.0,
       "r1_gamma": 0.0,  # R1 penalty gamma/2 E||grad D(real)||^2 in D's loss; 0 = off, e.g. 10.
@@ -52,7 +52,14 @@ def gan_config() -> ml_collections.ConfigDict:
   )
 
   c.optimizer = ml_collections.ConfigDict(
-    {"learning_rate": 2e-4, "b1": 0.5, "b2": 0.999, "schedule": "constant", "grad_clip_norm": 0.0}
+    {
+      "learning_rate": 2e-4,
+      "b1": 0.5,
+      "b2": 0.999,
+      "schedule": "constant",
+      "warmup_steps": 0,
+      "grad_clip_norm": 0.0,
+    }
   )
   c.d_optimizer = ml_collections.ConfigDict(c.optimizer.to_dict())
 

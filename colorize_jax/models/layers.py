@@ -72,6 +72,30 @@ def max_pool(x: jnp.ndarray, size: int = 2) -> jnp.ndarray:
   return nn.max_pool(x, (size, size), strides=(size, size))
 
 
+class SelfAttention2D(nn.Module):
+  """Residual multi-head self-attention over every position of a feature map, as SAGAN and
+  the colorization transformers add at a coarse scale: each pixel can take colour evidence
+  from the whole image, not just its receptive field. Pre-LayerNorm; the output projection
+  starts at zero, so the block begins as the identity and training adds the global term."""
+
+  num_heads: int
+  dtype: str = "float32"
+
+  @nn.compact
+  def __call__(self, x):
+    batch, height, width, channels = x.shape
+    if channels % self.num_heads:
+      raise ValueError(
+        f"attention: {channels} channels do not split into {self.num_heads} heads; choose a "
+        "head count that divides the bottleneck's width"
+      )
+    tokens = nn.LayerNorm(dtype=dtype_of(self.dtype))(x.reshape(batch, height * width, channels))
+    attended = nn.MultiHeadDotProductAttention(
+      num_heads=self.num_heads, dtype=dtype_of(self.dtype), out_kernel_init=nn.initializers.zeros
+    )(tokens)
+    return x + attended.reshape(x.shape).astype(x.dtype)
+
+
 class ConvBlock(nn.Module):
   """`convs` x (3x3 conv, norm, activation), then optional dropout."""
 

@@ -28,6 +28,8 @@ class UNet(nn.Module):
   activation: str = "relu"
   dropout: float = 0.0
   output_activation: str = "sigmoid"
+  # Heads of a self-attention block after the bottleneck (layers.SelfAttention2D); 0 = none.
+  attention_heads: int = 0
   dtype: str = "float32"
 
   @nn.compact
@@ -47,6 +49,8 @@ class UNet(nn.Module):
       if i < len(self.features) - 1:
         skips.append(x)
         x = layers.max_pool(x)
+    if self.attention_heads:
+      x = layers.SelfAttention2D(self.attention_heads, self.dtype)(x)
     for features, skip in zip(self.decoder_features, reversed(skips)):
       x = jnp.concatenate([layers.upsample_nearest(x), skip.astype(x.dtype)], axis=-1)
       x = block(features)(x, train=train)

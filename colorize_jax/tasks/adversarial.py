@@ -25,7 +25,7 @@ from colorize_jax.tasks import base
 class GanState:
   """Both networks with their own optimizers; `ema` holds G's averaged
   variables ({"params", "batch_stats"}) when config.gan.ema_decay > 0, with a warm-up
-  (`ema_decay_at`); evaluation, sample grids, colorize and export read them
+  (`base.ema_decay_at`); evaluation, sample grids, colorize and export read them
   (`inference_variables`)."""
 
   step: jax.Array
@@ -36,20 +36,6 @@ class GanState:
 
 def _l1(pred, target):
   return jnp.mean(jnp.abs(pred - target).reshape(pred.shape[0], -1), axis=1)
-
-
-# EMA warm-up: the decay at update t is min(decay, (1 + t) / (EMA_WARMUP + t)), as
-# tf.train.ExponentialMovingAverage's num_updates. A fixed 0.999 from step 0 leaves
-# 0.999^N of the random initialisation in the averaged weights (26% after 1,344 steps);
-# with the warm-up the first update keeps 1/10 of it and the share falls below 1% within
-# a few steps, while the decay still reaches its configured value (after ~9,000 steps for 0.999).
-EMA_WARMUP = 10.0
-
-
-def ema_decay_at(decay: float, step) -> jax.Array:
-  """The EMA decay of the update that starts at `step` (0-based): warmed up, capped at `decay`."""
-  step = jnp.asarray(step, jnp.float32)
-  return jnp.minimum(decay, (1.0 + step) / (EMA_WARMUP + step))
 
 
 # How G runs at test time (config.gan.test_time; docs/DESIGN.md, "Test-time mode"):
@@ -86,14 +72,12 @@ class AdversarialTask(base.BaseTask):
       config.loss, value_range=self.color_space.target_range, options=config.get("loss_options")
     )
     self.adv_weight = float(config.gan.adv_weight)
-    self.ema_decay = float(config.gan.ema_decay)
+    self.ema_decay = base.ema_decay_of(config)
     # Stabilisers (losses/gan.py): weights, 0 = off.
     # .get: configs of runs trained before these switches existed lack them.
     self.feature_matching = float(config.gan.get("feature_matching", 0.0))
     self.r1_gamma = float(config.gan.get("r1_gamma", 0.0))
     gan.check_stabilisers(config)
-    if not 0.0 <= self.ema_decay < 1.0:
-      raise ValueError(f"gan.ema_decay must be in [0, 1) (0 = off); got {self.ema_decay}")
     # .get: configs of runs trained before the switch existed lack it.
     self.test_time = str(config.gan.get("test_time", "running_average"))
     self.test_time_seed = int(config.gan.get("test_time_seed", 0))
@@ -208,8 +192,7 @@ class AdversarialTask(base.BaseTask):
 
     ema = state.ema
     if ema is not None:
-      decay = ema_decay_at(self.ema_decay, state.step)
-      ema = jax.tree.map(lambda e, p: e + (1.0 - decay) * (p - e), ema, base.variables_of(g))
+      ema = base.ema_update(ema, base.variables_of(g), self.ema_decay, state.step)
     metrics = (
       {f"d/{k}": v.mean() for k, v in d_metrics.items()}
       | {f"g/{k}": v.mean() for k, v in g_metrics.items()}

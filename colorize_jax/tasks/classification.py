@@ -68,6 +68,7 @@ class ClassificationTask(regression.RegressionTask):
     )
     self.prior_mix, self.prior_sigma = float(cfg.prior_mix), float(cfg.prior_sigma)
     self.prior_images = int(cfg.prior_images)
+    self.ema_decay = base.ema_decay_of(config)
     # Uniform until `prepare` counts the training data: inference needs no
     # weights, and evaluation restores the trained ones from the checkpoint.
     self.class_weights = np.ones(ab_bins.num_bins(), np.float32)
@@ -87,7 +88,7 @@ class ClassificationTask(regression.RegressionTask):
 
   def init_state(self, rng, image_size: int, optimizers) -> ClassifierState:
     state = base.new_state(
-      self.generator, optimizers["model"], rng, self.example_inputs(image_size)
+      self.generator, optimizers["model"], rng, self.example_inputs(image_size), self.ema_decay
     )
     fields = {name: getattr(state, name) for name in state.__dataclass_fields__}
     return ClassifierState(**fields, class_weights=jnp.asarray(self.class_weights))
@@ -116,7 +117,7 @@ class ClassificationTask(regression.RegressionTask):
       # The birds study's training metrics (MSE, L1) beside the objective's terms.
       return self.loss_terms(pred, targets, aux) | metrics.space_metrics(pred, targets), mutated
 
-    return base.gradient_step(state, objective)
+    return base.gradient_step(state, objective, ema_decay=self.ema_decay)
 
   def eval_outputs(self, state: ClassifierState, inputs):
     variables = self.inference_variables(state)

@@ -20,9 +20,12 @@ class RegressionTask(base.BaseTask):
     self.objective = losses.Objective(
       config.loss, value_range=self.color_space.target_range, options=config.get("loss_options")
     )
+    self.ema_decay = base.ema_decay_of(config)
 
   def init_state(self, rng, image_size: int, optimizers) -> base.TrainState:
-    return base.new_state(self.generator, optimizers["model"], rng, self.example_inputs(image_size))
+    return base.new_state(
+      self.generator, optimizers["model"], rng, self.example_inputs(image_size), self.ema_decay
+    )
 
   def loss_terms(self, pred, target, aux=None):
     del aux  # The objective reads the prediction only.
@@ -37,4 +40,4 @@ class RegressionTask(base.BaseTask):
       # The birds study's training metrics (MSE, L1) beside the objective's terms.
       return self.loss_terms(pred, targets) | metrics.space_metrics(pred, targets), mutated
 
-    return base.gradient_step(state, objective)
+    return base.gradient_step(state, objective, ema_decay=self.ema_decay)

@@ -43,6 +43,14 @@ def cosine(lr: float, total_steps: int):
   return optax.cosine_decay_schedule(lr, max(total_steps, 1))
 
 
+def with_warmup(schedule: optax.Schedule, lr: float, steps: int) -> optax.Schedule:
+  """Linear warm-up from lr/steps to lr over `steps` updates, then `schedule` (timed by the
+  steps after the warm-up): Goyal et al.'s, which keeps Adam's first, noisy moment estimates
+  from taking full-size steps."""
+  ramp = optax.linear_schedule(lr / steps, lr, steps)
+  return optax.join_schedules([ramp, schedule], [steps])
+
+
 @dataclasses.dataclass(frozen=True)
 class Scheduled:
   """An optax transformation (`init`, `update`) with the learning-rate schedule it applies."""
@@ -74,7 +82,12 @@ def build(opt_cfg, total_steps: int | None) -> Scheduled:
   schedule_fn = registry.get("schedule", opt_cfg.schedule)
   if total_steps is None:
     schedule_fn = constant
-  schedule = schedule_fn(opt_cfg.learning_rate, total_steps)
+  warmup = int(opt_cfg.get("warmup_steps", 0))
+  if warmup < 0:
+    raise ValueError(f"warmup_steps must be >= 0 (0 = off); got {warmup}")
+  schedule = schedule_fn(opt_cfg.learning_rate, max((total_steps or 0) - warmup, 1))
+  if warmup and total_steps is not None:
+    schedule = with_warmup(schedule, opt_cfg.learning_rate, warmup)
   tx = optax.adam(schedule, b1=opt_cfg.b1, b2=opt_cfg.b2)
   if opt_cfg.get("grad_clip_norm"):
     tx = optax.chain(optax.clip_by_global_norm(opt_cfg.grad_clip_norm), tx)
