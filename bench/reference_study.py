@@ -48,6 +48,8 @@ from collections.abc import Callable
 
 from absl import app, flags
 
+from colorize_jax.data.sources.folder import list_images
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGRESSION, ADVERSARIAL = "regression", "adversarial"
 EVALS = {"birds_val": "birds/val", "kodak24": "kodak24"}  # eval name -> folder under --data.
@@ -67,6 +69,9 @@ class Recipe:
   flags: tuple[str, ...] | None = ()
   size_flags: Callable[[int], list[str]] = lambda size: []
   note: str = ""
+  # Extra training folders under --data besides birds/train (an ablation mixes in flowers):
+  # the run reads a folder of links to all of them, capped at the birds-only step budget.
+  also_train: tuple[str, ...] = ()
 
   @property
   def config_file(self) -> str:
@@ -102,7 +107,48 @@ RECIPES = (
   # depth at the study's size the two rows differ by the stabilisers only.
   Recipe("pix2pix_fm_sn", "configs/pix2pix_fm_sn.py", ADVERSARIAL, size_flags=_unet_128_depth),
 )
-BY_NAME = {r.name: r for r in RECIPES}
+# Issue 22's ablations: one change each to a recipe above, at the same budget, so each row
+# reads against its base row. Not in the default study: `--recipes=unet_ema,...` runs them
+# (ABLATION_NAMES below lists them all).
+ABLATIONS = (
+  Recipe("unet_ema", "configs/unet.py", REGRESSION, ("--config.ema_decay=0.999",)),
+  Recipe(
+    "unet_cosine",
+    "configs/unet.py",
+    REGRESSION,
+    ("--config.optimizer.schedule=cosine", "--config.optimizer.warmup_steps=100"),
+  ),
+  Recipe(
+    "unet_lab_l1",
+    "configs/unet.py",
+    REGRESSION,
+    ("--config.data.color_space=lab", "--config.model.output_activation=tanh", "--config.loss=l1"),
+  ),
+  Recipe(
+    "unet_lab_huber",
+    "configs/unet.py",
+    REGRESSION,
+    (
+      "--config.data.color_space=lab",
+      "--config.model.output_activation=tanh",
+      "--config.loss=huber",
+    ),
+  ),
+  Recipe("unet_wide", "configs/unet.py", REGRESSION, ("--config.model.features=(64,128,512)",)),
+  Recipe("unet_attention", "configs/unet.py", REGRESSION, ("--config.model.attention_heads=4",)),
+  Recipe("unet_flowers", "configs/unet.py", REGRESSION, (), also_train=("flowers/train",)),
+  Recipe(
+    "classification_l1", "configs/classification.py", REGRESSION, ("--config.loss=ab_ce:1,l1:10",)
+  ),
+  Recipe(
+    "classification_l1_ema",
+    "configs/classification.py",
+    REGRESSION,
+    ("--config.loss=ab_ce:1,l1:10", "--config.ema_decay=0.999"),
+  ),
+)
+ABLATION_NAMES = ",".join(r.name for r in ABLATIONS)
+BY_NAME = {r.name: r for r in RECIPES + ABLATIONS}
 
 FLAGS = flags.FLAGS
 
@@ -116,7 +162,9 @@ def define_flags() -> None:
   )
   flags.DEFINE_string("out", "runs/reference_study", "One workdir per recipe under it (likewise).")
   flags.DEFINE_list(
-    "recipes", [r.name for r in RECIPES], f"Subset to run, of: {', '.join(BY_NAME)}."
+    "recipes",
+    [r.name for r in RECIPES],
+    f"Subset to run, of: {', '.join(BY_NAME)} (the ablations: --recipes={ABLATION_NAMES}).",
   )
   flags.DEFINE_integer("image_size", 64, "Training and evaluation resolution (px).")
   flags.DEFINE_integer("batch_size", 16, "Global batch of every recipe.")
@@ -151,14 +199,35 @@ def commands(
 ) -> dict[str, list[str]]:
   """{'train': argv}, run from the repository root; the run scores every evaluation set itself."""
   workdir = os.path.join(out, recipe.name)
+  mixed = []
+  if recipe.also_train:
+    # The birds-only budget in steps (90% of birds/train per epoch), whatever the mix's size.
+    birds = len(list_images(os.path.join(ROOT, data, "birds", "train")))
+    mixed = [
+      f"--config.data.path={mixed_folder(recipe, data=data, out=out)}",
+      f"--config.max_train_steps={int(birds * 0.9) // batch_size * epochs}",
+    ]
   train = (
     [sys.executable, "launch.py", f"--config={recipe.config}", f"--workdir={workdir}"]
     + common_flags(data, image_size, batch_size, epochs)
+    + mixed
     + list(recipe.flags or ())
     + recipe.size_flags(image_size)
     + [f"--eval_folder={name}={os.path.join(data, folder)}" for name, folder in EVALS.items()]
   )
   return {"train": train}
+
+
+def mixed_folder(recipe: Recipe, *, data: str, out: str) -> str:
+  """OUT/_data/<recipe>: links to birds/train and the recipe's other folders (the folder
+  source follows links), so one data.path reads them all; made on first use."""
+  folder = os.path.join(out, "_data", recipe.name)
+  for sub in ("birds/train",) + recipe.also_train:
+    link = os.path.join(ROOT, folder, sub.replace("/", "_"))
+    if not os.path.islink(link):
+      os.makedirs(os.path.dirname(link), exist_ok=True)
+      os.symlink(os.path.abspath(os.path.join(ROOT, data, sub)), link)
+  return folder
 
 
 def machine() -> dict:
@@ -199,13 +268,17 @@ def newest_checkpoint_mtime(workdir: str) -> float:
   return _newest_mtime(os.path.join(directory, max(steps, key=int))) if steps else 0.0
 
 
-def trained(workdir: str, epochs: int) -> bool:
-  """True when the run finished its budget (final_metrics.json written after `epochs` epochs)."""
+def trained(workdir: str, epochs: int, max_steps: int = 0) -> bool:
+  """True when the run finished its budget (final_metrics.json written after `epochs` epochs,
+  or after `max_steps` steps when the run is capped by steps)."""
   path = os.path.join(workdir, "final_metrics.json")
   if not os.path.exists(path):
     return False
   with open(path) as f:
-    return json.load(f).get("epochs", 0) >= epochs
+    final = json.load(f)
+  if max_steps:
+    return final.get("step", 0) >= max_steps
+  return final.get("epochs", 0) >= epochs
 
 
 def evaluated(workdir: str, name: str) -> bool:
@@ -319,7 +392,11 @@ def main(argv):
       batch_size=FLAGS.batch_size,
       epochs=epochs[recipe.kind],
     )
-    done = trained(workdir, epochs[recipe.kind]) and all(evaluated(workdir, n) for n in EVALS)
+    cap = [a for a in cmds["train"] if a.startswith("--config.max_train_steps=")][-1]
+    max_steps = int(cap.split("=", 1)[1])
+    done = trained(workdir, epochs[recipe.kind], max_steps) and all(
+      evaluated(workdir, n) for n in EVALS
+    )
     todo = [] if done else ["train"]
     print(
       f"=== {name} ({recipe.kind}, {epochs[recipe.kind]} epochs): "

@@ -257,3 +257,28 @@ def test_a_rewrite_keeps_the_hand_written_measured_elsewhere_section(tmp_path):
   kept = results_table.kept_sections(str(path))
   assert kept.strip().startswith("## Measured elsewhere") and "| a | b |" in kept
   assert "old table" not in kept
+
+
+def test_an_ablation_that_mixes_in_flowers_reads_both_folders_at_the_birds_budget(tmp_path):
+  """unet_flowers (issue 22): one data.path of links to birds/train and flowers/train, capped
+  at the birds-only step budget; done once its steps (not its epochs) are reached."""
+  from colorize_jax.data.sources.folder import list_images
+
+  data = tmp_path / "data"
+  for folder, count in (("birds/train/a", 40), ("flowers/train/b", 10)):
+    os.makedirs(data / folder)
+    for i in range(count):
+      (data / folder / f"{i}.jpg").write_bytes(b"x")
+  recipe = reference_study.BY_NAME["unet_flowers"]
+  out = str(tmp_path / "study")
+  cmds = reference_study.commands(
+    recipe, data=str(data), out=out, image_size=64, batch_size=4, epochs=2
+  )
+  train = cmds["train"]
+  path = [a for a in train if a.startswith("--config.data.path=")][-1].split("=", 1)[1]
+  assert len(list_images(path)) == 50
+  assert [a for a in train if a.startswith("--config.max_train_steps=")][-1].endswith("=18")
+  _write(os.path.join(out, "unet_flowers", "final_metrics.json"), {"epochs": 1, "step": 18})
+  assert reference_study.trained(os.path.join(out, "unet_flowers"), 2, max_steps=18)
+  assert not reference_study.trained(os.path.join(out, "unet_flowers"), 2)
+  assert set(reference_study.ABLATION_NAMES.split(",")) <= set(reference_study.BY_NAME)
