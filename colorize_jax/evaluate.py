@@ -143,11 +143,11 @@ def evaluate_run(config, workdir: str, evals: list[specs.EvalSpec] | None = None
         f"nothing to evaluate: the {named.split} split of {named.data_cfg.source} "
         f"{named.data_cfg.path or ''} has no images"
       )
-    report, grid = named.report(
+    report, figures = named.report(
       state, step=step, checkpoint=str(config.eval.checkpoint), workdir=workdir
     )
     if jax.process_index() == 0:
-      write_report(report, grid)
+      write_report(report, figures)
     logging.info(
       "eval %s (step %d, %d images, %.1f s): %s",
       report["name"],

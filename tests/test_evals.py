@@ -117,6 +117,17 @@ def test_eval_folder_flag(tmp_path):
   config = load_config("unet", "smoke")
   [spec] = specs.add_folders(config, [f"kodak24={folder}"])
   assert spec.path == folder and {s.name for s in specs.from_config(config)} == {"val", "kodak24"}
+  assert spec.hint_counts == () and spec.every_epochs == 1
+
+
+def test_a_hints_recipes_folder_evaluator_scores_its_curve_at_the_end(tmp_path):
+  """configs/hints.py's hint-count curve reaches --eval_folder evaluators (birds/val in the
+  reference study), once at the end unless the flag asks for a cadence."""
+  folder = _photos(tmp_path / "k", n=1)
+  config = load_config("hints", "smoke")
+  end, every = specs.add_folders(config, [f"k={folder}", f"k2={folder},every_epochs=2"])
+  assert end.hint_counts == every.hint_counts == (0, 10)
+  assert end.every_epochs == 0 and every.every_epochs == 2
 
 
 def test_the_monitor_may_name_any_evaluator_scored_during_training(tmp_path):

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from PIL import Image
 from conftest import load_config
 
 from colorize_jax import color, tasks
@@ -88,8 +89,16 @@ def test_smoke_run_reports_the_hint_curve(tmp_path):
   assert val["hints_0/psnr"] == pytest.approx(val["psnr"])
   assert val["hints_10/psnr"] != pytest.approx(val["psnr"])
   with open(os.path.join(workdir, "eval", "val.json")) as f:
-    assert set(json.load(f)["hint_curve"]["psnr"]) == {"0", "10"}
+    report = json.load(f)
+  assert set(report["hint_curve"]["psnr"]) == {"0", "10"}
   assert os.path.getsize(os.path.join(workdir, "plots", "hints_val.png")) > 1000
+  # The photos with their hints drawn: (gray + hints | prediction) at 0 and 10 hints, then true.
+  size = config.data.image_size
+  grid = np.asarray(Image.open(report["hints_grid"]))
+  assert grid.shape[1] == 5 * (size + 2) - 2 and (grid.shape[0] + 2) % (size + 2) == 0
+  tile = lambda j: grid[:size, j * (size + 2) : j * (size + 2) + size].astype(int)
+  chroma = lambda t: np.abs(t - t.mean(-1, keepdims=True)).sum()
+  assert chroma(tile(0)) == 0 and chroma(tile(2)) > 0  # hints drawn in colour on the gray input
   records = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
   assert any("val/hints_10/ssim" in r for r in records)
 
@@ -156,3 +165,9 @@ def test_the_classification_loss_trains_on_hints_too(load_config):
   state, metrics = jax.jit(task.train_step)(state, {"image": _photos()}, jax.random.key(1))
   assert int(state.step) == 1
   assert np.isfinite(metrics["loss"]) and metrics["loss/ab_ce"] > 0 and metrics["loss/l1"] > 0
+
+
+def test_the_hints_grid_shows_automatic_about_ten_and_the_most_hints():
+  assert hint_counts.grid_counts((0, 1, 2, 5, 10, 20, 50, 100)) == (0, 10, 100)
+  assert hint_counts.grid_counts((0, 10)) == (0, 10)
+  assert hint_counts.grid_counts((3,)) == (3,)

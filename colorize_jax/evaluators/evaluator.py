@@ -139,9 +139,18 @@ class Evaluator:
     Every process must call it with the same images: the prediction is one
     program over all devices.
     """
+    return grids.sample_grid(images, self.predicted_rgb(state, images))
+
+  def predicted_rgb(self, state, images: np.ndarray, **extra) -> np.ndarray:
+    """RGB in [0, 1] of the task's inference for uint8 photos and batch-first `extra` inputs
+    (e.g. hints), padded to the device count and sharded; a collective, like sample_grid."""
     pad = -len(images) % jax.device_count()
-    padded = (
-      np.concatenate([images, np.zeros((pad,) + images.shape[1:], np.uint8)]) if pad else images
-    )
-    predicted = self._predicted_rgb(state, jax.device_put(padded, self.data_sharding))
-    return grids.sample_grid(images, np.asarray(predicted)[: len(images)])
+
+    def sharded(x):
+      x = np.asarray(x)
+      x = np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)]) if pad else x
+      return jax.device_put(x, self.data_sharding)
+
+    extra = {k: sharded(v) for k, v in extra.items()}
+    predicted = self._predicted_rgb(state, sharded(images), **extra)
+    return np.asarray(predicted)[: len(images)]

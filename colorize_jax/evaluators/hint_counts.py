@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from colorize_jax import color
 from colorize_jax.data import hints
-from colorize_jax.outputs import plots
+from colorize_jax.outputs import grids, plots
 
 # The curve's metrics (the reference's: PSNR, SSIM, delta colourfulness and AuC).
 METRICS = ("psnr", "ssim", "delta_colorfulness", "ab_auc")
@@ -101,6 +101,40 @@ def plot(
   fig.tight_layout()
   plots.save_figure(fig, path)
   return True
+
+
+def grid_counts(counts: tuple[int, ...]) -> tuple[int, ...]:
+  """The grid's columns: 0 (automatic), the count nearest 10 and the largest, when present."""
+  nonzero = [n for n in counts if n]
+  picked = [0] if 0 in counts else []
+  if nonzero:
+    picked += [min(nonzero, key=lambda n: (abs(n - 10), n)), max(nonzero)]
+  return tuple(dict.fromkeys(picked))
+
+
+def drawn_hints(images: np.ndarray, batch: dict) -> np.ndarray:
+  """The gray photos with their hints painted on: each hinted pixel in its hint's ab at the
+  photo's lightness kept in [45, 80], so dark or white spots still show their colour."""
+  lab = np.asarray(color.rgb_to_lab(color.to_unit(images)))
+  lightness = np.clip(lab[..., :1], 45.0, 80.0)
+  hinted = np.asarray(color.lab_to_rgb(np.concatenate([lightness, batch[hints.HINT_AB]], -1)))
+  gray = np.repeat(np.asarray(color.rgb_to_gray(images.astype(np.float32) / 255.0)), 3, -1)
+  return np.where(np.asarray(batch[hints.HINT_MASK]) > 0, hinted, gray)
+
+
+def grid(evaluator, spec, state, images: np.ndarray) -> np.ndarray:
+  """uint8 rows of photos: for each of `grid_counts`, the gray input with its hints drawn |
+  the prediction with them; then the true photo. A collective, like Evaluator.sample_grid."""
+  columns = []
+  for n in grid_counts(spec.hint_counts):
+    batch = WithHints(int(n), evaluator.task.hint_scheme, int(spec.hint_seed))({"image": images})
+    extra = {k: np.asarray(batch[k]) for k in (hints.HINT_AB, hints.HINT_MASK)}
+    columns += [drawn_hints(images, extra), evaluator.predicted_rgb(state, images, **extra)]
+  return grids.comparison_grid(*columns, images.astype(np.float32) / 255.0)
+
+
+def grid_path(workdir: str, name: str) -> str:
+  return os.path.join(workdir, "eval", f"{name}_hints.png")
 
 
 def plot_path(workdir: str, name: str) -> str:

@@ -77,9 +77,9 @@ class NamedEvaluator:
 
   def report(
     self, state, *, step: int, checkpoint: str, workdir: str
-  ) -> tuple[dict, np.ndarray | None]:
-    """(eval/<name>.json's content, its gray | predicted | true grid): every example, with the
-    gray baseline. A collective: every process calls it; process 0 writes (evaluate.py)."""
+  ) -> tuple[dict, dict[str, np.ndarray]]:
+    """(eval/<name>.json's content, its figures {path: uint8 image}: the gray | predicted |
+    true grid, and for a hint curve the hints grid): every example, with the gray baseline. A collective: every process calls it; process 0 writes (evaluate.py)."""
     start = time.perf_counter()
     scores = self.scores(state, with_gray=True)
     seconds = time.perf_counter() - start
@@ -122,17 +122,23 @@ class NamedEvaluator:
       "per_image": per_image,
     }
     images = self.data.fixed_examples(self.split, self.num_sample_images)
-    grid = self.evaluator.sample_grid(state, images) if len(images) else None
+    figures = {}
+    if len(images):
+      figures[report["grid"]] = self.evaluator.sample_grid(state, images)
+      if self.spec.hint_counts:  # The photos with their hints drawn, beside the predictions.
+        report["hints_grid"] = hint_counts.grid_path(workdir, self.name)
+        figures[report["hints_grid"]] = hint_counts.grid(self.evaluator, self.spec, state, images)
     logging.info(
       "evaluator %s (%d images, %.1f s): %s", self.name, scores.count, seconds, summary(report)
     )
-    return report, grid
+    return report, figures
 
 
-def write_report(report: dict, grid: np.ndarray | None) -> None:
-  """eval/<name>.json and, given one, its grid eval/<name>.png (process 0 only)."""
-  if grid is not None:
-    save_png(grid, report["grid"])
+def write_report(report: dict, figures: dict[str, np.ndarray]) -> None:
+  """eval/<name>.json and its grids ({path: uint8 image}: eval/<name>.png, and for a hint
+  curve eval/<name>_hints.png) (process 0 only)."""
+  for path, image in figures.items():
+    save_png(image, path)
   if report.get("hint_curve"):
     path = hint_counts.plot_path(report["workdir"], report["name"])
     title = f"{report['name']}: quality against hints"

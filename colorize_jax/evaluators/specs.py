@@ -139,10 +139,18 @@ def parse_folder_flag(text: str) -> tuple[str, dict]:
 
 
 def add_folders(config, texts: list[str]) -> list[EvalSpec]:
-  """Adds a folder evaluator to `config.evals` per `--eval_folder` value; returns their specs."""
+  """Adds a folder evaluator to `config.evals` per `--eval_folder` value; returns their specs.
+  A recipe with a hint-count curve (config.eval.hint_counts: configs/hints.py) scores it on
+  the folder too, at the end of training only unless the flag sets every_epochs: the curve is
+  one pass over the folder per count."""
   specs = []
+  curve = tuple((config.get("eval") or {}).get("hint_counts") or ())
   for text in texts:
     name, entry = parse_folder_flag(text)
+    if curve:
+      entry["hint_counts"] = curve
+      if ",every_epochs=" not in text:
+        entry["every_epochs"] = 0
     specs.append(from_entry(name, entry))
     with config.unlocked():
       if config.get("evals") is None:

@@ -332,11 +332,11 @@ def finish(ctx: RunContext, state, progress: checkpoint.Progress, counts: dict) 
     if not ev.count:
       scores[ev.name] = {}
       continue
-    report, grid = ev.report(
+    report, figures = ev.report(
       state, step=step, checkpoint="best" if best else "last", workdir=workdir
     )
     scores[ev.name] = report["metrics"] | {"examples": report["examples"]}
-    reports.append((report, grid))
+    reports.append((report, figures))
   if "test" not in scores:
     scores["test"] = evaluator.evaluate(state, ctx.test_batches()).means()
   result = {
@@ -353,8 +353,8 @@ def finish(ctx: RunContext, state, progress: checkpoint.Progress, counts: dict) 
   if ctx.is_main:
     if grid is not None:
       save_png(grid, os.path.join(workdir, "samples", "final.png"))
-    for report, report_grid in reports:
-      write_report(report, report_grid)
+    for report, report_figures in reports:
+      write_report(report, report_figures)
     atomic.write_json(os.path.join(workdir, "final_metrics.json"), result)
   ctx.writer.scalars(
     step,
