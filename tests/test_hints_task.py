@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from PIL import Image
 from conftest import load_config
+from PIL import Image
 
 from colorize_jax import color, tasks
 from colorize_jax.color import spaces

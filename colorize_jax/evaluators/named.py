@@ -79,7 +79,8 @@ class NamedEvaluator:
     self, state, *, step: int, checkpoint: str, workdir: str
   ) -> tuple[dict, dict[str, np.ndarray]]:
     """(eval/<name>.json's content, its figures {path: uint8 image}: the gray | predicted |
-    true grid, and for a hint curve the hints grid): every example, with the gray baseline. A collective: every process calls it; process 0 writes (evaluate.py)."""
+    true grid, and for a hint curve the hints grid): every example, with the gray baseline.
+    A collective: every process calls it; process 0 writes (evaluate.py)."""
     start = time.perf_counter()
     scores = self.scores(state, with_gray=True)
     seconds = time.perf_counter() - start
