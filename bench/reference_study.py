@@ -72,6 +72,7 @@ class Recipe:
   # Extra training folders under --data besides birds/train (an ablation mixes in flowers):
   # the run reads a folder of links to all of them, capped at the birds-only step budget.
   also_train: tuple[str, ...] = ()
+  ablation_of: str = ""  # An ablation: the recipe it changes one thing of (its row to read against).
 
   @property
   def config_file(self) -> str:
@@ -146,6 +147,11 @@ ABLATIONS = (
     REGRESSION,
     ("--config.loss=ab_ce:1,l1:10", "--config.ema_decay=0.999"),
   ),
+)
+# Each ablation reads against the recipe of its config file (unet_* -> unet, ...).
+ABLATIONS = tuple(
+  dataclasses.replace(r, ablation_of=os.path.splitext(os.path.basename(r.config))[0])
+  for r in ABLATIONS
 )
 ABLATION_NAMES = ",".join(r.name for r in ABLATIONS)
 BY_NAME = {r.name: r for r in RECIPES + ABLATIONS}
@@ -327,6 +333,7 @@ def write_study_json(
     "kind": recipe.kind,
     "budget": budget,
     "order": list(BY_NAME).index(recipe.name),
+    **({"ablation_of": recipe.ablation_of} if recipe.ablation_of else {}),
     "study_command": rerun,
     "commands": {k: shlex.join(["python"] + v[1:]) for k, v in cmds.items()},
     "sessions": sessions,

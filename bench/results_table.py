@@ -49,6 +49,7 @@ COLUMNS = (
   ("ssim", "SSIM", "{:.3f}", "gray"),
   ("colorfulness", "colourfulness", "{:.1f}", "photos"),
   ("delta_colorfulness", "ΔCF", "{:.1f}", "gray"),
+  ("delta_colorfulness_set", "ΔCF set", "{:.1f}", "gray"),
   ("ab_auc", "AuC", "{:.3f}", "gray"),
   ("mse", "MSE", "{:.4f}", "gray"),
 )
@@ -454,10 +455,14 @@ INTRO = (
 )
 METRICS_NOTE = (
   "Each cell: the model's mean over the photos, then in brackets the gray baseline (the input "
-  "with no colour), or for colourfulness the photos' own. Higher is better for PSNR, SSIM and "
-  "AuC (of the ab error, 0-150); lower for ΔCF = |CF(pred) - CF(true)| (Hasler and Süsstrunk's "
-  "colourfulness) and for MSE, which is in each model's own output space (RGB in [0, 1] for "
-  "regression, RGB in [-1, 1] or Lab ab/110 for the GANs)."
+  "with no colour: one number per photo set), or for colourfulness the photos' own. Every "
+  "recipe is scored alike: its predicted colour joined with the photo's true lightness (L*), "
+  "as colorize shows it, before PSNR, SSIM, colourfulness and AuC. Higher is better for "
+  "PSNR, SSIM and AuC (of the ab error, 0-150); lower for ΔCF (Hasler and Süsstrunk's "
+  "colourfulness): `ΔCF` is ours, the mean over photos of |CF(pred) - CF(true)|, `ΔCF set` "
+  "the literature's, |mean CF(pred) - mean CF(true)| over the set (DDColor's table), and "
+  "for MSE, which is in each model's own output space (RGB in [0, 1] for regression, RGB in "
+  "[-1, 1] or Lab ab/110 for the GANs)."
 )
 
 
@@ -491,9 +496,10 @@ def render(
     ["recipe", "task", "budget", "parameters", "images", "epochs", "px", "wall time", "status"],
     [budget_row(r) for r in runs],
   )
+  ablations = [r for r in runs if r.study.get("ablation_of")]
   for i, (eval_name, heading) in enumerate(EVALS):
     md += ["", f"## {heading}", "", METRICS_NOTE if i == 0 else "Columns as above.", ""]
-    evaluated = [r for r in runs if eval_name in r.evals]
+    evaluated = [r for r in runs if eval_name in r.evals and r not in ablations]
     if not evaluated:
       md += [f"No run is evaluated on `{eval_name}` yet (bench/reference_study.py does it)."]
       continue
@@ -510,6 +516,8 @@ def render(
         "",
         f"![{eval_name}: every recipe]({_rel(combined, output)})",
       ]
+  md += hints_section(runs, output, assets)
+  md += ablation_section(runs, ablations)
   md += [
     "",
     "## The studies' claims",
@@ -524,6 +532,161 @@ def render(
   for run in runs:
     md += recipe_section(run, output, assets)
   return "\n".join(md) + "\n"
+
+
+# Issue 20's goals for the hints recipe, on birds/val at the reference budget.
+HINTS_GOAL_DB, HINTS_AUTOMATIC_DB = 3.0, 0.5
+HINT_METRICS = (("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"))
+HINT_METRICS += (("delta_colorfulness", "ΔCF", "{:.1f}"), ("ab_auc", "AuC", "{:.3f}"))
+
+
+def hint_curve(run: Run, eval_name: str) -> dict[int, dict[str, float]]:
+  """{n: {metric: mean}} of a run's `hints_<n>/<metric>` scores ({} without a curve)."""
+  curve: dict[int, dict[str, float]] = {}
+  for key, value in (run.evals.get(eval_name, ({}, {}))[0]).items():
+    head, _, metric = key.partition("/")
+    if head.startswith("hints_") and head[6:].isdigit():
+      curve.setdefault(int(head[6:]), {})[metric] = float(value)
+  return dict(sorted(curve.items()))
+
+
+def hints_verdicts(curve: dict[int, dict[str, float]], automatic: float | None) -> list[str]:
+  """Issue 20's three goals, each with its numbers and a verdict."""
+  out = []
+  psnr = {n: m.get("psnr") for n, m in curve.items()}
+  if psnr.get(0) is not None and psnr.get(10) is not None:
+    gain = psnr[10] - psnr[0]
+    met = "met" if gain >= HINTS_GOAL_DB else "not met"
+    out.append(f"10 hints {gain:+.2f} dB over 0 hints (goal +{HINTS_GOAL_DB:g}): **{met}**.")
+  if psnr.get(0) is not None and automatic is not None:
+    gap = psnr[0] - automatic
+    met = "met" if abs(gap) <= HINTS_AUTOMATIC_DB else "not met"
+    out.append(
+      f"0 hints {gap:+.2f} dB from the automatic U-Net's {automatic:.2f} dB "
+      f"(goal within {HINTS_AUTOMATIC_DB:g}): **{met}**."
+    )
+  dcf = [m["delta_colorfulness"] for m in curve.values() if "delta_colorfulness" in m]
+  if len(dcf) > 1:
+    falls = all(b <= a for a, b in zip(dcf, dcf[1:]))
+    trend = "falls at every step" if falls else "does not fall at every step"
+    overall = "met" if dcf[-1] < dcf[0] else "not met"
+    out.append(
+      f"ΔCF {trend}, {dcf[0]:.1f} at {min(curve)} hints to {dcf[-1]:.1f} at "
+      f"{max(curve)} (goal: falls as hints are added): **{overall}**."
+    )
+  return out
+
+
+def hints_section(runs: list[Run], output: str, assets: str) -> list[str]:
+  """User colour hints: each hints run's curve on every evaluation set, beside the automatic
+  U-Net and the gray input, with issue 20's goals and the grid of photos with their hints."""
+  hint_runs = [r for r in runs if any(hint_curve(r, e) for e, _ in EVALS)]
+  if not hint_runs:
+    return []
+  by_name = {r.name: r for r in runs}
+  md = ["", "## User colour hints", ""]
+  md += [
+    "Zhang et al. (2017)'s user-guided colorization: the same network scored with 0, 1, 2, ... "
+    "colour points per photo, drawn from the true photo at a fixed seed (every run gets the "
+    "same points). The reference (1,000 ImageNet photos) reaches 24.43 / 25.37 / 28.42 / "
+    "31.13 dB at 0 / 1 / 10 / 100 hints.",
+    "",
+  ]
+  for run in hint_runs:
+    for eval_name, heading in EVALS:
+      curve = hint_curve(run, eval_name)
+      if not curve:
+        continue
+      unet = by_name.get("unet")
+      rows = [
+        [f"{run.name}, {n} hints"] + [_fmt(m.get(k), f) for k, _, f in HINT_METRICS]
+        for n, m in curve.items()
+      ]
+      if unet is not None and eval_name in unet.evals:
+        rows.append(
+          ["unet (automatic)"] + [_fmt(unet.metric(eval_name, k), f) for k, _, f in HINT_METRICS]
+        )
+      rows.append(
+        ["gray input"] + [_fmt(run.metric(eval_name, k, gray=True), f) for k, _, f in HINT_METRICS]
+      )
+      md += [f"**{run.name} on {heading}**", ""]
+      md += _table(["scored"] + [title for _, title, _ in HINT_METRICS], rows) + [""]
+      if eval_name == CLAIMS_EVAL:
+        automatic = unet.metric(eval_name, "psnr") if unet is not None else None
+        md += [f"- {v}" for v in hints_verdicts(curve, automatic)] + [""]
+    source = os.path.join(run.workdir, "eval", f"{CLAIMS_EVAL}_hints.png")
+    if os.path.exists(source):
+      target = os.path.join(assets, f"{run.name}_hints_grid.png")
+      image = Image.open(source).convert("RGB")
+      rows_px = min(GRID_ROWS, (image.height + 2) // (_image_size(run) + 2))
+      image = image.crop((0, 0, image.width, rows_px * (_image_size(run) + 2) - 2))
+      os.makedirs(assets, exist_ok=True)
+      image.save(target, optimize=True)
+      md += [
+        f"Photos of {CLAIMS_EVAL} with their hints drawn on the gray input, beside the "
+        "prediction, at 0, ~10 and the most hints; the true photo last:",
+        "",
+        f"![{run.name}: hints]({_rel(target, output)})",
+        "",
+      ]
+  return md
+
+
+# Issue 22's goal, on birds/val at the reference budget, in these (corrected) metrics.
+GOAL_PSNR_DB, GOAL_AUC, GOAL_DCF = 0.5, 0.01, 10.0
+
+
+def goal_check(run: Run, eval_name: str = CLAIMS_EVAL) -> tuple[bool, str] | None:
+  """(met, evidence) of issue 22's goal for one run: PSNR >= gray + 0.5 dB, AuC >= gray + 0.01
+  and ΔCF (ours, per image) <= 10; None when unmeasured."""
+  values = [run.metric(eval_name, k, gray=g) for k in ("psnr", "ab_auc") for g in (False, True)]
+  dcf = run.metric(eval_name, "delta_colorfulness")
+  if any(v is None for v in values) or dcf is None:
+    return None
+  psnr, psnr_gray, auc, auc_gray = values
+  checks = [
+    psnr - psnr_gray >= GOAL_PSNR_DB,
+    auc - auc_gray >= GOAL_AUC,
+    dcf <= GOAL_DCF,
+  ]
+  evidence = f"PSNR {psnr - psnr_gray:+.2f} dB, AuC {auc - auc_gray:+.3f} over gray, ΔCF {dcf:.1f}"
+  return all(checks), evidence
+
+
+def ablation_section(runs: list[Run], ablations: list[Run]) -> list[str]:
+  """Issue 22: each ablation beside the recipe it changes, and which run meets the goal."""
+  by_name = {r.name: r for r in runs}
+  md = ["", "## Ablations and the recipe goal", ""]
+  md += [
+    f"Goal (issue 22, `{CLAIMS_EVAL}`, equal budget): PSNR at least {GOAL_PSNR_DB:g} dB and "
+    f"AuC at least {GOAL_AUC:g} above the gray input's, and ΔCF at most {GOAL_DCF:g}, all in "
+    "one recipe. Each ablation changes one thing of the recipe named beside it (its command "
+    "is under Recipes).",
+    "",
+  ]
+  rows = []
+  for run in ablations:
+    base = by_name.get(run.study["ablation_of"])
+    cells = [run.name, run.study["ablation_of"]]
+    for key, _, spec, _ in COLUMNS[:6]:
+      value = run.metric(CLAIMS_EVAL, key)
+      base_value = base.metric(CLAIMS_EVAL, key) if base else None
+      delta = f" ({value - base_value:+.3g})" if None not in (value, base_value) else ""
+      cells.append(_fmt(value, spec) + delta if value is not None else "–")
+    rows.append(cells)
+  if rows:
+    md += _table(
+      ["ablation", "of"] + [f"{title} (Δ vs its base)" for _, title, _, _ in COLUMNS[:6]], rows
+    )
+    md += [""]
+  checked = [(r, goal_check(r)) for r in runs]
+  met = [r.name for r, c in checked if c and c[0]]
+  md += [f"- {r.name}: {c[1]}{' — **meets the goal**' if c[0] else ''}." for r, c in checked if c]
+  md += [
+    "",
+    f"Recipes that meet the goal: {', '.join(met) if met else 'none yet'}.",
+  ]
+  return md
 
 
 def recipe_section(run: Run, output: str, assets: str) -> list[str]:

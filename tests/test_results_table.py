@@ -282,3 +282,31 @@ def test_an_ablation_that_mixes_in_flowers_reads_both_folders_at_the_birds_budge
   assert reference_study.trained(os.path.join(out, "unet_flowers"), 2, max_steps=18)
   assert not reference_study.trained(os.path.join(out, "unet_flowers"), 2)
   assert set(reference_study.ABLATION_NAMES.split(",")) <= set(reference_study.BY_NAME)
+
+
+def test_results_show_the_hint_curve_ablations_and_the_goal_with_verdicts(tmp_path):
+  """Issue 20's hints section (curve beside the automatic U-Net and gray, its three goals) and
+  issue 22's ablation table and goal check, from fake workdirs."""
+  study = str(tmp_path / "study")
+  _fake_run(study, "unet", "regression", metrics=_new(0.008, 20.0, 25.0, 0.85), gray=GRAY)
+  curve = {"hints_0/psnr": 21.8, "hints_10/psnr": 25.1, "hints_100/psnr": 28.0}
+  curve |= {"hints_0/delta_colorfulness": 20.0, "hints_10/delta_colorfulness": 12.0}
+  curve |= {"hints_100/delta_colorfulness": 6.0}
+  _fake_run(study, "hints", "hints", metrics=_new(0.008, 20.0, 20.0, 0.85) | curve, gray=GRAY)
+  good = _new(0.006, 38.0, 8.0, 0.82) | {"psnr": 21.6}
+  _fake_run(study, "unet_ema", "regression", metrics=good, gray=GRAY)
+  with open(os.path.join(study, "unet_ema", "study.json"), "w") as f:
+    json.dump({"recipe": "unet_ema", "ablation_of": "unet", "order": 20}, f)
+
+  runs = results_table.load_study(study)
+  text = results_table.render(runs, str(tmp_path / "R.md"), str(tmp_path / "assets"))
+  assert "| hints, 10 hints | 25.10 |" in text and "| unet (automatic) | 22.00 |" in text
+  assert "10 hints +3.30 dB over 0 hints (goal +3): **met**." in text
+  assert "0 hints -0.20 dB from the automatic U-Net's 22.00 dB (goal within 0.5): **met**." in text
+  assert "ΔCF falls at every step, 20.0 at 0 hints to 6.0 at 100" in text
+  # The ablation reads against its base and is the one run meeting the goal.
+  assert "| unet_ema | unet | 21.60 (-0.4) |" in text
+  assert "- unet_ema: PSNR +0.60 dB, AuC +0.020 over gray, ΔCF 8.0 — **meets the goal**." in text
+  assert "Recipes that meet the goal: unet_ema." in text
+  birds = text.split("## birds/val")[1].split("##")[0]
+  assert "| unet_ema |" not in birds  # ablations have their own table
