@@ -20,6 +20,16 @@ from the original; only colour comes from the model, whose chroma is smooth
 anyway. A file that cannot be read is reported by name and skipped; the exit
 code is 1 when any input failed.
 
+Nothing is lost (docs/DESIGN.md, "colorize keeps its inputs"): an output never
+replaces an existing file other than colorize's own earlier output (an input,
+or any other file, keeps its name and the output takes the next free `_N`);
+every PNG colorize writes carries a text chunk `colorize_jax` (its input), and
+such files are skipped as inputs, so a second run does not colorize the
+first's outputs; an --output inside an input folder is refused unless
+--allow_output_in_input. Whenever an output's name is not its input's own
+(`_1`, `_2`, ...), each input -> output is printed and recorded in
+OUT/colorize_names.json.
+
 A hints model (configs/hints.py) also takes colour hints in the photo's own pixels,
 `--hints=points.json` or `--hints=scribble.png` (colorize_jax/data/user_hints.py); the
 photo's full-resolution L stays, as always:
@@ -31,6 +41,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import glob
+import json
 import os
 import sys
 import time
@@ -38,22 +49,35 @@ from collections.abc import Iterator
 
 import numpy as np
 from absl import app, flags, logging
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from colorize_jax.config import recipes
 from colorize_jax.data import ImageDecodeError, load_image, resize_image, user_hints
 from colorize_jax.data.sources.folder import IMAGE_EXTENSIONS
 from colorize_jax.data.square import square_box, to_square
+from colorize_jax.outputs import atomic
 
 # Full-resolution recombination is jitted per shape; padding to these steps
 # bounds the compilations for a folder of assorted sizes (pixelwise, so harmless).
 _SHAPE_STEP = 128
 
 
+# The PNG text chunk that marks a file colorize wrote (its value: JSON with the input's path).
+MARKER = "colorize_jax"
+# Written into --output whenever an output's name is not its input's own: output -> input.
+NAMES_FILE = "colorize_names.json"
+
+
+class OutputInInputError(ValueError):
+  """--output lies inside an input folder (or is the folder of an input file)."""
+
+
 @dataclasses.dataclass
 class Result:
   written: list[str] = dataclasses.field(default_factory=list)
   failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (input, reason)
+  own: list[str] = dataclasses.field(default_factory=list)  # Skipped: outputs colorize wrote.
+  renamed: dict[str, str] = dataclasses.field(default_factory=dict)  # input -> its output's path
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -63,6 +87,12 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
   their subfolder layout in the output; named files are tried whatever their
   extension, so a non-image named explicitly is reported, not ignored.
   """
+  found, missing = _expand(inputs)
+  return _unique_names(found), missing
+
+
+def _expand(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+  """expand_inputs before names are made unique: each input's own output name."""
   from colorize_jax.data.sources.folder import list_images  # pylint: disable=g-import-not-at-top
 
   found, missing = [], []
@@ -78,7 +108,7 @@ def expand_inputs(inputs: list[str]) -> tuple[list[tuple[str, str]], list[tuple[
       if not matches:
         missing.append((item, "no such file, folder or glob match"))
       found.extend((p, os.path.splitext(os.path.basename(p))[0]) for p in matches)
-  return _unique_names(found), missing
+  return _distinct(found), missing
 
 
 def _link_error(path: str) -> str:
@@ -89,21 +119,103 @@ def _link_error(path: str) -> str:
   return "not a file or folder"
 
 
-def _unique_names(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
-  """Same file once; two inputs that would write the same output get _1, _2, ..."""
-  seen_paths, used, out = set(), set(), []
+def _distinct(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+  """Each file once (by realpath), in order."""
+  seen, out = set(), []
   for path, name in found:
     real = os.path.realpath(path)
-    if real in seen_paths:
-      continue
-    seen_paths.add(real)
+    if real not in seen:
+      seen.add(real)
+      out.append((path, name))
+  return out
+
+
+def _unique_names(found: list[tuple[str, str]], taken=None) -> list[tuple[str, str]]:
+  """Same file once; two inputs that would write the same output get _1, _2, ...; so does a
+  name for which `taken(name)` is true (an existing file that must stay)."""
+  used, out = set(), []
+  for path, name in _distinct(found):
     unique, i = name, 0
-    while unique in used:
+    while unique in used or (taken is not None and taken(unique)):
       i += 1
       unique = f"{name}_{i}"
     used.add(unique)
     out.append((path, unique))
   return out
+
+
+def is_colorize_output(path: str) -> bool:
+  """Whether `path` is a PNG colorize wrote (its text chunk `MARKER`); reads the header only."""
+  try:
+    with Image.open(path) as img:
+      return img.format == "PNG" and MARKER in img.info
+  except Exception:  # pylint: disable=broad-except  (not an image: not ours; _load reports it)
+    return False
+
+
+def check_output(inputs: list[str], pairs: list[tuple[str, str]], output: str) -> None:
+  """Raises OutputInInputError when `output` is an input folder, lies inside one, or is the
+  folder holding an input file: outputs would mix with the photos (--allow_output_in_input)."""
+  out = os.path.realpath(output)
+  folders = [os.path.realpath(item) for item in inputs if os.path.isdir(item)]
+  for folder in folders:
+    if out == folder or out.startswith(folder.rstrip(os.sep) + os.sep):
+      where = "is the input folder" if out == folder else "lies inside the input folder"
+      raise OutputInInputError(f"--output={output} {where} {folder}")
+  for path, _ in pairs:
+    if os.path.dirname(os.path.realpath(path)) == out:
+      raise OutputInInputError(f"--output={output} is the folder of the input {path}")
+
+
+def plan_outputs(
+  found: list[tuple[str, str]], output: str
+) -> tuple[list[tuple[str, str]], list[str], dict[str, str]]:
+  """From `_expand`'s (path, own name): the (path, output name) to colorize, the inputs skipped
+  as colorize's own outputs, and {input: output path} for every input whose output name is not
+  its own.
+
+  An output may replace only nothing or colorize's own earlier output: an existing file of any
+  other kind (an input of this run, or not) is kept and the output takes the next free `_N`.
+  """
+  found = _distinct(found)
+  own = [path for path, _ in found if path.lower().endswith(".png") and is_colorize_output(path)]
+  skipped = set(own)
+  found = [(path, name) for path, name in found if path not in skipped]
+
+  def taken(name: str) -> bool:
+    target = os.path.join(output, name + ".png")
+    return os.path.lexists(target) and not is_colorize_output(target)
+
+  planned = _unique_names(found, taken)
+  renamed = {
+    path: os.path.join(output, name + ".png")
+    for (path, name), (_, own_name) in zip(planned, found)
+    if name != own_name
+  }
+  return planned, own, renamed
+
+
+def write_png(image: np.ndarray, target: str, source: str) -> None:
+  """The colorization, whole or not at all, marked as colorize's (text chunk `MARKER`)."""
+  info = PngImagePlugin.PngInfo()
+  info.add_text(MARKER, json.dumps({"input": os.path.abspath(source)}))
+  with atomic.replacing(target, suffix=".tmp.png") as tmp:
+    Image.fromarray(image).save(tmp, pnginfo=info)
+
+
+def record_names(output: str, renamed: dict[str, str], written: list[tuple[str, str]]) -> str:
+  """OUT/colorize_names.json: {output file: input} for this run's outputs, merged with the
+  file an earlier run left (entries for other outputs stay)."""
+  path = os.path.join(output, NAMES_FILE)
+  try:
+    with open(path) as f:
+      names = json.load(f).get("outputs", {})
+  except (OSError, ValueError, AttributeError):
+    names = {}
+  for source, target in written:
+    names[os.path.relpath(target, output)] = os.path.abspath(source)
+  atomic.write_json(path, {"outputs": dict(sorted(names.items()))})
+  return path
 
 
 def upsample_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -190,16 +302,39 @@ def _batches(
 
 
 def colorize_paths(
-  colorizer, inputs: list[str], output: str, batch_size: int = 16, hints_file: str | None = None
+  colorizer,
+  inputs: list[str],
+  output: str,
+  batch_size: int = 16,
+  hints_file: str | None = None,
+  *,
+  allow_output_in_input: bool = False,
 ) -> Result:
   """Colorizes every input into `output`; failures are collected, not raised. `hints_file`:
-  colour hints in each photo's own pixels (user_hints.read; user_hints.HintError if unusable)."""
+  colour hints in each photo's own pixels (user_hints.read; user_hints.HintError if unusable).
+
+  Raises OutputInInputError for an `output` inside an input folder unless
+  `allow_output_in_input`; never replaces a file colorize did not write (`plan_outputs`).
+  """
   if hints_file:
     user_hints.check_model(colorizer.input_layout)
-  pairs, missing = expand_inputs(inputs)
-  result = Result(failed=list(missing))
+  found, missing = _expand(inputs)
+  if not allow_output_in_input:
+    check_output(inputs, found, output)
+  pairs, own, renamed = plan_outputs(found, output)
+  result = Result(failed=list(missing), own=own, renamed=renamed)
   for item, reason in missing:
     logging.error("skipped %s: %s", item, reason)
+  if own:
+    logging.info(
+      "skipped %d file(s) colorize wrote itself (PNG text chunk %r): %s",
+      len(own),
+      MARKER,
+      ", ".join(own[:5]) + (", ..." if len(own) > 5 else ""),
+    )
+  for path, target in renamed.items():
+    logging.info("%s -> %s (its own name is taken)", path, target)
+  written = []  # (input, output)
   start = time.perf_counter()
   with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
     for batch in _batches(pairs, batch_size, pool):
@@ -215,11 +350,11 @@ def colorize_paths(
           else None
         )
         outputs = colorize_images(colorizer, [image for _, _, image in good], hints)
-        for (_, name, _), out in zip(good, outputs):
+        for (path, name, _), out in zip(good, outputs):
           target = os.path.join(output, name + ".png")
-          os.makedirs(os.path.dirname(target), exist_ok=True)
-          Image.fromarray(out).save(target)
+          write_png(out, target, path)
           result.written.append(target)
+          written.append((path, target))
       rate = len(result.written) / max(time.perf_counter() - start, 1e-9)
       logging.info(
         "colorized %d/%d images (%d failed), %.2f images/s",
@@ -228,6 +363,8 @@ def colorize_paths(
         len(result.failed),
         rate,
       )
+  if renamed and written:
+    logging.info("input -> output names: %s", record_names(output, renamed, written))
   return result
 
 
@@ -256,6 +393,12 @@ def define_flags() -> None:
   )
   flags.DEFINE_string("checkpoint", "best", "With --workdir: best, last or a step number.")
   flags.DEFINE_string("output", None, "Folder for the colorized PNGs.")
+  flags.DEFINE_bool(
+    "allow_output_in_input",
+    False,
+    "Allow --output inside an input folder (or beside an input file). Inputs are never "
+    "overwritten and the PNGs colorize wrote are skipped as inputs either way.",
+  )
   flags.DEFINE_integer("batch_size", 16, "Images per model call.")
   flags.DEFINE_string(
     "hints",
@@ -282,6 +425,14 @@ def main(argv):
       f"error: no image files in {', '.join(inputs)} "
       f"(looked for {', '.join(IMAGE_EXTENSIONS)}, any case, in all subfolders)"
     )
+  if not FLAGS.allow_output_in_input:  # Before the model loads: a refusal costs nothing.
+    try:
+      check_output(inputs, pairs, FLAGS.output)
+    except OutputInInputError as e:
+      sys.exit(
+        f"error: {e}; outputs would mix with the photos: choose another --output, or pass "
+        "--allow_output_in_input (inputs are never overwritten either way)"
+      )
   try:
     colorizer = inference.load(workdir_flag(), FLAGS.bundle, FLAGS.checkpoint)
   except (ValueError, FileNotFoundError) as e:
@@ -296,10 +447,26 @@ def main(argv):
     colorizer.color_space.name,
   )
   try:
-    result = colorize_paths(colorizer, inputs, FLAGS.output, FLAGS.batch_size, FLAGS.hints)
+    result = colorize_paths(
+      colorizer,
+      inputs,
+      FLAGS.output,
+      FLAGS.batch_size,
+      FLAGS.hints,
+      allow_output_in_input=FLAGS.allow_output_in_input,
+    )
   except user_hints.HintError as e:
     sys.exit(f"error: --hints={FLAGS.hints}: {e}")
-  logging.info("wrote %d image(s) to %s", len(result.written), os.path.abspath(FLAGS.output))
+  logging.info(
+    "wrote %d image(s) to %s; skipped %d file(s) colorize wrote itself; %d output(s) renamed "
+    "(%s); %d failed",
+    len(result.written),
+    os.path.abspath(FLAGS.output),
+    len(result.own),
+    len(result.renamed),
+    NAMES_FILE if result.renamed else "no name taken",
+    len(result.failed),
+  )
   if result.failed:
     listing = "\n".join(f"  {path}: {reason}" for path, reason in result.failed)
     sys.exit(f"error: {len(result.failed)} input(s) failed:\n{listing}")
