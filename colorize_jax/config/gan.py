@@ -47,7 +47,14 @@ def gan_config() -> ml_collections.ConfigDict:
   )
 
   c.optimizer = ml_collections.ConfigDict(
-    {"learning_rate": 2e-4, "b1": 0.5, "b2": 0.999, "schedule": "constant", "grad_clip_norm": 0.0}
+    {
+      "learning_rate": 2e-4,
+      "b1": 0.5,
+      "b2": 0.999,
+      "schedule": "constant",
+      "grad_clip_norm": 0.0,
+      "skip_nonfinite_updates": 0,  # config/base.py
+    }
   )
   c.d_optimizer = ml_collections.ConfigDict(c.optimizer.to_dict())
 
