@@ -52,7 +52,7 @@ from absl import app, flags, logging
 from PIL import Image, PngImagePlugin
 
 from colorize_jax.config import recipes
-from colorize_jax.data import ImageDecodeError, load_image, resize_image, user_hints
+from colorize_jax.data import ImageDecodeError, decode, load_image, resize_image, user_hints
 from colorize_jax.data.sources.folder import IMAGE_EXTENSIONS
 from colorize_jax.data.square import square_box, to_square
 from colorize_jax.outputs import atomic
@@ -60,6 +60,13 @@ from colorize_jax.outputs import atomic
 # Full-resolution recombination is jitted per shape; padding to these steps
 # bounds the compilations for a folder of assorted sizes (pixelwise, so harmless).
 _SHAPE_STEP = 128
+# Full resolution is made in row bands of about this many pixels (rows a multiple of
+# _SHAPE_STEP): the float chroma and the recombination's Lab/RGB temporaries exist for one band
+# at a time, not for the photo (docs/DESIGN.md, "colorize at any size").
+_BAND_PIXELS = 1 << 22
+# A batch holds at most this many decoded pixels (at least one photo), and the next batch is
+# decoded in the background only when it is under this too: huge photos go one at a time.
+_BATCH_PIXELS = 1 << 25
 
 
 # The PNG text chunk that marks a file colorize wrote (its value: JSON with the input's path).
@@ -218,40 +225,89 @@ def record_names(output: str, renamed: dict[str, str], written: list[tuple[str, 
   return path
 
 
+def _bilinear_taps(in_size: int, out_size: int, start: int, count: int):
+  """Pillow's BILINEAR resize of in_size -> out_size samples, for outputs start..start+count-1:
+  (source indices [count, K], weights [count, K] float64), as Pillow's precompute_coeffs
+  makes them (a triangle widened by the shrink factor, normalised; clamped at the edges)."""
+  scale = in_size / out_size
+  filterscale = max(scale, 1.0)
+  support = filterscale  # The triangle's support, 1, widened when shrinking.
+  center = (np.arange(start, start + count, dtype=np.float64) + 0.5) * scale
+  first = np.maximum(np.trunc(center - support + 0.5), 0).astype(np.int64)
+  last = np.minimum(np.trunc(center + support + 0.5), in_size).astype(np.int64)
+  k = np.arange(max(int((last - first).max(initial=1)), 1))
+  taps = first[:, None] + k[None]
+  weights = np.maximum(0.0, 1.0 - np.abs((taps - center[:, None] + 0.5) / filterscale))
+  weights = np.where(taps < last[:, None], weights, 0.0)
+  total = weights.sum(axis=1, keepdims=True)
+  weights = np.divide(weights, total, out=np.zeros_like(weights), where=total != 0)
+  return np.minimum(taps, in_size - 1), weights
+
+
+def _resample(values: np.ndarray, taps, axis: int) -> np.ndarray:
+  """`values` resampled along axis 0 or 1 by `_bilinear_taps`' (indices, weights), summed in
+  float64 and rounded to float32 as Pillow's float resize does."""
+  index, weights = taps
+  total = None
+  for k in range(index.shape[1]):
+    w = weights[:, k].reshape((-1, 1, 1) if axis == 0 else (1, -1, 1))
+    term = np.take(values, index[:, k], axis=axis).astype(np.float64) * w
+    total = term if total is None else total + term
+  return total.astype(np.float32)
+
+
 def upsample_ab(ab: np.ndarray, height: int, width: int) -> np.ndarray:
-  """[S, S, 2] chroma -> [height, width, 2], bilinear."""
-  return np.stack(
-    [
-      np.asarray(
-        Image.fromarray(np.ascontiguousarray(ab[..., c]), mode="F").resize(
-          (width, height), Image.Resampling.BILINEAR
-        )
-      )
-      for c in range(ab.shape[-1])
-    ],
-    axis=-1,
-  )
+  """[S, S, 2] chroma -> [height, width, 2], bilinear (Pillow's resize of each channel)."""
+  rows = _resample(ab, _bilinear_taps(ab.shape[1], width, 0, width), axis=1)
+  return _resample(rows, _bilinear_taps(ab.shape[0], height, 0, height), axis=0)
+
+
+def _band_rows(height: int, padded_width: int) -> int:
+  """Rows per band: a multiple of _SHAPE_STEP near _BAND_PIXELS, at most the padded photo."""
+  rows = max(_SHAPE_STEP, _BAND_PIXELS // padded_width // _SHAPE_STEP * _SHAPE_STEP)
+  return min(rows, height + (-height % _SHAPE_STEP))
 
 
 def full_resolution(image: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
   """The input's luminance with the chroma predicted for its padded square (`to_square`),
-  upsampled and cut back to the input: uint8 [H, W, 3], the input's exact size."""
+  upsampled and cut back to the input: uint8 [H, W, 3], the input's exact size.
+
+  The chroma is upsampled only where the photo lies in its square, one row band at a time
+  (`_BAND_PIXELS`), and each band is recombined with the band's own L, so the float work
+  never holds the whole photo: the same pixels as upsampling the whole square first.
+  """
   from colorize_jax import inference  # pylint: disable=g-import-not-at-top
 
   height, width = image.shape[:2]
   side, top, left = square_box(height, width)
-  ab = upsample_ab(ab_small, side, side)[top : top + height, left : left + width]
-  pad = ((0, -height % _SHAPE_STEP), (0, -width % _SHAPE_STEP), (0, 0))
-  out = inference.recombine(np.pad(image, pad, mode="edge"), np.pad(ab, pad, mode="edge"))
-  return np.asarray(out)[:height, :width]
+  # The horizontal pass once, for the photo's columns only: [S, width, 2] float32.
+  ab_rows = _resample(ab_small, _bilinear_taps(ab_small.shape[1], side, left, width), axis=1)
+  row_index, row_weights = _bilinear_taps(ab_small.shape[0], side, top, height)
+  padded_width = width + (-width % _SHAPE_STEP)
+  band = _band_rows(height, padded_width)
+  out = np.empty((height, width, 3), np.uint8)
+  for start in range(0, height, band):
+    stop = min(start + band, height)
+    ab = _resample(ab_rows, (row_index[start:stop], row_weights[start:stop]), axis=0)
+    pad = ((0, band - (stop - start)), (0, padded_width - width), (0, 0))
+    rgb = np.pad(image[start:stop], pad, mode="edge")
+    recombined = inference.recombine(rgb, np.pad(ab, pad, mode="edge"))
+    out[start:stop] = np.asarray(recombined)[: stop - start, :width]
+  return out
+
+
+def predict_ab(colorizer, images: list[np.ndarray], hints=None) -> np.ndarray:
+  """The predicted chroma [B, S, S, 2] of each photo's centred square (`to_square`) at the
+  network's size. The square is the one whole-photo temporary (uint8), gone after the resize."""
+  size = colorizer.image_size
+  small = np.stack([resize_image(to_square(image), size, size) for image in images])
+  return colorizer.chroma_ab(small, **_hint_arrays(size, hints))
 
 
 def colorize_images(colorizer, images: list[np.ndarray], hints=None) -> list[np.ndarray]:
   """Full-resolution colorizations of uint8 RGB images of any sizes (one batch). `hints`: per
   image, its user_hints.HintMaps at the network's size or None (a hints model only)."""
-  size = colorizer.image_size
-  small = np.stack([resize_image(to_square(image), size, size) for image in images])
-  ab = colorizer.chroma_ab(small, **_hint_arrays(size, hints))
+  ab = predict_ab(colorizer, images, hints)
   return [full_resolution(image, ab[i]) for i, image in enumerate(images)]
 
 
@@ -276,29 +332,59 @@ def read_hints(colorizer, hints_file: str, image: np.ndarray, path: str):
   return maps
 
 
-def _load(path: str):
+def _load(path: str, max_pixels: int | None = decode.MAX_PIXELS):
   try:
-    return load_image(path), None
+    return load_image(path, max_pixels=max_pixels), None
   except ImageDecodeError as e:
     return None, e.reason
   except OSError as e:  # Unreadable file (permissions, vanished).
     return None, f"{type(e).__name__}: {e}"
 
 
+def _pixels(path: str) -> int:
+  """Width x height from the header (0 when it cannot be read: _load reports that)."""
+  try:
+    width, height = decode.image_size(path)
+  except ImageDecodeError:
+    return 0
+  return width * height
+
+
+def _chunks(pairs, batch_size: int) -> list[list[tuple[str, str, int]]]:
+  """Batches of at most batch_size photos and _BATCH_PIXELS decoded pixels (one at least)."""
+  chunks, current, pixels = [], [], 0
+  for path, name in pairs:
+    size = _pixels(path)
+    if current and (len(current) == batch_size or pixels + size > _BATCH_PIXELS):
+      chunks.append(current)
+      current, pixels = [], 0
+    current.append((path, name, size))
+    pixels += size
+  return chunks + [current] if current else chunks
+
+
 def _batches(
-  pairs, batch_size: int, pool
+  pairs, batch_size: int, pool, max_pixels: int | None = decode.MAX_PIXELS
 ) -> Iterator[list[tuple[str, str, np.ndarray | None, str | None]]]:
-  """Decoded batches, the next one decoding in threads while the current one runs."""
-  chunks = [pairs[i : i + batch_size] for i in range(0, len(pairs), batch_size)]
+  """Decoded batches, the next one decoding in threads while the current one runs (unless it
+  is above _BATCH_PIXELS: a huge photo is decoded only when its turn comes)."""
+  chunks = _chunks(pairs, batch_size)
+
+  def submit(chunk):
+    return [pool.submit(_load, path, max_pixels) for path, _, _ in chunk]
+
   futures = None
   for i, chunk in enumerate(chunks):
     if futures is None:
-      futures = [pool.submit(_load, path) for path, _ in chunk]
-    current = [(path, name, *f.result()) for (path, name), f in zip(chunk, futures)]
-    futures = (
-      [pool.submit(_load, path) for path, _ in chunks[i + 1]] if i + 1 < len(chunks) else None
-    )
-    yield current
+      futures = submit(chunk)
+    current = [(path, name, *f.result()) for (path, name, _), f in zip(chunk, futures)]
+    futures = None
+    following = chunks[i + 1] if i + 1 < len(chunks) else None
+    if following and sum(size for _, _, size in following) <= _BATCH_PIXELS:
+      futures = submit(following)
+    holder = [current]
+    del current
+    yield holder.pop()  # This frame keeps no reference while the caller works on the batch.
 
 
 def colorize_paths(
@@ -309,12 +395,14 @@ def colorize_paths(
   hints_file: str | None = None,
   *,
   allow_output_in_input: bool = False,
+  max_pixels: int | None = decode.MAX_PIXELS,
 ) -> Result:
   """Colorizes every input into `output`; failures are collected, not raised. `hints_file`:
   colour hints in each photo's own pixels (user_hints.read; user_hints.HintError if unusable).
 
   Raises OutputInInputError for an `output` inside an input folder unless
   `allow_output_in_input`; never replaces a file colorize did not write (`plan_outputs`).
+  A photo above `max_pixels` fails by name (decode.check_pixels).
   """
   if hints_file:
     user_hints.check_model(colorizer.input_layout)
@@ -337,7 +425,7 @@ def colorize_paths(
   written = []  # (input, output)
   start = time.perf_counter()
   with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-    for batch in _batches(pairs, batch_size, pool):
+    for batch in _batches(pairs, batch_size, pool, max_pixels):
       good = [(path, name, image) for path, name, image, _ in batch if image is not None]
       for path, _, _, reason in batch:
         if reason is not None:
@@ -349,10 +437,16 @@ def colorize_paths(
           if hints_file
           else None
         )
-        outputs = colorize_images(colorizer, [image for _, _, image in good], hints)
-        for (path, name, _), out in zip(good, outputs):
+        ab = predict_ab(colorizer, [image for _, _, image in good], hints)
+        del batch
+        for i in range(len(good)):  # One photo at a time at full size, let go once saved.
+          path, name, image = good[i]
+          good[i] = None
+          out = full_resolution(image, ab[i])
+          del image  # Before saving: Pillow holds its own copy of the output meanwhile.
           target = os.path.join(output, name + ".png")
           write_png(out, target, path)
+          del out
           result.written.append(target)
           written.append((path, target))
       rate = len(result.written) / max(time.perf_counter() - start, 1e-9)
@@ -400,6 +494,11 @@ def define_flags() -> None:
     "overwritten and the PNGs colorize wrote are skipped as inputs either way.",
   )
   flags.DEFINE_integer("batch_size", 16, "Images per model call.")
+  flags.DEFINE_float(
+    "max_megapixels",
+    decode.MAX_PIXELS / 1e6,
+    "Photos above this many megapixels fail by name (a 96 MP photo needs about 1 GB); 0: no limit.",
+  )
   flags.DEFINE_string(
     "hints",
     None,
@@ -454,6 +553,7 @@ def main(argv):
       FLAGS.batch_size,
       FLAGS.hints,
       allow_output_in_input=FLAGS.allow_output_in_input,
+      max_pixels=int(FLAGS.max_megapixels * 1e6),
     )
   except user_hints.HintError as e:
     sys.exit(f"error: --hints={FLAGS.hints}: {e}")
