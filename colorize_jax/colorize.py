@@ -15,7 +15,8 @@ it at its own aspect ratio, undistorted, as training's centre-square crops
 show photos (squashing it to a square would stretch every object); the model
 predicts chroma there, the predicted Lab ab is upsampled bilinearly to the
 square's full size, cut back to the photo and joined with the input's own
-full-resolution luminance L. Detail and sharpness come
+full-resolution luminance L (in row bands, so a 96 MP photo needs about
+1.4 GB; docs/DESIGN.md, "colorize at any size"). Detail and sharpness come
 from the original; only colour comes from the model, whose chroma is smooth
 anyway. A file that cannot be read is reported by name and skipped; the exit
 code is 1 when any input failed.
@@ -497,7 +498,8 @@ def define_flags() -> None:
   flags.DEFINE_float(
     "max_megapixels",
     decode.MAX_PIXELS / 1e6,
-    "Photos above this many megapixels fail by name (a 96 MP photo needs about 1 GB); 0: no limit.",
+    "Photos above this many megapixels fail by name (a 96 MP photo needs about 1.4 GB); "
+    "0: no limit.",
   )
   flags.DEFINE_string(
     "hints",

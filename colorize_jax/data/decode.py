@@ -34,7 +34,7 @@ PathOrFile = str | os.PathLike | BinaryIO
 # (89.5 MP) and refuses twice that (179 MP) as a possible decompression bomb, but 100+ MP camera
 # photos and scans are real: this module checks this limit instead, from the header before any
 # pixel is decoded, and says which image and what to change (`max_pixels`, colorize
-# --max_megapixels). 250 MP is a 20000 x 12500 photo; colorize needs about 10 bytes a pixel.
+# --max_megapixels). 250 MP is a 20000 x 12500 photo; colorize needs about 11 bytes a pixel.
 MAX_PIXELS = 250_000_000
 Image.MAX_IMAGE_PIXELS = None
 
