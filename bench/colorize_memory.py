@@ -10,6 +10,12 @@ network's cost is negligible next to the full-resolution work), then runs
 process and reads that child's own peak RSS from `os.wait4` (Linux: KiB). The
 photo and the bundle are made in children of their own, so neither counts.
 Prints the machine, the figures and the command; nothing is timed in tests.
+
+Measured on the 2-core development CPU (AMD EPYC, 24 GiB, shared: load 8-10),
+12000x8000 JPEG, one after the other: 6,247 MiB peak and 134 s before the
+row-band full resolution (commit 4c89896), 1,350 MiB and 120 s after; a PNG
+input of the same photo 1,395 MiB. Most of the wall time is Pillow's PNG
+encoding of the 96 MP output.
 """
 
 from __future__ import annotations
