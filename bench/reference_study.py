@@ -72,7 +72,8 @@ class Recipe:
   # Extra training folders under --data besides birds/train (an ablation mixes in flowers):
   # the run reads a folder of links to all of them, capped at the birds-only step budget.
   also_train: tuple[str, ...] = ()
-  ablation_of: str = ""  # An ablation: the recipe it changes one thing of (its row to read against).
+  # An ablation: the recipe it changes one thing of (the row it reads against).
+  ablation_of: str = ""
 
   @property
   def config_file(self) -> str:

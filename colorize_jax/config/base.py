@@ -109,6 +109,10 @@ def base_config() -> ml_collections.ConfigDict:
       # Linear warm-up over the first N updates (0 = off); the schedule then runs over the rest.
       "warmup_steps": 0,
       "grad_clip_norm": 0.0,  # 0 = off
+      # Skip an update whose gradients hold a NaN or inf (optax.apply_if_finite), up to this
+      # many in a row, counted as opt/<name>/skipped_updates; 0 = off. Set it when a run starts:
+      # it changes the optimizer state, so a checkpoint written without it does not restore.
+      "skip_nonfinite_updates": 0,
     }
   )
   c.early_stopping = ml_collections.ConfigDict(
@@ -126,6 +130,10 @@ def base_config() -> ml_collections.ConfigDict:
     {
       "every_steps": 0,  # 0: at the end of every epoch only.
       "keep": 3,  # Latest checkpoints kept, besides the best one.
+      # A run has diverged when an optimizer's parameter norm passes this factor times its norm
+      # at initialisation: it stops and nothing from then on is saved, as for a NaN loss
+      # (docs/DESIGN.md, "Divergence"); 0 = only non-finite values count.
+      "divergence_factor": 1e3,
     }
   )
 

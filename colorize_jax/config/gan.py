@@ -59,6 +59,7 @@ def gan_config() -> ml_collections.ConfigDict:
       "schedule": "constant",
       "warmup_steps": 0,
       "grad_clip_norm": 0.0,
+      "skip_nonfinite_updates": 0,  # config/base.py
     }
   )
   c.d_optimizer = ml_collections.ConfigDict(c.optimizer.to_dict())

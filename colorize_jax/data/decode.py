@@ -30,6 +30,14 @@ cv2.setNumThreads(1)
 
 PathOrFile = str | os.PathLike | BinaryIO
 
+# The largest image decoded, in pixels. Pillow warns above its own Image.MAX_IMAGE_PIXELS
+# (89.5 MP) and refuses twice that (179 MP) as a possible decompression bomb, but 100+ MP camera
+# photos and scans are real: this module checks this limit instead, from the header before any
+# pixel is decoded, and says which image and what to change (`max_pixels`, colorize
+# --max_megapixels). 250 MP is a 20000 x 12500 photo; colorize needs about 11 bytes a pixel.
+MAX_PIXELS = 250_000_000
+Image.MAX_IMAGE_PIXELS = None
+
 # Compositing transparent images over white matches how viewers show them;
 # over black, a transparent logo would become a black square.
 _BACKGROUND = (255, 255, 255)
@@ -103,16 +111,31 @@ def _apply_exif_orientation(img: Image.Image) -> None:
     ImageOps.exif_transpose(img, in_place=True)
 
 
-def open_rgb(path_or_file: PathOrFile, min_side: int | None = None) -> Image.Image:
+def check_pixels(name: object, width: int, height: int, max_pixels: int | None) -> None:
+  """ImageDecodeError when width x height is above `max_pixels` (None or 0: no limit)."""
+  if max_pixels and width * height > max_pixels:
+    raise ImageDecodeError(
+      name,
+      f"{width}x{height} is {width * height / 1e6:.0f} MP, above the limit of "
+      f"{max_pixels / 1e6:.4g} MP for one image (colorize --max_megapixels raises it; "
+      "colorize_jax.data.decode.MAX_PIXELS)",
+    )
+
+
+def open_rgb(
+  path_or_file: PathOrFile, min_side: int | None = None, *, max_pixels: int | None = MAX_PIXELS
+) -> Image.Image:
   """Decodes to an RGB PIL image with EXIF orientation applied.
 
   min_side: JPEGs are decoded at the smallest DCT scale (1/2, 1/4, 1/8) whose
   width and height both stay >= min_side, which is several times faster than
-  a full decode for large photos. None decodes at full size.
+  a full decode for large photos. None decodes at full size. max_pixels: the
+  header's size above it is refused before decoding (`check_pixels`).
   """
   name = _name(path_or_file)
   try:
     with Image.open(path_or_file) as img:
+      check_pixels(name, *img.size, max_pixels)
       if min_side is not None and img.format == "JPEG":
         img.draft(None, (min_side, min_side))
       img.load()
@@ -125,9 +148,47 @@ def open_rgb(path_or_file: PathOrFile, min_side: int | None = None) -> Image.Ima
     raise ImageDecodeError(name, f"{type(e).__name__}: {e}") from e
 
 
-def load_image(path_or_file: PathOrFile, min_side: int | None = None) -> np.ndarray:
-  """Any image file -> uint8 [H, W, 3] RGB (writable). Raises ImageDecodeError."""
-  return np.array(open_rgb(path_or_file, min_side=min_side))
+def load_image(
+  path_or_file: PathOrFile, min_side: int | None = None, *, max_pixels: int | None = MAX_PIXELS
+) -> np.ndarray:
+  """Any image file -> uint8 [H, W, 3] RGB (writable). Raises ImageDecodeError.
+
+  At full size, few copies (colorize decodes 100 MP photos): a plain upright
+  JPEG decodes straight into the array (simplejpeg, pixel-identical to
+  Pillow); anything else through Pillow, copied out in row bands, so the
+  image is held twice at most (`np.array` of a Pillow image holds it about
+  four times: Pillow's, the bytes it joins, their chunks and the array).
+  """
+  if min_side is None and isinstance(path_or_file, (str, os.PathLike)):
+    name = _name(path_or_file)
+    try:
+      with open(path_or_file, "rb") as f:
+        is_jpeg = f.read(2) == b"\xff\xd8"
+        data = (f.seek(0), f.read())[1] if is_jpeg else None
+    except OSError as e:
+      raise ImageDecodeError(name, f"{type(e).__name__}: {e}") from e
+    if data is not None:
+      size = fast_jpeg.header_size(data)
+      if size is not None:
+        check_pixels(name, *size, max_pixels)
+      try:
+        rgb = fast_jpeg.decode_plain(data, min_side=None)
+      except ValueError as e:  # libjpeg found it corrupt or truncated.
+        raise ImageDecodeError(name, f"{type(e).__name__}: {e}") from e
+      if rgb is not None:
+        return rgb
+  return _to_array(open_rgb(path_or_file, min_side=min_side, max_pixels=max_pixels))
+
+
+def _to_array(img: Image.Image, band_bytes: int = 1 << 24) -> np.ndarray:
+  """An RGB PIL image as uint8 [H, W, 3], copied in row bands of about `band_bytes`."""
+  width, height = img.size
+  out = np.empty((height, width, 3), np.uint8)
+  rows = max(1, band_bytes // max(3 * width, 1))
+  for top in range(0, height, rows):
+    bottom = min(top + rows, height)
+    out[top:bottom] = np.asarray(img.crop((0, top, width, bottom)) if rows < height else img)
+  return out
 
 
 def image_size(path: PathOrFile) -> tuple[int, int]:
@@ -138,9 +199,11 @@ def image_size(path: PathOrFile) -> tuple[int, int]:
   """
   try:
     with Image.open(path) as img:
-      return img.size
+      size = img.size
   except Exception as e:
     raise ImageDecodeError(_name(path), f"{type(e).__name__}: {e}") from e
+  check_pixels(_name(path), *size, MAX_PIXELS)
+  return size
 
 
 def center_square_box(width: int, height: int) -> tuple[int, int, int, int]:

@@ -56,12 +56,24 @@ def _is_upright(data: bytes) -> bool:
     return False  # Let Pillow's path report it.
 
 
-def decode_plain(data: bytes, min_side: int) -> np.ndarray | None:
+def header_size(data: bytes) -> tuple[int, int] | None:
+  """(width, height) of a JPEG from its header; None for anything else (or a bad header)."""
+  if not data.startswith(b"\xff\xd8"):
+    return None
+  try:
+    height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+  except ValueError:
+    return None
+  return width, height
+
+
+def decode_plain(data: bytes, min_side: int | None) -> np.ndarray | None:
   """uint8 [H, W, 3] RGB for an upright RGB/gray JPEG; None means "use Pillow".
 
   Decoded at the smallest power-of-two DCT scale keeping both sides >=
-  min_side, as Pillow's draft does. Raises ValueError for a JPEG that libjpeg
-  reports as corrupt or truncated (strict mode turns its warnings into errors).
+  min_side, as Pillow's draft does (None: full size, straight into one array).
+  Raises ValueError for a JPEG that libjpeg reports as corrupt or truncated
+  (strict mode turns its warnings into errors).
   """
   if not data.startswith(b"\xff\xd8"):
     return None
@@ -71,7 +83,7 @@ def decode_plain(data: bytes, min_side: int) -> np.ndarray | None:
     return None  # Pillow's path reports it with its own message.
   if colorspace not in ("YCbCr", "Gray", "RGB") or not _is_upright(data):
     return None  # CMYK/YCCK need Pillow's inversion; rotation needs EXIF handling.
-  scale = jpeg_scale(width, height, min_side)
+  scale = 1 if min_side is None else jpeg_scale(width, height, min_side)
   return simplejpeg.decode_jpeg(
     data,
     colorspace="RGB",

@@ -157,15 +157,15 @@ def read_scribble(path: str, height: int, width: int, size: int) -> HintMaps:
   """A scribble PNG of the photo's size (alpha marks the hints) as hint maps."""
   try:
     with Image.open(path) as image:
+      if image.size != (width, height):  # Before decoding: the header tells.
+        raise HintError(
+          f"{path} is {image.width}x{image.height} but the photo is {width}x{height}; a "
+          "scribble must have the photo's size"
+        )
       has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
       rgba = np.asarray(image.convert("RGBA"))
   except OSError as e:
     raise HintError(f"{path} is not a readable image ({e})") from None
-  if rgba.shape[:2] != (height, width):
-    raise HintError(
-      f"{path} is {rgba.shape[1]}x{rgba.shape[0]} but the photo is {width}x{height}; a scribble "
-      "must have the photo's size"
-    )
   if not has_alpha:
     raise HintError(f"{path} has no alpha channel; its alpha must mark the hinted pixels")
   weight = to_square((rgba[..., 3:] > 0).astype(np.float32), mode="constant")[..., 0]

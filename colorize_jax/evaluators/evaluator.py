@@ -51,7 +51,10 @@ def per_example(task, state, batch, *, with_gray: bool):
   samples nothing) and turns predictions into RGB (`to_rgb`)."""
   inputs, targets = task.model_inputs(batch)
   pred, aux = task.eval_outputs(state, inputs)
-  scores = task.loss_terms(pred, targets, aux)
+  # A NaN loss is the worst loss, +inf (metrics.py: non-finite predictions score the worst).
+  scores = {
+    k: jnp.where(jnp.isnan(v), jnp.inf, v) for k, v in task.loss_terms(pred, targets, aux).items()
+  }
   gray = task.gray_prediction(batch) if with_gray else None
   scores |= metrics.image_metrics(
     batch["image"], targets, pred, task.to_rgb(batch, pred), gray=gray

@@ -29,6 +29,14 @@ One vocabulary for every task, evaluation, comparison and plot (per example):
   photo's own luminance, `with_true_luminance`)
   gray/<name>         the same for the gray baseline
 Names, directions and the mapping of old names: colorize_jax/outputs/metric_names.py.
+
+NaN-safe (docs/DESIGN.md, "Divergence"): an example whose prediction holds a NaN or an infinity
+anywhere (model space or RGB) scores the worst value of each metric, never a good one: psnr
+PSNR_FLOOR (0 dB, the PSNR of the largest error two 0..255 images can have), ssim -1 (its lower
+bound), ab_auc 0 (every pixel counted beyond the last threshold), delta_colorfulness
+COLORFULNESS_BOUND (an upper bound of colourfulness on 0..255 RGB, so of any |ΔCF|), mse and l1
++inf; its colorfulness is 0 (it shows no colour; the set-level ΔCF counts it so). psnr, ssim and
+auc_of_errors are NaN-safe on their own too (a NaN pixel error is beyond every threshold).
 """
 
 from __future__ import annotations
@@ -42,7 +50,13 @@ from colorize_jax import color
 # Identical images (a gray photo scored against itself) have infinite PSNR,
 # which no mean survives; 100 dB is far above anything a model reaches.
 PSNR_CAP = 100.0
+# The lowest PSNR two 0..255 images can have (MSE <= 255^2): a non-finite prediction's.
+PSNR_FLOOR = 0.0
+SSIM_FLOOR = -1.0
 AUC_MAX_ERROR = 150.0  # Lab ab units, as in Zhang et al.'s AuC.
+# Hasler and Suesstrunk's colourfulness on 0..255 RGB is at most 1.3 * 255 * sqrt(2): |R - G| and
+# |(R + G) / 2 - B| are at most 255, so are their standard deviations and means.
+COLORFULNESS_BOUND = 1.3 * 255.0 * 2.0**0.5
 
 
 def quantize(rgb01: jnp.ndarray) -> jnp.ndarray:
@@ -53,13 +67,15 @@ def quantize(rgb01: jnp.ndarray) -> jnp.ndarray:
 def psnr(pred255: jnp.ndarray, true255: jnp.ndarray) -> jnp.ndarray:
   """[B, H, W, 3] on 0..255 -> [B] dB (max value 255)."""
   # dm-pix assumes a dynamic range of 1.
-  return jnp.minimum(dm_pix.psnr(pred255 / 255.0, true255 / 255.0), PSNR_CAP)
+  value = jnp.minimum(dm_pix.psnr(pred255 / 255.0, true255 / 255.0), PSNR_CAP)
+  return jnp.where(jnp.isnan(value), PSNR_FLOOR, value)
 
 
 def ssim(pred255: jnp.ndarray, true255: jnp.ndarray) -> jnp.ndarray:
   """[B, H, W, 3] on 0..255 -> [B]; Gaussian window 11, sigma 1.5 (scikit-image's
   gaussian_weights)."""
-  return dm_pix.ssim(pred255, true255, max_val=255.0)
+  value = dm_pix.ssim(pred255, true255, max_val=255.0)
+  return jnp.where(jnp.isnan(value), SSIM_FLOOR, value)
 
 
 def colorfulness(rgb255: jnp.ndarray) -> jnp.ndarray:
@@ -79,13 +95,15 @@ def auc_of_errors(
 
   The curve is the fraction of pixels whose error is at most t; its area
   (trapezoid rule over `num_thresholds` evenly spaced t) is divided by
-  `max_error`, so 1 means every error is 0 and 0 means all exceed `max_error`.
+  `max_error`, so 1 means every error is 0 and 0 means all exceed `max_error`. A NaN error
+  counts as beyond every threshold (a NaN would otherwise land in the first bin: a perfect 1).
   """
   # Thresholds are k * step, and error <= k * step exactly when ceil(error / step) <= k, so
   # one histogram of those bins and a cumulative sum give the whole curve in O(pixels);
   # comparing against every threshold separately took XLA seconds to compile.
   step = max_error / (num_thresholds - 1)
-  bins = jnp.clip(jnp.ceil(error / step), 0, num_thresholds).astype(jnp.int32)
+  bins = jnp.clip(jnp.ceil(error / step), 0, num_thresholds)
+  bins = jnp.where(jnp.isnan(bins), num_thresholds, bins).astype(jnp.int32)
   rows = jnp.broadcast_to(jnp.arange(error.shape[0])[:, None], bins.shape)
   counts = jnp.zeros((error.shape[0], num_thresholds + 1), jnp.float32).at[rows, bins].add(1.0)
   fraction = jnp.cumsum(counts, axis=1)[:, :num_thresholds] / error.shape[1]  # [B, T]
@@ -109,6 +127,25 @@ def with_true_luminance(rgb_uint8: jnp.ndarray, pred_rgb01: jnp.ndarray | None) 
     return color.neutral_rgb(lightness)
   ab = color.rgb_to_lab(jnp.clip(pred_rgb01.astype(jnp.float32), 0.0, 1.0))[..., 1:]
   return color.lab_to_rgb(jnp.concatenate([lightness, ab], axis=-1))
+
+
+def nonfinite_examples(*arrays: jnp.ndarray) -> jnp.ndarray:
+  """[B] bool: whether any value of an example, in any of the [B, ...] arrays, is NaN or inf."""
+  return jnp.any(
+    jnp.stack([~jnp.all(jnp.isfinite(a.reshape(a.shape[0], -1)), axis=1) for a in arrays]), axis=0
+  )
+
+
+# What an example with a non-finite prediction scores (the module docstring).
+WORST = {
+  "psnr": PSNR_FLOOR,
+  "ssim": SSIM_FLOOR,
+  "ab_auc": 0.0,
+  "colorfulness": 0.0,
+  "delta_colorfulness": COLORFULNESS_BOUND,
+  "mse": float("inf"),
+  "l1": float("inf"),
+}
 
 
 def _rgb_metrics(pred_rgb01, true_rgb01, true_colorfulness) -> dict[str, jnp.ndarray]:
@@ -164,10 +201,13 @@ def image_metrics(
   true_rgb = color.to_unit(rgb_uint8)
   true_colorfulness = colorfulness(quantize(true_rgb))
   out = {"colorfulness_true": true_colorfulness}
-  predictions = [("", pred, with_true_luminance(rgb_uint8, pred_rgb))]
+  predictions = [("", pred, pred_rgb, with_true_luminance(rgb_uint8, pred_rgb))]
   if gray is not None:
-    predictions.append(("gray/", gray, with_true_luminance(rgb_uint8, None)))
-  for prefix, prediction, rgb in predictions:
+    predictions.append(("gray/", gray, None, with_true_luminance(rgb_uint8, None)))
+  for prefix, prediction, raw_rgb, rgb in predictions:
     scores = _rgb_metrics(rgb, true_rgb, true_colorfulness) | space_metrics(prediction, targets)
+    # Clipping hides an infinity and a NaN may score perfectly: judge the raw prediction.
+    bad = nonfinite_examples(*(a for a in (prediction, raw_rgb, rgb) if a is not None))
+    scores = {k: jnp.where(bad, WORST[k], v) if k in WORST else v for k, v in scores.items()}
     out |= {prefix + k: v for k, v in scores.items()}
   return out

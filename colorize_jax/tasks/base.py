@@ -319,16 +319,21 @@ def optimizer_metrics(name: str, before: TrainState, after: TrainState, grads) -
   """One update's diagnostics, computed in the step (no host sync): `opt/<name>/lr` (the
   schedule's value at the step; absent for optimizers not built by train/optim.py), the
   global norms of the gradient (before any clipping), of the applied update and of the
-  parameters after it. A diverging run shows inf or NaN here, which the loop's check stops."""
+  parameters after it; with `skip_nonfinite_updates`, `skipped_updates` (so far, resumed with
+  the state). A diverging run shows inf or NaN here, or a parameter norm far beyond its
+  initial one, which the loop's check stops (train/hooks.py, StepLog)."""
   update = jax.tree.map(jnp.subtract, after.params, before.params)
   out = {
     "grad_norm": optax.tree.norm(grads),
     "update_norm": optax.tree.norm(update),
     "param_norm": optax.tree.norm(after.params),
   }
-  lr = optim.learning_rate(before.tx, before.step)
+  lr = optim.learning_rate(before.tx, before.step, before.opt_state)
   if lr is not None:
     out["lr"] = lr
+  skipped = optim.skipped_updates(after.opt_state)
+  if skipped is not None:
+    out["skipped_updates"] = skipped.astype(jnp.float32)
   return {f"opt/{name}/{k}": v for k, v in out.items()}
 
 

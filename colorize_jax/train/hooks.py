@@ -32,7 +32,32 @@ from colorize_jax.train import checkpoint
 
 
 class NonFiniteLossError(FloatingPointError):
-  """The loss became NaN or infinite; the last good checkpoint is kept."""
+  """The loss became NaN or infinite, or the run diverged; the last good checkpoint is kept."""
+
+
+def _last_good(checkpoints: checkpoint.Checkpoints) -> str:
+  step = checkpoints.latest_step()
+  if step is None:
+    return "no checkpoint was saved before it"
+  return f"the last good checkpoint is step {step} in {checkpoints.directory}"
+
+
+def _is_finite(value) -> bool:
+  return not isinstance(value, (int, float)) or math.isfinite(value)
+
+
+def optimizer_params(task, state) -> dict[str, Any]:
+  """{optimizer name: the parameters it updates} of a task's state: `state.<name>.params`
+  (a GAN's g and d), or `state.params` for a task with one optimizer; names neither finds are
+  left out (their divergence is judged by non-finite values only)."""
+  found = {}
+  for name in task.optimizers:
+    params = getattr(getattr(state, name, None), "params", None)
+    if params is not None:
+      found[name] = params
+  if not found and len(task.optimizers) == 1 and hasattr(state, "params"):
+    found[next(iter(task.optimizers))] = state.params
+  return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +82,21 @@ class RunContext:
 
 
 class StepLog:
-  """Every log_every_steps: the steps' device scalars fetched once, checked, the last one logged."""
+  """Every log_every_steps: the steps' device scalars fetched once, checked, the last one logged.
 
-  def __init__(self, ctx: RunContext, start_step: int):
+  The check (docs/DESIGN.md, "Divergence") stops the run before anything of a bad step is saved:
+  any non-finite metric, or, with `skip_nonfinite_updates`, a non-finite parameter or update
+  norm (a skipped step's loss may be NaN: its update was not applied; it is left out of the
+  epoch's means); and divergence: an optimizer's `param_norm` beyond
+  `checkpoint.divergence_factor` times its norm at initialisation (`initial_norms`).
+  """
+
+  def __init__(
+    self, ctx: RunContext, start_step: int, initial_norms: dict[str, float] | None = None
+  ):
     self.ctx, cfg = ctx, ctx.config
+    self.initial_norms = dict(initial_norms or {})
+    self.factor = float(cfg.get("checkpoint", {}).get("divergence_factor", 0.0) or 0.0)
     self.meter = console.Throughput(
       cfg.batch_size, start_step, ctx.total_steps, ctx.steps_per_epoch
     )
@@ -76,15 +112,8 @@ class StepLog:
   def __call__(self, step: int, pending: list, epoch: int) -> list[dict[str, float]]:
     t = self.ctx
     fetched = [{k: float(v) for k, v in m.items()} for m in jax.device_get(pending)]
-    for m in fetched:
-      bad = {k: v for k, v in m.items() if not math.isfinite(v)}
-      if bad:
-        raise NonFiniteLossError(
-          f"non-finite training metrics at step {step}: {bad}. Nothing was saved after it; the "
-          f"last good checkpoint is step {t.checkpoints.latest_step()} in "
-          f"{t.checkpoints.directory}. Try a lower optimizer.learning_rate or "
-          "optimizer.grad_clip_norm."
-        )
+    for i, m in enumerate(fetched):
+      self.check(step - len(fetched) + 1 + i, m)
     perf = self.meter.report(step)
     t.writer.scalars(step, {f"train/{k}": v for k, v in fetched[-1].items()} | perf, kind="step")
     logging.info(
@@ -92,7 +121,43 @@ class StepLog:
         epoch, t.config.num_epochs, step, t.total_steps, fetched[-1], perf, t.console_keys
       )
     )
-    return fetched
+    # Skipped updates' NaN losses would make the epoch's means NaN: means of the applied steps.
+    return [m for m in fetched if all(math.isfinite(v) for v in m.values())]
+
+  def check(self, step: int, m: dict[str, float]) -> None:
+    check_step(step, m, self.initial_norms, self.factor, self.ctx.checkpoints)
+
+
+def check_step(
+  step: int,
+  m: dict[str, float],
+  initial_norms: dict[str, float],
+  factor: float,
+  checkpoints: checkpoint.Checkpoints,
+) -> None:
+  """Raises NonFiniteLossError when step `step`'s metrics `m` show a non-finite or a diverged
+  state (StepLog); `initial_norms`: {optimizer: parameter norm at initialisation}."""
+  skipping = any(k.endswith("/skipped_updates") for k in m)
+  # With skipping, a NaN loss or gradient left the state as it was; the state's norms tell.
+  state_keys = ("/param_norm", "/update_norm", "/skipped_updates")
+  judged = {k: v for k, v in m.items() if not skipping or k.endswith(state_keys)}
+  bad = {k: v for k, v in judged.items() if not math.isfinite(v)}
+  if bad:
+    raise NonFiniteLossError(
+      f"non-finite training metrics at step {step}: {bad}. Nothing was saved after it; "
+      f"{_last_good(checkpoints)}. Try a lower optimizer.learning_rate, "
+      "optimizer.grad_clip_norm or optimizer.skip_nonfinite_updates."
+    )
+  for name, initial in initial_norms.items():
+    norm = m.get(f"opt/{name}/param_norm")
+    if norm is not None and factor > 0 and initial > 0 and norm > factor * initial:
+      raise NonFiniteLossError(
+        f"the run diverged at step {step}: the parameter norm of optimizer {name!r} is "
+        f"{norm:.3g}, {norm / initial:.3g} times its initial {initial:.3g} "
+        f"(checkpoint.divergence_factor={factor:g}). Nothing was saved after it; "
+        f"{_last_good(checkpoints)}. Try a lower optimizer.learning_rate or "
+        "optimizer.grad_clip_norm."
+      )
 
 
 QUALITY_METRICS = ("psnr", "ssim", "delta_colorfulness", "ab_auc")
@@ -281,6 +346,18 @@ class SaveCheckpoint:
     self.checkpoints.save(step, state, self.train_iter, progress)
 
   def __call__(self, epoch: EpochEnd) -> None:
+    # Only finite evaluations make a good checkpoint (metrics.py scores a NaN prediction's loss
+    # and mse as +inf): a model that predicts NaN or inf on photos has diverged.
+    bad = {
+      k: v
+      for k, v in epoch.record.items()
+      if not k.startswith(("train/", "time/")) and not _is_finite(v)
+    }
+    if bad:
+      raise NonFiniteLossError(
+        f"non-finite evaluation metrics at step {epoch.step}: {dict(sorted(bad.items())[:8])}: "
+        f"the model has diverged. Nothing was saved at it; {_last_good(self.checkpoints)}."
+      )
     # Only an epoch EarlyStopping counted as the best (min_delta included) is offered to Orbax as
     # one, so Orbax's best step is always progress.best_step.
     best = epoch.monitor is not None and epoch.progress.best_step == epoch.step

@@ -9,6 +9,13 @@ Each optimizer carries its schedule (`Scheduled`), so a train step can log the
 learning rate it applied (`learning_rate`) inside the jitted step. The rate is
 not put into the optimizer state (as `optax.inject_hyperparams` would): the
 state's tree stays that of checkpoints written before it was logged.
+
+`skip_nonfinite_updates: N` (0: off) wraps the optimizer in `optax.apply_if_finite`: an update
+whose gradients hold a NaN or an infinity is skipped (parameters and optimizer state unchanged,
+so Adam's step count and the schedule's wait too), up to N in a row; the N+1th is applied, so a
+run that cannot recover still stops (docs/DESIGN.md, "Divergence"). The skips are counted in
+the optimizer state (`skipped_updates`), which resumes with it. It changes the state's tree, so
+it is set when a run starts: a checkpoint written without it does not restore with it.
 """
 
 from __future__ import annotations
@@ -65,12 +72,24 @@ class Scheduled:
     return self.tx.update(updates, state, params, **extra_args)
 
 
-def learning_rate(tx, step: jax.Array) -> jax.Array | None:
+def skipped_updates(opt_state) -> jax.Array | None:
+  """How many non-finite updates `skip_nonfinite_updates` has skipped so far; None without it."""
+  if isinstance(opt_state, optax.ApplyIfFiniteState):
+    return opt_state.total_notfinite
+  return None
+
+
+def learning_rate(tx, step: jax.Array, opt_state=None) -> jax.Array | None:
   """The learning rate `tx` applies at the update that starts at `step` (the schedule's count
-  before the update, as optax's scale_by_schedule reads it); None for an optimizer that was not
-  built here (a test's plain optax.adam)."""
+  before the update, as optax's scale_by_schedule reads it; skipped updates did not count,
+  `skipped_updates(opt_state)`); None for an optimizer that was not built here (a test's plain
+  optax.adam)."""
   schedule = getattr(tx, "schedule", None)
-  return None if schedule is None else jnp.asarray(schedule(step), jnp.float32)
+  if schedule is None:
+    return None
+  skipped = skipped_updates(opt_state)
+  count = step if skipped is None else step - skipped
+  return jnp.asarray(schedule(count), jnp.float32)
 
 
 def build(opt_cfg, total_steps: int | None) -> Scheduled:
@@ -91,6 +110,8 @@ def build(opt_cfg, total_steps: int | None) -> Scheduled:
   tx = optax.adam(schedule, b1=opt_cfg.b1, b2=opt_cfg.b2)
   if opt_cfg.get("grad_clip_norm"):
     tx = optax.chain(optax.clip_by_global_norm(opt_cfg.grad_clip_norm), tx)
+  if opt_cfg.get("skip_nonfinite_updates"):  # Outermost: it judges the raw gradients.
+    tx = optax.apply_if_finite(tx, max_consecutive_errors=int(opt_cfg.skip_nonfinite_updates))
   return Scheduled(tx, schedule)
 
 

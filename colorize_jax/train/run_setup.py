@@ -12,6 +12,7 @@ import functools
 import os
 
 import jax
+import optax
 from absl import logging
 
 from colorize_jax import tasks
@@ -101,6 +102,7 @@ class RunSetup:
       os.path.join(self.workdir, "checkpoints"), keep=config.checkpoint.keep
     )
     self.fixed_images = self.data.fixed_examples("val", config.num_sample_images)
+    self.initial_param_norms: dict[str, float] = {}  # init_or_restore: the divergence reference.
     self.context = hooks.RunContext(
       config=config,
       workdir=self.workdir,
@@ -120,8 +122,15 @@ class RunSetup:
     )
 
   def init_or_restore(self, train_iter):
-    """A fresh state and progress, or the newest checkpoint that restores (with the iterator)."""
+    """A fresh state and progress, or the newest checkpoint that restores (with the iterator).
+
+    Also records each optimizer's parameter norm at initialisation, the reference of the
+    divergence check (hooks.StepLog): the same for a fresh and a resumed run (same seed)."""
     state = self._init(self.init_key)
+    self.initial_param_norms = {
+      name: float(optax.tree.norm(params))
+      for name, params in hooks.optimizer_params(self.task, state).items()
+    }
     progress = checkpoint.Progress()
     restored = self.checkpoints.restore_latest(checkpoint.abstract_like(state), train_iter)
     if restored is not None:

@@ -59,7 +59,7 @@ class Trainer(RunSetup):
       return state
     self.profiler.check(step, self.total_steps)
     epoch_hooks = hooks.epoch_hooks(self.context, saver)
-    step_log = hooks.StepLog(self.context, step)
+    step_log = hooks.StepLog(self.context, step, self.initial_param_norms)
     pending = []  # Device scalars since the last log: no sync per step.
     run_start, run_seconds0 = time.perf_counter(), progress.train_seconds
     epoch_start = run_start - progress.epoch_seconds  # A resumed epoch keeps its earlier time.
