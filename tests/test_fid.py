@@ -9,6 +9,7 @@ real network under torch is bench/fid_check.py.
 
 import hashlib
 import io
+import json
 import logging
 import os
 import pickle
@@ -18,10 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, smoke_config, trained_run
 from scipy import linalg
 
-from colorize_jax.evaluators import fid, fid_weights, inception
+from colorize_jax import evaluate
+from colorize_jax.evaluators import fid, fid_weights, inception, metrics, specs
 
 DATA_PKL = ROOT / "tests" / "data" / "fid_default_1_data.pkl"
 
@@ -188,6 +190,13 @@ def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch, caplog):
     with pytest.raises(ValueError, match=rf"evals\.val\.fid='{mode}': FID: no Inception weights"):
       fid.enabled(mode, "evals.val")
   assert not fid.enabled("off", "evals.val")
+  assert (
+    specs.EvalSpec("x", fid=True).fid == "final" and specs.EvalSpec("x", fid=False).fid == "off"
+  )
+  with pytest.raises(ValueError, match=r"evals\.x\.fid='always' must be one of auto, final"):
+    specs.from_entry("x", {"fid": "always"})
+  name, entry = specs.parse_folder_flag(f"k={tmp_path},fid=off")
+  assert entry["fid"] == "off"
 
 
 def test_few_images_warn_and_report_the_count(caplog):
@@ -201,3 +210,59 @@ def test_few_images_warn_and_report_the_count(caplog):
   with caplog.at_level(logging.WARNING):
     assert fid.set_metrics({k: v[:1] for k, v in features.items()}, "val") == {}
   assert "FID needs at least 2 images, got 1: not computed" in caplog.text
+
+
+def _standin_features(params, rgb_uint8, pred_rgb01, *, with_gray):
+  """Cheap 2-d 'features' the per-image rows also hold (colorfulness), instead of Inception."""
+  del params
+
+  def feats(images255):
+    cf = metrics.colorfulness(images255)
+    return jnp.stack([cf, cf**2 / 100.0], axis=1)
+
+  out = {
+    fid.PRED: feats(metrics.quantize(metrics.with_true_luminance(rgb_uint8, pred_rgb01))),
+    fid.TRUE: feats(rgb_uint8.astype(jnp.float32)),
+  }
+  if with_gray:
+    out[fid.GRAY] = feats(metrics.quantize(metrics.with_true_luminance(rgb_uint8, None)))
+  return out
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  return trained_run(tmp_path_factory)
+
+
+def test_eval_reports_fid_of_every_example_with_its_count(run, tmp_path, monkeypatch, caplog):
+  weights = tmp_path / "weights.npz"
+  monkeypatch.setenv("COLORIZE_JAX_FID_WEIGHTS", str(weights))
+  config = smoke_config()
+  config.eval.fid = "final"
+  with pytest.raises(ValueError, match=r"eval\.fid='final': FID: no Inception weights at"):
+    evaluate.evaluate_run(config, run)
+
+  weights.write_bytes(b"")  # Present; what it holds is the stand-in's business.
+  monkeypatch.setattr(fid, "image_features", _standin_features)
+  monkeypatch.setattr(fid, "load_params", lambda path=None: {"unused": np.zeros(1, np.float32)})
+  with caplog.at_level(logging.INFO):
+    report = evaluate.evaluate_run(config, run)
+  with open(os.path.join(run, "eval", "test.json")) as f:
+    saved = json.load(f)
+  assert saved["metrics"] == report["metrics"]
+  rows = saved["per_image"]
+  assert saved["fid"]["examples"] == saved["examples"] == len(rows) >= 2
+  assert not saved["fid"]["full_rank_covariance"]
+  # The set's FID from the per-image values: every example once, padding dropped.
+  pred = np.array([[r["colorfulness"], r["colorfulness"] ** 2 / 100] for r in rows])
+  true = np.array([[r["colorfulness_true"], r["colorfulness_true"] ** 2 / 100] for r in rows])
+  assert saved["metrics"]["fid"] == pytest.approx(fid.fid(pred, true), rel=1e-4)
+  gray = np.zeros_like(true)  # The gray image has colourfulness 0.
+  assert saved["gray_baseline"]["fid"] == pytest.approx(fid.fid(gray, true), rel=1e-4)
+  assert "fid" not in rows[0]
+  assert f"; {len(rows)} images)" in caplog.text  # The summary line gives the count.
+
+  # off: none, and nothing loaded.
+  config.eval.fid = "off"
+  monkeypatch.setattr(fid, "load_params", lambda path=None: pytest.fail("loaded"))
+  assert "fid" not in evaluate.evaluate_run(config, run)["metrics"]
