@@ -45,6 +45,9 @@ def test_frechet_distance_equals_the_scipy_sqrtm_formula(n, m, d):
   b = 0.7 * rng.normal(size=(m, d)) @ mix + 0.3 + rng.normal(size=(m, d))
   ours, reference = fid.fid(a, b), _scipy_fid(a, b)
   assert ours == pytest.approx(reference, rel=1e-7, abs=1e-7)
+  # Both ways: from the features (up to d images) and from the statistics (any count).
+  by_statistics = fid.frechet_distance(*fid.statistics(a), *fid.statistics(b))
+  assert by_statistics == pytest.approx(reference, rel=1e-7, abs=1e-7)
   assert fid.fid(a, a) == pytest.approx(0.0, abs=1e-6 * np.trace(np.cov(a, rowvar=False)))
   assert fid.fid(b, a) == pytest.approx(ours, rel=1e-7)  # Symmetric.
 
