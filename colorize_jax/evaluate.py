@@ -29,7 +29,7 @@ import jax
 from absl import logging
 
 from colorize_jax import inference
-from colorize_jax.evaluators import specs
+from colorize_jax.evaluators import fid, specs
 from colorize_jax.evaluators.evaluator import Evaluator
 from colorize_jax.evaluators.named import NamedEvaluator, summary, write_report
 from colorize_jax.runtime import parallel
@@ -126,6 +126,7 @@ def evaluate_run(config, workdir: str, evals: list[specs.EvalSpec] | None = None
   ]
   for spec in evals:
     parallel.check_batch_size(spec.batch_size or config.batch_size, f"{spec.field}.batch_size")
+  fid.check_required(evals)  # Before restoring anything.
   mesh = parallel.make_mesh()
   task, state, step = inference.restore_state(config, workdir, config.eval.checkpoint, mesh=mesh)
   evaluator = Evaluator(task, mesh)

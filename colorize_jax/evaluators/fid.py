@@ -56,6 +56,14 @@ def available() -> bool:
 _said_missing = False
 
 
+def check_required(eval_specs) -> None:
+  """Before anything is set up or written: a spec that asks for FID ('final', 'epochs') without
+  the weights fails in one line naming the fix."""
+  for spec in eval_specs:
+    if spec.fid_required:
+      enabled(spec.fid, spec.field or f"evals.{spec.name}")
+
+
 def enabled(mode: str, where: str) -> bool:
   """Whether an evaluator with this fid mode (specs.FID_MODES) scores FID. Missing weights: an
   error naming the fix for 'final' and 'epochs', one line per process for 'auto' (then False)."""
