@@ -24,6 +24,7 @@ from scipy import linalg
 
 from colorize_jax import evaluate
 from colorize_jax.evaluators import fid, fid_weights, inception, metrics, specs
+from colorize_jax.outputs.writer import read_metrics
 from colorize_jax.train import trainer
 
 DATA_PKL = ROOT / "tests" / "data" / "fid_default_1_data.pkl"
@@ -283,3 +284,26 @@ def test_eval_reports_fid_of_every_example_with_its_count(run, tmp_path, monkeyp
   config.eval.fid = "off"
   monkeypatch.setattr(fid, "load_params", lambda path=None: pytest.fail("loaded"))
   assert "fid" not in evaluate.evaluate_run(config, run)["metrics"]
+
+
+def test_fid_every_epoch_can_be_the_monitor(tmp_path, monkeypatch):
+  evals = [specs.EvalSpec("val", fid="epochs"), specs.EvalSpec("end", fid="auto")]
+  assert specs.check_monitor("val/fid", evals, ["psnr"]) == "val/fid"
+  with pytest.raises(ValueError, match="early_stopping.monitor 'end/fid'"):
+    specs.check_monitor("end/fid", evals, ["psnr"])
+
+  weights = tmp_path / "weights.npz"
+  weights.write_bytes(b"")
+  monkeypatch.setenv("COLORIZE_JAX_FID_WEIGHTS", str(weights))
+  monkeypatch.setattr(fid, "image_features", _standin_features)
+  monkeypatch.setattr(fid, "load_params", lambda path=None: {"unused": np.zeros(1, np.float32)})
+  config = smoke_config()
+  config.num_epochs = 2
+  config.evals.val.fid = "epochs"
+  config.early_stopping.monitor = "val/fid"
+  run = tmp_path / "run"
+  result = trainer.train_and_evaluate(config, str(run))
+  epochs = [r for r in read_metrics(str(run)) if r["kind"] == "epoch"]
+  assert len(epochs) == 2 and all(np.isfinite(r["val/fid"]) for r in epochs)
+  assert "val/gray/fid" in epochs[0] and "val/gray/fid" not in epochs[1]  # Once per run.
+  assert result["monitor"] == "val/fid" and np.isfinite(result["val"]["fid"])

@@ -293,9 +293,11 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
   output = os.path.abspath(os.path.expanduser(args.output or weights_path()))
   if not args.convert:
-    state = "present" if os.path.exists(output) else "absent"
-    print(f"FID weights: {output} ({state}); make them with: {setup_command()}")
-    return 0 if state == "present" else 1
+    if os.path.exists(output):
+      print(f"FID weights: {output} (present)")
+      return 0
+    print(f"FID weights: {output} (absent); make them with: {setup_command()}")
+    return 1
   archive = os.path.expanduser(args.archive) if args.archive else find_archive()
   if not archive:
     print(
