@@ -53,6 +53,9 @@ COLUMNS = (
   ("ab_auc", "AuC", "{:.3f}", "gray"),
   ("mse", "MSE", "{:.4f}", "gray"),
 )
+# FID (colorize_jax/evaluators/fid.py), a set-level figure: beside its gray baseline and the
+# number of images it was computed on, without which FIDs do not compare.
+FID_HEADING = "FID (gray; n)"
 
 
 def read_eval(report: dict) -> tuple[dict, dict]:
@@ -67,6 +70,8 @@ def read_eval(report: dict) -> tuple[dict, dict]:
   photos = model.pop("colorfulness_true", photos)
   if photos is not None:
     gray["photos_colorfulness"] = photos
+  if "fid" in model and isinstance(report.get("fid"), dict):
+    model["fid_examples"] = report["fid"].get("examples")
   return model, gray
 
 
@@ -435,7 +440,17 @@ def metric_row(run: Run, eval_name: str) -> list[str]:
     value = run.metric(eval_name, key)
     other = run.metric(eval_name, "photos_colorfulness" if beside == "photos" else key, gray=True)
     cells.append(f"{_fmt(value, spec)} ({_fmt(other, spec)})" if value is not None else "–")
-  return cells
+  return cells + [fid_cell(run, eval_name)]
+
+
+def fid_cell(run: Run, eval_name: str) -> str:
+  """'41.2 (80.1; 1,000)': FID, the gray baseline's, and the number of images; '–' without."""
+  value = run.metric(eval_name, "fid")
+  if value is None:
+    return "–"
+  count = run.metric(eval_name, "fid_examples")
+  n = f"{int(count):,}" if count is not None else "?"
+  return f"{value:.1f} ({_fmt(run.metric(eval_name, 'fid', gray=True), '{:.1f}')}; {n})"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -462,7 +477,11 @@ METRICS_NOTE = (
   "colourfulness): `ΔCF` is ours, the mean over photos of |CF(pred) - CF(true)|, `ΔCF set` "
   "the literature's, |mean CF(pred) - mean CF(true)| over the set (DDColor's table), and "
   "for MSE, which is in each model's own output space (RGB in [0, 1] for regression, RGB in "
-  "[-1, 1] or Lab ab/110 for the GANs)."
+  "[-1, 1] or Lab ab/110 for the GANs). FID: the Fréchet Inception "
+  "Distance of all the predictions against the photos (lower is better; TF Inception-v3 pool3, "
+  "the graph's own bilinear resize to 299 px), then the gray images' and the number of images "
+  "n; below 2,049 images it is biased upwards and compares only at equal n ('–': not computed, "
+  "e.g. without the converted weights)."
 )
 
 
@@ -504,7 +523,7 @@ def render(
       md += [f"No run is evaluated on `{eval_name}` yet (bench/reference_study.py does it)."]
       continue
     md += _table(
-      ["recipe"] + [f"{title} ({beside})" for _, title, _, beside in COLUMNS],
+      ["recipe"] + [f"{title} ({beside})" for _, title, _, beside in COLUMNS] + [FID_HEADING],
       [metric_row(r, eval_name) for r in evaluated],
     )
     combined = os.path.join(assets, f"{eval_name}_all.png")

@@ -158,7 +158,9 @@ def write_tables(
     "|predicted - true| colorfulness, delta_colorfulness_set the set-level |mean predicted - "
     "mean true| colorfulness that papers report as ΔCF (0 is ideal for both); psnr, ssim, "
     "ab_auc and colorfulness score the predicted colour on the photo's own luminance; mse and "
-    "l1 are in each model's own output space. `gray` columns score the photo's luminance with "
+    "l1 are in each model's own output space. fid (lower is better) is the Fréchet Inception "
+    "Distance of the whole set of examples against the photos, comparable only at equal "
+    "examples. `gray` columns score the photo's luminance with "
     "zero chroma: the floor a model must beat.",
     "",
     "![validation loss](val_loss.png)",

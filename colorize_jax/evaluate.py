@@ -14,7 +14,7 @@ finished run evaluates on any machine that has the evaluation photos.
 The run is scored as it was trained: model, data pipeline, image size, colour
 space, value range and every other field come from WORKDIR/config.json
 (`run_config`). The command line contributes only the evaluation fields,
-config.eval (checkpoint, split, path, name, batch size, grid rows) and
+config.eval (checkpoint, split, path, name, batch size, grid rows, fid) and
 --eval_folder; any other field on it that differs from the run's is named in
 one warning line and ignored, so a 64 px run is never scored at the recipe's
 128 px and the report never records the command line's values as the run's.
@@ -29,7 +29,7 @@ import jax
 from absl import logging
 
 from colorize_jax import inference
-from colorize_jax.evaluators import specs
+from colorize_jax.evaluators import fid, specs
 from colorize_jax.evaluators.evaluator import Evaluator
 from colorize_jax.evaluators.named import NamedEvaluator, summary, write_report
 from colorize_jax.runtime import parallel
@@ -63,6 +63,7 @@ def eval_spec(config) -> specs.EvalSpec:
     num_sample_images=int(eval_cfg.num_sample_images),
     # A hints recipe's curve (configs/hints.py sets eval.hint_counts).
     hint_counts=tuple(eval_cfg.get("hint_counts") or ()),
+    fid=eval_cfg.get("fid", "auto"),  # FID when the weights exist (evaluators/fid.py).
     field="eval",
   )
 
@@ -132,6 +133,7 @@ def evaluate_run(config, workdir: str, evals: list[specs.EvalSpec] | None = None
   ]
   for spec in evals:
     parallel.check_batch_size(spec.batch_size or config.batch_size, f"{spec.field}.batch_size")
+  fid.check_required(evals)  # Before restoring anything.
   mesh = parallel.make_mesh()
   task, state, step = inference.restore_state(config, workdir, config.eval.checkpoint, mesh=mesh)
   evaluator = Evaluator(task, mesh)

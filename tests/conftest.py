@@ -10,6 +10,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # (8.4 s against 1.1 s for a tiny cGAN). Results stay deterministic and equal
 # across device counts either way; subprocess tests inherit the setting.
 os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "0")
+# FID weights converted into the user's cache would add Inception passes to every run's final
+# report: the suite never looks there (tests/test_fid.py sets its own path).
+os.environ.setdefault("COLORIZE_JAX_FID_WEIGHTS", os.path.join(os.devnull, "no-fid-weights.npz"))
 
 import pytest  # noqa: E402
 

@@ -32,7 +32,9 @@ def _write(path, data):
     f.write(data if isinstance(data, str) else json.dumps(data))
 
 
-def _fake_run(study, name, task, *, metrics, gray, old_names=False, per_image=None, epochs=3):
+def _fake_run(
+  study, name, task, *, metrics, gray, old_names=False, per_image=None, epochs=3, report_extra=None
+):
   """A workdir as the study leaves it, without training: config, final metrics, one evaluation."""
   workdir = os.path.join(study, name)
   _write(
@@ -48,6 +50,7 @@ def _fake_run(study, name, task, *, metrics, gray, old_names=False, per_image=No
     "metrics": metrics,
     "gray_baseline": gray,
     "per_image": per_image or [],
+    **(report_extra or {}),
   }
   _write(os.path.join(workdir, "eval", "birds_val.json"), report)
   records = [
@@ -173,6 +176,26 @@ def test_claims_are_computed_from_the_numbers(tmp_path):
   # Without the PatchGAN run there is no verdict to give.
   del runs["cgan_unet_patchgan"]
   assert results_table.claim_patchgan_colours_better(runs).verdict == "not measured"
+
+
+def test_fid_column_gives_the_gray_baseline_and_the_number_of_images(tmp_path):
+  study = str(tmp_path / "study")
+  _fake_run(
+    study,
+    "unet",
+    "regression",
+    metrics=_new(0.004, 20.0, 22.0, 0.90) | {"fid": 41.23},
+    gray=GRAY | {"fid": 80.06},
+    report_extra={"fid": {"examples": 1000, "full_rank_covariance": False}},
+  )
+  _fake_run(study, "cnn", "regression", metrics=_new(0.006, 15.0, 25.0, 0.88), gray=GRAY)
+  runs = results_table.load_study(study)
+  assert {r.name: results_table.fid_cell(r, "birds_val") for r in runs} == {
+    "unet": "41.2 (80.1; 1,000)",
+    "cnn": "–",
+  }
+  text = results_table.render(runs, str(tmp_path / "RESULTS.md"), str(tmp_path / "assets"))
+  assert f"| {results_table.FID_HEADING} |" in text and "| 41.2 (80.1; 1,000) |" in text
 
 
 def test_reference_study_resumes_and_skips_what_is_done(tmp_path):

@@ -172,6 +172,10 @@ def base_config() -> ml_collections.ConfigDict:
       # older command lines work.
       "every_epochs": 1,
       "max_examples": 0,
+      # FID (colorize_jax/evaluators/fid.py): auto (in the end-of-run reports and here when
+      # the converted weights exist), final (required), epochs (also every scored epoch), off.
+      # Also the default of evals.val and of every --eval_folder evaluator.
+      "fid": "auto",
     }
   )
   # The evaluators scored during training, each `<name>/<metric>` in metrics.jsonl and
@@ -188,6 +192,7 @@ def base_config() -> ml_collections.ConfigDict:
         "every_epochs": c.eval.get_ref("every_epochs"),
         "max_examples": c.eval.get_ref("max_examples"),
         "metrics": (),
+        "fid": c.eval.get_ref("fid"),
       }
     }
   )

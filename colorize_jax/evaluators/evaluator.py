@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorize_jax.evaluators import fid as fid_lib
 from colorize_jax.evaluators import metrics
 from colorize_jax.outputs import grids
 from colorize_jax.runtime import parallel, xla_options
@@ -44,11 +45,12 @@ class Scores:
     return dict(sorted(means.items())) | {"examples": self.count}
 
 
-def per_example(task, state, batch, *, with_gray: bool):
+def per_example(task, state, batch, fid_params=None, *, with_gray: bool):
   """Every metric of one batch, each [B], and the batch's mask: one prediction.
 
   The task builds the network's inputs from the batch (`model_inputs`, no rng: evaluation
-  samples nothing) and turns predictions into RGB (`to_rgb`)."""
+  samples nothing) and turns predictions into RGB (`to_rgb`). With `fid_params` (the Inception
+  weights) the scores also hold fid.FEATURE_KEYS, [B, 2048] each."""
   inputs, targets = task.model_inputs(batch)
   pred, aux = task.eval_outputs(state, inputs)
   # A NaN loss is the worst loss, +inf (metrics.py: non-finite predictions score the worst).
@@ -56,9 +58,10 @@ def per_example(task, state, batch, *, with_gray: bool):
     k: jnp.where(jnp.isnan(v), jnp.inf, v) for k, v in task.loss_terms(pred, targets, aux).items()
   }
   gray = task.gray_prediction(batch) if with_gray else None
-  scores |= metrics.image_metrics(
-    batch["image"], targets, pred, task.to_rgb(batch, pred), gray=gray
-  )
+  pred_rgb = task.to_rgb(batch, pred)
+  scores |= metrics.image_metrics(batch["image"], targets, pred, pred_rgb, gray=gray)
+  if fid_params is not None:
+    scores |= fid_lib.image_features(fid_params, batch["image"], pred_rgb, with_gray=with_gray)
   return scores, batch["mask"]  # The mask replicated too: every process can read it.
 
 
@@ -84,6 +87,7 @@ class Evaluator:
       for gray in (False, True)
     }
     self._transformed = {}  # (with_gray, transform) -> jitted `transformed`, made on first use.
+    self._fid_params = None  # The Inception weights on the devices, loaded on first use.
     self._predicted_rgb = xla_options.jit(
       functools.partial(base.predicted_rgb, task), out_shardings=self.replicated
     )
@@ -110,31 +114,55 @@ class Evaluator:
       )
     return self._transformed[key]
 
+  def fid_params(self):
+    """The FID Inception weights (evaluators/fid_weights.py), replicated on the devices once."""
+    if self._fid_params is None:
+      self._fid_params = jax.device_put(fid_lib.load_params(), self.replicated)
+    return self._fid_params
+
   def evaluate(
-    self, state, batches, *, with_gray: bool = False, max_examples: int = 0, transform=None
+    self,
+    state,
+    batches,
+    *,
+    with_gray: bool = False,
+    max_examples: int = 0,
+    transform=None,
+    fid: bool = False,
+    name: str = "",
   ) -> Scores:
     """Scores of the local batches of a split (DataPipeline.eval_batches), each example once.
     `transform`: a hashable, jit-able batch -> batch applied first (None: the batch as it is).
+    `fid`: also the set-level FID of every scored example (the weights must exist; `name`
+    labels its warnings).
 
     max_examples > 0 stops after the batches that hold that many examples
     (counted in global batches, so every process stops at the same one).
     """
+    if fid and transform is not None:
+      raise ValueError("FID is scored on the batches as they are, without a transform")
+    scorer = self._scorer(with_gray, transform)
+    args = (self.fid_params(),) if fid else ()  # Another signature: compiled once more.
     pending, seen = [], 0
     for local in batches:
       if max_examples and seen >= max_examples:
         break
       batch = parallel.global_batch(local, self.data_sharding)
       seen += batch["image"].shape[0]
-      pending.append(self._scorer(with_gray, transform)(state, batch))
-    positions, values, start = [], {}, 0
+      pending.append(scorer(state, batch, *args))
+    positions, values, features, start = [], {}, {}, 0
     for scores, mask in jax.device_get(pending):
       keep = np.flatnonzero(np.asarray(mask))
       positions.extend((start + keep).tolist())
       start += len(mask)
       for k, v in scores.items():
-        values.setdefault(k, []).append(np.asarray(v, np.float64)[keep])
+        into = features if k in fid_lib.FEATURE_KEYS else values
+        into.setdefault(k, []).append(np.asarray(v, np.float64)[keep])
     values = {k: np.concatenate(v) for k, v in values.items()}
-    return Scores(positions, values, metrics.set_metrics(values))
+    sets = metrics.set_metrics(values)
+    if fid:
+      sets |= fid_lib.set_metrics({k: np.concatenate(v) for k, v in features.items()}, name)
+    return Scores(positions, values, sets)
 
   def sample_grid(self, state, images: np.ndarray) -> np.ndarray:
     """gray | predicted | true for uint8 photos (padded to the device count).

@@ -2,7 +2,9 @@
 
 Training scores it every few epochs (`epoch_means`, logged as `<name>/<metric>`)
 and once more at the end (`report`); `launch.py --mode=eval` builds one from
-`config.eval` and writes the same report, eval/<name>.json.
+`config.eval` and writes the same report, eval/<name>.json. FID (evaluators/fid.py) is part of
+the report when the spec's `fid` allows it and the weights exist, and of the epochs' scoring
+only with fid='epochs'.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 from absl import logging
 
 from colorize_jax.data import DataPipeline
-from colorize_jax.evaluators import hint_counts
+from colorize_jax.evaluators import fid, hint_counts
 from colorize_jax.evaluators.evaluator import Evaluator, Scores
 from colorize_jax.evaluators.specs import EvalSpec
 from colorize_jax.outputs import atomic, metric_names
@@ -51,14 +53,26 @@ class NamedEvaluator:
     )
     if not self.count and spec.path:
       raise ValueError(f"{spec.field or f'evals.{self.name}'}.path={spec.path!r} has no images")
+    # Before training: missing weights stop a run that asks for FID, in one line.
+    self.fid_enabled = spec.keeps("fid") and fid.enabled(
+      spec.fid, spec.field or f"evals.{self.name}"
+    )
 
   def due(self, epoch: int, last: bool) -> bool:
     return self.count > 0 and self.spec.due(epoch, last)
 
-  def scores(self, state, *, with_gray: bool, max_examples: int = 0) -> Scores:
-    """Every kept metric per example (a collective: every process calls it)."""
+  def scores(
+    self, state, *, with_gray: bool, max_examples: int = 0, with_fid: bool = False
+  ) -> Scores:
+    """Every kept metric per example, and the set-level ones (a collective: every process calls
+    it). `with_fid`: FID too, where the spec and the weights allow it."""
     scores = self.evaluator.evaluate(
-      state, self.data.eval_batches(self.split), with_gray=with_gray, max_examples=max_examples
+      state,
+      self.data.eval_batches(self.split),
+      with_gray=with_gray,
+      max_examples=max_examples,
+      fid=with_fid and self.fid_enabled,
+      name=self.name,
     )
     kept = {k: v for k, v in scores.values.items() if self.spec.keeps(k)}
     kept |= hint_counts.scores(  # {} unless the spec asks for the hint-count curve.
@@ -73,7 +87,12 @@ class NamedEvaluator:
 
   def epoch_means(self, state, *, with_gray: bool) -> dict[str, float]:
     """The means of an epoch's scoring, on at most `max_examples` examples."""
-    return self.scores(state, with_gray=with_gray, max_examples=self.spec.max_examples).means()
+    return self.scores(
+      state,
+      with_gray=with_gray,
+      max_examples=self.spec.max_examples,
+      with_fid=self.spec.fid_on_epochs,
+    ).means()
 
   def report(
     self, state, *, step: int, checkpoint: str, workdir: str
@@ -82,7 +101,7 @@ class NamedEvaluator:
     true grid, and for a hint curve the hints grid): every example, with the gray baseline.
     A collective: every process calls it; process 0 writes (evaluate.py)."""
     start = time.perf_counter()
-    scores = self.scores(state, with_gray=True)
+    scores = self.scores(state, with_gray=True, with_fid=True)
     seconds = time.perf_counter() - start
     if not scores.count:
       raise ValueError(
@@ -120,6 +139,7 @@ class NamedEvaluator:
       "gray_baseline": {k[len("gray/") :]: v for k, v in means.items() if k.startswith("gray/")},
       "grid": os.path.join(out_dir, f"{self.name}.png"),
       **({"hint_curve": curve} if (curve := hint_counts.curve(means)) else {}),
+      **({"fid": fid.report_entry(scores.count)} if "fid" in means else {}),
       "per_image": per_image,
     }
     images = self.data.fixed_examples(self.split, self.num_sample_images)
@@ -149,10 +169,12 @@ def write_report(report: dict, figures: dict[str, np.ndarray]) -> None:
 
 
 def summary(report: dict) -> str:
-  """'psnr 24.1 (gray 22.3) ...': each headline number beside its gray-baseline floor."""
+  """'psnr 24.1 (gray 22.3) ...': each headline number beside its gray-baseline floor (FID with
+  its number of images)."""
   model, gray = report["metrics"], report["gray_baseline"]
+  count = f"; {report['fid']['examples']} images" if "fid" in report else ""
   return ", ".join(
-    f"{k} {model[k]:.4g} (gray {gray[k]:.4g})"
+    f"{k} {model[k]:.4g} (gray {gray[k]:.4g}{count if k == 'fid' else ''})"
     for k in metric_names.HEADLINE
     if k in model and k in gray
   )

@@ -1,12 +1,14 @@
 """What each evaluator of a run scores, and how often: `config.evals.<name>` as `EvalSpec`s.
 
-  config.evals.val     = {split: "val", path: "", every_epochs: 1, max_examples: 0, metrics: ()}
+  config.evals.val     = {split: "val", path: "", every_epochs: 1, max_examples: 0, metrics: (),
+                          fid: "auto"}
   config.evals.kodak24 = {path: "/data/kodak24", every_epochs: 1}       # every photo of a folder
 
 A spec names its data (a split of the run's own data, or every image of a
 folder when `path` is set), its cadence in epochs (0: only at the end of
 training), the most examples one epoch scores (0: all; the end-of-run report
-scores all) and the metrics it keeps (empty: every one the evaluator makes).
+scores all), the metrics it keeps (empty: every one the evaluator makes) and when
+it scores FID (evaluators/fid.py: auto, final, epochs or off).
 Its values are checked here, so a bad one fails before training in one line
 naming the field. `launch.py --eval_folder=NAME=PATH` adds a folder spec from
 the command line (ml_collections refuses unknown `--config.evals.NAME` keys).
@@ -26,6 +28,17 @@ from colorize_jax.outputs import metric_names
 # The folder source's split that holds every image when split_fractions is (0, 0, 1).
 _FOLDER_SPLIT = "test"
 _SPLITS = ("train", "val", "test")
+# When an evaluator scores FID (evaluators/fid.py).
+FID_MODES = ("auto", "final", "epochs", "off")
+
+
+def fid_mode(value, where: str) -> str:
+  """A spec's fid value: one of FID_MODES (True -> 'final', False -> 'off')."""
+  if isinstance(value, bool):
+    return "final" if value else "off"
+  if value not in FID_MODES:
+    raise ValueError(f"{where}.fid={value!r} must be one of {', '.join(FID_MODES)}")
+  return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +57,9 @@ class EvalSpec:
   # `hints_<n>/<metric>`; evaluators/hint_counts.py), from seed hint_seed; (): none.
   hint_counts: tuple[int, ...] = ()
   hint_seed: int = 0
+  # FID (evaluators/fid.py): auto (at the end-of-run report when the weights exist), final (the
+  # same, the weights required), epochs (also every scored epoch), off. True/False: final/off.
+  fid: str = "auto"
   field: str = ""
 
   def __post_init__(self):
@@ -69,6 +85,7 @@ class EvalSpec:
     object.__setattr__(self, "hint_counts", tuple(sorted(set(counts))))
     if isinstance(self.metrics, str):  # ('psnr') is a string, not a tuple: a common slip.
       object.__setattr__(self, "metrics", (self.metrics,))
+    object.__setattr__(self, "fid", fid_mode(self.fid, where))
 
   @property
   def on_epochs(self) -> bool:
@@ -78,6 +95,16 @@ class EvalSpec:
   def due(self, epoch: int, last: bool) -> bool:
     """Whether completed epoch `epoch` is scored: every `every_epochs`-th and the last one."""
     return self.on_epochs and (epoch % self.every_epochs == 0 or last)
+
+  @property
+  def fid_on_epochs(self) -> bool:
+    """FID also in the scoring of an epoch (not only in the end-of-run report)."""
+    return self.fid == "epochs"
+
+  @property
+  def fid_required(self) -> bool:
+    """FID asked for explicitly: missing weights are an error, not a skipped metric."""
+    return self.fid in ("final", "epochs")
 
   def keeps(self, key: str) -> bool:
     """Whether a metric (or its 'gray/' baseline) is one this spec reports."""
@@ -119,20 +146,24 @@ def from_config(config) -> list[EvalSpec]:
 
 
 def parse_folder_flag(text: str) -> tuple[str, dict]:
-  """'NAME=PATH[,every_epochs=N][,max_examples=M]' -> (NAME, its evals entry)."""
+  """'NAME=PATH[,every_epochs=N][,max_examples=M][,fid=MODE]' -> (NAME, its evals entry)."""
   name, sep, rest = text.partition("=")
   path, *options = rest.split(",")
   if not sep or not name or not path:
     raise ValueError(
-      f"--eval_folder={text!r}: write NAME=PATH[,every_epochs=N][,max_examples=M], "
+      f"--eval_folder={text!r}: write NAME=PATH[,every_epochs=N][,max_examples=M][,fid=MODE], "
       "e.g. kodak24=/data/kodak24"
     )
   entry = {"path": os.path.abspath(os.path.expanduser(path)), "every_epochs": 1}
   for option in options:
     key, _, value = option.partition("=")
+    if key == "fid" and value in FID_MODES:
+      entry[key] = value
+      continue
     if key not in ("every_epochs", "max_examples") or not value.isdigit():
       raise ValueError(
-        f"--eval_folder={text!r}: option {option!r} must be every_epochs=N or max_examples=N"
+        f"--eval_folder={text!r}: option {option!r} must be every_epochs=N, max_examples=N or "
+        f"fid={'|'.join(FID_MODES)}"
       )
     entry[key] = int(value)
   return name, entry
@@ -151,6 +182,8 @@ def add_folders(config, texts: list[str]) -> list[EvalSpec]:
       entry["hint_counts"] = curve
       if ",every_epochs=" not in text:
         entry["every_epochs"] = 0
+    if "fid" not in entry and config.get("eval") is not None and "fid" in config.eval:
+      entry["fid"] = config.eval.fid  # config.eval.fid is every folder evaluator's default.
     specs.append(from_entry(name, entry))
     with config.unlocked():
       if config.get("evals") is None:
@@ -167,7 +200,7 @@ def check_monitor(monitor: str, specs: list[EvalSpec], names: list[str]) -> str:
     f"{spec.name}/{k}"
     for spec in specs
     if spec.on_epochs
-    for k in names
+    for k in [*names, *(["fid"] if spec.fid_on_epochs else [])]
     if spec.keeps(k) and metric_names.direction(k)
   ]
   if monitor not in choices:

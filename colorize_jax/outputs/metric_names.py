@@ -18,6 +18,7 @@ _DIRECTIONS = {
   "delta_colorfulness": "min",  # Mean of the per-image |ΔCF| (ours).
   "delta_colorfulness_set": "min",  # |ΔCF| of the set's mean colourfulness (the literature's).
   "ab_auc": "max",
+  "fid": "min",  # Fréchet Inception Distance of the set (evaluators/fid.py).
 }
 
 
@@ -49,6 +50,7 @@ HEADLINE = (
   "colorfulness",
   "delta_colorfulness",
   "delta_colorfulness_set",
+  "fid",
   "mse",
   "l1",
 )

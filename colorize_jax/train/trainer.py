@@ -18,7 +18,7 @@ from absl import logging
 
 from colorize_jax import registry, tasks
 from colorize_jax.data import prefetch
-from colorize_jax.evaluators import specs
+from colorize_jax.evaluators import fid, specs
 from colorize_jax.runtime import parallel, xla_options
 from colorize_jax.train import checkpoint, hooks, preflight, resume_guard, workdir_lock
 
@@ -120,7 +120,8 @@ def train_and_evaluate(
   except (ValueError, registry.UnknownNameError):
     task = None  # preflight.check says why, with every other bad value.
   preflight.check(config, task=task)
-  specs.from_config(config)  # Evaluator specs: a missing folder fails here, in one line.
+  # Evaluator specs: a missing folder, or FID asked for without its weights, fails here in one line.
+  fid.check_required(specs.from_config(config))
   is_main = jax.process_index() == 0
   taking = functools.partial(parallel.agree_on, what="taking the workdir")
   with workdir_lock.hold(workdir, enabled=is_main, agree=taking):
