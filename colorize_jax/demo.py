@@ -25,6 +25,7 @@ The colouring itself (`Demo`, `Photo`) needs no Gradio and is tested on its own
 """
 
 import dataclasses
+import functools
 import hashlib
 import logging as std_logging
 import os
@@ -119,6 +120,7 @@ class Result:
   hints: int  # Points the model read (0: automatic).
   note: str = ""  # Why it ran at another size than asked.
   path: str = ""  # The full-resolution PNG.
+  cached: bool = False  # Made by an earlier request (`ms` is that request's).
 
 
 def _slug(text: str) -> str:
@@ -181,16 +183,22 @@ def gray_of(image: np.ndarray) -> np.ndarray:
   return colorize.full_resolution(image, np.zeros((1, 1, 2), np.float32))
 
 
-def chroma(image: np.ndarray, side: int = 128) -> float:
-  """Mean Lab chroma of a uint8 RGB image (0 for gray), on a copy at most `side` px."""
+@functools.cache
+def _mean_chroma():
+  import jax  # pylint: disable=g-import-not-at-top
+
   from colorize_jax import color  # pylint: disable=g-import-not-at-top
 
-  height, width = image.shape[:2]
-  if max(height, width) > side:
-    scale = side / max(height, width)
-    image = decode.resize_image(image, max(1, round(height * scale)), max(1, round(width * scale)))
-  lab = np.asarray(color.rgb_to_lab(color.to_unit(image)))
-  return float(np.mean(np.hypot(lab[..., 1], lab[..., 2])))
+  def mean_chroma(image):
+    lab = color.rgb_to_lab(color.to_unit(image))
+    return (lab[..., 1] ** 2 + lab[..., 2] ** 2) ** 0.5
+
+  return jax.jit(lambda image: mean_chroma(image).mean())
+
+
+def chroma(image: np.ndarray, side: int = 64) -> float:
+  """Mean Lab chroma of a uint8 RGB image (0 for gray), on a side x side copy (one compile)."""
+  return float(_mean_chroma()(decode.resize_image(np.ascontiguousarray(image), side, side)))
 
 
 def save_png(image: np.ndarray, path: str) -> str:
@@ -278,10 +286,13 @@ class Demo:
     for height, width in ((512, 768), (768, 512), (512, 512)):
       photo = Photo(np.full((height, width, 3), 128, np.uint8), "warm-up", f"warm-up{height}")
       for model in self.models.values():
-        points = [Point(10, 10, HINT_COLOR)] if model.reads_hints else []
-        for side in {size, model.colorizer.image_size}:
-          self.colorize_one(photo, model.label, side, points, write=False)
+        # With and without points: the hint inputs are a jitted call of their own.
+        for points in ([], [Point(10, 10, HINT_COLOR)]) if model.reads_hints else ([],):
+          for side in {size, model.colorizer.image_size}:
+            self.colorize_one(photo, model.label, side, points, write=False)
+      self.assets(photo)
     self._results.clear()
+    self._assets.clear()
     return time.perf_counter() - start
 
   def photo(self, path: str, name: str | None = None) -> Photo:
@@ -323,7 +334,7 @@ class Demo:
     used = tuple(points) if model.reads_hints else ()
     key = (photo.key, label, side, used)
     if key in self._results:
-      return self._results[key]
+      return dataclasses.replace(self._results[key], cached=True)
     start = time.perf_counter()
     image = photo.image
     height, width = image.shape[:2]
@@ -377,7 +388,9 @@ class Demo:
       photo.size_text,
       size,
       len(points),
-      ", ".join(f"{r.model} {r.ms:.0f} ms at {r.size} px" for r in results),
+      ", ".join(
+        f"{r.model} {'cached' if r.cached else f'{r.ms:.0f} ms'} at {r.size} px" for r in results
+      ),
       ms,
     )
     return Reply(results, assets["gray_path"], assets["original_path"], canvas_path, scale, ms)
@@ -605,16 +618,18 @@ def build_app(demo: Demo, default_size: int = DEFAULT_SIZE):
           value=examples,
           label="Examples (click one)",
           columns=3,
-          height=220,
+          height="auto",
           allow_preview=False,
+          buttons=[],
           elem_id="examples",
         )
         photos = gr.Gallery(
           label="This session's photos (click to go back to one)",
           columns=4,
-          height=110,
+          height="auto",
           allow_preview=False,
-          object_fit="contain",
+          fit_columns=False,
+          buttons=[],
           elem_id="photos",
         )
         models_box = gr.CheckboxGroup(
@@ -635,11 +650,16 @@ def build_app(demo: Demo, default_size: int = DEFAULT_SIZE):
             type="filepath",
             interactive=False,
             visible=bool(hint_models),
+            buttons=["fullscreen"],
             elem_id="canvas",
             height=440,
           )
           slider = gr.ImageSlider(
-            label="gray input | colorized", type="filepath", elem_id="slider", height=440
+            label="gray input | colorized",
+            type="filepath",
+            buttons=["download", "fullscreen"],
+            elem_id="slider",
+            height=440,
           )
         with gr.Row(visible=bool(hint_models)):
           picker = gr.ColorPicker(value=HINT_COLOR, label="Point colour", elem_id="picker")
@@ -654,6 +674,7 @@ def build_app(demo: Demo, default_size: int = DEFAULT_SIZE):
           columns=2,
           height=320,
           allow_preview=True,
+          buttons=["download", "fullscreen"],
           elem_id="results",
         )
         downloads = gr.File(

@@ -135,8 +135,9 @@ def test_a_request_is_cached_and_logs_one_line(app, tmp_path, monkeypatch):
   first = app.request(photo, ["hints", "dense"], 128, points, "upload")
   again = app.request(photo, ["hints", "dense"], 128, points, "point")
   assert [r.path for r in first.results] == [r.path for r in again.results]
-  assert again.results[0].ms == first.results[0].ms  # The same results, not computed again.
+  assert [r.cached for r in again.results] == [True, True]  # Not computed again.
   assert len(lines) == 2
+  assert "hints cached at 128 px, dense cached at 32 px; " in lines[1]
   assert lines[0].startswith("request upload: photo photo.png 120x80, size 128, 1 point(s): ")
   assert "hints " in lines[0] and " ms at 128 px" in lines[0] and "dense " in lines[0]
   assert lines[0].endswith(f"; {first.ms:.0f} ms")
