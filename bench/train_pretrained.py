@@ -627,6 +627,59 @@ def ship(
   return card
 
 
+README = os.path.join(ROOT, "README.md")
+README_START = "<!-- shipped-models: bench/train_pretrained.py writes this table from the cards -->"
+README_END = "<!-- /shipped-models -->"
+
+
+def _score(scores: dict, key: str, fmt: str) -> str:
+  model, gray = scores["model"].get(key), scores["gray"].get(key)
+  if model is None:
+    return "–"
+  return fmt.format(model) + (f" ({fmt.format(gray)})" if gray is not None else "")
+
+
+def readme_table(cards: list[dict]) -> str:
+  """README.md's "Shipped models" table from the shipped cards (the words when there is none)."""
+  if not cards:
+    return (
+      "None yet: `pretrained/` holds no trained bundle, so there are no numbers to show. "
+      "`python bench/train_pretrained.py --data=../shared/data` trains and ships them "
+      "(`--ship_partial` ships a run partway); this table is then written from their cards."
+    )
+  lines = [
+    "| model | task | images seen | birds/val PSNR dB (gray) | SSIM (gray) | ΔCF (gray) "
+    "| kodak24 PSNR dB (gray) | ΔCF (gray) | card |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ]
+  for card in cards:
+    birds = card["metrics"].get("birds_val") or {"model": {}, "gray": {}}
+    kodak = card["metrics"].get("kodak24") or {"model": {}, "gray": {}}
+    seen = f"{card['images_seen']:,}" + (
+      "" if card["complete"] else f" of {card['images_budget']:,}"
+    )
+    lines.append(
+      f"| `{card['name']}` | {card['task']} | {seen} "
+      f"| {_score(birds, 'psnr', '{:.2f}')} | {_score(birds, 'ssim', '{:.3f}')} "
+      f"| {_score(birds, 'delta_colorfulness', '{:.1f}')} | {_score(kodak, 'psnr', '{:.2f}')} "
+      f"| {_score(kodak, 'delta_colorfulness', '{:.1f}')} "
+      f"| [MODEL_CARD.md](pretrained/{card['name']}/MODEL_CARD.md) |"
+    )
+  return "\n".join(lines)
+
+
+def update_readme(cards: list[dict], path: str = README) -> bool:
+  """Writes `readme_table(cards)` between README_START and README_END; True if it changed."""
+  with open(path) as f:
+    text = f.read()
+  start, end = text.index(README_START) + len(README_START), text.index(README_END)
+  updated = text[:start] + "\n" + readme_table(cards) + "\n" + text[end:]
+  if updated != text:
+    with open(path, "w") as f:
+      f.write(updated)
+  return updated != text
+
+
 def shipped_step(root: str, name: str) -> int | None:
   path = os.path.join(root, name, pretrained.CARD_JSON)
   if not os.path.exists(path):
@@ -725,7 +778,11 @@ def main(argv):
     )
   total = check_total_size(root) if os.path.isdir(root) else 0
   print(f"pretrained/: {total / 1e6:.1f} MB of {pretrained.MAX_TOTAL_BYTES / 1e6:.0f} MB")
-  print("next: python -m colorize_jax.pretrained; README.md's table from the cards")
+  if not FLAGS.dry_run and root == pretrained.directory():
+    cards = [m.card for m in pretrained.shipped(root)]
+    if update_readme(cards):
+      print(f"README.md: the shipped-models table now holds {len(cards)} model(s)")
+  print("next: python -m colorize_jax.pretrained; commit pretrained/ and README.md")
 
 
 if __name__ == "__main__":

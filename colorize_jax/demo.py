@@ -144,6 +144,11 @@ def parse_color(value: str) -> str:
   return "#" + digits[:6].lower()
 
 
+def _named(reason: str, path: str, name: str) -> str:
+  """A decoder's reason with the server's path of an upload replaced by its name."""
+  return reason.replace(os.fspath(path), name)
+
+
 def read_photo(path: str, name: str | None = None, max_megapixels: float = MAX_MEGAPIXELS) -> Photo:
   """An uploaded or example file as a Photo, through the project's decoder (decode.py: any mode,
   EXIF rotation); PhotoError in one line for a file that is no image, too big or broken."""
@@ -153,9 +158,10 @@ def read_photo(path: str, name: str | None = None, max_megapixels: float = MAX_M
     with Image.open(path) as header:
       mode = header.mode
   except decode.ImageDecodeError as e:
-    raise PhotoError(f"{name}: not an image this demo can read ({e.reason})") from None
+    reason = _named(e.reason, path, name)
+    raise PhotoError(f"{name}: not an image this demo can read ({reason})") from None
   except OSError as e:
-    raise PhotoError(f"{name}: cannot be read ({e})") from None
+    raise PhotoError(f"{name}: cannot be read ({_named(str(e), path, name)})") from None
   megapixels = width * height / 1e6
   if megapixels > max_megapixels:
     raise PhotoError(
@@ -165,7 +171,8 @@ def read_photo(path: str, name: str | None = None, max_megapixels: float = MAX_M
   try:
     image = decode.load_image(path)
   except decode.ImageDecodeError as e:
-    raise PhotoError(f"{name}: not an image this demo can read ({e.reason})") from None
+    reason = _named(e.reason, path, name)
+    raise PhotoError(f"{name}: not an image this demo can read ({reason})") from None
   except (OSError, MemoryError, ValueError) as e:
     raise PhotoError(f"{name}: cannot be decoded ({type(e).__name__}: {e})") from None
   note = ""
@@ -605,7 +612,7 @@ def build_app(demo: Demo, default_size: int = DEFAULT_SIZE):
     session = gr.State(Session())
     gr.Markdown(INTRO)
     with gr.Row():
-      with gr.Column(scale=1, min_width=300):
+      with gr.Column(scale=1, min_width=380):
         upload = gr.File(
           label="Your photos (drop or click)",
           file_count="multiple",
@@ -618,7 +625,7 @@ def build_app(demo: Demo, default_size: int = DEFAULT_SIZE):
           value=examples,
           label="Examples (click one)",
           columns=3,
-          height="auto",
+          height=230,
           allow_preview=False,
           buttons=[],
           elem_id="examples",
@@ -626,7 +633,7 @@ def build_app(demo: Demo, default_size: int = DEFAULT_SIZE):
         photos = gr.Gallery(
           label="This session's photos (click to go back to one)",
           columns=4,
-          height="auto",
+          height=130,
           allow_preview=False,
           fit_columns=False,
           buttons=[],

@@ -268,3 +268,17 @@ def test_the_regeneration_plan(tmp_path):
     assert f"--config.data.path={data}/birds/train" in command
     assert f"--eval_folder=kodak24={data}/kodak24" in command
   assert not os.path.exists(tmp_path / "runs" / "unet")  # A dry run trains nothing.
+
+
+def test_the_readme_table_is_written_from_the_shipped_cards(generated):
+  with open(ROOT / "README.md") as f:
+    readme = f.read()
+  block = readme.split(train_pretrained.README_START)[1].split(train_pretrained.README_END)[0]
+  assert block.strip() == train_pretrained.readme_table([m.card for m in pretrained.shipped()])
+  _, card = generated
+  table = train_pretrained.readme_table([card])
+  row = table.splitlines()[2]
+  assert row.startswith(f"| `tiny` | regression | {card['images_seen']:,} of 86,016 | ")
+  birds = card["metrics"]["birds_val"]
+  assert f"{birds['model']['psnr']:.2f} ({birds['gray']['psnr']:.2f})" in row
+  assert row.endswith("| [MODEL_CARD.md](pretrained/tiny/MODEL_CARD.md) |")
