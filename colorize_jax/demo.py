@@ -685,7 +685,10 @@ def build_app(demo: Demo, default_size: int = DEFAULT_SIZE):
           elem_id="results",
         )
         downloads = gr.File(
-          label="Download (full-resolution PNG)", file_count="multiple", elem_id="downloads"
+          label="Download (full-resolution PNG)",
+          file_count="multiple",
+          interactive=False,
+          elem_id="downloads",
         )
 
     outputs = [session, status, slider, results, downloads, hint_canvas]

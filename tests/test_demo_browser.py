@@ -54,7 +54,7 @@ from test_demo import HINT, train_tiny_hints_model  # noqa: E402
 from colorize_jax import color, inference, pretrained  # noqa: E402
 from colorize_jax.data.sources import sample  # noqa: E402
 
-TINY = "tiny_hints"
+TINY, COPY = "tiny_hints", "tiny_copy"  # The second: the same weights under another name.
 SCREEN = {"width": 1400, "height": 1000}
 UPLOAD_SECONDS = 30.0  # A hang, not a speed test: bench/demo_latency.py measures the speed.
 
@@ -87,19 +87,18 @@ def photos(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-  """The demo with the tiny hints model (trained here) beside whatever is shipped; its URL."""
+  """The demo with the tiny hints model (trained here, and a copy) beside whatever is shipped."""
   config, task, state = train_tiny_hints_model()
-  bundle = inference.write_bundle(
-    inference.Colorizer(config, task, task.inference_variables(state), step=300),
-    str(tmp_path_factory.mktemp("bundles") / TINY),
-  )
+  colorizer = inference.Colorizer(config, task, task.inference_variables(state), step=300)
+  folder = tmp_path_factory.mktemp("bundles")
+  bundles = [inference.write_bundle(colorizer, str(folder / name)) for name in (TINY, COPY)]
   port = _free_port()
   log_path = tmp_path_factory.mktemp("server") / "demo.log"
   env = dict(os.environ)
   env.pop("XLA_FLAGS", None)  # One CPU device, as a user's laptop: not the tests' eight.
   log = open(log_path, "w")
   proc = subprocess.Popen(
-    [sys.executable, "-m", "colorize_jax.demo", f"--bundles={bundle}", f"--port={port}"],
+    [sys.executable, "-m", "colorize_jax.demo", f"--bundles={','.join(bundles)}", f"--port={port}"],
     cwd=ROOT,
     env=env,
     stdout=log,
@@ -154,6 +153,8 @@ def page(browser, server, tmp_path):
   tab.route("**/*", route)
   tab.goto(server["url"])
   tab.wait_for_selector("#upload input[type=file]", state="attached", timeout=60_000)
+  tab.wait_for_load_state("load")
+  tab.evaluate("document.fonts.ready.then(() => true)")  # Its own fonts are in.
   yield tab
   tab.screenshot(path=str(tmp_path / "last.png"), full_page=True)
   tab.close()
@@ -187,12 +188,18 @@ def _download(page) -> np.ndarray:
   return np.asarray(Image.open(io.BytesIO(answer.body())).convert("RGB"))
 
 
-def _tick_only(page, label: str) -> None:
-  for box in page.locator("#models input[type=checkbox]").all():
-    want = box.get_attribute("name") == label
-    if box.is_checked() != want:
-      box.set_checked(want)
-      page.wait_for_timeout(300)
+def _tick_only(page, *labels: str) -> None:
+  """Ticks these models and no other; again if the page (still settling) lost a click."""
+  for _ in range(5):
+    boxes = page.locator("#models input[type=checkbox]").all()
+    for box in boxes:
+      if box.is_checked() != (box.get_attribute("name") in labels):
+        box.set_checked(box.get_attribute("name") in labels)
+        page.wait_for_timeout(300)
+    page.wait_for_timeout(500)
+    if all(box.is_checked() == (box.get_attribute("name") in labels) for box in boxes):
+      return
+  raise AssertionError(f"could not tick {labels} alone")
 
 
 def _screenshot(page, tmp_path, name: str) -> None:
@@ -275,3 +282,25 @@ def test_bad_uploads_get_a_message_and_the_server_goes_on(page, photos, tmp_path
   assert "cmyk.jpg (300x200, CMYK, converted to RGB): tiny_hints " in _status(page)
   assert server["proc"].poll() is None
   assert "upload refused: broken.jpg" in server["log"].read_text()
+
+
+def test_two_models_side_by_side(page, photos):
+  _tick_only(page, TINY, COPY)
+  _upload(page, photos / "coffee.jpg")
+  status = _status(page)
+  assert f"{TINY} " in status and f"{COPY} " in status
+  captions = page.eval_on_selector_all(
+    "#results .caption-label, #results figcaption, #results .caption",
+    "els => els.map(e => e.innerText)",
+  )
+  links = page.locator("#downloads a[data-testid=download-link]")
+  assert links.count() == 2
+  names = sorted(links.nth(i).get_attribute("download") for i in range(2))
+  assert names == [f"coffee_{COPY}_256px.png", f"coffee_{TINY}_256px.png"]
+  thumbs = page.locator("#results button.thumbnail-item")
+  assert thumbs.count() == 3, captions  # Two models and the original photo.
+  thumbs.nth(1).click()
+  page.wait_for_function(
+    "n => [...document.querySelectorAll('#slider img')].some(i => i.src.endsWith(n))",
+    arg=f"coffee_{COPY}_256px.png",
+  )

@@ -282,3 +282,37 @@ def test_the_readme_table_is_written_from_the_shipped_cards(generated):
   birds = card["metrics"]["birds_val"]
   assert f"{birds['model']['psnr']:.2f} ({birds['gray']['psnr']:.2f})" in row
   assert row.endswith("| [MODEL_CARD.md](pretrained/tiny/MODEL_CARD.md) |")
+
+
+@pytest.mark.slow
+def test_ship_partial_ships_the_latest_checkpoint_once(tmp_path_factory, eval_data, tmp_path):
+  """The command's --ship_partial: a run partway (here the smoke run, as runs/pretrained/unet)
+  is exported, scored and carded as partial; run again, it finds nothing new to ship."""
+  runs = tmp_path / "runs"
+  shutil.copytree(trained_run(tmp_path_factory), runs / "unet")
+  os.makedirs(os.path.join(eval_data, "birds", "train"), exist_ok=True)
+  command = [
+    sys.executable,
+    "bench/train_pretrained.py",
+    f"--data={eval_data}",
+    f"--out={runs}",
+    f"--pretrained={tmp_path / 'shipped'}",
+    "--only=unet",
+    "--ship_partial",
+  ]
+
+  def run():
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+  step = train_pretrained.latest_step(str(runs / "unet"))
+  out = run()
+  assert f"=== unet (configs/unet.py): step {step:,} of 5,376, shipping partway" in out
+  commands = [line for line in out.splitlines() if line.startswith("$ python launch.py")]
+  assert len(commands) == 2 and all("--mode=eval" in c for c in commands)  # Nothing trained.
+  card, markdown = _card(str(tmp_path / "shipped" / "unet"))
+  assert card["step"] == step and not card["complete"]
+  assert f"images seen: {step * card['batch_size']:,} of 86,016" in markdown
+  assert set(card["metrics"]) == {"birds_val", "kodak24"}
+  assert f"pretrained/unet already holds step {step:,}: nothing to ship" in run()
