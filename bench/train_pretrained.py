@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import glob
 import json
 import math
 import os
@@ -41,6 +42,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from absl import app, flags
 
@@ -290,30 +292,48 @@ def machines(workdir: str) -> list[str]:
 # -- shipping ----------------------------------------------------------------------------------
 
 
-def export_bundle(workdir: str, step: int, output: str):
-  """Checkpoint `step` of the run as a bundle in `output` (a new folder); its Colorizer."""
+def export_bundle(workdir: str, step: int, output: str, source: str | None = None):
+  """Checkpoint `step` of the run as a bundle in `output` (a new folder), recorded as from
+  `source` (default `workdir`); its Colorizer."""
   from colorize_jax import inference  # pylint: disable=g-import-not-at-top
 
   colorizer = inference.from_workdir(workdir, step)
+  colorizer.source = os.path.abspath(source or workdir)
   inference.write_bundle(colorizer, output)
   return colorizer
 
 
-def evaluate(model: Model, workdir: str, step: int, data: str, log=print) -> dict[str, dict]:
+def evaluate(
+  model: Model, workdir: str, step: int, data: str, run_in: str | None = None, log=print
+) -> dict[str, dict]:
   """Scores checkpoint `step` on each set of EVALS under `data` (launch.py --mode=eval, from the
-  repository root); {name: {"report": eval json, "command": str}}. Sets missing under `data`
-  are skipped."""
+  repository root) in `run_in` (default `workdir`: a snapshot of it, see `snapshot`);
+  {name: {"report": eval json, "command": the command on `workdir`}}. Sets missing under
+  `data` are skipped."""
+  run_in = run_in or workdir
   out = {}
   for name, sub in EVALS.items():
     folder = os.path.join(data, sub)
     if not os.path.isdir(os.path.join(ROOT, folder)):
       log(f"  {name}: no {folder}, not scored")
       continue
-    argv = eval_command(model, workdir, step, name, folder)
-    study.run(argv, os.path.join(ROOT, workdir, "logs", f"eval_{name}.log"))
-    with open(os.path.join(ROOT, workdir, "eval", f"{EVAL_PREFIX}{name}.json")) as f:
-      out[name] = {"report": json.load(f), "command": shlex.join(["python"] + argv[1:])}
+    argv = eval_command(model, run_in, step, name, folder)
+    study.run(argv, os.path.join(ROOT, run_in, "logs", f"eval_{name}.log"))
+    with open(os.path.join(ROOT, run_in, "eval", f"{EVAL_PREFIX}{name}.json")) as f:
+      shown = eval_command(model, workdir, step, name, folder)
+      out[name] = {"report": json.load(f), "command": shlex.join(["python"] + shown[1:])}
   return out
+
+
+def snapshot(workdir: str, step: int, target: str) -> None:
+  """Copies checkpoint `step` of `workdir` (and its config) to `target`, a workdir of its own:
+  a run still training (--ship_partial) keeps one checkpoint and may delete this one while it is
+  exported and scored."""
+  os.makedirs(os.path.join(target, "checkpoints"))
+  shutil.copy(os.path.join(workdir, "config.json"), target)
+  shutil.copytree(
+    os.path.join(workdir, "checkpoints", str(step)), os.path.join(target, "checkpoints", str(step))
+  )
 
 
 def metrics_of(report: dict) -> dict:
@@ -387,6 +407,7 @@ def make_card(
   *,
   workdir: str,
   step: int,
+  progress: dict,
   colorizer,
   bundle_dir: str,
   data: str,
@@ -403,7 +424,6 @@ def make_card(
   config = colorizer.config
   batch = int(config.batch_size)
   images = step * batch
-  progress = progress_at(workdir, step)
   folder = str(config.data.path) if config.data.source == "folder" else ""
   described = folder or f"data.source={config.data.source}"
   card = {
@@ -423,7 +443,7 @@ def make_card(
     "complete": images >= budget_images,
     "epochs": progress.get("epoch"),
     "train_seconds": progress.get("train_seconds"),
-    "machines": machines(workdir),
+    "machines": machines(os.path.join(ROOT, workdir)),
     "data": {
       "train_sets": list(train_sets),
       "train_folder": described,
@@ -597,12 +617,21 @@ def ship(
   shutil.rmtree(staging, ignore_errors=True)
   os.makedirs(root, exist_ok=True)
   log(f"  export step {step} of {workdir}")
-  colorizer = export_bundle(os.path.join(ROOT, workdir), step, staging)
-  scores = evaluate(model, workdir, step, data, log=log)
+  with tempfile.TemporaryDirectory(prefix=f"ship_{model.name}_") as scratch:
+    copy = os.path.join(scratch, "run")
+    snapshot(os.path.join(ROOT, workdir), step, copy)
+    colorizer = export_bundle(copy, step, staging, source=os.path.join(ROOT, workdir))
+    scores = evaluate(model, workdir, step, data, run_in=copy, log=log)
+    # The reports beside the run's own, for reference.
+    os.makedirs(os.path.join(ROOT, workdir, "eval"), exist_ok=True)
+    for name in glob.glob(os.path.join(copy, "eval", f"{EVAL_PREFIX}*")):
+      shutil.copy(name, os.path.join(ROOT, workdir, "eval"))
+    progress = progress_at(copy, step)
   card = make_card(
     model,
     workdir=workdir,
     step=step,
+    progress=progress,
     colorizer=colorizer,
     bundle_dir=final,
     data=data,

@@ -186,12 +186,6 @@ class Colorizer:
       return f"{type(e).__name__}: {first[:240]}"
     return None if out == (1, size, size, 3) else f"it predicts {out[1]}x{out[2]}"
 
-  def check_size(self, size: int) -> None:
-    """Raises ValueError (`size_error`'s line) when the network cannot run at size x size."""
-    why = self.size_error(size)
-    if why:
-      raise ValueError(why)
-
   def shard(self, array: np.ndarray) -> jax.Array:
     """Pads a batch-first array to a multiple of the device count and shards it; slice
     results to len()."""

@@ -2,8 +2,11 @@
 kind, working resolutions, colour points, caching and the per-request log line. No Gradio needed;
 the page itself is tested in a browser (test_demo_browser.py)."""
 
+import importlib.util
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 from absl import logging
-from conftest import load_config
+from conftest import ROOT, load_config, trained_run
 from PIL import Image
 
 from colorize_jax import color, demo, inference, tasks
@@ -248,3 +251,25 @@ def test_models_load_shipped_bundles_runs_and_named_bundles(tiny_hints, tmp_path
   assert [m.label for m in demo.load_models([], [other], root=str(tmp_path / "none"))] == ["mine"]
   assert models[0].about == "hints (hints, 16 px, 4,800 images seen of 86,016)"
   assert all(m.reads_hints for m in models)
+
+
+def test_a_run_is_offered_by_its_folder_name(tmp_path_factory, tmp_path):
+  run = trained_run(tmp_path_factory)  # configs/unet.py:smoke
+  (model,) = demo.load_models([run], [], root=str(tmp_path / "none"))
+  assert model.label == f"{os.path.basename(run)} (run)" and not model.reads_hints
+  assert model.about.startswith(f"run {run}: regression, unet, 32 px, step ")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gradio") is not None, reason="Gradio is installed")
+def test_without_gradio_the_demo_says_how_to_get_it():
+  proc = subprocess.run(
+    [sys.executable, "-m", "colorize_jax.demo"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert proc.returncode == 1
+  assert (
+    proc.stderr.strip().splitlines()[-1] == "error: the demo needs Gradio: pip install -e '.[demo]'"
+  )

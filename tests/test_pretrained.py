@@ -153,6 +153,9 @@ def test_the_generated_card_holds_the_run(generated):
   # 2 epochs of the smoke run: a partial run of the 86,016-image budget.
   assert not card["complete"] and card["images_budget"] == 86_016
   assert card["step"] == train_pretrained.latest_step(card["source_workdir"])
+  with open(os.path.join(root, "tiny", "bundle.json")) as f:
+    assert json.load(f)["source_workdir"] == card["source_workdir"]  # Not the snapshot's.
+  assert os.path.exists(os.path.join(card["source_workdir"], "eval", "pretrained_kodak24.json"))
   assert card["train_seconds"] > 0
   for name in ("birds_val", "kodak24"):
     scores = card["metrics"][name]
@@ -165,6 +168,8 @@ def test_the_generated_card_holds_the_run(generated):
   assert "A partial run:" in markdown
   assert os.path.exists(os.path.join(root, "tiny", card["sample"]))
   assert "launch.py --config=configs/unet.py:smoke" in card["commands"]["evaluate"][0]
+  # Scored on a snapshot of the step (a run still training may delete it), shown on the run.
+  assert f"--workdir={card['source_workdir']} " in card["commands"]["evaluate"][0]
 
 
 def test_a_bundle_over_the_size_limit_is_refused(generated, monkeypatch, tmp_path):
