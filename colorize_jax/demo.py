@@ -12,7 +12,8 @@ padded to its centred square and resized, as `colorize` does): a fully convoluti
 trained at 128 px also runs at 256 px, with finer colour detail; a model that cannot (a fully
 connected one) runs at its own size, and the page says so. With a hints model
 (configs/hints.py), click on the photo to place colour points in the picker's colour; undo or
-clear them; each click colours the photo again (about a second at 256 px on a 2-core CPU).
+clear them; each click colours the photo again (the README gives measured times: about a
+second at 256 px for a U-Net of the shipped size on a 2-core CPU).
 
 Runs offline: Gradio's analytics and version check are off, its default theme's fonts are its
 own files, and the page fetches nothing from another host (tests/test_demo_browser.py checks
@@ -72,7 +73,7 @@ class PhotoError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Model:
-  label: str  # What the page calls it: the shipped name, or run:/bundle: and its path.
+  label: str  # The shipped name, a bundle's folder name, or a run's with " (run)".
   colorizer: Any
   about: str  # One line: task, size, how far it trained.
 
@@ -523,7 +524,10 @@ def build_app(demo: Demo, default_size: int = DEFAULT_SIZE):
       gallery.append((reply.original_path, "original photo (for comparison)"))
     notes = head + [
       f"**{photo.name}** ({photo.size_text}{', ' + photo.note if photo.note else ''}): "
-      + ", ".join(f"{r.model} {r.ms:.0f} ms at {r.size} px" for r in results)
+      + ", ".join(
+        f"{r.model} {'(done before)' if r.cached else f'{r.ms:.0f} ms'} at {r.size} px"
+        for r in results
+      )
       + (f"; {len(session.points)} colour point(s)" if session.points else "")
     ]
     notes += [f"{r.model} {r.note}" for r in results if r.note]
