@@ -182,16 +182,26 @@ def define_flags() -> None:
   flags.DEFINE_bool("dry_run", False, "Print the commands and what would be skipped; run nothing.")
 
 
-def common_flags(data: str, image_size: int, batch_size: int, epochs: int) -> list[str]:
-  """The study's overrides shared by every recipe: data, size, batch and an exact epoch budget."""
+def common_flags(
+  data: str,
+  image_size: int,
+  batch_size: int,
+  epochs: int,
+  *,
+  max_train_steps: int = 0,
+  train_folder: str | None = None,
+) -> list[str]:
+  """The study's overrides shared by every recipe: data, size, batch and an exact epoch budget
+  (or, given max_train_steps, a step budget; bench/train_pretrained.py). `train_folder`: the
+  photos trained on, DATA/birds/train by default."""
   return [
     "--config.data.source=folder",
-    f"--config.data.path={os.path.join(data, 'birds', 'train')}",
+    f"--config.data.path={train_folder or os.path.join(data, 'birds', 'train')}",
     "--config.data.split_fractions=(0.9,0.1,0.0)",
     f"--config.data.image_size={image_size}",
     f"--config.batch_size={batch_size}",
     f"--config.num_epochs={epochs}",
-    "--config.max_train_steps=0",
+    f"--config.max_train_steps={max_train_steps}",
     # Equal budgets: every recipe trains all its epochs and is scored on its last weights.
     "--config.early_stopping.enabled=false",
     "--config.early_stopping.restore_best=false",

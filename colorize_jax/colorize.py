@@ -2,6 +2,9 @@
 
   python -m colorize_jax.colorize --workdir=runs/unet photos/ old.jpg 'scans/*.tif' --output=out/
   python -m colorize_jax.colorize --bundle=bundles/unet photos/ --output=out/
+  # A model shipped in pretrained/ (colorize_jax/pretrained.py), by name, or the default one:
+  python -m colorize_jax.colorize --bundle=pretrained:hints photo.jpg --output=out/
+  python -m colorize_jax.colorize photo.jpg --output=out/
   # The bundle-less form colorizes with a run's checkpoint (here runs/pix2pix-short):
   python -m colorize_jax.colorize --config=configs/pix2pix.py:short photos/ --output=out/
 
@@ -52,6 +55,7 @@ import numpy as np
 from absl import app, flags, logging
 from PIL import Image, PngImagePlugin
 
+from colorize_jax import pretrained
 from colorize_jax.config import recipes
 from colorize_jax.data import ImageDecodeError, decode, load_image, resize_image, user_hints
 from colorize_jax.data.sources.folder import IMAGE_EXTENSIONS
@@ -478,7 +482,11 @@ def define_flags() -> None:
   # absl refuses a flag name defined by two modules.
   flags.DEFINE_string("workdir", None, "A trained run's workdir (its config.json and checkpoints).")
   flags.DEFINE_string(
-    "bundle", None, "An inference bundle written by colorize_jax.export, instead of --workdir."
+    "bundle",
+    None,
+    "An inference bundle written by colorize_jax.export, instead of --workdir, or a shipped "
+    "model: pretrained:NAME or NAME (python -m colorize_jax.pretrained lists them). Without "
+    "--workdir, --config or --bundle: the default shipped model.",
   )
   flags.DEFINE_string(
     "config",
@@ -510,6 +518,16 @@ def define_flags() -> None:
   )
 
 
+def _default_bundle() -> str:
+  """No --workdir, --config or --bundle: the default shipped model (colorize_jax/pretrained.py),
+  named in one line; ValueError saying how to ship one when there is none."""
+  model = pretrained.default()
+  if model is None:
+    raise ValueError(pretrained.none_shipped())
+  logging.info("no --workdir, --config or --bundle: the shipped model %s", model.describe())
+  return model.path
+
+
 def main(argv):
   from colorize_jax import inference
   from colorize_jax.runtime import logs
@@ -535,7 +553,12 @@ def main(argv):
         "--allow_output_in_input (inputs are never overwritten either way)"
       )
   try:
-    colorizer = inference.load(workdir_flag(), FLAGS.bundle, FLAGS.checkpoint)
+    workdir, bundle = workdir_flag(), FLAGS.bundle
+    if bundle:
+      bundle = pretrained.resolve_bundle(bundle)
+    elif not workdir:
+      bundle = _default_bundle()
+    colorizer = inference.load(workdir, bundle, FLAGS.checkpoint)
   except (ValueError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
   logging.info(

@@ -117,10 +117,17 @@ class Colorizer:
   """A task (built from `config`) with its generator's inference variables, replicated over
   every device.
 
-  Batches go in as uint8 photos at the model's resolution, sharded on the
-  data axis (`shard`), so inference is data-parallel like training. The batch
-  the task sees is {"image": photos} plus any `extra` arrays the caller gives
-  (batch-first, e.g. a user's colour hints), which its `model_inputs` may read.
+  Batches go in as uint8 photos, sharded on the data axis (`shard`), so
+  inference is data-parallel like training. The batch the task sees is
+  {"image": photos} plus any `extra` arrays the caller gives (batch-first, e.g.
+  a user's colour hints), which its `model_inputs` may read.
+
+  Photos are S x S squares, S the model's `image_size` or any other side its
+  network runs at (`size_error`: a fully convolutional network, e.g. a U-Net
+  whose side is a multiple of 2^depth; not a fully connected one): a model
+  trained at 128 px can colour a photo seen at 256 px, with finer chroma
+  detail. jax.jit compiles once per input shape, so each size compiles on its
+  first use and is cached after.
   """
 
   config: ml_collections.ConfigDict
@@ -138,6 +145,7 @@ class Colorizer:
     self.variables = jax.device_put(self.variables, parallel.replicated(mesh))
     self._predict_rgb = xla_options.jit(self._merged)
     self._chroma_ab = xla_options.jit(self._chroma)
+    self._size_errors: dict[int, str | None] = {self.image_size: None}
 
   @property
   def input_layout(self) -> tuple[tuple[str, int], ...]:
@@ -154,6 +162,29 @@ class Colorizer:
     # output merges into (for Lab models this is their ab, clipped to the
     # displayable gamut at the predicted luminance).
     return color.rgb_to_lab(self._merged(variables, rgb_uint8, extra))[..., 1:]
+
+  def size_error(self, size: int) -> str | None:
+    """None when the network runs on size x size photos (predicting size x size), else why not,
+    in one line. Traced once per size (no compile, no computation) and remembered."""
+    size = int(size)
+    if size not in self._size_errors:
+      why = "the side must be >= 1" if size < 1 else self._shape_error(size)
+      self._size_errors[size] = (
+        None
+        if why is None
+        else f"{self.config.model.name} (trained at {self.image_size} px) cannot run at "
+        f"{size}x{size}: {why}"
+      )
+    return self._size_errors[size]
+
+  def _shape_error(self, size: int) -> str | None:
+    photos = jax.ShapeDtypeStruct((1, size, size, 3), jnp.uint8)
+    try:
+      out = jax.eval_shape(self._merged, self.variables, photos).shape
+    except Exception as e:  # pylint: disable=broad-except  (flax and XLA raise many types)
+      first = (str(e).strip().splitlines() or [""])[0].split(" (https://")[0]
+      return f"{type(e).__name__}: {first[:240]}"
+    return None if out == (1, size, size, 3) else f"it predicts {out[1]}x{out[2]}"
 
   def shard(self, array: np.ndarray) -> jax.Array:
     """Pads a batch-first array to a multiple of the device count and shards it; slice
@@ -173,15 +204,16 @@ class Colorizer:
     return {name: self.shard(value) for name, value in extra.items()} or None
 
   def predict_rgb(self, rgb_uint8: np.ndarray, **extra) -> np.ndarray:
-    """uint8 [B, S, S, 3] (and the task's extra inputs) -> predicted RGB in [0, 1], [B, S, S, 3]."""
+    """uint8 [B, S, S, 3] (and the task's extra inputs) -> predicted RGB in [0, 1], [B, S, S, 3].
+    S: the model's image_size, or another side the network runs at (`size_error`)."""
     out = self._predict_rgb(
       self.variables, self.shard(rgb_uint8), self._sharded_extra(rgb_uint8, extra)
     )
     return np.asarray(out)[: len(rgb_uint8)]
 
   def chroma_ab(self, rgb_uint8: np.ndarray, **extra) -> np.ndarray:
-    """uint8 [B, S, S, 3] (and the task's extra inputs) -> predicted Lab ab [B, S, S, 2] at the
-    model's resolution."""
+    """uint8 [B, S, S, 3] (and the task's extra inputs) -> predicted Lab ab [B, S, S, 2]; S as for
+    `predict_rgb`."""
     out = self._chroma_ab(
       self.variables, self.shard(rgb_uint8), self._sharded_extra(rgb_uint8, extra)
     )

@@ -1,0 +1,323 @@
+"""Shipped bundles (pretrained/, colorize_jax/pretrained.py) and the script that makes them
+(bench/train_pretrained.py).
+
+Every bundle shipped in pretrained/ must load, colorize a photo and match its card; so must one
+generated here from a tiny run by the script's own export, evaluation and card functions, so the
+checks run before any real bundle ships."""
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from conftest import ROOT, load_config, trained_run
+from PIL import Image
+
+from colorize_jax import color, colorize, inference, pretrained
+from colorize_jax.data.sources import sample
+
+
+def _load_bench(name: str):
+  spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = module  # dataclasses look their module up there.
+  spec.loader.exec_module(module)
+  return module
+
+
+train_pretrained = _load_bench("train_pretrained")
+TINY = train_pretrained.Model("tiny", "configs/unet.py:smoke", "a tiny test model")
+SHIPPED = [m.name for m in pretrained.shipped()]
+
+
+def _photo(name="chelsea", size=None) -> np.ndarray:
+  image = Image.open(sample.photo_path(name)).convert("RGB")
+  return np.asarray(image.resize(size) if size else image)
+
+
+@pytest.fixture(scope="module")
+def eval_data(tmp_path_factory):
+  """DATA/birds/val and DATA/kodak24 of three small photos each."""
+  data = tmp_path_factory.mktemp("data")
+  for sub, names in (("birds/val/x", ("coffee", "rocket", "china")), ("kodak24", ("flower",) * 3)):
+    os.makedirs(data / sub)
+    for i, name in enumerate(names):
+      Image.fromarray(_photo(name, (72, 48))).save(data / sub / f"{name}{i}.png")
+  return str(data)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, eval_data):
+  """A tiny run (configs/unet.py:smoke) shipped by the script's ship(): export, --mode=eval on
+  both sets, card; (pretrained root, its card)."""
+  workdir = trained_run(tmp_path_factory)
+  root = str(tmp_path_factory.mktemp("pretrained"))
+  step = train_pretrained.latest_step(workdir)
+  card = train_pretrained.ship(
+    TINY,
+    workdir=workdir,
+    step=step,
+    root=root,
+    data=eval_data,
+    train_sets=["sample"],
+    budget_images=train_pretrained.BUDGET_IMAGES,
+    regenerate="python bench/train_pretrained.py --only=tiny",
+  )
+  return root, card
+
+
+@pytest.fixture(params=["generated:tiny"] + [f"shipped:{name}" for name in SHIPPED])
+def bundle(request) -> str:
+  """Each bundle folder: the generated one, then every one shipped in pretrained/."""
+  kind, name = request.param.split(":")
+  if kind == "generated":
+    return os.path.join(request.getfixturevalue("generated")[0], name)
+  return pretrained.find(name).path
+
+
+def _card(bundle: str) -> tuple[dict, str]:
+  with open(os.path.join(bundle, pretrained.CARD_JSON)) as f:
+    card = json.load(f)
+  with open(os.path.join(bundle, pretrained.MODEL_CARD)) as f:
+    return card, f.read()
+
+
+def _table(markdown: str) -> dict[str, str]:
+  """MODEL_CARD.md's `| field | value |` facts."""
+  rows = re.findall(r"^\| ([^|]+?) \| ([^|]+?) \|$", markdown, flags=re.M)
+  return {k: v for k, v in rows if k not in ("field",) and not set(k) <= {"-"}}
+
+
+def test_a_bundle_loads_and_colorizes_a_photo(bundle):
+  colorizer = inference.from_bundle(bundle)
+  photo = _photo()  # 451 x 300, not square.
+  (out,) = colorize.colorize_images(colorizer, [photo])
+  assert out.shape == photo.shape and out.dtype == np.uint8
+  lab_out, lab_in = (np.asarray(color.rgb_to_lab(color.to_unit(x))) for x in (out, photo))
+  # The photo's own lightness (up to the gamut and rounding), with colour of the model's.
+  assert np.mean(np.abs(lab_out[..., 0] - lab_in[..., 0])) < 2.0
+  assert np.mean(np.hypot(lab_out[..., 1], lab_out[..., 2])) > 1.0
+
+
+def test_a_bundle_matches_its_card(bundle):
+  card, markdown = _card(bundle)
+  with open(os.path.join(bundle, "bundle.json")) as f:
+    meta = json.load(f)
+  config = inference.config_from_json(os.path.join(bundle, "config.json"))
+  colorizer = inference.from_bundle(bundle)
+  params = sum(int(x.size) for x in jax.tree.leaves(colorizer.variables["params"]))
+  assert card["name"] == os.path.basename(bundle)
+  assert (
+    (card["task"], card["model"])
+    == (config.task, config.model.name)
+    == (
+      meta["task"],
+      meta["model"],
+    )
+  )
+  assert card["image_size"] == config.data.image_size == meta["image_size"]
+  assert card["color_space"] == meta["color_space"]
+  assert card["inputs"] == [i["name"] for i in meta["inputs"]]
+  assert card["parameters"] == params
+  assert card["step"] == meta["step"] and card["batch_size"] == config.batch_size
+  assert card["images_seen"] == card["step"] * card["batch_size"]
+  assert card["complete"] == (card["images_seen"] >= card["images_budget"])
+  # The recipe the card names builds this network.
+  path, _, variant = card["recipe"].partition(":")
+  recipe = load_config(os.path.basename(path).removesuffix(".py"), variant or None)
+  assert recipe.model.to_dict() == config.model.to_dict()
+  assert (recipe.task, recipe.data.color_space) == (config.task, config.data.color_space)
+  # MODEL_CARD.md states the same facts.
+  for key, value in train_pretrained.facts(card):
+    assert _table(markdown)[key] == value, key
+  assert _table(markdown)["image size"] == f"{config.data.image_size} px"
+  assert _table(markdown)["parameters"] == f"{params:,}"
+  if not card["complete"]:
+    seen = f"images seen: {card['images_seen']:,} of {card['images_budget']:,}"
+    assert seen in markdown
+
+
+def test_what_is_shipped_fits_the_repository():
+  assert pretrained.folder_bytes(pretrained.directory()) <= pretrained.MAX_TOTAL_BYTES
+  train_pretrained.check_total_size(pretrained.directory())
+
+
+def test_the_generated_card_holds_the_run(generated):
+  root, card = generated
+  # 2 epochs of the smoke run: a partial run of the 86,016-image budget.
+  assert not card["complete"] and card["images_budget"] == 86_016
+  assert card["step"] == train_pretrained.latest_step(card["source_workdir"])
+  with open(os.path.join(root, "tiny", "bundle.json")) as f:
+    assert json.load(f)["source_workdir"] == card["source_workdir"]  # Not the snapshot's.
+  assert os.path.exists(os.path.join(card["source_workdir"], "eval", "pretrained_kodak24.json"))
+  assert card["train_seconds"] > 0
+  for name in ("birds_val", "kodak24"):
+    scores = card["metrics"][name]
+    assert scores["examples"] == 3
+    assert set(scores["model"]) == {"psnr", "ssim", "colorfulness", "delta_colorfulness", "ab_auc"}
+    assert scores["gray"]["psnr"] > 0 and scores["photos_colorfulness"] > 0
+  _, markdown = _card(os.path.join(root, "tiny"))
+  assert "| birds_val (3 photos): model |" in markdown
+  assert "| kodak24: gray input |" in markdown
+  assert "A partial run:" in markdown
+  assert os.path.exists(os.path.join(root, "tiny", card["sample"]))
+  assert "launch.py --config=configs/unet.py:smoke" in card["commands"]["evaluate"][0]
+  # Scored on a snapshot of the step (a run still training may delete it), shown on the run.
+  assert f"--workdir={card['source_workdir']} " in card["commands"]["evaluate"][0]
+
+
+def test_a_bundle_over_the_size_limit_is_refused(generated, monkeypatch, tmp_path):
+  root, _ = generated
+  size = pretrained.folder_bytes(os.path.join(root, "tiny"))
+  monkeypatch.setattr(pretrained, "MAX_TOTAL_BYTES", size - 1)
+  with pytest.raises(SystemExit, match=r"pretrained/ would hold .* MB, above the"):
+    train_pretrained.check_total_size(root)
+  monkeypatch.setattr(pretrained, "MAX_TOTAL_BYTES", size)
+  assert train_pretrained.check_total_size(root) == size
+
+
+@pytest.fixture(scope="module")
+def two_shipped(generated, tmp_path_factory):
+  """A pretrained folder with the tiny bundle shipped as 'zeta' and as 'unet' (the default)."""
+  root = tmp_path_factory.mktemp("two")
+  for name in ("zeta", "unet"):
+    shutil.copytree(os.path.join(generated[0], "tiny"), root / name)
+  os.makedirs(root / "not_a_bundle")
+  return str(root)
+
+
+def test_the_default_comes_first_and_names_resolve(two_shipped):
+  models = pretrained.shipped(two_shipped)
+  assert [m.name for m in models] == ["unet", "zeta"]
+  assert pretrained.default(two_shipped).name == pretrained.DEFAULT == "unet"
+  zeta = os.path.join(two_shipped, "zeta")
+  assert pretrained.resolve_bundle("pretrained:zeta", two_shipped) == zeta
+  assert pretrained.resolve_bundle("zeta", two_shipped) == zeta
+  assert pretrained.resolve_bundle(zeta, two_shipped) == zeta
+  with pytest.raises(ValueError, match=r"no shipped model 'nope' .*; shipped: unet, zeta"):
+    pretrained.resolve_bundle("pretrained:nope", two_shipped)
+  assert re.search(
+    r"unet \(regression, 32 px, [\d,]+ images seen of 86,016\)", models[0].describe()
+  )
+  empty = os.path.join(two_shipped, "not_a_bundle")
+  assert pretrained.shipped(empty) == [] and pretrained.default(empty) is None
+  with pytest.raises(ValueError, match=r"train and ship one with `python bench/train_pretrained"):
+    pretrained.load(root=empty)
+
+
+def _colorize(args, pretrained_dir, tmp_path):
+  env = dict(os.environ, COLORIZE_JAX_PRETRAINED=pretrained_dir)
+  photo = tmp_path / "photo.jpg"
+  Image.fromarray(_photo()).save(photo)
+  return subprocess.run(
+    [sys.executable, "-m", "colorize_jax.colorize", str(photo), f"--output={tmp_path / 'out'}"]
+    + args,
+    cwd=ROOT,
+    env=env,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+
+
+@pytest.mark.slow
+def test_colorize_without_a_model_uses_the_default_shipped_bundle(two_shipped, tmp_path):
+  proc = _colorize([], two_shipped, tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  said = [line for line in proc.stderr.splitlines() if "the shipped model" in line]
+  assert len(said) == 1 and "unet (regression, 32 px" in said[0], proc.stderr
+  assert os.path.join(two_shipped, "unet") in said[0]
+  assert (tmp_path / "out" / "photo.png").exists()
+
+
+@pytest.mark.slow
+def test_colorize_without_a_shipped_bundle_says_how_to_make_one(two_shipped, tmp_path):
+  proc = _colorize([], os.path.join(two_shipped, "not_a_bundle"), tmp_path)
+  assert proc.returncode == 1
+  last = proc.stderr.strip().splitlines()[-1]
+  assert last.startswith("error: no trained bundle is shipped in ")
+  assert "python bench/train_pretrained.py --data=../shared/data" in last
+  proc = _colorize(["--bundle=pretrained:nope"], two_shipped, tmp_path)
+  assert proc.returncode == 1
+  assert proc.stderr.strip().splitlines()[-1].endswith("shipped: unet, zeta")
+
+
+def test_the_regeneration_plan(tmp_path):
+  data = tmp_path / "data"
+  for sub in ("birds/train/a", "birds/val/a", "kodak24"):
+    os.makedirs(data / sub)
+  Image.fromarray(_photo("coffee", (40, 30))).save(data / "birds/train/a/1.jpg")
+  proc = subprocess.run(
+    [sys.executable, "bench/train_pretrained.py", f"--data={data}", "--dry_run"]
+    + [f"--out={tmp_path / 'runs'}", f"--pretrained={tmp_path / 'p'}"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert proc.returncode == 0, proc.stderr
+  out = proc.stdout
+  assert "budget: 86,016 images = 5,376 steps of 16 at 128 px" in out
+  commands = [line for line in out.splitlines() if line.startswith("$ python launch.py")]
+  assert len(commands) == 2
+  for recipe, command in zip(("configs/unet.py", "configs/hints.py"), commands):
+    assert f"--config={recipe} " in command
+    for flag in ("max_train_steps=5376", "image_size=128", "batch_size=16", "every_steps=200"):
+      assert flag in command
+    assert f"--config.data.path={data}/birds/train" in command
+    assert f"--eval_folder=kodak24={data}/kodak24" in command
+  assert not os.path.exists(tmp_path / "runs" / "unet")  # A dry run trains nothing.
+
+
+def test_the_readme_table_is_written_from_the_shipped_cards(generated):
+  with open(ROOT / "README.md") as f:
+    readme = f.read()
+  block = readme.split(train_pretrained.README_START)[1].split(train_pretrained.README_END)[0]
+  assert block.strip() == train_pretrained.readme_table([m.card for m in pretrained.shipped()])
+  _, card = generated
+  table = train_pretrained.readme_table([card])
+  row = table.splitlines()[2]
+  assert row.startswith(f"| `tiny` | regression | {card['images_seen']:,} of 86,016 | ")
+  birds = card["metrics"]["birds_val"]
+  assert f"{birds['model']['psnr']:.2f} ({birds['gray']['psnr']:.2f})" in row
+  assert row.endswith("| [MODEL_CARD.md](pretrained/tiny/MODEL_CARD.md) |")
+
+
+@pytest.mark.slow
+def test_ship_partial_ships_the_latest_checkpoint_once(tmp_path_factory, eval_data, tmp_path):
+  """The command's --ship_partial: a run partway (here the smoke run, as runs/pretrained/unet)
+  is exported, scored and carded as partial; run again, it finds nothing new to ship."""
+  runs = tmp_path / "runs"
+  shutil.copytree(trained_run(tmp_path_factory), runs / "unet")
+  os.makedirs(os.path.join(eval_data, "birds", "train"), exist_ok=True)
+  command = [
+    sys.executable,
+    "bench/train_pretrained.py",
+    f"--data={eval_data}",
+    f"--out={runs}",
+    f"--pretrained={tmp_path / 'shipped'}",
+    "--only=unet",
+    "--ship_partial",
+  ]
+
+  def run():
+    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+  step = train_pretrained.latest_step(str(runs / "unet"))
+  out = run()
+  assert f"=== unet (configs/unet.py): step {step:,} of 5,376, shipping partway" in out
+  commands = [line for line in out.splitlines() if line.startswith("$ python launch.py")]
+  assert len(commands) == 2 and all("--mode=eval" in c for c in commands)  # Nothing trained.
+  card, markdown = _card(str(tmp_path / "shipped" / "unet"))
+  assert card["step"] == step and not card["complete"]
+  assert f"images seen: {step * card['batch_size']:,} of 86,016" in markdown
+  assert set(card["metrics"]) == {"birds_val", "kodak24"}
+  assert f"pretrained/unet already holds step {step:,}: nothing to ship" in run()
