@@ -219,7 +219,9 @@ class Checkpoints:
     """'last', 'best' or a step number -> an existing step, or a clear error."""
     steps = self.all_steps()
     if not steps:
-      raise FileNotFoundError(f"no checkpoints in {self.directory}")
+      raise FileNotFoundError(
+        f"no checkpoints in {self.directory}: train there first (launch.py --mode=train)"
+      )
     if which in ("last", "latest"):
       return self.latest_step()
     if which == "best":
@@ -244,10 +246,21 @@ class Checkpoints:
     error that is already ending the run.
     """
     try:
+      self._await_cleanup()
       self.manager.wait_until_finished()
     except Exception as e:  # pylint: disable=broad-except
       logging.error("the checkpoint save in progress failed: %s", last_line(e))
 
+  def _await_cleanup(self) -> None:
+    """Orbax removes half-written checkpoints in a thread it starts when the manager opens and
+    only awaits in its first save; a manager closed without saving (an evaluation that finds
+    nothing to restore) would leave it running into interpreter shutdown, which logs an error
+    line after the command's own (docs/DESIGN.md, "Library facts")."""
+    await_cleanup = getattr(self.manager, "_maybe_await_cleanup_tmp_directory", None)
+    if await_cleanup is not None:
+      await_cleanup()
+
   def close(self) -> None:
+    self._await_cleanup()
     self.manager.wait_until_finished()
     self.manager.close()
