@@ -10,7 +10,9 @@ moved aside as <step>.corrupt when an older one restores (`restore_latest`).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
 import shutil
 from typing import Any
 
@@ -67,13 +69,77 @@ class Progress:
 
 
 class CheckpointError(RuntimeError):
-  """No checkpoint could be restored, or one item of one could not; the message names which."""
+  """No checkpoint could be restored, or one item of one could not; the message names which.
+
+  `detail` is the message without the advice on what to do (for lists of several failures).
+  """
+
+  def __init__(self, message: str, detail: str | None = None):
+    super().__init__(message)
+    self.detail = detail or message
 
 
 def last_line(error: BaseException) -> str:
   """The informative end of a (often 100-line) library error."""
   lines = [line.strip() for line in str(error).splitlines() if line.strip()]
   return f"{type(error).__name__}: {lines[-1] if lines else ''}"[:400]
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+  """The error and its causes, outermost first."""
+  chain: list[BaseException] = []
+  while error is not None and error not in chain:
+    chain.append(error)
+    error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+  return chain
+
+
+_LOCAL_FILE = re.compile(r'local file "([^"]+)"')
+_VALUE_SIZE = re.compile(r"not valid for value of size (\d+)")
+
+
+def _files_under(folder: str) -> list[str]:
+  return sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names)
+
+
+def damaged_file(error: BaseException, folder: str) -> str | None:
+  """The file of a checkpoint's step folder that a failed restore points at, where it can be
+  told: TensorStore names the file it could not read or decode, or reports a byte range beyond a
+  data file's end (the truncated file is the one of exactly the size it read); a JSON file that
+  no longer parses; a missing file."""
+  chain = _chain(error)
+  text = "\n".join(str(e) for e in chain)
+  named = [path for path in _LOCAL_FILE.findall(text) if not path.endswith("/")]
+  if named:
+    return named[-1]  # The innermost.
+  for e in chain:
+    if isinstance(e, FileNotFoundError) and e.filename:
+      return str(e.filename)
+  files = _files_under(folder)
+  size = _VALUE_SIZE.search(text)
+  if size:
+    same = [path for path in files if os.path.getsize(path) == int(size.group(1))]
+    if len(same) == 1:
+      return same[0]
+  if any(isinstance(e, json.JSONDecodeError) for e in chain):
+    for path in files:  # Orbax's metadata files are JSON; data files and manifests are not.
+      if f"{os.sep}d{os.sep}" in path or path.endswith((".ocdbt", ".txt")):
+        continue
+      try:
+        with open(path) as f:
+          json.load(f)
+      except (OSError, ValueError):
+        return path
+  return None
+
+
+def reason(error: BaseException) -> str:
+  """The root cause's last line (the outer errors of TensorStore restores end in a spec dump,
+  e.g. `Exception: })>.`), its end if long."""
+  root = _chain(error)[-1]
+  lines = [line.strip() for line in str(root).splitlines() if line.strip()]
+  text = lines[-1] if lines else ""
+  return f"{type(root).__name__}: {text if len(text) <= 300 else '...' + text[-300:]}"
 
 
 def _reload_after_process_0(manager, name: str) -> None:
@@ -158,17 +224,29 @@ class Checkpoints:
       )
       progress = Progress.from_json(progress["progress"])
     except Exception as e:  # pylint: disable=broad-except  (any damage: JSON, missing file, bad field)
-      path = os.path.join(where, "progress", "metadata")
-      raise CheckpointError(f"step {step}: {path}: {last_line(e)}") from e
+      raise self._unreadable(step, os.path.join(where, "progress", "metadata"), e) from e
     items = {"state": ocp.args.StandardRestore(abstract_state)}
     if data_iterator is not None:
       items["data"] = grain.checkpoint.CheckpointRestore(data_iterator)
     try:
       restored = self.manager.restore(step, args=ocp.args.Composite(**items))
     except Exception as e:  # pylint: disable=broad-except  (TensorStore and grain raise many types)
-      raise CheckpointError(f"step {step}: {where} ({'/'.join(items)}): {last_line(e)}") from e
+      file = damaged_file(e, where) or f"{where} ({'/'.join(items)})"
+      raise self._unreadable(step, file, e) from e
     logging.info("restored checkpoint %d from %s", step, self.directory)
     return restored["state"], progress
+
+  def _unreadable(self, step: int, file: str, error: Exception) -> CheckpointError:
+    """One line: the step, the file that failed and why, and what to do."""
+    detail = f"step {step}: {file}: {reason(error)}"
+    where = os.path.join(self.directory, str(step))
+    others = [s for s in self.all_steps() if s != step]
+    return CheckpointError(
+      f"{detail}. If that file is damaged (truncated, partly copied), move {where} aside or delete "
+      f"it to use another checkpoint (saved steps besides it: {others or 'none'}); a training "
+      "relaunch does this by itself when an older checkpoint restores",
+      detail,
+    )
 
   def restore_latest(self, abstract_state, data_iterator=None) -> tuple[int, Any, Progress] | None:
     """(step, state, progress) of the newest checkpoint that restores; None when there is none.
@@ -183,8 +261,8 @@ class Checkpoints:
       try:
         state, progress = self.restore(step, abstract_state, data_iterator)
       except CheckpointError as e:
-        logging.warning("checkpoint %s; trying the next older one", e)
-        failures.append((step, str(e)))
+        logging.warning("checkpoint %s; trying the next older one", e.detail)
+        failures.append((step, e.detail))
         continue
       if failures:
         self._move_aside([s for s, _ in failures])
