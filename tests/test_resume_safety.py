@@ -1,6 +1,7 @@
 """Resuming loses nothing: damaged checkpoints, saves in flight at an error, mid-epoch means,
 config changes."""
 
+import errno
 import json
 import os
 import re
@@ -102,6 +103,52 @@ def test_an_error_in_the_loop_waits_for_the_save_in_flight(tmp_path, monkeypatch
     trainer.train_and_evaluate(config, str(tmp_path))
   assert _steps(tmp_path) == [1]
   assert not [d for d in os.listdir(tmp_path / "checkpoints") if "tmp" in d]
+
+
+@pytest.mark.parametrize("where", ["asynchronous write", "save call"])
+def test_a_failed_save_stops_the_run_at_the_step_after_it_naming_that_step(
+  tmp_path, monkeypatch, where
+):
+  """Issue 23: a full disk used to surface at the next save, an epoch after the one that failed."""
+  from orbax.checkpoint._src.handlers import json_checkpoint_handler
+
+  def full_disk(path):
+    return OSError(errno.ENOSPC, "No space left on device", path)
+
+  if where == "asynchronous write":  # In Orbax's background commit of step 3's JSON items.
+    write = json_checkpoint_handler.JsonCheckpointHandler._save_fn
+
+    async def failing_write(self, x, directory):
+      if "/3.orbax-checkpoint-tmp" in str(directory):
+        raise full_disk(str(directory / "metadata"))
+      return await write(self, x, directory)
+
+    monkeypatch.setattr(json_checkpoint_handler.JsonCheckpointHandler, "_save_fn", failing_write)
+  else:  # Where the save is issued (e.g. its folder cannot be made).
+    save = ocp.CheckpointManager.save
+
+    def failing_save(self, step, *args, **kwargs):
+      if step == 3:
+        raise full_disk(f"{self.directory}/3.orbax-checkpoint-tmp")
+      return save(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", failing_save)
+  config = _config(num_epochs=3, checkpoint=dict(every_steps=0))  # Saves at steps 3, 6 and 9.
+  with pytest.raises(checkpoint.CheckpointSaveError) as info:
+    trainer.train_and_evaluate(config, str(tmp_path))
+  message = str(info.value)
+  assert "\n" not in message
+  assert message.startswith(
+    f"the checkpoint of step 3 could not be written to {tmp_path}/checkpoints: OSError: "
+    "[Errno 28] No space left on device"
+  )
+  stopped_at = 4 if where == "asynchronous write" else 3  # The step after the save, or at it.
+  assert f"Training stopped at step {stopped_at}; the last complete checkpoint is none yet" in (
+    message
+  )
+  assert "relaunch" in message
+  assert max(r["step"] for r in read_metrics(str(tmp_path)) if r["kind"] == "step") == 3
+  assert _steps(tmp_path) == []
 
 
 def _damage(step_dir, how):

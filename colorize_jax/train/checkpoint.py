@@ -23,6 +23,8 @@ from absl import logging
 from jax.experimental import multihost_utils
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
+from colorize_jax.runtime import parallel
+
 
 @dataclasses.dataclass
 class Progress:
@@ -77,6 +79,11 @@ class CheckpointError(RuntimeError):
   def __init__(self, message: str, detail: str | None = None):
     super().__init__(message)
     self.detail = detail or message
+
+
+class CheckpointSaveError(CheckpointError):
+  """A checkpoint could not be written (a full disk, a lost mount): raised at the step after its
+  save at the latest, naming the step that was not saved."""
 
 
 def last_line(error: BaseException) -> str:
@@ -191,6 +198,7 @@ class Checkpoints:
     self.manager = ocp.CheckpointManager(
       self.directory, item_names=("state", "data", "progress"), options=options
     )
+    self._pending: int | None = None  # The step whose asynchronous save is not checked yet.
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -210,7 +218,42 @@ class Checkpoints:
       progress=ocp.args.JsonSave(progress.to_json()),
     )
     metrics = None if monitor is None else {"monitor": float(monitor)}
-    self.manager.save(step, args=args, metrics=metrics, force=True)
+    self.check_save(step)
+    try:
+      self.manager.save(step, args=args, metrics=metrics, force=True)
+    except Exception as e:  # pylint: disable=broad-except  (OSError, TensorStore, grain, ...)
+      raise self._save_failed(step, step, e) from e
+    self._pending = step
+
+  def check_save(self, now: int | None = None) -> None:
+    """Waits for the save in flight, if any, and raises CheckpointSaveError when it failed
+    (`now`: the step training stops at then, for the message).
+
+    The loop calls it after dispatching the step that follows a save, so the write overlaps
+    one step and a full disk stops the run there, not at the next save an epoch later. In a
+    multi-process run every process learns whether any process failed (parallel.agree_on).
+    """
+    if self._pending is None:
+      return
+    step, self._pending = self._pending, None
+
+    def wait() -> None:
+      try:
+        self.manager.wait_until_finished()
+      except Exception as e:  # pylint: disable=broad-except
+        raise self._save_failed(step, now, e) from e
+
+    parallel.agree_on(wait, f"writing the checkpoint of step {step}")
+
+  def _save_failed(self, step: int, now: int | None, error: Exception) -> CheckpointSaveError:
+    latest = latest_saved_step(self.directory)
+    kept = f"step {latest}" if latest is not None else "none yet"
+    stopped = f"Training stopped at step {now}" if now is not None else "Training stopped"
+    return CheckpointSaveError(
+      f"the checkpoint of step {step} could not be written to {self.directory}: "
+      f"{reason(error)}. {stopped}; the last complete checkpoint is {kept}. Free disk "
+      "space (or fix the cause) and relaunch the same command to resume from it"
+    )
 
   def restore(self, step: int, abstract_state, data_iterator=None) -> tuple[Any, Progress]:
     """State (and, given an iterator, its position) and progress at `step`.
@@ -315,6 +358,8 @@ class Checkpoints:
     return step
 
   def wait(self) -> None:
+    """Waits for the save in flight; CheckpointSaveError when it failed."""
+    self.check_save()
     self.manager.wait_until_finished()
 
   def settle(self) -> None:

@@ -71,6 +71,7 @@ class Trainer(RunSetup):
       with xla_options.out_of_memory_hint(cfg.batch_size, cfg.dtype):  # The first call compiles.
         state, metrics = self._train_step(state, batch, self.key)
       step += 1
+      self.checkpoints.check_save(step)  # The last save, written while this step ran.
       self.profiler.after_step(step, metrics)
       pending.append(metrics)
       # A budget that ends mid-epoch still validates (and plots) that last part.
