@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 
 from absl import app, flags, logging
@@ -83,8 +84,9 @@ flags.DEFINE_bool(
 FLAGS = flags.FLAGS
 
 
-def _fail(message: str, code: int = 1):
-  sys.stderr.write(f"error: {message}\n")
+def _fail(message: str, code: int = 1, prefix: str = "error: "):
+  if message:
+    sys.stderr.write(f"{prefix}{message}\n")
   jax = sys.modules.get("jax")
   if jax is not None and jax.process_count() > 1:
     # Every process of the run leaves together through the coordinator's shutdown barrier,
@@ -95,6 +97,14 @@ def _fail(message: str, code: int = 1):
     jax.distributed.shutdown()
     os._exit(code)
   sys.exit(code)
+
+
+def _resume_command(workdir: str) -> str:
+  """This command, with --workdir made explicit: what relaunches a stopped run."""
+  args = sys.argv[1:]
+  if not any(a == "--workdir" or a.startswith("--workdir=") for a in args):
+    args.append(f"--workdir={os.path.abspath(workdir)}")
+  return shlex.join([os.path.basename(sys.executable), sys.argv[0], *args])
 
 
 def _flag_error(error: Exception, argv: list[str]) -> str:
@@ -172,7 +182,7 @@ def main(argv):
   from colorize_jax import evaluate, registry
   from colorize_jax.evaluators import specs
   from colorize_jax.runtime import xla_options
-  from colorize_jax.train import checkpoint, profiling, trainer, workdir_lock
+  from colorize_jax.train import checkpoint, preemption, profiling, trainer, workdir_lock
 
   logging.info(
     "JAX %s on %s: %d device(s) (%d local), process %d of %d",
@@ -200,6 +210,9 @@ def main(argv):
       )
     else:
       evaluate.evaluate_run(FLAGS.config, workdir, folder_evals or None)
+  except preemption.Stopped as e:  # SIGTERM or Ctrl-C: the step is saved, the workdir released.
+    line = e.line(_resume_command(workdir)) if jax.process_index() == 0 else ""
+    _fail(line, code=preemption.EXIT_CODE, prefix="")
   except (
     ValueError,
     OSError,
