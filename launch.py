@@ -12,8 +12,10 @@
 
 --workdir defaults to runs/<config name>[-<variant>]. Relaunching the same
 command resumes from the workdir's last checkpoint; a changed config that
-would change what is learned is refused unless --allow_config_change.
-One training process per workdir (a lock in WORKDIR/run.lock).
+would change what is learned is refused unless --allow_config_change, a
+changed data file list unless --allow_data_change.
+One training process per workdir (a lock in WORKDIR/run.lock). SIGTERM or
+Ctrl-C stops training after a checkpoint of the current step (exit code 75).
 """
 
 from __future__ import annotations
@@ -62,6 +64,12 @@ flags.DEFINE_bool(
   False,
   "Resume a run with a config that changes what is "
   "learned (the old config is kept as config.<step>.json; 'best' restarts).",
+)
+flags.DEFINE_bool(
+  "allow_data_change",
+  False,
+  "Resume a run whose data changed since its checkpoint (files added to or removed from "
+  "data.path): it continues on the new list, the epoch in progress starting again on it.",
 )
 flags.DEFINE_string(
   "coordinator_address",
@@ -206,6 +214,7 @@ def main(argv):
         FLAGS.config,
         workdir,
         allow_config_change=FLAGS.allow_config_change,
+        allow_data_change=FLAGS.allow_data_change,
         profile_steps=profile_steps,
       )
     else:

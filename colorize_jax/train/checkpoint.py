@@ -44,6 +44,11 @@ class Progress:
   epoch_seconds: float = 0.0
   # Evaluators whose gray baseline is recorded: once per run and evaluator (config.evals).
   gray_recorded: list[str] = dataclasses.field(default_factory=list)
+  # Epochs are counted in steps of the current data from step `origin_step`, when `origin_epoch`
+  # epochs were complete: both 0 unless the data changed on a resume (--allow_data_change),
+  # where the epoch in progress started again on the new list (train/data_guard.py).
+  origin_step: int = 0
+  origin_epoch: int = 0
 
   def add_steps(self, steps: list[dict[str, float]]) -> None:
     """Adds logged training steps' metrics to the current epoch's running sums."""
@@ -164,6 +169,22 @@ def latest_saved_step(directory: str) -> int | None:
   except (FileNotFoundError, NotADirectoryError):
     return None
   return max(steps, default=None)
+
+
+def latest_progress(directory: str) -> tuple[int, Progress] | None:
+  """(step, progress) of the newest checkpoint whose progress reads (the one a resume restores,
+  unless its state is damaged); None without checkpoints. Reads one small JSON file (Orbax's
+  JSON item `progress/metadata`), without opening a manager."""
+  for step in sorted(
+    (int(n) for n in os.listdir(directory) if n.isdigit()) if os.path.isdir(directory) else (),
+    reverse=True,
+  ):
+    try:
+      with open(os.path.join(directory, str(step), "progress", "metadata")) as f:
+        return step, Progress.from_json(json.load(f))
+    except (OSError, ValueError, TypeError):  # Damaged: restore_latest reports it.
+      continue
+  return None
 
 
 def abstract_like(state: Any) -> Any:

@@ -90,7 +90,7 @@ class Trainer(RunSetup):
       self.profiler.after_step(step, metrics)
       pending.append(metrics)
       # A budget that ends mid-epoch still validates (and plots) that last part.
-      in_epoch = step % self.steps_per_epoch  # Steps into the epoch.
+      in_epoch = (step - self.epoch_origin[0]) % self.steps_per_epoch  # Steps into the epoch.
       end_of_epoch = in_epoch == 0 or step == self.total_steps
       save_now = saver.due(step, end_of_epoch) or stopping
       if step % cfg.log_every_steps == 0 or save_now:
@@ -142,6 +142,7 @@ def train_and_evaluate(
   workdir: str,
   *,
   allow_config_change: bool = False,
+  allow_data_change: bool = False,
   profile_steps: tuple[int, int] | None = None,
 ) -> dict:
   """Checks the config, locks the workdir (process 0), trains; every exit waits for a pending save.
@@ -149,6 +150,7 @@ def train_and_evaluate(
   SIGTERM or a first Ctrl-C ends it with preemption.Stopped once the current step is saved.
 
   `profile_steps` (N, M): a profiler trace of those steps (colorize_jax/train/profiling.py).
+  `allow_data_change`: resume although the data's file list changed (train/data_guard.py).
   """
   # The task and the mesh are made once, here, for the checks and the run.
   mesh = parallel.make_mesh()
@@ -176,7 +178,14 @@ def train_and_evaluate(
       ),
       "checking the config against the workdir's",
     )
-    trainer = Trainer(config, workdir, task=task, mesh=mesh, profile_steps=profile_steps)
+    trainer = Trainer(
+      config,
+      workdir,
+      task=task,
+      mesh=mesh,
+      profile_steps=profile_steps,
+      allow_data_change=allow_data_change,
+    )
     try:
       return trainer.run(resume, stop)
     finally:
