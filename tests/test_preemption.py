@@ -109,15 +109,15 @@ def _wait_for(process, line: str) -> bool:
   return False
 
 
-def _interrupt(workdir, signals: list[int], tmp_path) -> tuple[int, str]:
-  """Runs launch.py until it pauses after step PAUSE_AT, sends `signals` one after the other
-  (each once the previous one was handled); returns (exit code, stderr)."""
+def _interrupt(workdir, signals: list[int], tmp_path, pause_at=PAUSE_AT) -> tuple[int, str]:
+  """Runs launch.py until it pauses after logging step `pause_at`, sends `signals` one after
+  the other (each once the previous one was handled); returns (exit code, stderr)."""
   log = tmp_path / f"{os.path.basename(workdir)}.stderr"
   with open(log, "w") as stderr:
     process = subprocess.Popen(
       [sys.executable, "-c", _PAUSING, *_args(workdir)],
       cwd=ROOT,
-      env=_env(PAUSE_AT=str(PAUSE_AT), SIGNALS=str(len(signals))),
+      env=_env(PAUSE_AT=str(pause_at), SIGNALS=str(len(signals))),
       stdout=subprocess.PIPE,
       stderr=stderr,
       text=True,
@@ -174,6 +174,19 @@ def test_a_signal_saves_the_current_step_and_the_relaunch_equals_an_uninterrupte
     json.loads(pathlib.Path(d, "final_metrics.json").read_text()) for d in (reference, workdir)
   ]
   assert final[0]["val"] == final[1]["val"] and final[0]["test"] == final[1]["test"]
+
+
+def test_a_signal_during_the_epoch_end_stops_with_that_epochs_checkpoint(tmp_path):
+  """Step 3 ends epoch 1: the signal comes after its step was checked, before its evaluation
+  and save; the run stops once they are done, without a step 4."""
+  workdir = str(tmp_path / "run")
+  code, stderr = _interrupt(workdir, [signal.SIGTERM], tmp_path, pause_at=3)
+  assert code == preemption.EXIT_CODE, stderr[-3000:]
+  assert stderr.splitlines()[-1].startswith(
+    f"stopped by SIGTERM: saved step 3 (end of epoch 1) to {workdir}/checkpoints/3; resume with: "
+  )
+  assert _steps(workdir) == [3]
+  assert max(_step_losses(workdir)) == 3
 
 
 def test_a_second_ctrl_c_exits_at_once_without_saving(tmp_path):

@@ -22,6 +22,7 @@ each step. A single process needs no distributed client: the flag is its own.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import sys
@@ -140,6 +141,8 @@ class StopSignals:
         fn()
       except Exception:  # pylint: disable=broad-except  (exiting anyway)
         pass
+    for child in multiprocessing.active_children():  # grain's workers ignore Ctrl-C.
+      child.terminate()
     from colorize_jax.train import checkpoint  # pylint: disable=g-import-not-at-top
 
     latest = checkpoint.latest_saved_step(self.checkpoint_dir) if self.checkpoint_dir else None
@@ -152,10 +155,18 @@ class StopSignals:
     sys.stderr.flush()
     os._exit(ABORT_EXIT_CODE)
 
-  def before_first_step(self) -> bool:
-    """A single process signalled while the run was being set up (or compiling): it stops before
-    training, with nothing new to save. (Elsewhere the first step's agreement decides.)"""
-    return self._mode == "local" and self.received is not None
+  def requested_now(self) -> bool:
+    """Between steps (before the first, after an epoch's evaluation and save): whether a signal
+    came meanwhile, so the run stops without another step. The same answer on every process;
+    with JAX's service always False (its sync point is per step: `requested` decides)."""
+    if self._mode == "jax":
+      return False
+    if self._mode == "allgather":
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+
+      flags = multihost_utils.process_allgather(np.int32(self.received is not None))
+      return bool(np.asarray(flags).any())
+    return self.received is not None
 
   def requested(self, step: int) -> bool:
     """Whether the run stops after `step`; call it at every step, on every process."""
@@ -163,9 +174,4 @@ class StopSignals:
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
 
       return multihost_utils.reached_preemption_sync_point(step)
-    if self._mode == "allgather":
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-
-      flags = multihost_utils.process_allgather(np.int32(self.received is not None))
-      return bool(np.asarray(flags).any())
-    return self.received is not None
+    return self.requested_now()

@@ -70,7 +70,7 @@ class Trainer(RunSetup):
       logging.info("run in %s already finished at step %d; nothing to do", self.workdir, step)
       return state
     self.profiler.check(step, self.total_steps)
-    if stop is not None and stop.before_first_step():
+    if stop is not None and stop.requested_now():  # Signalled while setting up or compiling.
       raise preemption.Stopped(self.checkpoints.latest_step(), None, stop.signal_name, "")
     epoch_hooks = hooks.epoch_hooks(self.context, saver)
     step_log = hooks.StepLog(self.context, step)
@@ -111,7 +111,8 @@ class Trainer(RunSetup):
       elif save_now:
         progress.epoch_seconds = time.perf_counter() - epoch_start
         saver.save(step, state, progress)
-      if stopping:
+      # A signal during the epoch's evaluation and save stops here, before another step.
+      if stopping or (end_of_epoch and stop is not None and stop.requested_now()):
         self._stop(step, progress, in_epoch if not end_of_epoch else 0, stop.signal_name)
     self.checkpoints.wait()
     if not progress.finished:  # e.g. a resumed run whose new budget it had already passed.
