@@ -12,14 +12,17 @@
 
 --workdir defaults to runs/<config name>[-<variant>]. Relaunching the same
 command resumes from the workdir's last checkpoint; a changed config that
-would change what is learned is refused unless --allow_config_change.
-One training process per workdir (a lock in WORKDIR/run.lock).
+would change what is learned is refused unless --allow_config_change, a
+changed data file list unless --allow_data_change.
+One training process per workdir (a lock in WORKDIR/run.lock). SIGTERM or
+Ctrl-C stops training after a checkpoint of the current step (exit code 75).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import sys
 
 from absl import app, flags, logging
@@ -62,6 +65,12 @@ flags.DEFINE_bool(
   "Resume a run with a config that changes what is "
   "learned (the old config is kept as config.<step>.json; 'best' restarts).",
 )
+flags.DEFINE_bool(
+  "allow_data_change",
+  False,
+  "Resume a run whose data changed since its checkpoint (files added to or removed from "
+  "data.path): it continues on the new list, the epoch in progress starting again on it.",
+)
 flags.DEFINE_string(
   "coordinator_address",
   "",
@@ -83,8 +92,9 @@ flags.DEFINE_bool(
 FLAGS = flags.FLAGS
 
 
-def _fail(message: str, code: int = 1):
-  sys.stderr.write(f"error: {message}\n")
+def _fail(message: str, code: int = 1, prefix: str = "error: "):
+  if message:
+    sys.stderr.write(f"{prefix}{message}\n")
   jax = sys.modules.get("jax")
   if jax is not None and jax.process_count() > 1:
     # Every process of the run leaves together through the coordinator's shutdown barrier,
@@ -95,6 +105,14 @@ def _fail(message: str, code: int = 1):
     jax.distributed.shutdown()
     os._exit(code)
   sys.exit(code)
+
+
+def _resume_command(workdir: str) -> str:
+  """This command, with --workdir made explicit: what relaunches a stopped run."""
+  args = sys.argv[1:]
+  if not any(a == "--workdir" or a.startswith("--workdir=") for a in args):
+    args.append(f"--workdir={os.path.abspath(workdir)}")
+  return shlex.join([os.path.basename(sys.executable), sys.argv[0], *args])
 
 
 def _flag_error(error: Exception, argv: list[str]) -> str:
@@ -172,7 +190,7 @@ def main(argv):
   from colorize_jax import evaluate, registry
   from colorize_jax.evaluators import specs
   from colorize_jax.runtime import xla_options
-  from colorize_jax.train import checkpoint, profiling, trainer, workdir_lock
+  from colorize_jax.train import checkpoint, preemption, profiling, trainer, workdir_lock
 
   logging.info(
     "JAX %s on %s: %d device(s) (%d local), process %d of %d",
@@ -196,10 +214,14 @@ def main(argv):
         FLAGS.config,
         workdir,
         allow_config_change=FLAGS.allow_config_change,
+        allow_data_change=FLAGS.allow_data_change,
         profile_steps=profile_steps,
       )
     else:
       evaluate.evaluate_run(FLAGS.config, workdir, folder_evals or None)
+  except preemption.Stopped as e:  # SIGTERM or Ctrl-C: the step is saved, the workdir released.
+    line = e.line(_resume_command(workdir)) if jax.process_index() == 0 else ""
+    _fail(line, code=preemption.EXIT_CODE, prefix="")
   except (
     ValueError,
     OSError,

@@ -198,6 +198,9 @@ def common_flags(
     "--config.data.source=folder",
     f"--config.data.path={train_folder or os.path.join(data, 'birds', 'train')}",
     "--config.data.split_fractions=(0.9,0.1,0.0)",
+    # The cut the study's first runs used (before splits went by each file's own path), so
+    # every recipe, and every shipped model, trains on the same photos.
+    "--config.data.split_method=rank",
     f"--config.data.image_size={image_size}",
     f"--config.batch_size={batch_size}",
     f"--config.num_epochs={epochs}",

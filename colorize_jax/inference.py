@@ -62,10 +62,13 @@ def config_from_json(path: str) -> ml_collections.ConfigDict:
   with open(path) as f:
     data = _tuples(json.load(f))
   defaults = config_base.base_config()
+  saved = dict(data)  # As written: the merge below makes new section dicts.
   for key in defaults:
     if isinstance(defaults[key], ml_collections.ConfigDict):
       data[key] = defaults[key].to_dict() | (data.get(key) or {})
-  return ml_collections.ConfigDict(data)
+  config = ml_collections.ConfigDict(data)
+  config_base.apply_legacy_values(config, saved)  # e.g. the split of a run begun before a field.
+  return config
 
 
 def workdir_config(workdir: str) -> ml_collections.ConfigDict:

@@ -150,3 +150,35 @@ def test_a_missing_eval_folder_fails_before_training_in_one_line(tmp_path):
   assert done.returncode == 1
   assert f"error: evals.kodak24.path='{tmp_path}/nowhere' is not a folder" in done.stderr
   assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
+
+
+def _error_lines(stderr: str) -> list[str]:
+  """Lines of stderr that report an error: ours ('error: ...'), absl's E/F lines, tracebacks."""
+  return [
+    line
+    for line in stderr.splitlines()
+    if line.startswith(("error:", "Traceback")) or (line[:1] in "EF" and line[1:5].isdigit())
+  ]
+
+
+@pytest.mark.parametrize("checkpoints_folder", [False, True])
+def test_eval_without_checkpoints_prints_exactly_one_error_line(tmp_path, checkpoints_folder):
+  """Issue 23: an empty checkpoints/ used to end with a stray Orbax line after the error (its
+  clean-up thread, started when the manager opened, ran into interpreter shutdown)."""
+  from conftest import load_config
+
+  from colorize_jax.train import resume_guard
+
+  workdir = tmp_path / "run"
+  (workdir / "checkpoints").mkdir(parents=True) if checkpoints_folder else workdir.mkdir()
+  config = resume_guard.resolved_json(load_config("unet", "smoke"))
+  (workdir / "config.json").write_text(__import__("json").dumps(config))
+  done = _run(str(workdir), "--mode=eval", timeout=120)
+  assert done.returncode == 1
+  expected = (
+    f"error: no checkpoints in {workdir}/checkpoints: train there first"
+    if checkpoints_folder
+    else f"error: no checkpoints folder in {workdir}: train there first"
+  )
+  lines = _error_lines(done.stderr)
+  assert len(lines) == 1 and lines[0].startswith(expected), done.stderr[-3000:]

@@ -1,8 +1,10 @@
 """Resuming loses nothing: damaged checkpoints, saves in flight at an error, mid-epoch means,
 config changes."""
 
+import errno
 import json
 import os
+import re
 import shutil
 
 import jax
@@ -12,6 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 from conftest import load_config
 
+from colorize_jax import inference
 from colorize_jax.outputs.writer import read_metrics
 from colorize_jax.train import checkpoint, hooks, resume_guard, run_setup, trainer
 
@@ -102,6 +105,52 @@ def test_an_error_in_the_loop_waits_for_the_save_in_flight(tmp_path, monkeypatch
   assert not [d for d in os.listdir(tmp_path / "checkpoints") if "tmp" in d]
 
 
+@pytest.mark.parametrize("where", ["asynchronous write", "save call"])
+def test_a_failed_save_stops_the_run_at_the_step_after_it_naming_that_step(
+  tmp_path, monkeypatch, where
+):
+  """Issue 23: a full disk used to surface at the next save, an epoch after the one that failed."""
+  from orbax.checkpoint._src.handlers import json_checkpoint_handler
+
+  def full_disk(path):
+    return OSError(errno.ENOSPC, "No space left on device", path)
+
+  if where == "asynchronous write":  # In Orbax's background commit of step 3's JSON items.
+    write = json_checkpoint_handler.JsonCheckpointHandler._save_fn
+
+    async def failing_write(self, x, directory):
+      if "/3.orbax-checkpoint-tmp" in str(directory):
+        raise full_disk(str(directory / "metadata"))
+      return await write(self, x, directory)
+
+    monkeypatch.setattr(json_checkpoint_handler.JsonCheckpointHandler, "_save_fn", failing_write)
+  else:  # Where the save is issued (e.g. its folder cannot be made).
+    save = ocp.CheckpointManager.save
+
+    def failing_save(self, step, *args, **kwargs):
+      if step == 3:
+        raise full_disk(f"{self.directory}/3.orbax-checkpoint-tmp")
+      return save(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", failing_save)
+  config = _config(num_epochs=3, checkpoint=dict(every_steps=0))  # Saves at steps 3, 6 and 9.
+  with pytest.raises(checkpoint.CheckpointSaveError) as info:
+    trainer.train_and_evaluate(config, str(tmp_path))
+  message = str(info.value)
+  assert "\n" not in message
+  assert message.startswith(
+    f"the checkpoint of step 3 could not be written to {tmp_path}/checkpoints: OSError: "
+    "[Errno 28] No space left on device"
+  )
+  stopped_at = 4 if where == "asynchronous write" else 3  # The step after the save, or at it.
+  assert f"Training stopped at step {stopped_at}; the last complete checkpoint is none yet" in (
+    message
+  )
+  assert "relaunch" in message
+  assert max(r["step"] for r in read_metrics(str(tmp_path)) if r["kind"] == "step") == 3
+  assert _steps(tmp_path) == []
+
+
 def _damage(step_dir, how):
   if how == "truncated state file":
     files = [
@@ -113,6 +162,12 @@ def _damage(step_dir, how):
     for path in files:
       with open(path, "r+b") as f:
         f.truncate(os.path.getsize(path) // 2)
+  elif how == "truncated data file":  # Array data only: TensorStore's error ends in `})>.`.
+    for d, _, fs in os.walk(os.path.join(step_dir, "state")):
+      for f in fs if os.path.basename(d) == "d" else ():
+        path = os.path.join(d, f)
+        with open(path, "r+b") as fh:
+          fh.truncate(os.path.getsize(path) // 2)
   elif how == "missing state":
     shutil.rmtree(os.path.join(step_dir, "state"))
   elif how == "empty progress":
@@ -129,7 +184,9 @@ def _restore_copy(reference, tmp_path, damaged_steps, how):
   return workdir, run.init_or_restore(run.data.train_iterator())
 
 
-@pytest.mark.parametrize("how", ["truncated state file", "missing state", "empty progress"])
+@pytest.mark.parametrize(
+  "how", ["truncated state file", "truncated data file", "missing state", "empty progress"]
+)
 def test_a_damaged_newest_checkpoint_falls_back_to_the_next_older(reference, tmp_path, how, caplog):
   ref_dir, _ = reference
   assert _steps(ref_dir) == [3, 4, 5, 6]  # The latest three and the best (3).
@@ -138,11 +195,34 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_next_older(reference, tmp
   assert "checkpoint step 6:" in caplog.text and "trying the next older one" in caplog.text
   if how == "empty progress":
     assert "6/progress/metadata: JSONDecodeError" in caplog.text
+  if how.startswith("truncated"):  # The damaged file is named (it now lies in 6.corrupt).
+    named = re.search(r"checkpoint step 6: (\S+): (.*); trying", caplog.text)
+    step_dir = f"{workdir}/checkpoints/6/state/"
+    assert named and named.group(1).startswith(step_dir), caplog.text
+    assert os.path.isfile(named.group(1).replace("/6/", "/6.corrupt/"))
+    assert "})>." not in named.group(2)
   assert "resuming at step 5" in caplog.text and int(state.step) == 5
   assert (workdir / "checkpoints" / "6.corrupt").is_dir() and _steps(workdir) == [3, 4, 5]
   expected = ocp.StandardCheckpointer().restore(os.path.join(ref_dir, "checkpoints", "5", "state"))
   for a, b in zip(jax.tree.leaves(expected["params"]), jax.tree.leaves(state.params)):
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_damaged_checkpoint_that_eval_asks_for_names_its_file_and_what_to_do(reference, tmp_path):
+  """Issue 23: a truncated array file was reported as `Exception: })>.`, naming no file."""
+  ref_dir, _ = reference
+  workdir = tmp_path / "run"
+  shutil.copytree(ref_dir, workdir)
+  _damage(workdir / "checkpoints" / "6", "truncated data file")
+  with pytest.raises(checkpoint.CheckpointError) as info:
+    inference.restore_state(_config(), str(workdir), 6)
+  message = str(info.value)
+  assert "\n" not in message and "})>." not in message
+  named = re.match(r"step 6: (\S+): ValueError: ", message)
+  assert named and os.path.isfile(named.group(1)), message
+  assert named.group(1).startswith(f"{workdir}/checkpoints/6/state/")
+  assert f"move {workdir}/checkpoints/6 aside or delete it" in message
+  assert "saved steps besides it: [3, 4, 5]" in message
 
 
 def test_when_no_checkpoint_restores_the_error_lists_each_and_moves_none(reference, tmp_path):

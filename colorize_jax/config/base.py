@@ -72,6 +72,26 @@ class GanLossOptions(OptionsByName):
   kind = "gan_loss"
 
 
+# What a run's config.json means by leaving a field out, where that is not the field's default:
+# the field was added later, and its default would change what such a run learns. Resuming
+# (train/resume_guard.py) and reading a run's config (inference.config_from_json) use these.
+LEGACY_VALUES = {"data.split_method": "rank"}
+
+
+def apply_legacy_values(config: ml_collections.ConfigDict, saved: dict) -> list[str]:
+  """Sets in `config` each LEGACY_VALUES field that the run's saved config.json (`saved`, a dict)
+  lacks; returns the fields set."""
+  applied = []
+  for field, value in LEGACY_VALUES.items():
+    section, _, key = field.rpartition(".")
+    holder = saved.get(section, {}) if section else saved
+    if isinstance(holder, dict) and key not in holder:
+      target = config[section] if section else config
+      target[key] = value
+      applied.append(field)
+  return applied
+
+
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.task = "regression"
@@ -148,6 +168,9 @@ def base_config() -> ml_collections.ConfigDict:
       "color_space": "rgb",  # rgb: gray -> RGB (both studies) | lab: L -> ab (pix2pix)
       "value_range": (0.0, 1.0),  # rgb only: the range of inputs and targets.
       "split_fractions": (0.7, 0.1, 0.2),  # train / val / test, by path.
+      # source=folder: path, a file's split from its relative path alone (stable when files are
+      # added or removed); rank, the split of runs begun before this field (LEGACY_VALUES).
+      "split_method": "path",
       "augment": {"zoom": 0.1, "rotation": 10.0, "hflip": True},
       # grain worker processes: 'auto' (sized to the host's cores, one left for the loop),
       # or a number; 0 reads in the main process. Any type: 'auto' or an int.

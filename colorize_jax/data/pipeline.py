@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 from collections.abc import Iterable
 from typing import Any
 
@@ -60,6 +61,14 @@ def worker_count_of_state(state: dict) -> int:
   in-process iterator's state has no such list.
   """
   return len(state.get("iterators_in_use_indices", ()))
+
+
+def _ignore_ctrl_c(worker_index: int, worker_count: int) -> None:
+  """In each grain worker: a terminal's Ctrl-C reaches the whole process group; the training
+  process stops after a checkpoint of its step (train/preemption.py) and ends its workers then,
+  instead of each dying with a KeyboardInterrupt traceback."""
+  del worker_index, worker_count
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _decoded(element: dict[str, Any]) -> bool:
@@ -183,7 +192,10 @@ class DataPipeline:
         # grain reads its absl flags when starting workers; callers without
         # app.run (tests, notebooks) have not parsed any.
         flags.FLAGS.mark_as_parsed()
-      it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
+      it_ds = it_ds.mp_prefetch(
+        grain.MultiprocessingOptions(num_workers=worker_count),
+        worker_init_fn=_ignore_ctrl_c,
+      )
     logging.info(
       "train iterator: %d examples, local batch %d (process %d of %d), %d workers",
       n,

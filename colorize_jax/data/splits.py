@@ -81,14 +81,43 @@ def _hash_key(key: str) -> str:
   return hashlib.sha1(key.encode("utf-8")).hexdigest()
 
 
-def split_by_hash(keys: Sequence[str], fractions: Sequence[float], split: str) -> list[str]:
-  """The keys of one split, in hash order.
+# data.split_method: "path" (each file's split from its own path alone) or "rank" (the method of
+# runs begun before it: hash order cut at exact fractions, where an added file could move others).
+SPLIT_METHODS = ("path", "rank")
+_HASH_DIGITS = 13  # 52 bits: exact in a float.
 
-  Ordering by a hash of the key (a relative path) makes the split independent
-  of listing order, identical in every process, and stable when files are
-  added: each new file moves the cut points by at most one position.
+
+def split_of(key: str, fractions: Sequence[float]) -> str:
+  """The split of one key (a relative path), decided by its own hash alone: its position in
+  [0, 1) against the cumulative fractions. Adding or removing other keys never moves it; the
+  counts follow the fractions on average (a binomial spread on small folders)."""
+  split_bounds(0, fractions)  # Checks the fractions.
+  position = int(_hash_key(key)[:_HASH_DIGITS], 16) / 16**_HASH_DIGITS
+  total, acc = float(sum(fractions)), 0.0
+  for split, fraction in zip(SPLITS, fractions):
+    acc += fraction
+    if fraction > 0 and position < acc / total:
+      return split
+  return [s for s, f in zip(SPLITS, fractions) if f > 0][-1]  # Rounding at the top end.
+
+
+def split_by_hash(
+  keys: Sequence[str], fractions: Sequence[float], split: str, method: str = "path"
+) -> list[str]:
+  """The keys of one split, in hash order (independent of listing order, identical in every
+  process).
+
+  method "path": a key's split depends on its own path only (`split_of`), so
+  files added to or removed from a folder never move another file between
+  splits. "rank": the order cut at exact fractions (runs begun before
+  data.split_method; there each added file moves the cut points by up to one
+  position, and files near them change split).
   """
   check_split(split)
+  if method not in SPLIT_METHODS:
+    raise ValueError(f"data.split_method={method!r}: use one of {', '.join(SPLIT_METHODS)}")
   ordered = sorted(keys, key=lambda k: (_hash_key(k), k))
+  if method == "path":
+    return [k for k in ordered if split_of(k, fractions) == split]
   start, stop = split_bounds(len(ordered), fractions)[split]
   return ordered[start:stop]

@@ -21,6 +21,7 @@ from absl import logging
 
 from colorize_jax import models, registry, tasks
 from colorize_jax.config import base as config_base
+from colorize_jax.data import splits
 
 # The values each output activation can give (closed bounds; None: unbounded).
 _ACTIVATION_RANGES = {
@@ -85,6 +86,9 @@ def _split_fractions(config) -> str | None:
       f"data.split_fractions={fractions} must be 3 non-negative numbers (train, val, test) "
       "with train > 0, e.g. (0.7, 0.1, 0.2)"
     )
+  method = config.data.get("split_method", "path")
+  if method not in splits.SPLIT_METHODS:
+    return f"data.split_method={method!r} must be one of {', '.join(splits.SPLIT_METHODS)}"
   return None
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from absl import logging
 
+from colorize_jax.config import base as config_base
 from colorize_jax.outputs import atomic
 
 CONFIG_FILE = "config.json"
@@ -54,14 +55,25 @@ _BEST_FIELDS = ("early_stopping.monitor",)
 _MAX_SHOWN = 12
 # Fields a data source does not read: changing them changes nothing while the source stays.
 _UNUSED_BY_SOURCE = {
-  "sample": ("data.split_fractions", "data.path", "data.name", "data.data_dir"),
+  "sample": (
+    "data.split_fractions",
+    "data.split_method",
+    "data.path",
+    "data.name",
+    "data.data_dir",
+  ),
   "folder": (
     "data.name",
     "data.data_dir",
     "data.sample_crops_per_photo",
     "data.sample_eval_crops_per_photo",
   ),
-  "tfds": ("data.path", "data.sample_crops_per_photo", "data.sample_eval_crops_per_photo"),
+  "tfds": (
+    "data.path",
+    "data.split_method",  # A prepared data set's split is fixed when it is written.
+    "data.sample_crops_per_photo",
+    "data.sample_eval_crops_per_photo",
+  ),
 }
 
 
@@ -151,7 +163,6 @@ def check_resume(
   change unless `allow_change`.
   """
   path = os.path.join(workdir, CONFIG_FILE)
-  new = resolved_json(config)
   changes: list = []
   if os.path.exists(path) and step is not None:
     try:
@@ -162,10 +173,17 @@ def check_resume(
         f"{path} cannot be read ({e}); it records the config of the checkpoints "
         "in that workdir. Restore it, or use another --workdir."
       ) from None
+    for field in config_base.apply_legacy_values(config, saved):
+      logging.info(
+        "%s: the run began before this field; it keeps %r", field, config_base.LEGACY_VALUES[field]
+      )
+    new = resolved_json(config)
     changes = diff(saved, new)
     source = new.get("data", {}).get("source")
     if saved.get("data", {}).get("source") == source:
       changes = [c for c in changes if c[0] not in _UNUSED_BY_SOURCE.get(source, ())]
+  else:
+    new = resolved_json(config)
   learning = [c for c in changes if not is_safe(c[0], c[1])]
   learning += retimed_budget(saved if changes else {}, changes)
   if learning and not allow_change:

@@ -22,7 +22,7 @@ from colorize_jax.evaluators.evaluator import Evaluator
 from colorize_jax.evaluators.named import NamedEvaluator
 from colorize_jax.outputs.writer import RunWriter
 from colorize_jax.runtime import parallel, xla_options
-from colorize_jax.train import checkpoint, hooks, optim, profiling
+from colorize_jax.train import checkpoint, data_guard, hooks, optim, profiling
 
 
 def make_train_step(task, config):
@@ -40,6 +40,18 @@ def make_train_step(task, config):
   return train_step
 
 
+def step_budget(config, num_train_examples: int, origin: tuple[int, int] = (0, 0)):
+  """(steps per epoch, total steps): optim.step_budget, with epochs counted from `origin`
+  (step, epochs complete then; checkpoint.Progress.origin_step) after a data change."""
+  steps_per_epoch, total = optim.step_budget(config, num_train_examples)
+  origin_step, origin_epoch = origin
+  if origin_step:
+    total = origin_step + max(config.num_epochs - origin_epoch, 0) * steps_per_epoch
+    if config.get("max_train_steps"):
+      total = min(total, config.max_train_steps)
+  return steps_per_epoch, total
+
+
 class RunSetup:
   """The data, task, compiled steps, writer and checkpoints of one run, built before training;
   colorize_jax/train/trainer.py's Trainer adds the loop."""
@@ -52,8 +64,10 @@ class RunSetup:
     task=None,
     mesh: jax.sharding.Mesh | None = None,
     profile_steps: tuple[int, int] | None = None,
+    allow_data_change: bool = False,
   ):
-    """`task` and `mesh`: the run's, built once by train_and_evaluate (None: built here)."""
+    """`task` and `mesh`: the run's, built once by train_and_evaluate (None: built here).
+    `allow_data_change`: resume even if the data's file list changed (train/data_guard.py)."""
     self.config, self.workdir = config, os.path.abspath(workdir)
     self.profiler = profiling.StepProfiler(profile_steps, self.workdir)
     parallel.check_batch_size(config.batch_size)
@@ -65,8 +79,30 @@ class RunSetup:
       process_index=jax.process_index(),
       process_count=jax.process_count(),
     )
-    self.steps_per_epoch, self.total_steps = optim.step_budget(
-      config, self.data.num_examples("train")
+    checkpoint_dir = os.path.join(self.workdir, "checkpoints")
+    self.data_check = parallel.agree_on(
+      lambda: data_guard.check(
+        self.workdir,
+        self.data,
+        data_guard.describe(config.data),
+        checkpoint.latest_saved_step(checkpoint_dir),
+        allow_change=allow_data_change,
+      ),
+      "checking the data against the workdir's",
+    )
+    self.data_changed = self.data_check.changed
+    # (step, epochs complete then) that epochs are counted from (checkpoint.Progress), as the
+    # checkpoint the run resumes from says, read before the optimizers' schedules are built.
+    self.epoch_origin = (0, 0)
+    resumes = checkpoint.latest_progress(checkpoint_dir)
+    if resumes is not None:
+      step, progress = resumes
+      changed = self.data_changed
+      self.epoch_origin = (
+        (step, progress.epoch) if changed else (progress.origin_step, progress.origin_epoch)
+      )
+    self.steps_per_epoch, self.total_steps = step_budget(
+      config, self.data.num_examples("train"), self.epoch_origin
     )
     self.task = tasks.build(config) if task is None else task
     self.task.prepare(self.data, self.workdir)  # Constants from the train split, e.g. the ab prior.
@@ -98,9 +134,7 @@ class RunSetup:
       donate_argnums=(0,),
     )
     self.writer = RunWriter(self.workdir, enabled=self.is_main)
-    self.checkpoints = checkpoint.Checkpoints(
-      os.path.join(self.workdir, "checkpoints"), keep=config.checkpoint.keep
-    )
+    self.checkpoints = checkpoint.Checkpoints(checkpoint_dir, keep=config.checkpoint.keep)
     self.fixed_images = self.data.fixed_examples("val", config.num_sample_images)
     self.initial_param_norms: dict[str, float] = {}  # init_or_restore: the divergence reference.
     self.context = hooks.RunContext(
@@ -132,9 +166,28 @@ class RunSetup:
       for name, params in hooks.optimizer_params(self.task, state).items()
     }
     progress = checkpoint.Progress()
-    restored = self.checkpoints.restore_latest(checkpoint.abstract_like(state), train_iter)
+    # A changed list has no position to resume: its epoch starts again, from its first batch.
+    data_iter = None if self.data_changed else train_iter
+    restored = self.checkpoints.restore_latest(checkpoint.abstract_like(state), data_iter)
     if restored is not None:
       latest, state, progress = restored
+      counted_from = (
+        (latest, progress.epoch)
+        if self.data_changed
+        else (progress.origin_step, progress.origin_epoch)
+      )
+      if counted_from != self.epoch_origin:
+        # The step budget was made from the newest checkpoint's progress; an older one was
+        # restored (the newest is damaged, now moved aside) and counts epochs differently.
+        raise checkpoint.CheckpointError(
+          f"checkpoint {latest} was restored instead of the newest, which the step budget was "
+          "made from; relaunch the same command to resume from it"
+        )
+      if self.data_changed:
+        progress.take_epoch_means()  # The epoch in progress starts again on the new list.
+        progress.origin_step, progress.origin_epoch = self.epoch_origin
       self.writer.truncate_after(latest)
       logging.info("resuming at step %d (epoch %d)", latest, progress.epoch)
+    if self.is_main:  # Once the restore holds: a refused or failed resume records nothing.
+      self.data_check.record()
     return state, progress

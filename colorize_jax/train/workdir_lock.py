@@ -123,9 +123,9 @@ def hold(
   workdir: str,
   enabled: bool = True,
   agree: Callable[[Callable[[], None]], None] = lambda take: take(),
-) -> Iterator[None]:
+) -> Iterator[WorkdirLock | None]:
   """Creates and locks the workdir for the block (only if `enabled`: process 0 of a
-  multi-process run).
+  multi-process run); yields the lock (None when not enabled).
 
   `agree(take)` runs the taking; a multi-process run passes one that makes every
   process fail when process 0 cannot take the workdir (parallel.agree_on), so no
@@ -140,7 +140,7 @@ def hold(
 
   try:
     agree(take)
-    yield
+    yield lock
   finally:
     if lock is not None:
       lock.release()

@@ -1,5 +1,9 @@
 """`folder` source: every image under a directory tree, split by path hash.
 
+A file's split depends on its relative path alone (data/splits.py, `split_of`),
+so files added to or removed from the folder never move another file between
+splits; runs begun before that keep their old split (data.split_method='rank').
+
 Bad-file policy: at construction each file of the split gets a header-only
 check (PIL open); unreadable files are skipped with one warning each, images
 whose shorter side is below `min_image_size` are skipped too, and both counts
@@ -95,7 +99,8 @@ class FolderSource:
     self._size = int(data_cfg.image_size)
     self._min_size = int(data_cfg.min_image_size)
     self._fractions = tuple(float(f) for f in data_cfg.split_fractions)
-    candidates = splits.split_by_hash(all_files, self._fractions, split)
+    method = str(data_cfg.get("split_method", "path"))
+    candidates = splits.split_by_hash(all_files, self._fractions, split, method)
     self._files, self.num_unreadable, self.num_too_small = self._screen(candidates)
     logging.info(
       "folder source %s/%s: %d images (%d unreadable and %d smaller than %d px skipped; "
