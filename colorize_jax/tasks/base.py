@@ -67,11 +67,17 @@ _INPUTS_STREAM = 0x1B9E7
 
 
 class TrainState(train_state.TrainState):
-  """Flax's TrainState plus BatchNorm statistics ({} for models without BN) and, when
-  config.ema_decay > 0, the exponential moving average of the variables ({"params",
-  "batch_stats"}) that evaluation, sample grids, colorize and export read."""
+  """Flax's TrainState plus BatchNorm statistics ({} for models without BN)."""
 
   batch_stats: Any = flax.struct.field(default_factory=dict)
+
+
+class EmaTrainState(TrainState):
+  """A TrainState with, when config.ema_decay > 0, the exponential moving average of the
+  variables ({"params", "batch_stats"}) that evaluation, sample grids, colorize and export
+  read. A class of its own, so checkpoints of runs without EMA keep their tree (and those
+  written before EMA existed restore)."""
+
   ema: Any = None
 
 
@@ -273,13 +279,16 @@ def new_state(
   """Initialise a single-input network (a generator or regression model) on example `inputs`
   (`BaseTask.example_inputs`), with an EMA of its variables when `ema_decay` > 0."""
   variables = model.init({"params": rng, "dropout": rng}, inputs, train=False)
-  state = TrainState.create(
-    apply_fn=model.apply,
-    params=variables["params"],
-    tx=tx,
-    batch_stats=variables.get("batch_stats", {}),
-  )
-  return state.replace(ema=variables_of(state)) if ema_decay else state
+  fields = {
+    "apply_fn": model.apply,
+    "params": variables["params"],
+    "tx": tx,
+    "batch_stats": variables.get("batch_stats", {}),
+  }
+  if not ema_decay:
+    return TrainState.create(**fields)
+  state = EmaTrainState.create(**fields)
+  return state.replace(ema=variables_of(state))
 
 
 def predicted_rgb(task, state, rgb_uint8, **extra):
@@ -362,6 +371,6 @@ def gradient_step(
   new, diagnostics = apply_gradients(
     state, grads, name, batch_stats=mutated.get("batch_stats", state.batch_stats)
   )
-  if ema_decay and state.ema is not None:
+  if ema_decay and getattr(state, "ema", None) is not None:
     new = new.replace(ema=ema_update(state.ema, variables_of(new), ema_decay, state.step))
   return new, {k: v.mean() for k, v in per_example.items()} | diagnostics

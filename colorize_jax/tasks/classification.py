@@ -39,6 +39,12 @@ class ClassifierState(base.TrainState):
   class_weights: Any = None
 
 
+class EmaClassifierState(ClassifierState):
+  """ClassifierState with the EMA of the variables (config.ema_decay > 0; base.EmaTrainState)."""
+
+  ema: Any = None
+
+
 def check_config(config) -> None:
   """Switches that cannot work together, named before anything compiles."""
   if config.data.color_space != "lab":
@@ -91,7 +97,8 @@ class ClassificationTask(regression.RegressionTask):
       self.generator, optimizers["model"], rng, self.example_inputs(image_size), self.ema_decay
     )
     fields = {name: getattr(state, name) for name in state.__dataclass_fields__}
-    return ClassifierState(**fields, class_weights=jnp.asarray(self.class_weights))
+    cls = EmaClassifierState if self.ema_decay else ClassifierState
+    return cls(**fields, class_weights=jnp.asarray(self.class_weights))
 
   def loss_terms(self, pred, target, aux=None):
     """The objective of a decoded prediction, with eval_outputs' (or train_step's) `aux`:
