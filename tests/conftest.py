@@ -3,6 +3,8 @@
 import importlib.util
 import os
 import pathlib
+import subprocess
+import sys
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -109,3 +111,57 @@ def assert_same_run(resumed: dict, straight: dict) -> None:
   assert resumed["epochs"] == straight["epochs"]
   assert resumed["val"] == pytest.approx(straight["val"], rel=1e-5)
   assert resumed["test"] == pytest.approx(straight["test"], rel=1e-5)
+
+
+def load_bench(name: str):
+  """bench/<name>.py as a module (the bench scripts are not a package)."""
+  spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  sys.modules[spec.name] = module  # dataclasses look their module up there.
+  spec.loader.exec_module(module)
+  return module
+
+
+def colorize_cli(*args: str) -> subprocess.CompletedProcess:
+  """`python -m colorize_jax.colorize ARGS` from the checkout, as a user runs it."""
+  return subprocess.run(
+    [sys.executable, "-m", "colorize_jax.colorize", *args],
+    capture_output=True,
+    text=True,
+    timeout=300,
+    cwd=ROOT,
+  )
+
+
+def checkpoint_steps(workdir) -> list[int]:
+  """The saved checkpoint steps of a run, ascending ([] before the first)."""
+  directory = os.path.join(workdir, "checkpoints")
+  return (
+    sorted(int(d) for d in os.listdir(directory) if d.isdigit()) if os.path.isdir(directory) else []
+  )
+
+
+def restored_state(workdir, step):
+  """A checkpoint's train state as saved (no target tree)."""
+  import orbax.checkpoint as ocp
+
+  return ocp.StandardCheckpointer().restore(
+    os.path.join(workdir, "checkpoints", str(step), "state")
+  )
+
+
+def step_losses(workdir) -> dict:
+  from colorize_jax.outputs.writer import read_metrics
+
+  return {r["step"]: r["train/loss"] for r in read_metrics(workdir) if r["kind"] == "step"}
+
+
+def epoch_records(workdir) -> list[dict]:
+  """Epoch records without their wall time: train means (over the whole epoch) and validation."""
+  from colorize_jax.outputs.writer import read_metrics
+
+  return [
+    {k: v for k, v in r.items() if not k.startswith("time/")}
+    for r in read_metrics(workdir)
+    if r["kind"] == "epoch"
+  ]

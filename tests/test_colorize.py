@@ -4,12 +4,10 @@ import json
 import os
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT, trained_run
+from conftest import colorize_cli, trained_run
 from PIL import Image
 from skimage.color import rgb2lab
 
@@ -118,22 +116,11 @@ def test_bundle_colorizes_exactly_like_the_workdir(run, bundle, photos):
   ]  # No training state.
 
 
-def _colorize_cli(*args: str) -> subprocess.CompletedProcess:
-  """`python -m colorize_jax.colorize ARGS` from the checkout, as a user runs it."""
-  return subprocess.run(
-    [sys.executable, "-m", "colorize_jax.colorize", *args],
-    capture_output=True,
-    text=True,
-    timeout=300,
-    cwd=ROOT,
-  )
-
-
 def test_a_non_image_fails_by_name_and_the_rest_are_still_written(bundle, photos, tmp_path):
   bad = tmp_path / "notes.txt"
   bad.write_text("not an image")
   out = tmp_path / "out"
-  proc = _colorize_cli(
+  proc = colorize_cli(
     f"--bundle={bundle}",
     str(photos / "odd.png"),
     str(bad),
@@ -160,7 +147,7 @@ def test_a_bundle_whose_input_layout_differs_is_refused_in_one_line(bundle, phot
   (changed / "bundle.json").write_text(json.dumps(meta))
   with pytest.raises(ValueError, match=r"reads inputs gray\(1\) \+ hint_ab\(2\) but task"):
     inference.from_bundle(str(changed))
-  proc = _colorize_cli(
+  proc = colorize_cli(
     f"--bundle={changed}", str(photos / "odd.png"), f"--output={tmp_path / 'out'}"
   )
   errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]

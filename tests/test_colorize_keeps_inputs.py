@@ -5,13 +5,11 @@ unless allowed, and renamed outputs are mapped to their inputs."""
 import hashlib
 import json
 import os
-import subprocess
-import sys
 
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, load_config
+from conftest import colorize_cli, load_config
 from PIL import Image
 
 from colorize_jax import colorize, inference, tasks
@@ -59,28 +57,18 @@ def _digests(root):
   }
 
 
-def _cli(*args):
-  return subprocess.run(
-    [sys.executable, "-m", "colorize_jax.colorize", *args],
-    capture_output=True,
-    text=True,
-    timeout=300,
-    cwd=ROOT,
-  )
-
-
 def test_an_output_inside_an_input_folder_is_refused_in_one_line(bundle, tmp_path):
   photos = _album(tmp_path / "photos")
   before = _digests(photos)
   for output in (photos, photos / "colorized"):
-    proc = _cli(f"--bundle={bundle}", str(photos), f"--output={output}")
+    proc = colorize_cli(f"--bundle={bundle}", str(photos), f"--output={output}")
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode != 0 and len(errors) == 1, proc.stderr
     assert "--allow_output_in_input" in errors[0] and str(photos) in errors[0]
     assert "Traceback" not in proc.stderr
   assert _digests(photos) == before  # Nothing written, nothing replaced.
   # Beside a named input file counts too.
-  proc = _cli(f"--bundle={bundle}", str(photos / "a.jpg"), f"--output={photos}")
+  proc = colorize_cli(f"--bundle={bundle}", str(photos / "a.jpg"), f"--output={photos}")
   assert proc.returncode != 0 and "is the folder of the input" in proc.stderr
   assert _digests(photos) == before
 
@@ -144,7 +132,7 @@ def test_colliding_names_are_printed_and_recorded(bundle, tmp_path):
   _photo(tmp_path / "z" / "a.jpg", 2)
   out = tmp_path / "out"
   inputs = [str(tmp_path / d / f) for d, f in (("x", "a.jpg"), ("y", "a.png"), ("z", "a.jpg"))]
-  proc = _cli(f"--bundle={bundle}", *inputs, f"--output={out}")
+  proc = colorize_cli(f"--bundle={bundle}", *inputs, f"--output={out}")
   assert proc.returncode == 0, proc.stderr
   assert sorted(os.listdir(out)) == ["a.png", "a_1.png", "a_2.png", colorize.NAMES_FILE]
   assert f"{inputs[1]} -> {out / 'a_1.png'}" in proc.stderr
@@ -154,7 +142,9 @@ def test_colliding_names_are_printed_and_recorded(bundle, tmp_path):
   assert "2 output(s) renamed" in proc.stderr
 
   # Rerun over the inputs and the output folder, allowed: the three outputs are skipped, counted.
-  proc = _cli(f"--bundle={bundle}", *inputs, str(out), f"--output={out}", "--allow_output_in_input")
+  proc = colorize_cli(
+    f"--bundle={bundle}", *inputs, str(out), f"--output={out}", "--allow_output_in_input"
+  )
   assert proc.returncode == 0, proc.stderr
   assert "skipped 3 file(s) colorize wrote itself" in proc.stderr
   assert sorted(os.listdir(out)) == ["a.png", "a_1.png", "a_2.png", colorize.NAMES_FILE]

@@ -7,11 +7,8 @@ import sys
 import time
 
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
-from conftest import ROOT
-
-from colorize_jax.outputs.writer import read_metrics
+from conftest import ROOT, epoch_records, restored_state, step_losses
 
 pytestmark = pytest.mark.slow
 
@@ -58,25 +55,6 @@ def _complete_steps(workdir):
   )
 
 
-def _state(workdir, step):
-  return ocp.StandardCheckpointer().restore(
-    os.path.join(workdir, "checkpoints", str(step), "state")
-  )
-
-
-def _step_losses(workdir):
-  return {r["step"]: r["train/loss"] for r in read_metrics(workdir) if r["kind"] == "step"}
-
-
-def _epoch_records(workdir):
-  """Epoch records without their wall time: train means (over the whole epoch) and validation."""
-  return [
-    {k: v for k, v in r.items() if not k.startswith("time/")}
-    for r in read_metrics(workdir)
-    if r["kind"] == "epoch"
-  ]
-
-
 def test_sigkill_mid_training_then_relaunch_equals_an_uninterrupted_run(tmp_path):
   reference, killed = str(tmp_path / "reference"), str(tmp_path / "killed")
   done = _run(reference, *RESUMABLE)
@@ -104,13 +82,13 @@ def test_sigkill_mid_training_then_relaunch_equals_an_uninterrupted_run(tmp_path
 
   final = max(_complete_steps(reference))
   assert final == max(_complete_steps(killed)) == 12
-  a, b = _state(reference, final), _state(killed, final)
+  a, b = restored_state(reference, final), restored_state(killed, final)
   for x, y in zip(__import__("jax").tree.leaves(a), __import__("jax").tree.leaves(b)):
     np.testing.assert_array_equal(x, y)
   # Same batches and randomness at every step: identical loss trajectories.
-  assert _step_losses(reference) == _step_losses(killed)
+  assert step_losses(reference) == step_losses(killed)
   # The epoch the kill cut in two reports the mean of all its steps, as the uninterrupted run does.
-  assert _epoch_records(reference) == _epoch_records(killed)
+  assert epoch_records(reference) == epoch_records(killed)
 
 
 def test_main_command_writes_its_outputs_and_says_where(tmp_path):

@@ -17,11 +17,9 @@ import sys
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
-from conftest import ROOT
+from conftest import ROOT, checkpoint_steps, epoch_records, restored_state, step_losses
 
-from colorize_jax.outputs.writer import read_metrics
 from colorize_jax.train import preemption
 
 pytestmark = pytest.mark.slow
@@ -70,29 +68,6 @@ def _env(**extra):
 
 def _args(workdir):
   return ["--config=configs/unet.py:smoke", f"--workdir={workdir}", *OVERRIDES]
-
-
-def _steps(workdir):
-  directory = os.path.join(workdir, "checkpoints")
-  return sorted(int(d) for d in os.listdir(directory) if d.isdigit())
-
-
-def _state(workdir, step):
-  return ocp.StandardCheckpointer().restore(
-    os.path.join(workdir, "checkpoints", str(step), "state")
-  )
-
-
-def _step_losses(workdir):
-  return {r["step"]: r["train/loss"] for r in read_metrics(workdir) if r["kind"] == "step"}
-
-
-def _epoch_records(workdir):
-  return [
-    {k: v for k, v in r.items() if not k.startswith("time/")}
-    for r in read_metrics(workdir)
-    if r["kind"] == "epoch"
-  ]
 
 
 def _launch(args, timeout=300):
@@ -151,7 +126,7 @@ def test_a_signal_saves_the_current_step_and_the_relaunch_equals_an_uninterrupte
   code, stderr = _interrupt(workdir, [sig], tmp_path)
   assert code == preemption.EXIT_CODE, stderr[-3000:]
   saved = PAUSE_AT + 1  # The step that was running finishes and is saved, mid-epoch.
-  assert _steps(workdir) == [3, saved]
+  assert checkpoint_steps(workdir) == [3, saved]
   # The same command, with --workdir (already explicit here).
   resume = shlex.join([os.path.basename(sys.executable), "launch.py", *_args(workdir)])
   assert stderr.splitlines()[-1] == (
@@ -165,11 +140,13 @@ def test_a_signal_saves_the_current_step_and_the_relaunch_equals_an_uninterrupte
   resumed = _launch(shlex.split(resume)[1:])  # The printed command, with this interpreter.
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert f"resuming at step {saved}" in resumed.stderr
-  assert _steps(workdir)[-1] == _steps(reference)[-1] == 9
-  for a, b in zip(jax.tree.leaves(_state(reference, 9)), jax.tree.leaves(_state(workdir, 9))):
+  assert checkpoint_steps(workdir)[-1] == checkpoint_steps(reference)[-1] == 9
+  for a, b in zip(
+    jax.tree.leaves(restored_state(reference, 9)), jax.tree.leaves(restored_state(workdir, 9))
+  ):
     np.testing.assert_array_equal(a, b)
-  assert _step_losses(workdir) == _step_losses(reference)
-  assert _epoch_records(workdir) == _epoch_records(reference)
+  assert step_losses(workdir) == step_losses(reference)
+  assert epoch_records(workdir) == epoch_records(reference)
   final = [
     json.loads(pathlib.Path(d, "final_metrics.json").read_text()) for d in (reference, workdir)
   ]
@@ -185,8 +162,8 @@ def test_a_signal_during_the_epoch_end_stops_with_that_epochs_checkpoint(tmp_pat
   assert stderr.splitlines()[-1].startswith(
     f"stopped by SIGTERM: saved step 3 (end of epoch 1) to {workdir}/checkpoints/3; resume with: "
   )
-  assert _steps(workdir) == [3]
-  assert max(_step_losses(workdir)) == 3
+  assert checkpoint_steps(workdir) == [3]
+  assert max(step_losses(workdir)) == 3
 
 
 def test_a_second_ctrl_c_exits_at_once_without_saving(tmp_path):
@@ -197,7 +174,7 @@ def test_a_second_ctrl_c_exits_at_once_without_saving(tmp_path):
     "interrupted twice: exited at once without saving; relaunching resumes from step 3 "
     f"({workdir}/checkpoints/3)"
   )
-  assert _steps(workdir) == [3]  # Nothing after the pause's step was saved.
+  assert checkpoint_steps(workdir) == [3]  # Nothing after the pause's step was saved.
   assert (tmp_path / "run" / "run.lock").read_text() == ""
 
 
@@ -245,5 +222,5 @@ def test_processes_of_a_multi_process_run_agree_on_the_step_they_save(tmp_path):
   for text in stderr:  # Each process stopped after that very step.
     assert f"after step {saved}: checkpoint {workdir}/checkpoints/{saved} written" in text
   assert "resume with:" not in stderr[1]  # The one line comes from process 0.
-  assert _steps(workdir)[-1] == saved
+  assert checkpoint_steps(workdir)[-1] == saved
   assert (tmp_path / "run" / "run.lock").read_text() == ""

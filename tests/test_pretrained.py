@@ -5,7 +5,6 @@ Every bundle shipped in pretrained/ must load, colorize a photo and match its ca
 generated here from a tiny run by the script's own export, evaluation and card functions, so the
 checks run before any real bundle ships."""
 
-import importlib.util
 import json
 import os
 import re
@@ -16,22 +15,13 @@ import sys
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, load_config, trained_run
+from conftest import ROOT, load_bench, load_config, trained_run
 from PIL import Image
 
 from colorize_jax import color, colorize, inference, pretrained
 from colorize_jax.data.sources import sample
 
-
-def _load_bench(name: str):
-  spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = module  # dataclasses look their module up there.
-  spec.loader.exec_module(module)
-  return module
-
-
-train_pretrained = _load_bench("train_pretrained")
+train_pretrained = load_bench("train_pretrained")
 TINY = train_pretrained.Model("tiny", "configs/unet.py:smoke", "a tiny test model")
 SHIPPED = [m.name for m in pretrained.shipped()]
 

@@ -1,29 +1,18 @@
 """bench/results_table.py (RESULTS.md from the study's workdirs) and the study's resume rules."""
 
-import importlib.util
 import json
 import os
-import sys
 import time
 
 import pytest
-from conftest import ROOT, load_config
+from conftest import load_bench, load_config
 
 from colorize_jax import evaluate
 from colorize_jax.outputs import metric_names
 from colorize_jax.train import trainer
 
-
-def _load_bench(name: str):
-  spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  sys.modules[spec.name] = module  # dataclasses look their module up there.
-  spec.loader.exec_module(module)
-  return module
-
-
-results_table = _load_bench("results_table")
-reference_study = _load_bench("reference_study")
+results_table = load_bench("results_table")
+reference_study = load_bench("reference_study")
 
 
 def _write(path, data):
