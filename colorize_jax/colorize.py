@@ -4,13 +4,14 @@
   python -m colorize_jax.colorize --bundle=bundles/unet photos/ --output=out/
   # A model shipped in pretrained/ (colorize_jax/pretrained.py), by name, or the default one:
   python -m colorize_jax.colorize --bundle=pretrained:hints photo.jpg --output=out/
-  python -m colorize_jax.colorize photo.jpg --output=out/
+  python -m colorize_jax.colorize photo.jpg             # writes ./colorized/photo.png
   # The bundle-less form colorizes with a run's checkpoint (here runs/pix2pix-short):
   python -m colorize_jax.colorize --config=configs/pix2pix.py:short photos/ --output=out/
 
 INPUT is any mix of files, folders (their image files, recursively) and
 globs. Any size, aspect ratio or mode (gray, RGB, RGBA, palette, 16-bit,
-EXIF-rotated). Each output is OUT/<name>.png at the input's full resolution.
+EXIF-rotated). Each output is OUT/<name>.png at the input's full resolution;
+without --output, OUT is ./colorized (DEFAULT_OUTPUT), named in the last line.
 
 How full resolution works: the photo is padded to a centred square
 (mirrored borders) and resized to the model's image_size, so the model sees
@@ -76,6 +77,9 @@ _BATCH_PIXELS = 1 << 25
 
 # The PNG text chunk that marks a file colorize wrote (its value: JSON with the input's path).
 MARKER = "colorize_jax"
+# --output when none is given: a folder of its own in the current folder, never the photos' own
+# folder, so the one-argument form cannot mix outputs with photos.
+DEFAULT_OUTPUT = "colorized"
 # Written into --output whenever an output's name is not its input's own: output -> input.
 NAMES_FILE = "colorize_names.json"
 
@@ -495,7 +499,11 @@ def define_flags() -> None:
     "workdir, e.g. configs/pix2pix.py:short for runs/pix2pix-short.",
   )
   flags.DEFINE_string("checkpoint", "best", "With --workdir: best, last or a step number.")
-  flags.DEFINE_string("output", None, "Folder for the colorized PNGs.")
+  flags.DEFINE_string(
+    "output",
+    None,
+    f"Folder for the colorized PNGs (default: ./{DEFAULT_OUTPUT} in the current folder).",
+  )
   flags.DEFINE_bool(
     "allow_output_in_input",
     False,
@@ -537,7 +545,8 @@ def main(argv):
   if not inputs:
     raise app.UsageError("give at least one INPUT (file, folder or glob)")
   if not FLAGS.output:
-    raise app.UsageError("--output is required")
+    FLAGS.output = DEFAULT_OUTPUT
+    logging.info("no --output: writing to %s", os.path.abspath(DEFAULT_OUTPUT))
   pairs, missing = expand_inputs(inputs)
   if not pairs and not missing:
     sys.exit(

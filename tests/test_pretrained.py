@@ -202,13 +202,12 @@ def test_the_default_comes_first_and_names_resolve(two_shipped):
 
 
 def _colorize(args, pretrained_dir, tmp_path):
+  """`python -m colorize_jax.colorize photo.jpg ARGS` in tmp_path, as a newcomer types it."""
   env = dict(os.environ, COLORIZE_JAX_PRETRAINED=pretrained_dir)
-  photo = tmp_path / "photo.jpg"
-  Image.fromarray(_photo()).save(photo)
+  Image.fromarray(_photo()).save(tmp_path / "photo.jpg")
   return subprocess.run(
-    [sys.executable, "-m", "colorize_jax.colorize", str(photo), f"--output={tmp_path / 'out'}"]
-    + args,
-    cwd=ROOT,
+    [sys.executable, "-m", "colorize_jax.colorize", "photo.jpg"] + args,
+    cwd=tmp_path,
     env=env,
     capture_output=True,
     text=True,
@@ -223,7 +222,9 @@ def test_colorize_without_a_model_uses_the_default_shipped_bundle(two_shipped, t
   said = [line for line in proc.stderr.splitlines() if "the shipped model" in line]
   assert len(said) == 1 and "unet (regression, 32 px" in said[0], proc.stderr
   assert os.path.join(two_shipped, "unet") in said[0]
-  assert (tmp_path / "out" / "photo.png").exists()
+  # No --output either: ./colorized, named in the log.
+  assert (tmp_path / "colorized" / "photo.png").exists()
+  assert f"no --output: writing to {tmp_path / 'colorized'}" in proc.stderr
 
 
 @pytest.mark.slow
