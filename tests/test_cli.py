@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, xla_flags
 from test_workdir_lock import _holder
 
 from colorize_jax import colorize
@@ -19,7 +19,7 @@ CONFIGS = ROOT / "configs"
 
 def _env():
   return os.environ | {
-    "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+    "XLA_FLAGS": xla_flags(8),
     "JAX_PLATFORMS": "cpu",
   }
 

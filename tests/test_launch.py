@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, epoch_records, restored_state, step_losses
+from conftest import ROOT, epoch_records, restored_state, step_losses, xla_flags
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ RESUMABLE = [
 
 def _env():
   return os.environ | {
-    "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+    "XLA_FLAGS": xla_flags(8),
     "JAX_PLATFORMS": "cpu",
   }
 

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from conftest import ROOT
+from conftest import ROOT, xla_flags
 
 from colorize_jax import tasks
 from colorize_jax.data import DataPipeline
@@ -31,7 +31,7 @@ def _two_processes(workdir: str, timeout: float = 400) -> tuple[list[int], list[
   """launch.py as processes 0 and 1 of one run on loopback: (return codes, outputs)."""
   port = _free_port()
   env = os.environ | {
-    "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+    "XLA_FLAGS": xla_flags(4),
     "JAX_PLATFORMS": "cpu",
   }
   args = [

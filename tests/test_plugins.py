@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import ROOT, load_config
+from conftest import ROOT, load_config, xla_flags
 from PIL import Image
 
 from colorize_jax import color, inference, registry, tasks
@@ -135,7 +135,7 @@ def _run(root, *args):
     env=os.environ
     | {
       "PYTHONPATH": str(root),  # The copy's package, not the installed one.
-      "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+      "XLA_FLAGS": xla_flags(8),
       "JAX_PLATFORMS": "cpu",
     },
     capture_output=True,

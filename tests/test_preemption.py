@@ -18,7 +18,7 @@ import sys
 import jax
 import numpy as np
 import pytest
-from conftest import ROOT, checkpoint_steps, epoch_records, restored_state, step_losses
+from conftest import ROOT, checkpoint_steps, epoch_records, restored_state, step_losses, xla_flags
 
 from colorize_jax.train import preemption
 
@@ -60,7 +60,7 @@ runpy.run_path("launch.py", run_name="__main__")
 
 def _env(**extra):
   return os.environ | {
-    "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+    "XLA_FLAGS": xla_flags(8),
     "JAX_PLATFORMS": "cpu",
     **extra,
   }
@@ -190,7 +190,7 @@ def test_processes_of_a_multi_process_run_agree_on_the_step_they_save(tmp_path):
     f"--coordinator_address=127.0.0.1:{port}",
     "--num_processes=2",
   ]
-  env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "SIGNALS": "1"}
+  env = {"XLA_FLAGS": xla_flags(4), "SIGNALS": "1"}
   logs = [tmp_path / f"process_{i}.stderr" for i in range(2)]
   processes = []
   for i in range(2):
