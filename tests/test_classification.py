@@ -185,7 +185,9 @@ def test_step_on_8_devices_equals_step_on_1_device(load_config):
     task.train_step, state, _batch(), jax.random.key(1)
   )
   assert int(state8.step) == int(state1.step) == 1
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5), state1, state8)
+  # Adam's first update is lr * g / (|g| + eps): where |g| is near eps, the sums' rounding moves
+  # it by a fraction of lr (1e-3), so parameters agree to 0.1 lr; the metrics, to rounding.
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-4), state1, state8)
   jax.tree.map(
     lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), metrics1, metrics8
   )

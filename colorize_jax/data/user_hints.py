@@ -22,6 +22,7 @@ automatic colorization.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -66,11 +67,24 @@ class HintMaps:
     return int(self.hint_mask.sum())
 
 
+def _unparsed(text) -> HintError:
+  return HintError(f"colour {text!r} does not parse; give hex RGB like '#c03020' or 'ab': [a, b]")
+
+
 def hex_to_ab(text: str) -> tuple[float, float]:
   """'#rrggbb' or '#rgb' (the '#' optional) -> its Lab (a, b)."""
-  match = _HEX.match(text.strip()) if isinstance(text, str) else None
+  if not isinstance(text, str):
+    raise _unparsed(text)
+  return _hex_to_ab(text)
+
+
+# Cached: the demo converts every point of a photo again at each click, and each conversion is a
+# few eager JAX calls (~15 ms each on a loaded 2-core CPU).
+@functools.lru_cache(maxsize=4096)
+def _hex_to_ab(text: str) -> tuple[float, float]:
+  match = _HEX.match(text.strip())
   if not match:
-    raise HintError(f"colour {text!r} does not parse; give hex RGB like '#c03020' or 'ab': [a, b]")
+    raise _unparsed(text)
   digits = match.group(1)
   if len(digits) == 3:
     digits = "".join(d * 2 for d in digits)
