@@ -219,7 +219,7 @@ def write_png(image: np.ndarray, target: str, source: str) -> None:
     Image.fromarray(image).save(tmp, pnginfo=info)
 
 
-def record_names(output: str, renamed: dict[str, str], written: list[tuple[str, str]]) -> str:
+def record_names(output: str, written: list[tuple[str, str]]) -> str:
   """OUT/colorize_names.json: {output file: input} for this run's outputs, merged with the
   file an earlier run left (entries for other outputs stay)."""
   path = os.path.join(output, NAMES_FILE)
@@ -351,9 +351,11 @@ def _load(path: str, max_pixels: int | None = decode.MAX_PIXELS):
 
 
 def _pixels(path: str) -> int:
-  """Width x height from the header (0 when it cannot be read: _load reports that)."""
+  """Width x height from the header (0 when it cannot be read: _load reports that). Whatever
+  the size: --max_megapixels is enforced where the photo loads, and batching must count a photo
+  above the default limit too."""
   try:
-    width, height = decode.image_size(path)
+    width, height = decode.image_size(path, max_pixels=None)
   except ImageDecodeError:
     return 0
   return width * height
@@ -467,7 +469,7 @@ def colorize_paths(
         rate,
       )
   if renamed and written:
-    logging.info("input -> output names: %s", record_names(output, renamed, written))
+    logging.info("input -> output names: %s", record_names(output, written))
   return result
 
 

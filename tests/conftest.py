@@ -11,7 +11,8 @@ import tempfile
 # Backend optimisation level 0: a smoke model's step compiles in about 60% of the time (pix2pix
 # smoke, one run: 41 s against 69 s, load 4-6) and runs as fast at these sizes; results are the
 # same up to float rounding, and every comparison in the suite is between runs compiled alike.
-# Speed is measured in bench/, never here. An XLA_FLAGS set outside is used as it is.
+# Speed is measured in bench/, never here. An XLA_FLAGS set outside (as in
+# `XLA_FLAGS=--xla_force_host_platform_device_count=8 pytest`) is completed with what it lacks.
 QUICK_COMPILE_FLAGS = "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
 
 
@@ -20,7 +21,16 @@ def xla_flags(devices: int = 8) -> str:
   return f"--xla_force_host_platform_device_count={devices} {QUICK_COMPILE_FLAGS}"
 
 
-os.environ.setdefault("XLA_FLAGS", xla_flags(8))
+def _completed_xla_flags(given: str) -> str:
+  flags = given.split()
+  if not any(f.startswith("--xla_force_host_platform_device_count") for f in flags):
+    flags.append("--xla_force_host_platform_device_count=8")
+  if not any(f.startswith("--xla_backend_optimization_level") for f in flags):
+    flags += QUICK_COMPILE_FLAGS.split()
+  return " ".join(flags)
+
+
+os.environ["XLA_FLAGS"] = _completed_xla_flags(os.environ.get("XLA_FLAGS", ""))
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Partitionable threefry makes XLA:CPU compile parameter init ~8x slower
 # (8.4 s against 1.1 s for a tiny cGAN). Results stay deterministic and equal

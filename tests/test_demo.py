@@ -41,19 +41,6 @@ def warm_flat_photos(count: int, size: int, seed: int) -> np.ndarray:
   return np.broadcast_to(rgb[:, None, None, :], (count, size, size, 3)).copy()
 
 
-# A tiny network compiles in a third of the time with XLA's cheap passes and runs about as fast.
-_QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-
-
-def _quick_jit(fn):
-  try:
-    jitted = jax.jit(fn, compiler_options=_QUICK_COMPILE)
-    jax.jit(jnp.sin, compiler_options=_QUICK_COMPILE).lower(jnp.zeros(2)).compile()
-    return jitted
-  except Exception:  # pylint: disable=broad-except  (a jaxlib without these options)
-    return jax.jit(fn)
-
-
 def train_tiny_hints_model(size=16, steps=300, seed=0):
   """configs/hints.py:smoke, smaller, trained on warm flat photos (about 10 s on a 2-core CPU):
   it colours a photo warm by itself and takes a point's colour where the point is.
@@ -64,8 +51,8 @@ def train_tiny_hints_model(size=16, steps=300, seed=0):
   config.data.image_size = size
   task = tasks.build(config)
   optimizers = {"model": optax.adam(3e-3)}
-  state = _quick_jit(lambda key: task.init_state(key, size, optimizers))(jax.random.key(seed))
-  step = _quick_jit(task.train_step)
+  state = jax.jit(lambda key: task.init_state(key, size, optimizers))(jax.random.key(seed))
+  step = jax.jit(task.train_step)
   for i in range(steps):
     state, _ = step(state, {"image": warm_flat_photos(16, size, 1000 + i)}, jax.random.key(i))
   return config, task, state

@@ -191,7 +191,7 @@ def _to_array(img: Image.Image, band_bytes: int = 1 << 24) -> np.ndarray:
   return out
 
 
-def image_size(path: PathOrFile) -> tuple[int, int]:
+def image_size(path: PathOrFile, *, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
   """(width, height) from the header only; raises ImageDecodeError.
 
   Cheap screening for indexing: it catches non-images and bad headers, not
@@ -202,7 +202,7 @@ def image_size(path: PathOrFile) -> tuple[int, int]:
       size = img.size
   except Exception as e:
     raise ImageDecodeError(_name(path), f"{type(e).__name__}: {e}") from e
-  check_pixels(_name(path), *size, MAX_PIXELS)
+  check_pixels(_name(path), *size, max_pixels)
   return size
 
 

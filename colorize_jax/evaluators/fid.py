@@ -32,6 +32,7 @@ import os
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
+from flax import traverse_util
 
 from colorize_jax.evaluators import fid_weights, inception, metrics
 
@@ -90,16 +91,8 @@ def load_params(path: str | None = None) -> dict:
         f"{path} is not a colorize_jax FID weights file ({meta.get('format')!r}); convert "
         "again: python -m colorize_jax.evaluators.fid_weights --convert"
       )
-    params = {}
-    for key in data.files:
-      if key == "__meta__":
-        continue
-      node = params
-      *parents, leaf = key.split("/")
-      for p in parents:
-        node = node.setdefault(p, {})
-      node[leaf] = data[key]
-  return params
+    flat = {key: data[key] for key in data.files if key != "__meta__"}
+  return traverse_util.unflatten_dict(flat, sep="/")
 
 
 # -- features (jit-able) ------------------------------------------------------------------------

@@ -113,7 +113,7 @@ class StepLog:
     t = self.ctx
     fetched = [{k: float(v) for k, v in m.items()} for m in jax.device_get(pending)]
     for i, m in enumerate(fetched):
-      self.check(step - len(fetched) + 1 + i, m)
+      check_step(step - len(fetched) + 1 + i, m, self.initial_norms, self.factor, t.checkpoints)
     perf = self.meter.report(step)
     t.writer.scalars(step, {f"train/{k}": v for k, v in fetched[-1].items()} | perf, kind="step")
     logging.info(
@@ -123,9 +123,6 @@ class StepLog:
     )
     # Skipped updates' NaN losses would make the epoch's means NaN: means of the applied steps.
     return [m for m in fetched if all(math.isfinite(v) for v in m.values())]
-
-  def check(self, step: int, m: dict[str, float]) -> None:
-    check_step(step, m, self.initial_norms, self.factor, self.ctx.checkpoints)
 
 
 def check_step(
