@@ -5,6 +5,9 @@ colorize_jax/pretrained.py).
   python bench/train_pretrained.py --data=../shared/data --only=unet
   python bench/train_pretrained.py --data=../shared/data --ship_partial   # ship what runs have now
   python bench/train_pretrained.py --data=../shared/data --dry_run        # the plan, nothing run
+  python bench/train_pretrained.py --data=../shared/data --ship_from=runs/reference_study
+      # ship the reference study's finished runs as they are (64 px, 21,504 images): an interim
+      # bundle while the 128 px runs train
 
 For each model of MODELS (its recipe and the overrides below), at --image_size (128 px) and
 batch --batch_size (16), it trains on DATA/birds/train (--train_sets=birds,flowers adds
@@ -114,7 +117,8 @@ MODELS = (
     eval_flags=("--config.eval.hint_counts=(0,1,10)",),
     caveats=(
       "With no hints it colours automatically, like an MSE U-Net (its 0-hint rows); its "
-      "hints were trained as 1-9 px patches at 128 px.",
+      "hints were trained as 1-9 px patches at its image size (above): points drawn on a "
+      "larger working resolution cover fewer of its pixels.",
     ),
   ),
 )
@@ -143,6 +147,13 @@ def define_flags() -> None:
   )
   flags.DEFINE_bool(
     "ship_partial", False, "Train nothing: export and card each run's latest checkpoint now."
+  )
+  flags.DEFINE_string(
+    "ship_from",
+    None,
+    "Train nothing: ship each model's finished run from this folder of runs (DIR/<name>, e.g. "
+    "the reference study's), as it was trained (its own size, data and budget); its card counts "
+    "its images against --budget_images. With --ship_partial, a run partway there too.",
   )
   flags.DEFINE_bool("dry_run", False, "Print the plan and the commands; run nothing.")
 
@@ -280,13 +291,38 @@ def record_session(workdir: str, model: Model, command: list[str], info: dict) -
   os.replace(path + ".tmp", path)
 
 
+RUN_RECORDS = ("pretrained.json", "study.json")  # This script's record, the reference study's.
+
+
+def run_record(workdir: str) -> dict:
+  """The run's record of its sessions and command: this script's or the reference study's
+  (for a run shipped --ship_from the study); {} if none."""
+  for name in RUN_RECORDS:
+    path = os.path.join(workdir, name)
+    if os.path.exists(path):
+      with open(path) as f:
+        return json.load(f)
+  return {}
+
+
 def machines(workdir: str) -> list[str]:
-  path = os.path.join(workdir, "pretrained.json")
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    sessions = json.load(f).get("sessions", [])
+  sessions = run_record(workdir).get("sessions", [])
   return list(dict.fromkeys(s.get("machine_text", "?") for s in sessions))
+
+
+def trained_by(workdir: str) -> str:
+  """Which script made the run, by its record: "train_pretrained" (this one) or "study"
+  (bench/reference_study.py, shipped --ship_from)."""
+  for name in RUN_RECORDS:
+    if os.path.exists(os.path.join(workdir, name)):
+      return os.path.splitext(name)[0].replace("pretrained", "train_pretrained")
+  return "unknown"
+
+
+def recorded_train_command(workdir: str) -> str | None:
+  """The launch.py command the run was trained with, as its record holds it."""
+  record = run_record(workdir)
+  return record.get("command") or record.get("commands", {}).get("train")
 
 
 # -- shipping ----------------------------------------------------------------------------------
@@ -381,6 +417,12 @@ def generated_caveats(card: dict) -> list[str]:
     f"({card['image_size']} px unless the demo or caller picks another) and upsampled: small "
     "objects and thin stripes get no colour of their own; detail comes from the photo's own L."
   )
+  if card.get("trained_by") == "study":
+    out.append(
+      f"Interim: the reference study's finished run (bench/reference_study.py, "
+      f"{card['image_size']} px), shipped as it was trained (--ship_from) until this script's "
+      f"own {BUDGET_IMAGES:,}-image run at 128 px replaces it."
+    )
   if not card["complete"]:
     share = card["images_seen"] / max(card["images_budget"], 1)
     out.append(
@@ -415,7 +457,7 @@ def make_card(
   budget_images: int,
   scores: dict[str, dict],
   regenerate: str,
-  train: list[str] | None,
+  train: str | None,
 ) -> dict:
   """card.json's content, from the run (its config, checkpoint progress and sessions), the
   exported bundle and its scores."""
@@ -444,6 +486,7 @@ def make_card(
     "epochs": progress.get("epoch"),
     "train_seconds": progress.get("train_seconds"),
     "machines": machines(os.path.join(ROOT, workdir)),
+    "trained_by": trained_by(os.path.join(ROOT, workdir)),
     "data": {
       "train_sets": list(train_sets),
       "train_folder": described,
@@ -455,7 +498,7 @@ def make_card(
     "metrics": {name: metrics_of(s["report"]) for name, s in scores.items()},
     "commands": {
       "regenerate": regenerate,
-      "train": shlex.join(["python"] + train[1:]) if train else None,
+      "train": train,
       "export": shlex.join(
         ["python", "-m", "colorize_jax.export", f"--workdir={workdir}", f"--checkpoint={step}"]
         + [f"--output={_from_root(bundle_dir)}"]
@@ -607,11 +650,13 @@ def ship(
   train_sets: list[str],
   budget_images: int,
   regenerate: str,
-  train: list[str] | None = None,
+  train: list[str] | str | None = None,
   log=print,
 ) -> dict:
   """Exports checkpoint `step` of `workdir` to ROOT/<name> with its card (see the docstring);
-  returns the card."""
+  `train`: its training command (argv, or as text); returns the card."""
+  if isinstance(train, list):
+    train = shlex.join(["python"] + train[1:])
   final = os.path.join(root, model.name)
   staging = os.path.join(root, f".{model.name}.new")
   shutil.rmtree(staging, ignore_errors=True)
@@ -726,6 +771,8 @@ def regenerate_command(model: Model) -> str:
   for name, default in (("budget_images", BUDGET_IMAGES), ("image_size", 128), ("batch_size", 16)):
     if FLAGS[name].value != default:
       argv.append(f"--{name}={FLAGS[name].value}")
+  if FLAGS.ship_from:
+    argv.append(f"--ship_from={FLAGS.ship_from}")
   return shlex.join(argv)
 
 
@@ -754,9 +801,10 @@ def main(argv):
     f"{FLAGS.image_size} px; bundles to {root}",
     flush=True,
   )
+  runs = os.path.normpath(os.path.expanduser(FLAGS.ship_from)) if FLAGS.ship_from else out
   for name in FLAGS.only:
     model = BY_NAME[name]
-    workdir = os.path.join(out, workdir_name(model, FLAGS.train_sets))
+    workdir = os.path.join(runs, workdir_name(model, FLAGS.train_sets))
     folder = train_folder(data, out, FLAGS.train_sets)
     train = train_command(
       model,
@@ -770,13 +818,22 @@ def main(argv):
       train_images=count_images(folder),
     )
     absolute = os.path.join(ROOT, workdir)
-    done = trained(absolute, steps)
-    todo_train = not done and not FLAGS.ship_partial
+    if FLAGS.ship_from:
+      # Shipped as it was trained: finished means at its own budget, not at this script's.
+      done = os.path.exists(os.path.join(absolute, "final_metrics.json"))
+      if not done and not FLAGS.ship_partial:
+        print(f"=== {name}: {workdir} has not finished (add --ship_partial to ship it anyway)")
+        continue
+      train = recorded_train_command(absolute)
+    else:
+      done = trained(absolute, steps)
+    todo_train = not done and not FLAGS.ship_partial and not FLAGS.ship_from
     latest = latest_step(absolute)
     print(
       f"=== {name} ({model.config}): step {latest or 0:,} of {steps:,}"
       + (", training" if todo_train else "")
-      + (", shipping partway" if FLAGS.ship_partial and not done else ""),
+      + (", shipping partway" if FLAGS.ship_partial and not done else "")
+      + (", shipping it as trained there" if FLAGS.ship_from and done else ""),
       flush=True,
     )
     if FLAGS.dry_run:

@@ -312,3 +312,58 @@ def test_ship_partial_ships_the_latest_checkpoint_once(tmp_path_factory, eval_da
   assert f"images seen: {step * card['batch_size']:,} of 86,016" in markdown
   assert set(card["metrics"]) == {"birds_val", "kodak24"}
   assert f"pretrained/unet already holds step {step:,}: nothing to ship" in run()
+
+
+@pytest.mark.slow
+def test_ship_from_ships_a_finished_study_run_as_it_was_trained(
+  tmp_path_factory, eval_data, tmp_path
+):
+  """--ship_from=DIR: the reference study's finished run DIR/<name> is shipped as trained, its
+  card taking the study's record (command, machine) and saying it is interim; an unfinished one
+  only with --ship_partial."""
+  study_runs = tmp_path / "study"
+  workdir = study_runs / "unet"
+  shutil.copytree(trained_run(tmp_path_factory), workdir)
+  record = {
+    "recipe": "unet",
+    "commands": {"train": "python launch.py --config=configs/unet.py --workdir=study/unet"},
+    "sessions": [{"machine_text": "cpu:cpu x1, a test machine"}],
+  }
+  (workdir / "study.json").write_text(json.dumps(record))
+  os.makedirs(os.path.join(eval_data, "birds", "train"), exist_ok=True)
+  command = [
+    sys.executable,
+    "bench/train_pretrained.py",
+    f"--data={eval_data}",
+    f"--ship_from={study_runs}",
+    f"--pretrained={tmp_path / 'shipped'}",
+    "--only=unet",
+  ]
+
+  def run(*extra):
+    proc = subprocess.run(
+      command + list(extra), cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc.stdout
+
+  os.rename(workdir / "final_metrics.json", tmp_path / "final_metrics.json")
+  out = run()
+  assert "has not finished (add --ship_partial to ship it anyway)" in out
+  assert not os.path.exists(tmp_path / "shipped" / "unet")
+  os.rename(tmp_path / "final_metrics.json", workdir / "final_metrics.json")
+
+  out = run()
+  assert "shipping it as trained there" in out
+  assert not [
+    line for line in out.splitlines() if "--mode=eval" not in line and "$ python launch" in line
+  ]
+  card, markdown = _card(str(tmp_path / "shipped" / "unet"))
+  assert card["trained_by"] == "study" and card["step"] == train_pretrained.latest_step(
+    str(workdir)
+  )
+  assert card["commands"]["train"] == record["commands"]["train"]
+  assert card["machines"] == ["cpu:cpu x1, a test machine"]
+  assert f"--ship_from={study_runs}" in card["commands"]["regenerate"]
+  assert "Interim: the reference study's finished run" in markdown
+  assert record["commands"]["train"] in markdown
