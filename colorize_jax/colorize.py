@@ -147,10 +147,10 @@ def _distinct(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def _unique_names(found: list[tuple[str, str]], taken=None) -> list[tuple[str, str]]:
-  """Same file once; two inputs that would write the same output get _1, _2, ...; so does a
-  name for which `taken(name)` is true (an existing file that must stay)."""
+  """From `_expand`'s files (each once): two inputs that would write the same output get _1,
+  _2, ...; so does a name for which `taken(name)` is true (an existing file that must stay)."""
   used, out = set(), []
-  for path, name in _distinct(found):
+  for path, name in found:
     unique, i = name, 0
     while unique in used or (taken is not None and taken(unique)):
       i += 1
@@ -193,7 +193,6 @@ def plan_outputs(
   An output may replace only nothing or colorize's own earlier output: an existing file of any
   other kind (an input of this run, or not) is kept and the output takes the next free `_N`.
   """
-  found = _distinct(found)
   own = [path for path, _ in found if path.lower().endswith(".png") and is_colorize_output(path)]
   skipped = set(own)
   found = [(path, name) for path, name in found if path not in skipped]

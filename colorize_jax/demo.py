@@ -697,14 +697,18 @@ def build_app(demo: Demo, default_size: int = DEFAULT_SIZE):
 
     outputs = [session, status, slider, results, downloads, hint_canvas]
     settings = [models_box, size_box]
-    upload.upload(add_photos, [upload, session, *settings], [*outputs, photos])
-    example_gallery.select(pick_example, [session, *settings], [*outputs, photos])
-    photos.select(pick_photo, [session, *settings], outputs)
-    models_box.change(rerun, [session, *settings], outputs)
-    size_box.change(rerun, [session, *settings], outputs)
-    hint_canvas.select(add_point, [session, picker, *settings], outputs)
-    undo_button.click(undo, [session, *settings], outputs)
-    clear_button.click(clear, [session, *settings], outputs)
+    # Every event that colorizes waits its turn in one queue, in the order the page sent them:
+    # a slow answer to an earlier event (a model ticked a moment before an upload) never lands
+    # after, and over, the answer to a later one.
+    one_at_a_time = {"concurrency_id": "colorize", "concurrency_limit": 1}
+    upload.upload(add_photos, [upload, session, *settings], [*outputs, photos], **one_at_a_time)
+    example_gallery.select(pick_example, [session, *settings], [*outputs, photos], **one_at_a_time)
+    photos.select(pick_photo, [session, *settings], outputs, **one_at_a_time)
+    models_box.change(rerun, [session, *settings], outputs, **one_at_a_time)
+    size_box.change(rerun, [session, *settings], outputs, **one_at_a_time)
+    hint_canvas.select(add_point, [session, picker, *settings], outputs, **one_at_a_time)
+    undo_button.click(undo, [session, *settings], outputs, **one_at_a_time)
+    clear_button.click(clear, [session, *settings], outputs, **one_at_a_time)
     results.select(show_in_slider, [session], [slider])
   return page
 

@@ -189,16 +189,24 @@ def _download(page) -> np.ndarray:
 
 
 def _tick_only(page, *labels: str) -> None:
-  """Ticks these models and no other; again if the page (still settling) lost a click."""
-  for _ in range(5):
+  """Ticks these models and no other; again if the page lost a click. A page still settling
+  after its load can undo a click a second later (seen on a loaded machine), so the ticks must
+  hold over two looks 1.5 s apart."""
+
+  def ticked_as_wanted(boxes) -> bool:
+    return all(box.is_checked() == (box.get_attribute("name") in labels) for box in boxes)
+
+  for _ in range(8):
     boxes = page.locator("#models input[type=checkbox]").all()
     for box in boxes:
       if box.is_checked() != (box.get_attribute("name") in labels):
         box.set_checked(box.get_attribute("name") in labels)
         page.wait_for_timeout(300)
     page.wait_for_timeout(500)
-    if all(box.is_checked() == (box.get_attribute("name") in labels) for box in boxes):
-      return
+    if ticked_as_wanted(boxes):
+      page.wait_for_timeout(1500)
+      if ticked_as_wanted(boxes):
+        return
   raise AssertionError(f"could not tick {labels} alone")
 
 

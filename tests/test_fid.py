@@ -23,7 +23,7 @@ from conftest import ROOT, smoke_config, trained_run
 from scipy import linalg
 
 from colorize_jax import evaluate
-from colorize_jax.evaluators import fid, fid_weights, inception, metrics, specs
+from colorize_jax.evaluators import fid, fid_cache, fid_weights, inception, metrics, specs
 from colorize_jax.outputs.writer import read_metrics
 from colorize_jax.train import trainer
 
@@ -230,21 +230,29 @@ def test_few_images_warn_and_report_the_count(caplog):
   assert "FID needs at least 2 images, got 1: not computed" in caplog.text
 
 
-def _standin_features(params, rgb_uint8, pred_rgb01, *, with_gray):
+def _standin(images255):
   """Cheap 2-d 'features' the per-image rows also hold (colorfulness), instead of Inception."""
+  cf = metrics.colorfulness(images255)
+  return jnp.stack([cf, cf**2 / 100.0], axis=1)
+
+
+def _standin_prediction_features(params, rgb_uint8, pred_rgb01):
   del params
+  return {fid.PRED: _standin(metrics.quantize(metrics.with_true_luminance(rgb_uint8, pred_rgb01)))}
 
-  def feats(images255):
-    cf = metrics.colorfulness(images255)
-    return jnp.stack([cf, cf**2 / 100.0], axis=1)
 
-  out = {
-    fid.PRED: feats(metrics.quantize(metrics.with_true_luminance(rgb_uint8, pred_rgb01))),
-    fid.TRUE: feats(rgb_uint8.astype(jnp.float32)),
-  }
+def _standin_photo_features(params, rgb_uint8, *, with_gray):
+  del params
+  out = {fid.TRUE: _standin(rgb_uint8.astype(jnp.float32))}
   if with_gray:
-    out[fid.GRAY] = feats(metrics.quantize(metrics.with_true_luminance(rgb_uint8, None)))
+    out[fid.GRAY] = _standin(metrics.quantize(metrics.with_true_luminance(rgb_uint8, None)))
   return out
+
+
+def _use_standin(monkeypatch):
+  monkeypatch.setattr(fid, "prediction_features", _standin_prediction_features)
+  monkeypatch.setattr(fid, "photo_features", _standin_photo_features)
+  monkeypatch.setattr(fid, "load_params", lambda path=None: {"unused": np.zeros(1, np.float32)})
 
 
 @pytest.fixture(scope="module")
@@ -261,8 +269,7 @@ def test_eval_reports_fid_of_every_example_with_its_count(run, tmp_path, monkeyp
     evaluate.evaluate_run(config, run)
 
   weights.write_bytes(b"")  # Present; what it holds is the stand-in's business.
-  monkeypatch.setattr(fid, "image_features", _standin_features)
-  monkeypatch.setattr(fid, "load_params", lambda path=None: {"unused": np.zeros(1, np.float32)})
+  _use_standin(monkeypatch)
   with caplog.at_level(logging.INFO):
     report = evaluate.evaluate_run(config, run)
   with open(os.path.join(run, "eval", "test.json")) as f:
@@ -295,8 +302,7 @@ def test_fid_every_epoch_can_be_the_monitor(tmp_path, monkeypatch):
   weights = tmp_path / "weights.npz"
   weights.write_bytes(b"")
   monkeypatch.setenv("COLORIZE_JAX_FID_WEIGHTS", str(weights))
-  monkeypatch.setattr(fid, "image_features", _standin_features)
-  monkeypatch.setattr(fid, "load_params", lambda path=None: {"unused": np.zeros(1, np.float32)})
+  _use_standin(monkeypatch)
   config = smoke_config()
   config.num_epochs = 2
   config.evals.val.fid = "epochs"
@@ -307,3 +313,73 @@ def test_fid_every_epoch_can_be_the_monitor(tmp_path, monkeypatch):
   assert len(epochs) == 2 and all(np.isfinite(r["val/fid"]) for r in epochs)
   assert "val/gray/fid" in epochs[0] and "val/gray/fid" not in epochs[1]  # Once per run.
   assert result["monitor"] == "val/fid" and np.isfinite(result["val"]["fid"])
+
+
+def test_scoring_the_same_photos_again_takes_their_features_from_the_cache(
+  run, tmp_path, monkeypatch, caplog
+):
+  weights = tmp_path / "weights.npz"
+  weights.write_bytes(b"")
+  monkeypatch.setenv("COLORIZE_JAX_FID_WEIGHTS", str(weights))
+  _use_standin(monkeypatch)
+  config = smoke_config()
+  config.eval.fid = "final"
+  reports = []
+  for _ in range(2):
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+      reports.append(evaluate.evaluate_run(config, run))
+    reports[-1]["log"] = [r.getMessage() for r in caplog.records if "FID photo" in r.message]
+  first, again = reports
+  (line,) = first["log"]
+  assert ": 0 batch(es) from the cache," in line, line
+  batches = int(line.split(", ")[1].split()[0])
+  assert batches >= 1
+  assert f": {batches} batch(es) from the cache, 0 computed" in again["log"][0]
+  assert len(os.listdir(tmp_path / fid_cache.FOLDER)) == batches
+  for key in ("fid", "psnr"):
+    assert again["metrics"][key] == pytest.approx(first["metrics"][key], rel=1e-6)
+  assert again["gray_baseline"]["fid"] == pytest.approx(first["gray_baseline"]["fid"], rel=1e-6)
+
+  # Turned off: computed again, nothing read.
+  monkeypatch.setenv(fid_cache.ENV, "off")
+  caplog.clear()
+  with caplog.at_level(logging.INFO):
+    off = evaluate.evaluate_run(config, run)
+  assert not [r for r in caplog.records if "FID photo" in r.getMessage()]
+  assert off["metrics"]["fid"] == pytest.approx(first["metrics"]["fid"], rel=1e-6)
+
+
+def test_the_photo_cache_names_batches_by_content_and_drops_bad_and_old_entries(tmp_path):
+  weights = tmp_path / "weights.npz"
+  weights.write_bytes(b"w")
+  cache = fid_cache.PhotoFeatureCache(str(tmp_path / "cache"), str(weights))
+  images = np.zeros((2, 8, 8, 3), np.uint8)
+  other = images.copy()
+  other[1, 3, 3, 0] = 1
+  key = cache.key(images, with_gray=True)
+  assert key == cache.key(images.copy(), with_gray=True)
+  assert key != cache.key(other, with_gray=True) and key != cache.key(images, with_gray=False)
+  features = {fid.TRUE: np.ones((2, 4)), fid.GRAY: np.zeros((2, 4))}
+  assert cache.get(key, fid.photo_keys(True)) is None
+  cache.put(key, features)
+  got = cache.get(key, fid.photo_keys(True))
+  np.testing.assert_array_equal(got[fid.TRUE], features[fid.TRUE])
+  assert (cache.hits, cache.misses) == (1, 1)
+  # New weights (another file, or the same rewritten) name other entries.
+  weights.write_bytes(b"w2")
+  assert fid_cache.PhotoFeatureCache(cache.directory, str(weights)).key(images, True) != key
+
+  # A damaged entry is a miss, and goes.
+  path = os.path.join(cache.directory, key + ".npz")
+  with open(path, "wb") as f:
+    f.write(b"not an npz")
+  assert cache.get(key, fid.photo_keys(True)) is None and not os.path.exists(path)
+
+  # Beyond the byte limit, the least recently used go first.
+  for i, stamp in enumerate((100, 300, 200)):
+    cache.put(f"k{i}", features)
+    os.utime(os.path.join(cache.directory, f"k{i}.npz"), (stamp, stamp))
+  size = os.path.getsize(os.path.join(cache.directory, "k0.npz"))
+  assert cache.prune(max_bytes=2 * size) == 2 * size
+  assert sorted(os.listdir(cache.directory)) == ["k1.npz", "k2.npz"]

@@ -92,7 +92,12 @@ def split_of(key: str, fractions: Sequence[float]) -> str:
   [0, 1) against the cumulative fractions. Adding or removing other keys never moves it; the
   counts follow the fractions on average (a binomial spread on small folders)."""
   split_bounds(0, fractions)  # Checks the fractions.
-  position = int(_hash_key(key)[:_HASH_DIGITS], 16) / 16**_HASH_DIGITS
+  return _split_at(_hash_key(key), fractions)
+
+
+def _split_at(digest: str, fractions: Sequence[float]) -> str:
+  """split_of for a key's hash (checked fractions)."""
+  position = int(digest[:_HASH_DIGITS], 16) / 16**_HASH_DIGITS
   total, acc = float(sum(fractions)), 0.0
   for split, fraction in zip(SPLITS, fractions):
     acc += fraction
@@ -116,8 +121,10 @@ def split_by_hash(
   check_split(split)
   if method not in SPLIT_METHODS:
     raise ValueError(f"data.split_method={method!r}: use one of {', '.join(SPLIT_METHODS)}")
-  ordered = sorted(keys, key=lambda k: (_hash_key(k), k))
+  split_bounds(0, fractions)  # Checks the fractions.
+  digests = {k: _hash_key(k) for k in keys}
+  ordered = sorted(keys, key=lambda k: (digests[k], k))
   if method == "path":
-    return [k for k in ordered if split_of(k, fractions) == split]
+    return [k for k in ordered if _split_at(digests[k], fractions) == split]
   start, stop = split_bounds(len(ordered), fractions)[split]
   return ordered[start:stop]

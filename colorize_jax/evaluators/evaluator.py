@@ -15,9 +15,10 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from colorize_jax.evaluators import fid as fid_lib
-from colorize_jax.evaluators import metrics
+from colorize_jax.evaluators import fid_cache, metrics
 from colorize_jax.outputs import grids
 from colorize_jax.runtime import parallel, xla_options
 from colorize_jax.tasks import base
@@ -45,12 +46,14 @@ class Scores:
     return dict(sorted(means.items())) | {"examples": self.count}
 
 
-def per_example(task, state, batch, fid_params=None, *, with_gray: bool):
+def per_example(task, state, batch, fid_params=None, *, with_gray: bool, photo_features=True):
   """Every metric of one batch, each [B], and the batch's mask: one prediction.
 
   The task builds the network's inputs from the batch (`model_inputs`, no rng: evaluation
   samples nothing) and turns predictions into RGB (`to_rgb`). With `fid_params` (the Inception
-  weights) the scores also hold fid.FEATURE_KEYS, [B, 2048] each."""
+  weights) the scores also hold the prediction's FID features [B, 2048] and, with
+  `photo_features`, the photo's and gray baseline's (fid.FEATURE_KEYS; without, they come from
+  evaluators/fid_cache.py)."""
   inputs, targets = task.model_inputs(batch)
   pred, aux = task.eval_outputs(state, inputs)
   # A NaN loss is the worst loss, +inf (metrics.py: non-finite predictions score the worst).
@@ -61,7 +64,9 @@ def per_example(task, state, batch, fid_params=None, *, with_gray: bool):
   pred_rgb = task.to_rgb(batch, pred)
   scores |= metrics.image_metrics(batch["image"], targets, pred, pred_rgb, gray=gray)
   if fid_params is not None:
-    scores |= fid_lib.image_features(fid_params, batch["image"], pred_rgb, with_gray=with_gray)
+    scores |= fid_lib.prediction_features(fid_params, batch["image"], pred_rgb)
+    if photo_features:
+      scores |= fid_lib.photo_features(fid_params, batch["image"], with_gray=with_gray)
   return scores, batch["mask"]  # The mask replicated too: every process can read it.
 
 
@@ -80,11 +85,15 @@ class Evaluator:
     mesh = parallel.make_mesh() if mesh is None else mesh
     self.data_sharding = parallel.data_sharding(mesh)
     self.replicated = parallel.replicated(mesh)
+    # (with_gray, photo_features) -> the jitted `per_example`; without photo features it is
+    # only ever called with the FID weights (their features come from the cache).
     self._scores = {
-      gray: xla_options.jit(
-        functools.partial(per_example, task, with_gray=gray), out_shardings=self.replicated
+      (gray, photos): xla_options.jit(
+        functools.partial(per_example, task, with_gray=gray, photo_features=photos),
+        out_shardings=self.replicated,
       )
       for gray in (False, True)
+      for photos in (False, True)
     }
     self._transformed = {}  # (with_gray, transform) -> jitted `transformed`, made on first use.
     self._fid_params = None  # The Inception weights on the devices, loaded on first use.
@@ -103,9 +112,9 @@ class Evaluator:
     )
     return sorted(scores)
 
-  def _scorer(self, with_gray: bool, transform):
+  def _scorer(self, with_gray: bool, transform, photo_features: bool = True):
     if transform is None:
-      return self._scores[with_gray]
+      return self._scores[with_gray, photo_features]
     key = (with_gray, transform)
     if key not in self._transformed:
       self._transformed[key] = xla_options.jit(
@@ -141,17 +150,26 @@ class Evaluator:
     """
     if fid and transform is not None:
       raise ValueError("FID is scored on the batches as they are, without a transform")
-    scorer = self._scorer(with_gray, transform)
     args = (self.fid_params(),) if fid else ()  # Another signature: compiled once more.
-    pending, seen = [], 0
+    cache = fid_cache.for_this_process() if fid else None
+    photo_keys = fid_lib.photo_keys(with_gray)
+    pending, stored, seen = [], [], 0
     for local in batches:
       if max_examples and seen >= max_examples:
         break
+      key = cache.key(local["image"], with_gray) if cache else None
+      cached = cache.get(key, photo_keys) if cache else None
       batch = parallel.global_batch(local, self.data_sharding)
       seen += batch["image"].shape[0]
+      scorer = self._scorer(with_gray, transform, photo_features=cached is None)
       pending.append(scorer(state, batch, *args))
+      stored.append((key, cached))
     positions, values, features, start = [], {}, {}, 0
-    for scores, mask in jax.device_get(pending):
+    for (scores, mask), (key, cached) in zip(jax.device_get(pending), stored):
+      if cached is not None:
+        scores = scores | cached
+      elif key is not None:
+        cache.put(key, {k: scores[k] for k in photo_keys})
       keep = np.flatnonzero(np.asarray(mask))
       positions.extend((start + keep).tolist())
       start += len(mask)
@@ -162,6 +180,15 @@ class Evaluator:
     sets = metrics.set_metrics(values)
     if fid:
       sets |= fid_lib.set_metrics({k: np.concatenate(v) for k, v in features.items()}, name)
+    if cache is not None:
+      cache.prune()
+      logging.info(
+        "FID photo features%s: %d batch(es) from the cache, %d computed (%s)",
+        f" of {name!r}" if name else "",
+        cache.hits,
+        cache.misses,
+        cache.directory,
+      )
     return Scores(positions, values, sets)
 
   def sample_grid(self, state, images: np.ndarray) -> np.ndarray:

@@ -16,8 +16,9 @@ time. A spec's `fid` (config.evals.<name>.fid, config.eval.fid for --mode=eval; 
   epochs  also at every scored epoch (logged as <name>/fid; it can be early stopping's
           monitor); missing weights stop the run likewise
   off     never
-FID costs three Inception-v3 passes (prediction, photo, gray) at 299x299 per image; on a
-2-core CPU that is far more than everything else an evaluation does, hence the default cadence.
+FID costs three Inception-v3 passes (prediction, photo, gray) at 299x299 per image the first time
+photos are scored, one afterwards; on a 2-core CPU that is far more than everything else an
+evaluation does, hence the default cadence.
 
 Counts: with n images the covariance has rank at most n - 1, so below 2049 images it is singular
 and FID is biased upwards (more so the fewer images) and comparable only at equal n; the report
@@ -98,18 +99,26 @@ def load_params(path: str | None = None) -> dict:
 # -- features (jit-able) ------------------------------------------------------------------------
 
 
-def image_features(params, rgb_uint8, pred_rgb01, *, with_gray: bool) -> dict:
-  """Pool3 features [B, 2048] of the saved prediction, of the photo and (with_gray) of the gray
-  baseline: the images the other metrics score (metrics.with_true_luminance, rounded)."""
+def prediction_features(params, rgb_uint8, pred_rgb01) -> dict:
+  """Pool3 features [B, 2048] of the saved prediction: the image the other metrics score
+  (metrics.with_true_luminance, rounded)."""
   pred = metrics.quantize(metrics.with_true_luminance(rgb_uint8, pred_rgb01))
-  out = {
-    PRED: inception.features(params, pred),
-    TRUE: inception.features(params, rgb_uint8.astype(jnp.float32)),
-  }
+  return {PRED: inception.features(params, pred)}
+
+
+def photo_features(params, rgb_uint8, *, with_gray: bool) -> dict:
+  """Pool3 features [B, 2048] of the photo and (with_gray) of its gray baseline: the same for
+  every model, so evaluators/fid_cache.py keeps them."""
+  out = {TRUE: inception.features(params, rgb_uint8.astype(jnp.float32))}
   if with_gray:
     gray = metrics.quantize(metrics.with_true_luminance(rgb_uint8, None))
     out[GRAY] = inception.features(params, gray)
   return out
+
+
+def photo_keys(with_gray: bool) -> tuple[str, ...]:
+  """The keys `photo_features` returns."""
+  return (TRUE, GRAY) if with_gray else (TRUE,)
 
 
 # -- the distance (host, float64) ---------------------------------------------------------------

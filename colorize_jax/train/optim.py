@@ -115,10 +115,15 @@ def build(opt_cfg, total_steps: int | None) -> Scheduled:
   return Scheduled(tx, schedule)
 
 
-def step_budget(config, num_train_examples: int) -> tuple[int, int]:
-  """(steps per epoch, total steps): the train split in batches, capped by max_train_steps."""
+def step_budget(
+  config, num_train_examples: int, origin: tuple[int, int] = (0, 0)
+) -> tuple[int, int]:
+  """(steps per epoch, total steps): the train split in batches for num_epochs, counted from
+  `origin` (step, epochs complete then; checkpoint.Progress's origin after a data change),
+  capped by max_train_steps."""
   steps_per_epoch = num_train_examples // config.batch_size
-  total = steps_per_epoch * config.num_epochs
+  origin_step, origin_epoch = origin
+  total = origin_step + max(config.num_epochs - origin_epoch, 0) * steps_per_epoch
   if config.get("max_train_steps"):
     total = min(total, config.max_train_steps)
   return steps_per_epoch, total

@@ -40,16 +40,11 @@ def make_train_step(task, config):
   return train_step
 
 
-def step_budget(config, num_train_examples: int, origin: tuple[int, int] = (0, 0)):
-  """(steps per epoch, total steps): optim.step_budget, with epochs counted from `origin`
-  (step, epochs complete then; checkpoint.Progress.origin_step) after a data change."""
-  steps_per_epoch, total = optim.step_budget(config, num_train_examples)
-  origin_step, origin_epoch = origin
-  if origin_step:
-    total = origin_step + max(config.num_epochs - origin_epoch, 0) * steps_per_epoch
-    if config.get("max_train_steps"):
-      total = min(total, config.max_train_steps)
-  return steps_per_epoch, total
+def epoch_origin(step: int, progress: checkpoint.Progress, data_changed: bool) -> tuple[int, int]:
+  """(step, epochs complete then) that the run's epochs are counted from, resuming checkpoint
+  `step` with its `progress`: that checkpoint itself when the data changed (its epoch starts
+  again), else the origin it carries."""
+  return (step, progress.epoch) if data_changed else (progress.origin_step, progress.origin_epoch)
 
 
 class RunSetup:
@@ -96,12 +91,8 @@ class RunSetup:
     self.epoch_origin = (0, 0)
     resumes = checkpoint.latest_progress(checkpoint_dir)
     if resumes is not None:
-      step, progress = resumes
-      changed = self.data_changed
-      self.epoch_origin = (
-        (step, progress.epoch) if changed else (progress.origin_step, progress.origin_epoch)
-      )
-    self.steps_per_epoch, self.total_steps = step_budget(
+      self.epoch_origin = epoch_origin(*resumes, self.data_changed)
+    self.steps_per_epoch, self.total_steps = optim.step_budget(
       config, self.data.num_examples("train"), self.epoch_origin
     )
     self.task = tasks.build(config) if task is None else task
@@ -171,12 +162,7 @@ class RunSetup:
     restored = self.checkpoints.restore_latest(checkpoint.abstract_like(state), data_iter)
     if restored is not None:
       latest, state, progress = restored
-      counted_from = (
-        (latest, progress.epoch)
-        if self.data_changed
-        else (progress.origin_step, progress.origin_epoch)
-      )
-      if counted_from != self.epoch_origin:
+      if epoch_origin(latest, progress, self.data_changed) != self.epoch_origin:
         # The step budget was made from the newest checkpoint's progress; an older one was
         # restored (the newest is damaged, now moved aside) and counts epochs differently.
         raise checkpoint.CheckpointError(
