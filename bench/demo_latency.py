@@ -91,13 +91,16 @@ def photos(folder: str, source: str | None, count: int) -> list[str]:
   return paths
 
 
-def serve(bundles: list[str], size: int, log_path: str):
+def serve(bundles: list[str], size: int, log_path: str, shipped: bool = False):
+  """`python -m colorize_jax.demo` on a free local port with these bundles (and, with `shipped`,
+  the models in pretrained/), one CPU device; (its process, its URL) once it answers."""
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
   env = dict(os.environ)
   env.pop("XLA_FLAGS", None)
-  env["COLORIZE_JAX_PRETRAINED"] = os.path.join(os.path.dirname(log_path), "none")
+  if not shipped:
+    env["COLORIZE_JAX_PRETRAINED"] = os.path.join(os.path.dirname(log_path), "none")
   proc = subprocess.Popen(
     [sys.executable, "-m", "colorize_jax.demo", f"--bundles={','.join(bundles)}"]
     + [f"--port={port}", f"--size={size}"],
@@ -119,18 +122,44 @@ def serve(bundles: list[str], size: int, log_path: str):
   raise SystemExit("the demo did not start")
 
 
-def tick_only(page, label: str) -> None:
-  """Ticks model `label` alone; again if the page (still settling) lost a click."""
-  for _ in range(5):
+SETTLE_MS = 2000
+
+
+def open_page(page, url: str, timeout_s: float = 120.0) -> None:
+  """Loads the demo and waits until it has settled: the upload field there, the example
+  gallery's photos decoded, then SETTLE_MS more. A model ticked sooner after the load can show
+  as ticked and still not be sent with the next upload (seen on a loaded machine: the test of
+  two models side by side got one)."""
+  page.goto(url)
+  page.wait_for_selector("#upload input[type=file]", state="attached", timeout=timeout_s * 1e3)
+  page.wait_for_load_state("load")
+  page.wait_for_function(
+    "() => [...document.querySelectorAll('#examples img')].every(i => i.complete)",
+    timeout=timeout_s * 1e3,
+  )
+  page.wait_for_timeout(SETTLE_MS)
+
+
+def tick_only(page, *labels: str) -> None:
+  """Ticks these models and no other; again if the page lost a click. A page still settling
+  after its load can undo a click a second later (seen on a loaded machine), so the ticks must
+  hold over two looks 1.5 s apart. tests/test_demo_browser.py uses it too."""
+
+  def ticked_as_wanted(boxes) -> bool:
+    return all(box.is_checked() == (box.get_attribute("name") in labels) for box in boxes)
+
+  for _ in range(8):
     boxes = page.locator("#models input[type=checkbox]").all()
     for box in boxes:
-      if box.is_checked() != (box.get_attribute("name") == label):
-        box.set_checked(box.get_attribute("name") == label)
+      if box.is_checked() != (box.get_attribute("name") in labels):
+        box.set_checked(box.get_attribute("name") in labels)
         page.wait_for_timeout(300)
     page.wait_for_timeout(500)
-    if all(box.is_checked() == (box.get_attribute("name") == label) for box in boxes):
-      return
-  raise SystemExit(f"could not tick {label} alone")
+    if ticked_as_wanted(boxes):
+      page.wait_for_timeout(1500)
+      if ticked_as_wanted(boxes):
+        return
+  raise RuntimeError(f"could not tick {labels} alone")
 
 
 def server_ms(log_path: str, what: str, model: str) -> list[float]:
@@ -158,8 +187,7 @@ def main(argv):
         browser = playwright.chromium.launch(executable_path=FLAGS.chromium, args=["--no-sandbox"])
         for label in bundles:
           page = browser.new_page(viewport={"width": 1400, "height": 1000})
-          page.goto(url)
-          page.wait_for_selector("#upload input[type=file]", state="attached")
+          open_page(page, url)
           page.wait_for_load_state("load")
           page.evaluate("document.fonts.ready.then(() => true)")
           tick_only(page, label)

@@ -4,7 +4,8 @@ Playwright's Python package, against `python -m colorize_jax.demo` on a free loc
 An upload comes back colorized at full resolution; a colour point moves the colour at its spot
 toward its colour, and undo takes it back; bad uploads get a message and the server goes on;
 the page fetches nothing from any other host. Screenshots go to the test's tmp folder, and to
-$COLORIZE_JAX_DEMO_SCREENSHOT when set (docs/demo.png, the README's, is made so).
+$COLORIZE_JAX_DEMO_SCREENSHOT when set (the README's docs/demo.png is bench/demo_screenshot.py's,
+with a shipped model).
 
 Needs the [demo,browser] extras and chromium; .ci/run installs them (the extras in a venv of
 their own) and runs `pytest -m browser` there. Elsewhere these tests skip, saying what is missing.
@@ -22,7 +23,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, load_bench
 from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -54,6 +55,7 @@ from test_demo import HINT, train_tiny_hints_model  # noqa: E402
 from colorize_jax import color, inference, pretrained  # noqa: E402
 from colorize_jax.data.sources import sample  # noqa: E402
 
+demo_latency = load_bench("demo_latency")  # Its tick_only: the same page, the same clicks.
 TINY, COPY = "tiny_hints", "tiny_copy"  # The second: the same weights under another name.
 SCREEN = {"width": 1400, "height": 1000}
 UPLOAD_SECONDS = 30.0  # A hang, not a speed test: bench/demo_latency.py measures the speed.
@@ -151,9 +153,7 @@ def page(browser, server, tmp_path):
       request_route.abort()
 
   tab.route("**/*", route)
-  tab.goto(server["url"])
-  tab.wait_for_selector("#upload input[type=file]", state="attached", timeout=60_000)
-  tab.wait_for_load_state("load")
+  demo_latency.open_page(tab, server["url"], timeout_s=60.0)
   tab.evaluate("document.fonts.ready.then(() => true)")  # Its own fonts are in.
   yield tab
   tab.screenshot(path=str(tmp_path / "last.png"), full_page=True)
@@ -188,28 +188,6 @@ def _download(page) -> np.ndarray:
   return np.asarray(Image.open(io.BytesIO(answer.body())).convert("RGB"))
 
 
-def _tick_only(page, *labels: str) -> None:
-  """Ticks these models and no other; again if the page lost a click. A page still settling
-  after its load can undo a click a second later (seen on a loaded machine), so the ticks must
-  hold over two looks 1.5 s apart."""
-
-  def ticked_as_wanted(boxes) -> bool:
-    return all(box.is_checked() == (box.get_attribute("name") in labels) for box in boxes)
-
-  for _ in range(8):
-    boxes = page.locator("#models input[type=checkbox]").all()
-    for box in boxes:
-      if box.is_checked() != (box.get_attribute("name") in labels):
-        box.set_checked(box.get_attribute("name") in labels)
-        page.wait_for_timeout(300)
-    page.wait_for_timeout(500)
-    if ticked_as_wanted(boxes):
-      page.wait_for_timeout(1500)
-      if ticked_as_wanted(boxes):
-        return
-  raise AssertionError(f"could not tick {labels} alone")
-
-
 def _screenshot(page, tmp_path, name: str) -> None:
   page.wait_for_timeout(500)  # Images decoded and laid out.
   page.screenshot(path=str(tmp_path / name), full_page=True)
@@ -221,7 +199,7 @@ def _screenshot(page, tmp_path, name: str) -> None:
 def test_an_upload_comes_back_colorized_at_full_resolution(page, photos, tmp_path, server):
   default = pretrained.default()
   shown = default.name if default else TINY
-  _tick_only(page, shown)
+  demo_latency.tick_only(page, shown)
   seconds = _upload(page, photos / "coffee.jpg")
   status = _status(page)
   assert f"coffee.jpg (768x512): {shown} " in status, status
@@ -239,7 +217,7 @@ def test_an_upload_comes_back_colorized_at_full_resolution(page, photos, tmp_pat
 
 
 def test_a_colour_point_moves_the_colour_there_and_undo_takes_it_back(page, photos, tmp_path):
-  _tick_only(page, TINY)
+  demo_latency.tick_only(page, TINY)
   _upload(page, photos / "coffee.jpg")
   plain = _download(page)
   page.click("#picker button.dialog-button")
@@ -278,7 +256,7 @@ def test_a_colour_point_moves_the_colour_there_and_undo_takes_it_back(page, phot
 
 
 def test_bad_uploads_get_a_message_and_the_server_goes_on(page, photos, tmp_path, server):
-  _tick_only(page, TINY)
+  demo_latency.tick_only(page, TINY)
   for name, said in (
     ("broken.jpg", "broken.jpg: not an image this demo can read"),
     ("huge.png", "huge.png: 8000x7000 is 56 megapixels, more than this demo takes"),
@@ -293,7 +271,7 @@ def test_bad_uploads_get_a_message_and_the_server_goes_on(page, photos, tmp_path
 
 
 def test_two_models_side_by_side(page, photos):
-  _tick_only(page, TINY, COPY)
+  demo_latency.tick_only(page, TINY, COPY)
   _upload(page, photos / "coffee.jpg")
   status = _status(page)
   assert f"{TINY} " in status and f"{COPY} " in status
