@@ -74,6 +74,7 @@ CARD_METRICS = (
   ("colorfulness", "colourfulness", "{:.1f}"),
   ("delta_colorfulness", "ΔCF", "{:.1f}"),
   ("ab_auc", "AuC", "{:.3f}"),
+  ("fid", "FID", "{:.1f}"),
 )
 
 
@@ -591,6 +592,12 @@ def render_card(card: dict) -> str:
     lines.append("|---|" + "---|" * len(CARD_METRICS))
     for name, scores in card["metrics"].items():
       lines += _metric_rows(name, scores)
+    if any("fid" in scores["model"] for scores in card["metrics"].values()):
+      lines += [
+        "",
+        "FID: of the whole set's Inception features against the photos' (evaluators/fid.py); "
+        "below 2,049 photos it is biased upwards, so compare it only at equal counts.",
+      ]
     for name, scores in card["metrics"].items():
       curve = scores.get("hint_curve", {}).get("psnr")
       if curve:
@@ -723,8 +730,8 @@ def readme_table(cards: list[dict]) -> str:
     )
   lines = [
     "| model | task | images seen | birds/val PSNR dB (gray) | SSIM (gray) | ΔCF (gray) "
-    "| kodak24 PSNR dB (gray) | ΔCF (gray) | card |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| FID (gray) | kodak24 PSNR dB (gray) | ΔCF (gray) | card |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   ]
   for card in cards:
     birds = card["metrics"].get("birds_val") or {"model": {}, "gray": {}}
@@ -735,7 +742,8 @@ def readme_table(cards: list[dict]) -> str:
     lines.append(
       f"| `{card['name']}` | {card['task']} | {seen} "
       f"| {_score(birds, 'psnr', '{:.2f}')} | {_score(birds, 'ssim', '{:.3f}')} "
-      f"| {_score(birds, 'delta_colorfulness', '{:.1f}')} | {_score(kodak, 'psnr', '{:.2f}')} "
+      f"| {_score(birds, 'delta_colorfulness', '{:.1f}')} | {_score(birds, 'fid', '{:.1f}')} "
+      f"| {_score(kodak, 'psnr', '{:.2f}')} "
       f"| {_score(kodak, 'delta_colorfulness', '{:.1f}')} "
       f"| [MODEL_CARD.md](pretrained/{card['name']}/MODEL_CARD.md) |"
     )
