@@ -280,6 +280,19 @@ def test_the_readme_table_is_written_from_the_shipped_cards(generated):
   assert row.endswith("| [MODEL_CARD.md](pretrained/tiny/MODEL_CARD.md) |")
 
 
+def _train_pretrained(*flags: str) -> str:
+  """bench/train_pretrained.py with these flags, from the repository root: its stdout."""
+  proc = subprocess.run(
+    [sys.executable, "bench/train_pretrained.py", *flags],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=600,
+  )
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+  return proc.stdout
+
+
 @pytest.mark.slow
 def test_ship_partial_ships_the_latest_checkpoint_once(tmp_path_factory, eval_data, tmp_path):
   """The command's --ship_partial: a run partway (here the smoke run, as runs/pretrained/unet)
@@ -287,23 +300,15 @@ def test_ship_partial_ships_the_latest_checkpoint_once(tmp_path_factory, eval_da
   runs = tmp_path / "runs"
   shutil.copytree(trained_run(tmp_path_factory), runs / "unet")
   os.makedirs(os.path.join(eval_data, "birds", "train"), exist_ok=True)
-  command = [
-    sys.executable,
-    "bench/train_pretrained.py",
+  flags = (
     f"--data={eval_data}",
     f"--out={runs}",
     f"--pretrained={tmp_path / 'shipped'}",
     "--only=unet",
     "--ship_partial",
-  ]
-
-  def run():
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return proc.stdout
-
+  )
   step = train_pretrained.latest_step(str(runs / "unet"))
-  out = run()
+  out = _train_pretrained(*flags)
   assert f"=== unet (configs/unet.py): step {step:,} of 5,376, shipping partway" in out
   commands = [line for line in out.splitlines() if line.startswith("$ python launch.py")]
   assert len(commands) == 2 and all("--mode=eval" in c for c in commands)  # Nothing trained.
@@ -311,7 +316,9 @@ def test_ship_partial_ships_the_latest_checkpoint_once(tmp_path_factory, eval_da
   assert card["step"] == step and not card["complete"]
   assert f"images seen: {step * card['batch_size']:,} of 86,016" in markdown
   assert set(card["metrics"]) == {"birds_val", "kodak24"}
-  assert f"pretrained/unet already holds step {step:,}: nothing to ship" in run()
+  assert f"pretrained/unet already holds step {step:,}: nothing to ship" in _train_pretrained(
+    *flags
+  )
 
 
 @pytest.mark.slow
@@ -331,29 +338,19 @@ def test_ship_from_ships_a_finished_study_run_as_it_was_trained(
   }
   (workdir / "study.json").write_text(json.dumps(record))
   os.makedirs(os.path.join(eval_data, "birds", "train"), exist_ok=True)
-  command = [
-    sys.executable,
-    "bench/train_pretrained.py",
+  flags = (
     f"--data={eval_data}",
     f"--ship_from={study_runs}",
     f"--pretrained={tmp_path / 'shipped'}",
     "--only=unet",
-  ]
-
-  def run(*extra):
-    proc = subprocess.run(
-      command + list(extra), cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return proc.stdout
-
+  )
   os.rename(workdir / "final_metrics.json", tmp_path / "final_metrics.json")
-  out = run()
+  out = _train_pretrained(*flags)
   assert "has not finished (add --ship_partial to ship it anyway)" in out
   assert not os.path.exists(tmp_path / "shipped" / "unet")
   os.rename(tmp_path / "final_metrics.json", workdir / "final_metrics.json")
 
-  out = run()
+  out = _train_pretrained(*flags)
   assert "shipping it as trained there" in out
   assert not [
     line for line in out.splitlines() if "--mode=eval" not in line and "$ python launch" in line
