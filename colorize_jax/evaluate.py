@@ -23,6 +23,7 @@ one warning line and ignored, so a 64 px run is never scored at the recipe's
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import jax
@@ -114,6 +115,32 @@ def run_config(config, workdir: str):
   return saved
 
 
+def reported_step(workdir: str) -> int | None:
+  """The step of the weights the run's end-of-run reports scored (final_metrics.json: its best
+  with early_stopping.restore_best, else its last); None before the run has finished."""
+  path = os.path.join(workdir, "final_metrics.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f).get("step")
+
+
+def warn_if_not_the_reported_weights(workdir: str, checkpoint: str, step: int) -> None:
+  """One line when the checkpoint scored is not the one the run's own reports scored: e.g. the
+  default 'best' of a run trained with restore_best off (the reference study's), whose
+  eval/<name>.json and final_metrics.json are of its last weights."""
+  reported = reported_step(workdir)
+  if reported is not None and reported != step:
+    logging.warning(
+      "scoring checkpoint %s (step %d), but the run's own end-of-run reports scored step %d; "
+      "--config.eval.checkpoint=%d scores those weights",
+      checkpoint,
+      step,
+      reported,
+      reported,
+    )
+
+
 def evaluate_run(config, workdir: str, evals: list[specs.EvalSpec] | None = None) -> dict:
   """Evaluates `config.eval.checkpoint` of the run in `workdir` with the evaluators `evals`
   (default: the one of config.eval) and writes their reports; returns the last report.
@@ -136,6 +163,7 @@ def evaluate_run(config, workdir: str, evals: list[specs.EvalSpec] | None = None
   fid.check_required(evals)  # Before restoring anything.
   mesh = parallel.make_mesh()
   task, state, step = inference.restore_state(config, workdir, config.eval.checkpoint, mesh=mesh)
+  warn_if_not_the_reported_weights(workdir, str(config.eval.checkpoint), step)
   evaluator = Evaluator(task, mesh)
   report = None
   for spec in evals:

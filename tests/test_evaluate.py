@@ -134,3 +134,24 @@ def test_eval_takes_the_generators_test_time_mode_from_the_command_line(tmp_path
     config = evaluate.run_config(cli, str(tmp_path))
   assert config.gan.test_time == "paper" and config.gan.test_time_seed == 3
   assert not [r for r in caplog.records if "ignoring the command line" in r.message]
+
+
+def test_eval_of_other_weights_than_the_runs_own_reports_says_so(run, caplog):
+  """The reference study's runs report their last weights; --mode=eval's default is 'best'. A
+  checkpoint other than the one final_metrics.json scored gets one line naming the step to use."""
+  with open(os.path.join(run, "final_metrics.json")) as f:
+    reported = json.load(f)["step"]
+  steps = sorted(int(d) for d in os.listdir(os.path.join(run, "checkpoints")) if d.isdigit())
+  other = next(s for s in steps if s != reported)
+  for checkpoint, warned in ((str(other), True), (str(reported), False)):
+    config = smoke_config()
+    config.eval.checkpoint, config.eval.name = checkpoint, f"at_{checkpoint}"
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+      assert evaluate.evaluate_run(config, run)["step"] == int(checkpoint)
+    said = [r.getMessage() for r in caplog.records if "end-of-run reports" in r.getMessage()]
+    expected = [
+      f"scoring checkpoint {other} (step {other}), but the run's own end-of-run reports scored "
+      f"step {reported}; --config.eval.checkpoint={reported} scores those weights"
+    ]
+    assert said == (expected if warned else [])
