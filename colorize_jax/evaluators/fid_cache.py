@@ -69,7 +69,6 @@ class PhotoFeatureCache:
     try:
       with np.load(path) as stored:
         found = {name: stored[name] for name in names}
-      os.utime(path)  # Recently used: kept longest.
     except FileNotFoundError:
       self.misses += 1
       return None
@@ -78,6 +77,10 @@ class PhotoFeatureCache:
       _remove(path)
       self.misses += 1
       return None
+    try:
+      os.utime(path)  # Recently used: pruned last. A read-only cache still serves.
+    except OSError:
+      pass
     self.hits += 1
     return found
 
