@@ -140,6 +140,40 @@ def open_page(page, url: str, timeout_s: float = 120.0) -> None:
   page.wait_for_timeout(SETTLE_MS)
 
 
+def status(page) -> str:
+  """The page's status line (what the last request did)."""
+  return page.inner_text("#status")
+
+
+def wait_status(page, text: str, timeout_s: float = 120.0) -> str:
+  """Waits until the status line holds `text`; the line."""
+  page.wait_for_function(
+    "t => document.querySelector('#status').innerText.includes(t)",
+    arg=text,
+    timeout=timeout_s * 1e3,
+  )
+  return status(page)
+
+
+def set_colour(page, colour: str) -> None:
+  """The colour of the next points (#rrggbb), typed into the picker."""
+  page.click("#picker button.dialog-button")
+  field = page.locator("#picker input[type=text]")
+  field.fill(colour)
+  field.press("Enter")
+  page.mouse.click(5, 5)  # Closes the picker.
+
+
+def click_photo_at(page, x: float, y: float) -> None:
+  """Clicks the hint canvas where it shows the photo's pixel (x, y): the image is letterboxed."""
+  image = page.locator("#canvas img")
+  box = image.bounding_box()
+  width, height = image.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+  scale = min(box["width"] / width, box["height"] / height, 1.0)
+  left, top = (box["width"] - width * scale) / 2, (box["height"] - height * scale) / 2
+  image.click(position={"x": left + x * scale, "y": top + y * scale})
+
+
 def tick_only(page, *labels: str) -> None:
   """Ticks these models and no other; again if the page lost a click. A page still settling
   after its load can undo a click a second later (seen on a loaded machine), so the ticks must
@@ -188,20 +222,16 @@ def main(argv):
         for label in bundles:
           page = browser.new_page(viewport={"width": 1400, "height": 1000})
           open_page(page, url)
-          page.wait_for_load_state("load")
           page.evaluate("document.fonts.ready.then(() => true)")
           tick_only(page, label)
           times = []
           for path in files:
             start = time.perf_counter()
             page.set_input_files("#upload input[type=file]", path)
-            name = os.path.basename(path)
-            page.wait_for_function(
-              "t => document.querySelector('#status').innerText.includes(t)", arg=name
-            )
+            answer = wait_status(page, os.path.basename(path))
             times.append((time.perf_counter() - start) * 1000)
-            if f": {label} " not in page.inner_text("#status"):
-              raise SystemExit(f"{label} did not answer: {page.inner_text('#status')}")
+            if f": {label} " not in answer:
+              raise SystemExit(f"{label} did not answer: {answer}")
           rows.append((label, size, "upload", times, server_ms(log_path, "upload", label)))
           if label.startswith("hints"):
             image = page.locator("#canvas img")
@@ -210,10 +240,7 @@ def main(argv):
             for i in range(FLAGS.repeats):
               start = time.perf_counter()
               image.click(position={"x": box["width"] * (0.2 + 0.1 * i), "y": box["height"] / 2})
-              page.wait_for_function(
-                "t => document.querySelector('#status').innerText.includes(t)",
-                arg=f"{i + 1} colour point",
-              )
+              wait_status(page, f"{i + 1} colour point")
               times.append((time.perf_counter() - start) * 1000)
             rows.append((label, size, "point", times, server_ms(log_path, "point", label)))
           page.close()

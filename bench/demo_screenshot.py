@@ -17,6 +17,7 @@ import sys
 import tempfile
 
 from absl import app, flags
+from PIL import Image
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -37,35 +38,6 @@ flags.DEFINE_string("chromium", shutil.which("chromium") or "/usr/bin/chromium",
 SCREEN = {"width": 1400, "height": 1000}
 
 
-def status(page) -> str:
-  return page.inner_text("#status")
-
-
-def wait_status(page, text: str, seconds: float = 120.0) -> str:
-  page.wait_for_function(
-    "t => document.querySelector('#status').innerText.includes(t)", arg=text, timeout=seconds * 1e3
-  )
-  return status(page)
-
-
-def click_photo_at(page, x: float, y: float) -> None:
-  """Clicks the hint canvas at the photo's (x, y) fractions (the image is letterboxed)."""
-  image = page.locator("#canvas img")
-  box = image.bounding_box()
-  width, height = image.evaluate("i => [i.naturalWidth, i.naturalHeight]")
-  scale = min(box["width"] / width, box["height"] / height, 1.0)
-  left, top = (box["width"] - width * scale) / 2, (box["height"] - height * scale) / 2
-  image.click(position={"x": left + x * width * scale, "y": top + y * height * scale})
-
-
-def set_colour(page, colour: str) -> None:
-  page.click("#picker button.dialog-button")
-  field = page.locator("#picker input[type=text]")
-  field.fill(colour)
-  field.press("Enter")
-  page.mouse.click(5, 5)  # Closes the picker.
-
-
 def main(argv):
   del argv
   from playwright import sync_api  # pylint: disable=g-import-not-at-top
@@ -81,11 +53,14 @@ def main(argv):
         demo_latency.open_page(page, url)
         demo_latency.tick_only(page, *FLAGS.models)
         page.set_input_files("#upload input[type=file]", photo)
-        print("upload:", wait_status(page, os.path.basename(photo)))
+        print("upload:", demo_latency.wait_status(page, os.path.basename(photo)))
         if any("hints" in name for name in FLAGS.models):
-          set_colour(page, FLAGS.colour)
-          click_photo_at(page, *(float(v) for v in FLAGS.point))
-          print("point:", wait_status(page, "1 colour point"))
+          demo_latency.set_colour(page, FLAGS.colour)
+          with Image.open(photo) as image:
+            width, height = image.size
+          x, y = (float(v) for v in FLAGS.point)
+          demo_latency.click_photo_at(page, x * width, y * height)
+          print("point:", demo_latency.wait_status(page, "1 colour point"))
         page.wait_for_timeout(1000)  # Images decoded and laid out.
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
         page.screenshot(path=FLAGS.output, full_page=False)

@@ -57,6 +57,7 @@ for _path in (ROOT, BENCH):  # Run as a script, or loaded by a test from its fil
 import reference_study as study  # noqa: E402
 
 from colorize_jax import pretrained  # noqa: E402
+from colorize_jax.outputs.rundir import RunDir  # noqa: E402
 
 STUDY_IMAGES = 21_504  # The reference study's budget per recipe (8 epochs of 168 x 16 at 64 px).
 BUDGET_IMAGES = 4 * STUDY_IMAGES
@@ -292,37 +293,28 @@ def record_session(workdir: str, model: Model, command: list[str], info: dict) -
   os.replace(path + ".tmp", path)
 
 
-RUN_RECORDS = ("pretrained.json", "study.json")  # This script's record, the reference study's.
+# Each script's record of a run it trained: this one's, the reference study's (--ship_from).
+RUN_RECORDS = {"pretrained.json": "train_pretrained", "study.json": "study"}
 
 
-def run_record(workdir: str) -> dict:
-  """The run's record of its sessions and command: this script's or the reference study's
-  (for a run shipped --ship_from the study); {} if none."""
-  for name in RUN_RECORDS:
-    path = os.path.join(workdir, name)
-    if os.path.exists(path):
-      with open(path) as f:
-        return json.load(f)
-  return {}
+def run_record(workdir: str) -> tuple[str, dict]:
+  """(the script that made the run, its record of sessions and command): ("unknown", {}) if
+  neither record is there."""
+  for name, script in RUN_RECORDS.items():
+    record = RunDir(workdir).read(name)
+    if record is not None:
+      return script, record
+  return "unknown", {}
 
 
 def machines(workdir: str) -> list[str]:
-  sessions = run_record(workdir).get("sessions", [])
+  sessions = run_record(workdir)[1].get("sessions", [])
   return list(dict.fromkeys(s.get("machine_text", "?") for s in sessions))
-
-
-def trained_by(workdir: str) -> str:
-  """Which script made the run, by its record: "train_pretrained" (this one) or "study"
-  (bench/reference_study.py, shipped --ship_from)."""
-  for name in RUN_RECORDS:
-    if os.path.exists(os.path.join(workdir, name)):
-      return os.path.splitext(name)[0].replace("pretrained", "train_pretrained")
-  return "unknown"
 
 
 def recorded_train_command(workdir: str) -> str | None:
   """The launch.py command the run was trained with, as its record holds it."""
-  record = run_record(workdir)
+  record = run_record(workdir)[1]
   return record.get("command") or record.get("commands", {}).get("train")
 
 
@@ -487,7 +479,7 @@ def make_card(
     "epochs": progress.get("epoch"),
     "train_seconds": progress.get("train_seconds"),
     "machines": machines(os.path.join(ROOT, workdir)),
-    "trained_by": trained_by(os.path.join(ROOT, workdir)),
+    "trained_by": run_record(os.path.join(ROOT, workdir))[0],
     "data": {
       "train_sets": list(train_sets),
       "train_folder": described,

@@ -23,7 +23,6 @@ one warning line and ignored, so a 64 px run is never scored at the recipe's
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import jax
@@ -33,6 +32,7 @@ from colorize_jax import inference
 from colorize_jax.evaluators import fid, specs
 from colorize_jax.evaluators.evaluator import Evaluator
 from colorize_jax.evaluators.named import NamedEvaluator, summary, write_report
+from colorize_jax.outputs.rundir import RunDir
 from colorize_jax.runtime import parallel
 from colorize_jax.train import resume_guard
 
@@ -118,11 +118,8 @@ def run_config(config, workdir: str):
 def reported_step(workdir: str) -> int | None:
   """The step of the weights the run's end-of-run reports scored (final_metrics.json: its best
   with early_stopping.restore_best, else its last); None before the run has finished."""
-  path = os.path.join(workdir, "final_metrics.json")
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f).get("step")
+  final = RunDir(workdir).final()
+  return None if final is None else final.get("step")
 
 
 def warn_if_not_the_reported_weights(workdir: str, checkpoint: str, step: int) -> None:

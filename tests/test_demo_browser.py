@@ -161,22 +161,11 @@ def page(browser, server, tmp_path):
   assert elsewhere == [], f"the page fetched from other hosts: {elsewhere}"
 
 
-def _status(page) -> str:
-  return page.inner_text("#status")
-
-
-def _wait_status(page, text: str, timeout: float = UPLOAD_SECONDS) -> str:
-  page.wait_for_function(
-    "t => document.querySelector('#status').innerText.includes(t)", arg=text, timeout=timeout * 1000
-  )
-  return _status(page)
-
-
 def _upload(page, path) -> float:
   """Uploads `path`; seconds until the page shows its result."""
   start = time.perf_counter()
   page.set_input_files("#upload input[type=file]", str(path))
-  _wait_status(page, os.path.basename(path))
+  demo_latency.wait_status(page, os.path.basename(path), UPLOAD_SECONDS)
   return time.perf_counter() - start
 
 
@@ -201,7 +190,7 @@ def test_an_upload_comes_back_colorized_at_full_resolution(page, photos, tmp_pat
   shown = default.name if default else TINY
   demo_latency.tick_only(page, shown)
   seconds = _upload(page, photos / "coffee.jpg")
-  status = _status(page)
+  status = demo_latency.status(page)
   assert f"coffee.jpg (768x512): {shown} " in status, status
   out = _download(page)
   assert out.shape == (512, 768, 3)
@@ -220,22 +209,11 @@ def test_a_colour_point_moves_the_colour_there_and_undo_takes_it_back(page, phot
   demo_latency.tick_only(page, TINY)
   _upload(page, photos / "coffee.jpg")
   plain = _download(page)
-  page.click("#picker button.dialog-button")
-  field = page.locator("#picker input[type=text]")
-  field.fill(HINT)
-  field.press("Enter")
-  page.mouse.click(5, 5)  # Closes the picker.
-  # The photo pixel (x, y), clicked where the canvas shows it (the image is letterboxed).
-  x, y = 300, 150
-  image = page.locator("#canvas img")
-  box = image.bounding_box()
-  natural = image.evaluate("i => [i.naturalWidth, i.naturalHeight]")
-  scale = min(box["width"] / natural[0], box["height"] / natural[1], 1.0)
-  left = (box["width"] - natural[0] * scale) / 2
-  top = (box["height"] - natural[1] * scale) / 2
+  demo_latency.set_colour(page, HINT)
+  x, y = 300, 150  # The photo pixel clicked.
   start = time.perf_counter()
-  image.click(position={"x": left + x * scale, "y": top + y * scale})
-  _wait_status(page, "1 colour point")
+  demo_latency.click_photo_at(page, x, y)
+  demo_latency.wait_status(page, "1 colour point", UPLOAD_SECONDS)
   seconds = time.perf_counter() - start
   hinted = _download(page)
   hint_ab = _ab(np.array([[[int(HINT[i : i + 2], 16) for i in (1, 3, 5)]]], np.uint8))[0, 0]
@@ -246,7 +224,7 @@ def test_a_colour_point_moves_the_colour_there_and_undo_takes_it_back(page, phot
   assert distance(hinted) < distance(plain) - 10, (distance(plain), distance(hinted))
   far = (slice(450, 500), slice(30, 80))  # Away from the point: nearly as before.
   assert np.abs(_ab(hinted)[far] - _ab(plain)[far]).mean() < 5
-  print(f"colour point answered in {seconds * 1000:.0f} ms ({_status(page)})")
+  print(f"colour point answered in {seconds * 1000:.0f} ms ({demo_latency.status(page)})")
   _screenshot(page, tmp_path, "hints.png")
   page.click("#undo")
   page.wait_for_function(
@@ -262,10 +240,10 @@ def test_bad_uploads_get_a_message_and_the_server_goes_on(page, photos, tmp_path
     ("huge.png", "huge.png: 8000x7000 is 56 megapixels, more than this demo takes"),
   ):
     page.set_input_files("#upload input[type=file]", str(photos / name))
-    assert "Not colorized" in _wait_status(page, said)
+    assert "Not colorized" in demo_latency.wait_status(page, said, UPLOAD_SECONDS)
     _screenshot(page, tmp_path, f"refused_{name}.png")
   _upload(page, photos / "cmyk.jpg")
-  assert "cmyk.jpg (300x200, CMYK, converted to RGB): tiny_hints " in _status(page)
+  assert "cmyk.jpg (300x200, CMYK, converted to RGB): tiny_hints " in demo_latency.status(page)
   assert server["proc"].poll() is None
   assert "upload refused: broken.jpg" in server["log"].read_text()
 
@@ -273,7 +251,7 @@ def test_bad_uploads_get_a_message_and_the_server_goes_on(page, photos, tmp_path
 def test_two_models_side_by_side(page, photos):
   demo_latency.tick_only(page, TINY, COPY)
   _upload(page, photos / "coffee.jpg")
-  status = _status(page)
+  status = demo_latency.status(page)
   assert f"{TINY} " in status and f"{COPY} " in status
   captions = page.eval_on_selector_all(
     "#results .caption-label, #results figcaption, #results .caption",

@@ -17,7 +17,6 @@ batch, and every process must run the same program (with or without the photo fe
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import tempfile
@@ -36,18 +35,13 @@ ENV = "COLORIZE_JAX_FID_PHOTO_CACHE"
 FOLDER = "photo_features"
 
 
-@functools.lru_cache(maxsize=8)
-def _weights_id(path: str, size: int, mtime_ns: int) -> str:
-  return f"{os.path.abspath(path)}:{size}:{mtime_ns}"
-
-
 class PhotoFeatureCache:
   """Photo (and gray-baseline) features of evaluated batches, by content, in `directory`."""
 
   def __init__(self, directory: str, weights: str):
     self.directory = directory
     stat = os.stat(weights)
-    self._weights = _weights_id(weights, stat.st_size, stat.st_mtime_ns)
+    self._weights = f"{os.path.abspath(weights)}:{stat.st_size}:{stat.st_mtime_ns}"
     self.hits = self.misses = 0
 
   def key(self, images: np.ndarray, with_gray: bool) -> str:
