@@ -6,8 +6,8 @@ colorize_jax/pretrained.py).
   python bench/train_pretrained.py --data=../shared/data --ship_partial   # ship what runs have now
   python bench/train_pretrained.py --data=../shared/data --dry_run        # the plan, nothing run
   python bench/train_pretrained.py --data=../shared/data --ship_from=runs/reference_study
-      # ship the reference study's finished runs as they are (64 px, 21,504 images): an interim
-      # bundle while the 128 px runs train
+      # what ships now: the reference study's unet and hints runs (64 px, 21,504 images), trained
+      # there by bench/reference_study.py (or resumed) when not finished, then shipped as trained
 
 For each model of MODELS (its recipe and the overrides below), at --image_size (128 px) and
 batch --batch_size (16), it trains on DATA/birds/train (--train_sets=birds,flowers adds
@@ -153,9 +153,10 @@ def define_flags() -> None:
   flags.DEFINE_string(
     "ship_from",
     None,
-    "Train nothing: ship each model's finished run from this folder of runs (DIR/<name>, e.g. "
-    "the reference study's), as it was trained (its own size, data and budget); its card counts "
-    "its images against --budget_images. With --ship_partial, a run partway there too.",
+    "Ship each model's run of the reference study in this folder (DIR/<name>) as the study "
+    "trained it (its own size, data and budget; its card counts its images against "
+    "--budget_images), first training or resuming it there with bench/reference_study.py "
+    "when it has not finished. With --ship_partial, train nothing: a run partway ships too.",
   )
   flags.DEFINE_bool("dry_run", False, "Print the plan and the commands; run nothing.")
 
@@ -312,6 +313,22 @@ def machines(workdir: str) -> list[str]:
   return list(dict.fromkeys(s.get("machine_text", "?") for s in sessions))
 
 
+def study_finished(workdir: str) -> bool:
+  """The reference study's run reached its own budget (its final report is written then)."""
+  return RunDir(workdir).read("final_metrics.json") is not None
+
+
+def study_train_command(data: str, runs: str, name: str) -> list[str]:
+  """The reference study's command that trains, or resumes, recipe `name` in RUNS/<name>."""
+  return [
+    sys.executable,
+    "bench/reference_study.py",
+    f"--data={data}",
+    f"--out={runs}",
+    f"--recipes={name}",
+  ]
+
+
 def recorded_train_command(workdir: str) -> str | None:
   """The launch.py command the run was trained with, as its record holds it."""
   record = run_record(workdir)[1]
@@ -412,9 +429,11 @@ def generated_caveats(card: dict) -> list[str]:
   )
   if card.get("trained_by") == "study":
     out.append(
-      f"Interim: the reference study's finished run (bench/reference_study.py, "
-      f"{card['image_size']} px), shipped as it was trained (--ship_from) until this script's "
-      f"own {BUDGET_IMAGES:,}-image run at 128 px replaces it."
+      f"Trained at the reference study's budget (bench/reference_study.py, "
+      f"{card['image_size']} px; --ship_from), which a 2-core CPU affords (the wall time "
+      f"above). This script's default run, {BUDGET_IMAGES:,} images at 128 px, is four times "
+      "the images at four times the pixels: days on such a CPU, a job for an accelerator. It "
+      "has not been trained yet."
     )
   if not card["complete"]:
     share = card["images_seen"] / max(card["images_budget"], 1)
@@ -447,7 +466,7 @@ def make_card(
   bundle_dir: str,
   data: str,
   train_sets: list[str],
-  budget_images: int,
+  budget_images: int | None,
   scores: dict[str, dict],
   regenerate: str,
   train: str | None,
@@ -474,8 +493,8 @@ def make_card(
     "batch_size": batch,
     "step": step,
     "images_seen": images,
-    "images_budget": budget_images,
-    "complete": images >= budget_images,
+    "images_budget": images if budget_images is None else budget_images,
+    "complete": budget_images is None or images >= budget_images,
     "epochs": progress.get("epoch"),
     "train_seconds": progress.get("train_seconds"),
     "machines": machines(os.path.join(ROOT, workdir)),
@@ -647,13 +666,14 @@ def ship(
   root: str,
   data: str,
   train_sets: list[str],
-  budget_images: int,
+  budget_images: int | None,
   regenerate: str,
   train: list[str] | str | None = None,
   log=print,
 ) -> dict:
   """Exports checkpoint `step` of `workdir` to ROOT/<name> with its card (see the docstring);
-  `train`: its training command (argv, or as text); returns the card."""
+  `budget_images`: None for a run that finished at a budget of its own; `train`: its training
+  command (argv, or as text); returns the card."""
   if isinstance(train, list):
     train = shlex.join(["python"] + train[1:])
   final = os.path.join(root, model.name)
@@ -695,7 +715,7 @@ def ship(
   os.replace(staging, final)
   log(
     f"  shipped {final} ({pretrained.folder_bytes(final) / 1e6:.1f} MB; pretrained/ "
-    f"{total / 1e6:.1f} MB): images seen {card['images_seen']:,} of {budget_images:,}"
+    f"{total / 1e6:.1f} MB): images seen {card['images_seen']:,} of {card['images_budget']:,}"
   )
   return card
 
@@ -819,19 +839,21 @@ def main(argv):
     )
     absolute = os.path.join(ROOT, workdir)
     if FLAGS.ship_from:
-      # Shipped as it was trained: finished means at its own budget, not at this script's.
-      done = os.path.exists(os.path.join(absolute, "final_metrics.json"))
-      if not done and not FLAGS.ship_partial:
-        print(f"=== {name}: {workdir} has not finished (add --ship_partial to ship it anyway)")
-        continue
-      train = recorded_train_command(absolute)
+      # Shipped as the study trained it: finished means at the study's budget, not at this
+      # script's, and the study's own command trains or resumes it.
+      done = study_finished(absolute)
+      train = study_train_command(data, runs, name)
     else:
       done = trained(absolute, steps)
-    todo_train = not done and not FLAGS.ship_partial and not FLAGS.ship_from
+    todo_train = not done and not FLAGS.ship_partial
     latest = latest_step(absolute)
     print(
       f"=== {name} ({model.config}): step {latest or 0:,} of {steps:,}"
-      + (", training" if todo_train else "")
+      + (
+        ", training" + (" it with the reference study" if FLAGS.ship_from else "")
+        if todo_train
+        else ""
+      )
       + (", shipping partway" if FLAGS.ship_partial and not done else "")
       + (", shipping it as trained there" if FLAGS.ship_from and done else ""),
       flush=True,
@@ -841,10 +863,17 @@ def main(argv):
         print("$", shlex.join(["python"] + train[1:]))
       continue
     if todo_train:
-      info = info or study.machine()
-      record_session(absolute, model, train, info)
-      study.run(train, os.path.join(absolute, "logs", "train.log"))
+      if FLAGS.ship_from:  # The study keeps its own record (study.json) and log.
+        study.run(train, os.path.join(runs, f"{name}-study.log"))
+        if not study_finished(absolute):
+          raise SystemExit(f"{workdir}: the reference study did not finish it ({train})")
+      else:
+        info = info or study.machine()
+        record_session(absolute, model, train, info)
+        study.run(train, os.path.join(absolute, "logs", "train.log"))
       latest = latest_step(absolute)
+    if FLAGS.ship_from:
+      train = recorded_train_command(absolute)
     if latest is None:
       print(f"  nothing to ship: {workdir} has no checkpoint yet", flush=True)
       continue
@@ -858,7 +887,8 @@ def main(argv):
       root=root,
       data=data,
       train_sets=FLAGS.train_sets,
-      budget_images=FLAGS.budget_images,
+      # A finished study run reached the study's budget: its own images are its budget.
+      budget_images=None if FLAGS.ship_from and study_finished(absolute) else FLAGS.budget_images,
       regenerate=regenerate_command(model),
       train=train,
     )

@@ -326,8 +326,9 @@ def test_ship_from_ships_a_finished_study_run_as_it_was_trained(
   tmp_path_factory, eval_data, tmp_path
 ):
   """--ship_from=DIR: the reference study's finished run DIR/<name> is shipped as trained, its
-  card taking the study's record (command, machine) and saying it is interim; an unfinished one
-  only with --ship_partial."""
+  card taking the study's record (command, machine) and saying what budget that is; an
+  unfinished one is first trained there by the reference study's own command (here --dry_run
+  shows it), or shipped as it is with --ship_partial."""
   study_runs = tmp_path / "study"
   workdir = study_runs / "unet"
   shutil.copytree(trained_run(tmp_path_factory), workdir)
@@ -345,8 +346,12 @@ def test_ship_from_ships_a_finished_study_run_as_it_was_trained(
     "--only=unet",
   )
   os.rename(workdir / "final_metrics.json", tmp_path / "final_metrics.json")
-  out = _train_pretrained(*flags)
-  assert "has not finished (add --ship_partial to ship it anyway)" in out
+  out = _train_pretrained(*flags, "--dry_run")
+  assert ", training it with the reference study" in out
+  assert (
+    f"$ python bench/reference_study.py --data={eval_data} --out={study_runs} --recipes=unet"
+    in out.splitlines()
+  )
   assert not os.path.exists(tmp_path / "shipped" / "unet")
   os.rename(tmp_path / "final_metrics.json", workdir / "final_metrics.json")
 
@@ -359,8 +364,11 @@ def test_ship_from_ships_a_finished_study_run_as_it_was_trained(
   assert card["trained_by"] == "study" and card["step"] == train_pretrained.latest_step(
     str(workdir)
   )
+  # Finished at the study's budget: complete, its own images its budget (not this script's).
+  assert card["complete"] and card["images_budget"] == card["images_seen"]
   assert card["commands"]["train"] == record["commands"]["train"]
   assert card["machines"] == ["cpu:cpu x1, a test machine"]
   assert f"--ship_from={study_runs}" in card["commands"]["regenerate"]
-  assert "Interim: the reference study's finished run" in markdown
+  assert "Trained at the reference study's budget" in markdown
+  assert "It has not been trained yet." in markdown
   assert record["commands"]["train"] in markdown
