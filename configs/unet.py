@@ -63,6 +63,7 @@ def get_config(arg=None):
       "activation": "relu",
       "dropout": 0.0,
       "output_activation": "sigmoid",
+      "attention_heads": 0,  # A self-attention block after the bottleneck (issue 22's ablation).
     }
   )
   c.loss = "mse"

@@ -5,7 +5,9 @@ import os
 import time
 
 import pytest
-from conftest import load_bench, load_config
+from absl import flags
+from conftest import ROOT, load_bench, load_config
+from ml_collections import config_flags
 
 from colorize_jax import evaluate
 from colorize_jax.outputs import metric_names
@@ -185,6 +187,32 @@ def test_fid_column_gives_the_gray_baseline_and_the_number_of_images(tmp_path):
   }
   text = results_table.render(runs, str(tmp_path / "RESULTS.md"), str(tmp_path / "assets"))
   assert f"| {results_table.FID_HEADING} |" in text and "| 41.2 (80.1; 1,000) |" in text
+
+
+@pytest.mark.parametrize(
+  "recipe", reference_study.RECIPES + reference_study.ABLATIONS, ids=lambda r: r.name
+)
+def test_every_study_recipe_and_ablation_loads_with_its_overrides(recipe):
+  """Each recipe's --config overrides, as the study passes them, name fields its config has
+  and give a network that builds at the study's size (an ablation naming a field the config
+  lacks failed only when its turn came, after hours of the study)."""
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from colorize_jax import color, models  # pylint: disable=g-import-not-at-top
+
+  argv = reference_study.commands(
+    recipe, data="data", out="runs", image_size=64, batch_size=16, epochs=8
+  )["train"]
+  config, *overrides = [a for a in argv if a.startswith("--config")]
+  argv = ["launch.py", f"--config={ROOT / config.split('=', 1)[1]}", *overrides]
+  flag_values = flags.FlagValues()  # As launch.py parses them (config_flags reads the argv).
+  config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
+  flag_values(argv)
+  c = flag_values.config
+  assert c.data.image_size == 64 and c.num_epochs == 8
+  model = models.build(c.model, out_channels=color.get_color_space(c.data).target_channels)
+  inputs = jax.numpy.zeros((1, 64, 64, 1))
+  jax.eval_shape(lambda: model.init(jax.random.key(0), inputs, train=False))
 
 
 def test_reference_study_resumes_and_skips_what_is_done(tmp_path):
