@@ -817,8 +817,13 @@ def main(argv):
   steps = budget_steps(FLAGS.budget_images, FLAGS.batch_size)
   info = None
   print(
-    f"budget: {FLAGS.budget_images:,} images = {steps:,} steps of {FLAGS.batch_size} at "
-    f"{FLAGS.image_size} px; bundles to {root}",
+    (
+      f"budget: the reference study's ({FLAGS.ship_from})"
+      if FLAGS.ship_from
+      else f"budget: {FLAGS.budget_images:,} images = {steps:,} steps of {FLAGS.batch_size} at "
+      f"{FLAGS.image_size} px"
+    )
+    + f"; bundles to {root}",
     flush=True,
   )
   runs = os.path.normpath(os.path.expanduser(FLAGS.ship_from)) if FLAGS.ship_from else out
@@ -848,7 +853,8 @@ def main(argv):
     todo_train = not done and not FLAGS.ship_partial
     latest = latest_step(absolute)
     print(
-      f"=== {name} ({model.config}): step {latest or 0:,} of {steps:,}"
+      f"=== {name} ({model.config}): step {latest or 0:,}"
+      + ("" if FLAGS.ship_from else f" of {steps:,}")
       + (
         ", training" + (" it with the reference study" if FLAGS.ship_from else "")
         if todo_train

@@ -1,6 +1,6 @@
 """User-guided colorization (Zhang, Zhu, Isola, Geng, Lin, Yu & Efros, "Real-Time
 User-Guided Image Colorization with Learned Deep Priors", SIGGRAPH 2017) on the
-birds study's U-Net.
+birds study's U-Net, with self-attention at its bottleneck (model.attention_heads).
 
 The network reads L/50 - 1, the hint ab (ab/110, zero where there is no hint)
 and the hint mask, and predicts ab/110 (task "hints", colorize_jax/tasks/hints.py).
@@ -72,7 +72,11 @@ VARIANTS = {
 def get_config(arg=None):
   c = config_base.base_config()
   c.task = "hints"
-  c.model = _UNET.get_config().model  # configs/unet.py's network, four input channels.
+  c.model = _UNET.get_config().model  # configs/unet.py's network, four input channels,
+  # with self-attention at the bottleneck: the U-Net's 3x3 convolutions see about 25 px of a
+  # 64 px photo, attention over the 16x16 bottleneck carries a hint across all of it
+  # (docs/DESIGN.md, "The hints network", has the measurement that chose it).
+  c.model.attention_heads = 4
   c.model.output_activation = "tanh"  # ab/110 in [-1, 1].
   c.data.color_space = "lab"
   c.data.image_size = 128
