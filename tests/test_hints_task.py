@@ -112,17 +112,33 @@ def test_smoke_run_reports_the_hint_curve(tmp_path):
 # -- colour knowable only from the hints -----------------------------------------------------
 
 
+def _colours(count: int, lightness: float, rng) -> np.ndarray:
+  """`count` random colours of one Lab L, as uint8 RGB [count, 3]."""
+  angle, radius = rng.uniform(0, 2 * np.pi, count), rng.uniform(10, 30, count)
+  lab = np.stack([np.full(count, lightness), radius * np.cos(angle), radius * np.sin(angle)], -1)
+  rgb = np.asarray(color.lab_to_rgb(jnp.asarray(lab, jnp.float32)))
+  return np.round(rgb * 255).astype(np.uint8)
+
+
 def flat_photos(count: int, size: int, seed: int) -> np.ndarray:
   """Flat photos of one random colour each, all of the same Lab L (so gray says nothing)."""
-  rng = np.random.default_rng(seed)
-  angle, radius = rng.uniform(0, 2 * np.pi, count), rng.uniform(10, 30, count)
-  lab = np.stack([np.full(count, 60.0), radius * np.cos(angle), radius * np.sin(angle)], -1)
-  rgb = np.asarray(color.lab_to_rgb(jnp.asarray(lab, jnp.float32)))
-  rgb = np.round(rgb * 255).astype(np.uint8)
+  rgb = _colours(count, 60.0, np.random.default_rng(seed))
   return np.broadcast_to(rgb[:, None, None, :], (count, size, size, 3)).copy()
 
 
-def train_on_flat_colours(size=16, steps=150, seed=0):
+def quadrant_photos(count: int, size: int, seed: int) -> np.ndarray:
+  """Photos of four quadrants, each its own random colour; the quadrants' L differ (so gray
+  shows where they are) but say nothing of their colours: one hint tells one quadrant."""
+  rng = np.random.default_rng(seed)
+  photos, half = np.zeros((count, size, size, 3), np.uint8), size // 2
+  for lightness, (top, left) in zip((45.0, 60.0, 75.0, 90.0), ((0, 0), (0, 1), (1, 0), (1, 1))):
+    rows, cols = slice(top * half, (top + 1) * half), slice(left * half, (left + 1) * half)
+    photos[:, rows, cols] = _colours(count, lightness, rng)[:, None, None, :]
+  return photos
+
+
+def train_on_colours(photos=flat_photos, size=16, steps=150, seed=0):
+  """configs/hints.py:smoke, smaller, trained on `photos(16, size, seed)` batches."""
   config = load_config("hints", "smoke")
   config.model.features = (8, 16)
   config.model.decoder_features = (8,)
@@ -130,19 +146,20 @@ def train_on_flat_colours(size=16, steps=150, seed=0):
   state = task.init_state(jax.random.key(seed), size, {"model": optax.adam(3e-3)})
   step = jax.jit(task.train_step)
   for i in range(steps):
-    batch = {"image": flat_photos(16, size, seed=1000 + i)}
+    batch = {"image": photos(16, size, seed=1000 + i)}
     state, _ = step(state, batch, jax.random.key(i))
   return config, task, state
 
 
-@pytest.fixture(scope="module")
-def flat_model():
-  return train_on_flat_colours()
+def train_on_flat_colours(size=16, steps=150, seed=0):
+  return train_on_colours(flat_photos, size, steps, seed)
 
 
-def test_more_hints_lower_the_error_where_only_hints_know_the_colour(flat_model):
-  _, task, state = flat_model
-  photos = flat_photos(32, 16, seed=7)
+def test_more_hints_lower_the_error_where_only_hints_know_the_colour():
+  """Four quadrants of unknown colours: 2 hints tell at most two of them, 20 nearly all. (On
+  flat photos the recipe's attention spreads 2 hints over the whole photo, so 20 add little.)"""
+  _, task, state = train_on_colours(quadrant_photos, steps=250)
+  photos = quadrant_photos(32, 16, seed=7)
   batches = [{"image": photos, "mask": np.ones(len(photos), bool)}]
   evaluator = Evaluator(task)
   l1 = {
@@ -152,7 +169,7 @@ def test_more_hints_lower_the_error_where_only_hints_know_the_colour(flat_model)
     for n in (0, 2, 20)
   }
   assert l1[2] < 0.9 * l1[0], l1
-  assert l1[20] < 0.9 * l1[2], l1
+  assert l1[20] < 0.8 * l1[2], l1
 
 
 def test_the_classification_loss_trains_on_hints_too(load_config):
