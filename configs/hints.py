@@ -1,6 +1,7 @@
 """User-guided colorization (Zhang, Zhu, Isola, Geng, Lin, Yu & Efros, "Real-Time
 User-Guided Image Colorization with Learned Deep Priors", SIGGRAPH 2017) on the
-birds study's U-Net, with self-attention at its bottleneck (model.attention_heads).
+birds study's U-Net, with self-attention at its bottleneck (model.attention_heads) and a
+cosine learning-rate schedule.
 
 The network reads L/50 - 1, the hint ab (ab/110, zero where there is no hint)
 and the hint mask, and predicts ab/110 (task "hints", colorize_jax/tasks/hints.py).
@@ -60,6 +61,7 @@ def _smoke(c):
   c.classification.prior_images = 16
   c.evals.val.hint_counts = (0, 10)
   c.eval.hint_counts = (0, 10)
+  c.optimizer.warmup_steps = 0  # A smoke run is shorter than the recipe's warm-up.
 
 
 VARIANTS = {
@@ -78,7 +80,8 @@ def get_config(arg=None):
   # (docs/DESIGN.md, "The hints network", has the measurement that chose it).
   c.model.attention_heads = 4
   # Cosine decay after a short warm-up: at a constant rate the hint curve of the last weights
-  # moved by +-0.4 dB from epoch to epoch (docs/DESIGN.md, "The hints network").
+  # still moved from epoch to epoch, and many hints could score below a few (docs/DESIGN.md,
+  # "The hints network").
   c.optimizer.schedule = "cosine"
   c.optimizer.warmup_steps = 100
   c.model.output_activation = "tanh"  # ab/110 in [-1, 1].
