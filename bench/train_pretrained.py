@@ -118,9 +118,12 @@ MODELS = (
     flags=("--config.evals.val.hint_counts=(0,1,10)",),
     eval_flags=("--config.eval.hint_counts=(0,1,10)",),
     caveats=(
-      "With no hints it colours automatically, like an MSE U-Net (its 0-hint rows); its "
+      "With no hints it colours automatically, like the automatic U-Net (its 0-hint rows); its "
       "hints were trained as 1-9 px patches at its image size (above): points drawn on a "
       "larger working resolution cover fewer of its pixels.",
+      "Its attention carries a point's colour well beyond the object the point is on: in "
+      "docs/demo.png one blue point on a cup turns the saucer and the table blue too. Trained "
+      "on birds, it has not learnt where a cup ends; put a point on each region to colour.",
     ),
   ),
 )
