@@ -157,9 +157,9 @@ def define_flags() -> None:
     "ship_from",
     None,
     "Ship each model's run of the reference study in this folder (DIR/<name>) as the study "
-    "trained it (its own size, data and budget; its card counts its images against "
-    "--budget_images), first training or resuming it there with bench/reference_study.py "
-    "when it has not finished. With --ship_partial, train nothing: a run partway ships too.",
+    "trained it (its own size, data and budget, complete when it finished), first training or "
+    "resuming it there with bench/reference_study.py when it has not finished. With "
+    "--ship_partial, train nothing: a run partway ships too (counted against --budget_images).",
   )
   flags.DEFINE_bool("dry_run", False, "Print the plan and the commands; run nothing.")
 
