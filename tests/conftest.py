@@ -76,6 +76,20 @@ def load_config(name: str, variant: str | None = None):
   return module.get_config(variant)
 
 
+def parse_config(config: str, *overrides: str):
+  """`launch.py --config=CONFIG --config.x=y ...` as launch.py parses it (config_flags, which
+  finds the overrides in the argv it is given): CONFIG is configs/<file>.py[:variant], relative
+  to the repository root or absolute."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+
+  argv = ["launch.py", f"--config={ROOT / config}", *overrides]
+  flag_values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
+  flag_values(argv)
+  return flag_values.config
+
+
 @pytest.fixture(name="load_config")
 def load_config_fixture():
   return load_config

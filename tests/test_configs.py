@@ -7,8 +7,7 @@ import pathlib
 import jax
 import numpy as np
 import pytest
-from absl import flags
-from ml_collections import config_flags
+from conftest import parse_config
 
 from colorize_jax import color, losses, models, registry, tasks
 from colorize_jax.losses import classification as cls_losses
@@ -49,15 +48,8 @@ SMOKE = _distinct_smoke_variants()
 
 
 def _load(name, variant, *overrides):
-  """Through config_flags, as
-  `launch.py --config=configs/<name>.py:<variant> [--config.x=y ...]`."""
-  path = str(CONFIGS / f"{name}.py") + (f":{variant}" if variant else "")
-  argv = ["launch.py", f"--config={path}", *overrides]
-  flag_values = flags.FlagValues()
-  # config_flags finds the `--config.x=y` overrides in the argv it is given here.
-  config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
-  flag_values(argv)
-  return flag_values.config
+  """As `launch.py --config=configs/<name>.py:<variant> [--config.x=y ...]`."""
+  return parse_config(str(CONFIGS / f"{name}.py") + (f":{variant}" if variant else ""), *overrides)
 
 
 def _name(section):

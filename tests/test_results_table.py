@@ -5,9 +5,7 @@ import os
 import time
 
 import pytest
-from absl import flags
-from conftest import ROOT, load_bench, load_config
-from ml_collections import config_flags
+from conftest import load_bench, load_config, parse_config
 
 from colorize_jax import evaluate
 from colorize_jax.outputs import metric_names
@@ -204,11 +202,7 @@ def test_every_study_recipe_and_ablation_loads_with_its_overrides(recipe):
     recipe, data="data", out="runs", image_size=64, batch_size=16, epochs=8
   )["train"]
   config, *overrides = [a for a in argv if a.startswith("--config")]
-  argv = ["launch.py", f"--config={ROOT / config.split('=', 1)[1]}", *overrides]
-  flag_values = flags.FlagValues()  # As launch.py parses them (config_flags reads the argv).
-  config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
-  flag_values(argv)
-  c = flag_values.config
+  c = parse_config(config.split("=", 1)[1], *overrides)
   assert c.data.image_size == 64 and c.num_epochs == 8
   model = models.build(c.model, out_channels=color.get_color_space(c.data).target_channels)
   inputs = jax.numpy.zeros((1, 64, 64, 1))
