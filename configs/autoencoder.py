@@ -36,11 +36,9 @@ validation loss rises again late in training (overfitting), which is why the
 study adds dropout and early stopping in A. Transposed convs may leave faint
 checkerboard patterns in B's outputs; nearest upsampling avoids them.
 
-Measured (RESULTS.md; 64x64, 8 epochs = 21,504 birds/train images, batch 16,
-early stopping off, a 2-core CPU), on birds/val against the gray input:
-A PSNR 20.5 dB (gray 22.4), MSE 0.0111 (0.0099), colourfulness 12.9 (photos
-42.1), AuC 0.890 (0.883); B PSNR 21.4 dB, MSE 0.0095, just below the gray
-baseline's, colourfulness 12.8, AuC 0.890. Both are desaturated, as expected.
+Measured results: RESULTS.md (rows `autoencoder_a` and `autoencoder_b`), written
+by bench/results_table.py from bench/reference_study.py's runs, with their
+commands and machines.
 """
 
 import ml_collections

@@ -20,13 +20,8 @@ plausible-looking but often wrong colours (and can drift or collapse); val
 L1 (logged although not trained on) stays well above cgan_l1's. It is the
 baseline that shows why pix2pix adds the L1 term.
 
-Measured (RESULTS.md; 64x64, 8 epochs = 21,504 birds/train images, batch 16,
-a 2-core CPU): oversaturated and far from the true colours. On birds/val
-colourfulness 55.6 (photos 42.1), |dCF| 21.6, L1 0.200 (gray input 0.115),
-PSNR 17.50 dB (gray 22.37), AuC 0.827 (gray 0.883); on kodak24 colourfulness
-59.5 (photos 40.3), PSNR 17.29 dB (gray 22.38). D wins outright from epoch 3
-(accuracy on real and fake 0.97-1.0), and val L1 stays at 0.19-0.21 after
-epoch 2.
+Measured results: RESULTS.md (row `cgan`), written by bench/results_table.py
+from bench/reference_study.py's runs, with their commands and machines.
 """
 
 import ml_collections

@@ -19,14 +19,8 @@ Expected result: val L1 falls like a regression model's while the
 adversarial term keeps colours more saturated than MSE's sepia; val L1
 well below configs/cgan.py's.
 
-Measured (RESULTS.md; 64x64, 8 epochs = 21,504 birds/train images, batch 16,
-a 2-core CPU): L1 pulls the colours towards the mean, past the photos'. On
-birds/val colourfulness 27.8 (photos 42.1; configs/cgan.py 55.6), |dCF| 18.9
-(cgan 21.6), L1 0.146 (cgan 0.200, gray input 0.115), PSNR 20.19 dB (gray
-22.37), AuC 0.869; on kodak24 colourfulness 25.4 (photos 40.3), PSNR 20.53 dB
-(gray 22.38). Still below the gray input on L1 and PSNR at this budget; val
-L1 moves between 0.128 and 0.159 from epoch to epoch while D's accuracy
-climbs from 0.7 to 0.99.
+Measured results: RESULTS.md (row `cgan_l1`), written by bench/results_table.py
+from bench/reference_study.py's runs, with their commands and machines.
 """
 
 from colorize_jax.config import base as config_base

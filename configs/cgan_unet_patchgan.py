@@ -17,14 +17,8 @@ Expected result: the skips carry the gray image's edges straight to the
 decoder and the PatchGAN judges local texture, so outputs are sharper than
 cgan_l1's, with val L1 at or below it.
 
-Measured (RESULTS.md; 64x64, 8 epochs = 21,504 birds/train images, batch 16,
-a 2-core CPU): the most colourful of the study's GANs, near the photos' mean
-on birds but not per image. On birds/val colourfulness 43.7 (photos 42.1),
-|dCF| 20.8 (cgan_l1 18.9), L1 0.162 (cgan_l1 0.146, gray input 0.115), PSNR
-19.04 dB (gray 22.37), SSIM 0.797, AuC 0.844 (gray 0.883); on kodak24
-colourfulness 52.6 (photos 40.3), PSNR 19.00 dB. D's accuracy stays at
-0.78-0.86 throughout, but val L1 swings between 0.140 and 0.182 from epoch
-to epoch: no clear trend at this budget.
+Measured results: RESULTS.md (row `cgan_unet_patchgan`), written by bench/results_table.py
+from bench/reference_study.py's runs, with their commands and machines.
 """
 
 from colorize_jax.config import base as config_base

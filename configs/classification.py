@@ -43,13 +43,8 @@ Expected result: more saturated colours than MSE regression (higher
 colorfulness, smaller delta colorfulness) at some cost in L1/AuC, the paper's
 trade-off; val/l1 (ab/110) falls below the gray (ab = 0) baseline.
 
-Measured (RESULTS.md; 64x64, 8 epochs = 21,504 birds/train images, batch 16,
-a 2-core CPU, beside configs/unet.py at the same budget): on birds/val
-colourfulness 40.8 (photos 42.1; the MSE U-Net 16.5), |dCF| 15.7 (U-Net
-26.3, gray 42.1), AuC 0.872 (U-Net 0.890, gray 0.883), PSNR 20.75 dB (gray
-22.26), SSIM 0.857; on kodak24 colourfulness 30.9 (photos 40.3), |dCF| 14.3,
-PSNR 22.46 dB (gray 22.31). The paper's trade-off, measured: far closer to
-the photos' colourfulness, at a cost in per-pixel error.
+Measured results: RESULTS.md (row `classification`), written by bench/results_table.py
+from bench/reference_study.py's runs, with their commands and machines.
 """
 
 import ml_collections

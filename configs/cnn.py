@@ -24,10 +24,8 @@ Expected result: validation MSE between the dense baseline's and the U-Net's;
 outputs keep the shapes but are blurrier than the U-Net's (no skips carry the
 fine detail) and desaturated towards sepia, the MSE regression to the mean.
 
-Measured (RESULTS.md; 64x64, 8 epochs = 21,504 birds/train images, batch 16,
-a 2-core CPU): on birds/val PSNR 20.5 dB against the gray input's 22.4, MSE
-0.0106 against 0.0099, colourfulness 17.4 (photos 42.1), |dCF| 25.6 (gray
-42.1), AuC 0.888 (gray 0.883): desaturated, and not yet past the gray baseline.
+Measured results: RESULTS.md (row `cnn`), written by bench/results_table.py
+from bench/reference_study.py's runs, with their commands and machines.
 """
 
 import ml_collections

@@ -23,10 +23,8 @@ drops below the gray baseline but stays above the CNN's and U-Net's; outputs are
 brownish/sepia images with little spatial detail, since every pixel is
 predicted from the whole image without any notion of locality.
 
-Measured (RESULTS.md; 64x64, 8 epochs = 21,504 birds/train images, batch 16,
-a 2-core CPU): on birds/val PSNR 15.1 dB against the gray input's 22.4, MSE
-0.048 against 0.0099, SSIM 0.24, |dCF| 39.4 (gray 42.1), AuC 0.853 (gray
-0.883): at this budget it stays well below the gray baseline, with noisy colour.
+Measured results: RESULTS.md (row `dense`), written by bench/results_table.py
+from bench/reference_study.py's runs, with their commands and machines.
 """
 
 import ml_collections

@@ -43,20 +43,10 @@ Variants:
 
 Expected result: G's L1 (train/g/l1, val/l1) falls steadily while D's loss
 hovers around 0.5-0.7 (D accuracy neither 0 nor 1); colours are more
-saturated than the MSE regression models' sepia. Measured for :short on
-the embedded photos: train g/l1 0.17 -> 0.075, D accuracy 0.55 -> 0.85,
-val L1 (ab/110) 0.07-0.13 from epoch to epoch (8 crops of one photo), 0.095
-at the end against 0.154 for the gray (ab = 0) baseline; test L1 0.178 against
-the baseline's 0.173. A check that everything runs, not a trained model.
+saturated than the MSE regression models' sepia.
 
-Measured at the reference study's budget (RESULTS.md; 64x64 with
-num_downs=6, 8 epochs = 21,504 birds/train images, batch 16, a 2-core CPU):
-on birds/val PSNR 20.49 dB (gray input 22.26), SSIM 0.844, colourfulness
-35.7 (photos 42.1; the MSE U-Net 16.5), |dCF| 20.2 (U-Net 26.3), AuC 0.866
-(gray 0.883), L1 (ab/110) 0.116 against the gray input's 0.101; on kodak24
-PSNR 20.26 dB (gray 22.31), colourfulness 36.2 (photos 40.3). Val L1 stays
-at 0.106-0.116 over the 8 epochs while D's accuracy stays at 0.71-0.83: still
-below the gray input on PSNR and L1 at this budget, as after 9,600 images.
+Measured results: RESULTS.md (row `pix2pix`), written by bench/results_table.py
+from bench/reference_study.py's runs, with their commands and machines.
 """
 
 from colorize_jax.config import base as config_base

@@ -33,16 +33,8 @@ Expected result: as pix2pix (G's L1 falls, D's accuracy stays away from 0
 and 1) with D's loss moving less from epoch to epoch; g/fm (feature
 matching) falls with g/l1.
 
-Measured beside configs/pix2pix.py at the reference study's budget
-(RESULTS.md; 64x64 with num_downs=6, 8 epochs = 21,504 birds/train images,
-batch 16, a 2-core CPU): closer to the true colours, less colourful. On
-birds/val L1 (ab/110) 0.096 against pix2pix's 0.116 and the gray input's
-0.101, PSNR 22.14 dB (pix2pix 20.49, gray 22.26), SSIM 0.889, AuC 0.888
-(pix2pix 0.866, gray 0.883), but colourfulness 22.6 (pix2pix 35.7, photos
-42.1) and |dCF| 22.2 (pix2pix 20.2); on kodak24 PSNR 22.53 dB, above the
-gray input's 22.31. D's loss moved less (0.52 -> 0.44 over 8 epochs) and val
-L1 stayed at 0.090-0.096; g/fm rose from 0.11 to 0.19 rather than fell, as D's
-features sharpened.
+Measured results: RESULTS.md (row `pix2pix_fm_sn`), written by bench/results_table.py
+from bench/reference_study.py's runs, with their commands and machines.
 """
 
 from colorize_jax.config import base as config_base

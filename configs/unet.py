@@ -21,11 +21,8 @@ Expected result: on birds at 128x128 validation MSE falls well below the gray
 baseline within a few epochs; the output looks sepia/desaturated (MSE
 regression to the mean colour), as the study reports.
 
-Measured (RESULTS.md; 64x64, 8 epochs = 21,504 birds/train images, batch 16,
-a 2-core CPU): the lowest MSE of the five regression recipes; on birds/val
-MSE 0.0082 against the gray input's 0.0099, PSNR 22.35 dB (gray 22.37), SSIM
-0.905, colourfulness 16.5 (photos 42.1), |dCF| 26.3 (gray 42.1), AuC 0.890
-(gray 0.883); on kodak24 PSNR 23.7 dB (gray 22.4).
+Measured results: RESULTS.md (row `unet`), written by bench/results_table.py
+from bench/reference_study.py's runs, with their commands and machines.
 """
 
 import ml_collections
