@@ -36,9 +36,7 @@ validation loss rises again late in training (overfitting), which is why the
 study adds dropout and early stopping in A. Transposed convs may leave faint
 checkerboard patterns in B's outputs; nearest upsampling avoids them.
 
-Measured results: RESULTS.md (rows `autoencoder_a` and `autoencoder_b`), written
-by bench/results_table.py from bench/reference_study.py's runs, with their
-commands and machines.
+Measured results: RESULTS.md, rows `autoencoder_a` and `autoencoder_b`.
 """
 
 import ml_collections

@@ -20,8 +20,7 @@ plausible-looking but often wrong colours (and can drift or collapse); val
 L1 (logged although not trained on) stays well above cgan_l1's. It is the
 baseline that shows why pix2pix adds the L1 term.
 
-Measured results: RESULTS.md (row `cgan`), written by bench/results_table.py
-from bench/reference_study.py's runs, with their commands and machines.
+Measured results: RESULTS.md, row `cgan`.
 """
 
 import ml_collections

@@ -19,8 +19,7 @@ Expected result: val L1 falls like a regression model's while the
 adversarial term keeps colours more saturated than MSE's sepia; val L1
 well below configs/cgan.py's.
 
-Measured results: RESULTS.md (row `cgan_l1`), written by bench/results_table.py
-from bench/reference_study.py's runs, with their commands and machines.
+Measured results: RESULTS.md, row `cgan_l1`.
 """
 
 from colorize_jax.config import base as config_base

@@ -17,8 +17,7 @@ Expected result: the skips carry the gray image's edges straight to the
 decoder and the PatchGAN judges local texture, so outputs are sharper than
 cgan_l1's, with val L1 at or below it.
 
-Measured results: RESULTS.md (row `cgan_unet_patchgan`), written by bench/results_table.py
-from bench/reference_study.py's runs, with their commands and machines.
+Measured results: RESULTS.md, row `cgan_unet_patchgan`.
 """
 
 from colorize_jax.config import base as config_base

@@ -43,8 +43,7 @@ Expected result: more saturated colours than MSE regression (higher
 colorfulness, smaller delta colorfulness) at some cost in L1/AuC, the paper's
 trade-off; val/l1 (ab/110) falls below the gray (ab = 0) baseline.
 
-Measured results: RESULTS.md (row `classification`), written by bench/results_table.py
-from bench/reference_study.py's runs, with their commands and machines.
+Measured results: RESULTS.md, row `classification`.
 """
 
 import ml_collections

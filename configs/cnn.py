@@ -24,8 +24,7 @@ Expected result: validation MSE between the dense baseline's and the U-Net's;
 outputs keep the shapes but are blurrier than the U-Net's (no skips carry the
 fine detail) and desaturated towards sepia, the MSE regression to the mean.
 
-Measured results: RESULTS.md (row `cnn`), written by bench/results_table.py
-from bench/reference_study.py's runs, with their commands and machines.
+Measured results: RESULTS.md, row `cnn`.
 """
 
 import ml_collections

@@ -23,8 +23,7 @@ drops below the gray baseline but stays above the CNN's and U-Net's; outputs are
 brownish/sepia images with little spatial detail, since every pixel is
 predicted from the whole image without any notion of locality.
 
-Measured results: RESULTS.md (row `dense`), written by bench/results_table.py
-from bench/reference_study.py's runs, with their commands and machines.
+Measured results: RESULTS.md, row `dense`.
 """
 
 import ml_collections

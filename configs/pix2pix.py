@@ -45,8 +45,7 @@ Expected result: G's L1 (train/g/l1, val/l1) falls steadily while D's loss
 hovers around 0.5-0.7 (D accuracy neither 0 nor 1); colours are more
 saturated than the MSE regression models' sepia.
 
-Measured results: RESULTS.md (row `pix2pix`), written by bench/results_table.py
-from bench/reference_study.py's runs, with their commands and machines.
+Measured results: RESULTS.md, row `pix2pix`.
 """
 
 from colorize_jax.config import base as config_base

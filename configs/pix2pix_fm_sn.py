@@ -33,8 +33,7 @@ Expected result: as pix2pix (G's L1 falls, D's accuracy stays away from 0
 and 1) with D's loss moving less from epoch to epoch; g/fm (feature
 matching) falls with g/l1.
 
-Measured results: RESULTS.md (row `pix2pix_fm_sn`), written by bench/results_table.py
-from bench/reference_study.py's runs, with their commands and machines.
+Measured results: RESULTS.md, row `pix2pix_fm_sn`.
 """
 
 from colorize_jax.config import base as config_base

@@ -21,8 +21,7 @@ Expected result: on birds at 128x128 validation MSE falls well below the gray
 baseline within a few epochs; the output looks sepia/desaturated (MSE
 regression to the mean colour), as the study reports.
 
-Measured results: RESULTS.md (row `unet`), written by bench/results_table.py
-from bench/reference_study.py's runs, with their commands and machines.
+Measured results: RESULTS.md, row `unet`.
 """
 
 import ml_collections
