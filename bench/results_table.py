@@ -25,6 +25,7 @@ import dataclasses
 import datetime
 import glob
 import os
+import shlex
 import sys
 
 import matplotlib
@@ -463,6 +464,23 @@ def _rel(path: str, output: str) -> str:
   return os.path.relpath(path, os.path.dirname(os.path.abspath(output))).replace(os.sep, "/")
 
 
+def portable_command(command: str, root: str = ROOT) -> str:
+  """`command` with absolute paths in or beside the checkout `root` made relative to it.
+
+  The study records the absolute paths of the machine it ran on; RESULTS.md's reader runs
+  the command from the repository root of another checkout, with the data at ../shared/data.
+  Paths further away (two or more levels up) are left as they are.
+  """
+
+  def relative(part: str) -> str:
+    if not os.path.isabs(part):
+      return part
+    rel = os.path.relpath(part, root)
+    return rel.replace(os.sep, "/") if rel.split(os.sep).count("..") <= 1 else part
+
+  return shlex.join("=".join(map(relative, word.split("="))) for word in shlex.split(command))
+
+
 INTRO = (
   "Every recipe trains on `birds/train` (90% train, 10% validation during training, split by "
   "path hash) with early stopping off, and its last weights are scored on `birds/val` (1,000 "
@@ -618,7 +636,8 @@ def hints_section(runs: list[Run], output: str, assets: str) -> list[str]:
         continue
       unet = by_name.get("unet")
       rows = [
-        [f"{run.name}, {n} hints"] + [_fmt(m.get(k), f) for k, _, f in HINT_METRICS]
+        [f"{run.name}, {n} hint{'' if n == 1 else 's'}"]
+        + [_fmt(m.get(k), f) for k, _, f in HINT_METRICS]
         for n, m in curve.items()
       ]
       if unet is not None and eval_name in unet.evals:
@@ -729,9 +748,9 @@ def recipe_section(run: Run, output: str, assets: str) -> list[str]:
       "Reproduce (the study command, or its `launch.py` steps one at a time):",
       "",
       "```bash",
-      run.study.get("study_command", ""),
+      portable_command(run.study.get("study_command", "")),
     ]
-    md += list(run.study["commands"].values()) + ["```", ""]
+    md += [portable_command(c) for c in run.study["commands"].values()] + ["```", ""]
   else:
     md += ["(Not trained by bench/reference_study.py: no recorded command.)", ""]
   return md

@@ -344,3 +344,18 @@ def test_results_show_the_hint_curve_ablations_and_the_goal_with_verdicts(tmp_pa
   assert "Recipes that meet the goal: unet_ema." in text
   birds = text.split("## birds/val")[1].split("##")[0]
   assert "| unet_ema |" not in birds  # ablations have their own table
+
+
+def test_reproduce_commands_are_relative_to_the_checkout_not_the_study_machine():
+  """The study records absolute paths; RESULTS.md shows them as run from another checkout."""
+  recorded = (
+    "python launch.py --config=configs/unet.py --workdir=/w/main/runs/study/unet "
+    "--config.data.path=/w/shared/data/birds/train '--config.data.split_fractions=(0.9,0.1,0.0)' "
+    "--eval_folder=kodak24=/w/shared/data/kodak24 --config.x=/opt/far/away"
+  )
+  shown = results_table.portable_command(recorded, root="/w/main")
+  assert shown == (
+    "python launch.py --config=configs/unet.py --workdir=runs/study/unet "
+    "--config.data.path=../shared/data/birds/train '--config.data.split_fractions=(0.9,0.1,0.0)' "
+    "--eval_folder=kodak24=../shared/data/kodak24 --config.x=/opt/far/away"
+  )
