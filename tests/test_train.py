@@ -4,6 +4,7 @@ import json
 import math
 import os
 
+import grain
 import jax
 import numpy as np
 import pytest
@@ -186,3 +187,18 @@ def test_config_json_records_absolute_data_paths(load_config, tmp_path, monkeypa
   trainer.train_and_evaluate(config, "run")
   saved = json.loads((tmp_path / "run" / "config.json").read_text())
   assert saved["data"]["path"] == str(photos)
+
+
+def test_saves_not_ranked_as_the_best_log_no_orbax_warning(tmp_path, caplog):
+  """Every epoch but the best saves without metrics, by design; Orbax warned at each one."""
+  iterator = iter(grain.MapDataset.range(4).to_iter_dataset())
+  saved = checkpoint.Checkpoints(str(tmp_path / "checkpoints"), keep=1, async_save=False)
+  with caplog.at_level("INFO"):
+    saved.save(1, {"x": np.zeros(2)}, iterator, checkpoint.Progress())
+    saved.save(2, {"x": np.ones(2)}, iterator, checkpoint.Progress(), monitor=-1.0)
+    saved.save(3, {"x": np.ones(2)}, iterator, checkpoint.Progress())
+    saved.wait()
+  assert saved.best_step() == 2 and sorted(saved.all_steps()) == [2, 3]
+  assert "checkpoint" in caplog.text.lower()  # Orbax's own logging is still captured...
+  assert "did not provide metrics" not in caplog.text  # ...less the warning about no metrics.
+  saved.close()

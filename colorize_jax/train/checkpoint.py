@@ -192,6 +192,20 @@ def abstract_like(state: Any) -> Any:
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)
 
 
+class _QuietUnrankedSaves:
+  """Drops Orbax's warning at every save given no metrics (a manager with best_fn expects them).
+
+  Ours are deliberate: only the epoch early stopping counts as the best is ranked
+  (hooks.SaveCheckpoint), so every other save warned, once an epoch, about nothing wrong.
+  """
+
+  def filter(self, record) -> bool:
+    return "did not provide metrics" not in record.getMessage()
+
+
+logging.get_absl_logger().addFilter(_QuietUnrankedSaves())
+
+
 class Checkpoints:
   """Keeps the latest `keep` checkpoints plus the best one by `monitor` (lower is better; the
   training loop passes metric_names.signed(), so metrics where higher is better count negated)."""
