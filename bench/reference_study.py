@@ -44,6 +44,7 @@ import platform
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 
 from absl import app, flags
@@ -373,6 +374,11 @@ def run(argv: list[str], log_path: str) -> None:
       raise SystemExit(f"failed (exit {proc.returncode}); log: {log_path}")
 
 
+def _elapsed(seconds: float) -> str:
+  minutes = int(seconds // 60)
+  return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
 def main(argv):
   del argv
   unknown = [n for n in FLAGS.recipes if n not in BY_NAME]
@@ -392,11 +398,14 @@ def main(argv):
   info = None if FLAGS.dry_run else machine()
   if info:
     print(f"machine: {describe(info)}", flush=True)
-  for name in FLAGS.recipes:
+  started = time.monotonic()
+  for index, name in enumerate(FLAGS.recipes, 1):
     recipe = BY_NAME[name]
+    # Where the study stands, for a log read hours later: the recipe's place and the time so far.
+    place = f"[{index}/{len(FLAGS.recipes)}, {_elapsed(time.monotonic() - started)} in]"
     why = recipe.missing()
     if why:
-      print(f"=== {name}: skipped, {why}", flush=True)
+      print(f"=== {place} {name}: skipped, {why}", flush=True)
       continue
     workdir = os.path.join(ROOT, out, name)
     budget = {
@@ -420,7 +429,7 @@ def main(argv):
     )
     todo = [] if done else ["train"]
     print(
-      f"=== {name} ({recipe.kind}, {epochs[recipe.kind]} epochs): "
+      f"=== {place} {name} ({recipe.kind}, {epochs[recipe.kind]} epochs): "
       f"{', '.join(todo) if todo else 'done, nothing to run'}",
       flush=True,
     )
@@ -433,7 +442,10 @@ def main(argv):
       write_study_json(workdir, recipe, budget, cmds, info, rerun)
     for key in todo:
       run(cmds[key], os.path.join(workdir, "logs", key.replace("/", "_") + ".log"))
-  print(f"workdirs: {out}\nnext: python bench/results_table.py --study={out}")
+  print(
+    f"study: {_elapsed(time.monotonic() - started)}; workdirs: {out}\n"
+    f"next: python bench/results_table.py --study={out}"
+  )
 
 
 if __name__ == "__main__":
