@@ -691,6 +691,51 @@ def goal_check(run: Run, eval_name: str = CLAIMS_EVAL) -> tuple[bool, str] | Non
   return all(checks), evidence
 
 
+# Issue 22 keeps the changes that measurably help, judged on the held-out 10% of birds/train
+# (`val`, which every run scores at its end), never on birds/val or kodak24, which only report.
+# A change helps when it moves one of the goal's metrics past its margin the right way and none
+# past it the wrong way. The margins are about twice the photo-sampling standard error of a
+# difference between two models on ~300 photos (docs/DESIGN.md, "Judging an ablation").
+HELD_OUT = "val"
+MARGINS = (  # (metric, title, margin, +1 if higher is better else -1, format of a Δ)
+  ("psnr", "PSNR dB", 0.2, 1, "+.2f"),
+  ("ab_auc", "AuC", 0.003, 1, "+.3f"),
+  ("delta_colorfulness", "ΔCF", 1.0, -1, "+.1f"),
+)
+
+
+def held_out(run: Run, key: str) -> float | None:
+  value = ((run.final or {}).get(HELD_OUT) or {}).get(key)
+  return float(value) if isinstance(value, (int, float)) else None
+
+
+def held_out_verdict(run: Run, base: Run | None) -> tuple[str, list[str]]:
+  """(verdict, the deltas' cells) of an ablation against its base on the held-out split."""
+  if base is None:
+    return "no base run", ["–"] * len(MARGINS)
+  path = lambda r: (r.config.get("data") or {}).get("path")  # noqa: E731
+  if path(run) != path(base):  # Another training folder (flowers mixed in): another `val`.
+    return "not comparable: other held-out photos", ["–"] * len(MARGINS)
+  cells, better, worse = [], [], []
+  for key, title, margin, sign, spec in MARGINS:
+    value, base_value = held_out(run, key), held_out(base, key)
+    if value is None or base_value is None:
+      return "not measured yet", ["–"] * len(MARGINS)
+    delta = value - base_value
+    cells.append(format(delta, spec))
+    if sign * delta >= margin:
+      better.append(title)
+    elif sign * delta <= -margin:
+      worse.append(title)
+  if better and not worse:
+    return f"**helps** ({', '.join(better)})", cells
+  if worse and not better:
+    return f"hurts ({', '.join(worse)})", cells
+  if better:
+    return f"mixed (better {', '.join(better)}; worse {', '.join(worse)})", cells
+  return "no measurable change", cells
+
+
 def ablation_section(runs: list[Run], ablations: list[Run]) -> list[str]:
   """Issue 22: each ablation beside the recipe it changes, and which run meets the goal."""
   by_name = {r.name: r for r in runs}
@@ -702,7 +747,7 @@ def ablation_section(runs: list[Run], ablations: list[Run]) -> list[str]:
     "is under Recipes).",
     "",
   ]
-  rows = []
+  rows, verdict_rows, kept = [], [], []
   for run in ablations:
     base = by_name.get(run.study["ablation_of"])
     cells = [run.name, run.study["ablation_of"]]
@@ -712,7 +757,23 @@ def ablation_section(runs: list[Run], ablations: list[Run]) -> list[str]:
       delta = f" ({value - base_value:+.3g})" if None not in (value, base_value) else ""
       cells.append(_fmt(value, spec) + delta if value is not None else "–")
     rows.append(cells)
+    verdict, deltas = held_out_verdict(run, base)
+    verdict_rows.append([run.name, run.study["ablation_of"], *deltas, verdict])
+    kept += [run.name] if verdict.startswith("**helps**") else []
   if rows:
+    margins = ", ".join(f"{title} {margin:g}" for _, title, margin, _, _ in MARGINS)
+    md += [
+      "Kept or not, on the held-out 10% of `birds/train` (the runs' `val` split at their last "
+      "weights; birds/val and kodak24 only report): Δ against the base recipe, and the verdict "
+      f"at margins of {margins} (about twice the photo-sampling standard error).",
+      "",
+    ]
+    md += _table(
+      ["ablation", "of"] + [f"held-out {title} Δ" for _, title, _, _, _ in MARGINS] + ["verdict"],
+      verdict_rows,
+    )
+    md += ["", f"Changes that measurably help: {', '.join(kept) if kept else 'none yet'}.", ""]
+    md += [f"On `{CLAIMS_EVAL}`:", ""]
     md += _table(
       ["ablation", "of"] + [f"{title} (Δ vs its base)" for _, title, _, _ in COLUMNS[:6]], rows
     )

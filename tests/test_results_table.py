@@ -22,17 +22,34 @@ def _write(path, data):
 
 
 def _fake_run(
-  study, name, task, *, metrics, gray, old_names=False, per_image=None, epochs=3, report_extra=None
+  study,
+  name,
+  task,
+  *,
+  metrics,
+  gray,
+  old_names=False,
+  per_image=None,
+  epochs=3,
+  report_extra=None,
+  held_out=None,
+  data_path="birds/train",
 ):
-  """A workdir as the study leaves it, without training: config, final metrics, one evaluation."""
+  """A workdir as the study leaves it, without training: config, final metrics (`held_out`: its
+  `val` split's), one evaluation."""
   workdir = os.path.join(study, name)
   _write(
     os.path.join(workdir, "config.json"),
-    {"task": task, "batch_size": 16, "data": {"image_size": 64}, "model": {"name": name}},
+    {
+      "task": task,
+      "batch_size": 16,
+      "data": {"image_size": 64, "path": data_path},
+      "model": {"name": name},
+    },
   )
+  final = {"step": 10 * epochs, "epochs": epochs, "params": {"model": 1000}, "train_seconds": 60.0}
   _write(
-    os.path.join(workdir, "final_metrics.json"),
-    {"step": 10 * epochs, "epochs": epochs, "params": {"model": 1000}, "train_seconds": 60.0},
+    os.path.join(workdir, "final_metrics.json"), final | ({"val": held_out} if held_out else {})
   )
   report = {
     "name": "birds_val",
@@ -322,15 +339,31 @@ def test_results_show_the_hint_curve_ablations_and_the_goal_with_verdicts(tmp_pa
   """Issue 20's hints section (curve beside the automatic U-Net and gray, its three goals) and
   issue 22's ablation table and goal check, from fake workdirs."""
   study = str(tmp_path / "study")
-  _fake_run(study, "unet", "regression", metrics=_new(0.008, 20.0, 25.0, 0.85), gray=GRAY)
+  base_held_out = {"psnr": 22.0, "ab_auc": 0.85, "delta_colorfulness": 25.0}
+  _fake_run(
+    study,
+    "unet",
+    "regression",
+    metrics=_new(0.008, 20.0, 25.0, 0.85),
+    gray=GRAY,
+    held_out=base_held_out,
+  )
   curve = {"hints_0/psnr": 21.8, "hints_10/psnr": 25.1, "hints_100/psnr": 28.0}
   curve |= {"hints_0/delta_colorfulness": 20.0, "hints_10/delta_colorfulness": 12.0}
   curve |= {"hints_100/delta_colorfulness": 6.0}
   _fake_run(study, "hints", "hints", metrics=_new(0.008, 20.0, 20.0, 0.85) | curve, gray=GRAY)
   good = _new(0.006, 38.0, 8.0, 0.82) | {"psnr": 21.6}
-  _fake_run(study, "unet_ema", "regression", metrics=good, gray=GRAY)
-  with open(os.path.join(study, "unet_ema", "study.json"), "w") as f:
-    json.dump({"recipe": "unet_ema", "ablation_of": "unet", "order": 20}, f)
+  # Held-out deltas against unet: ΔCF -5 (past its margin of 1), PSNR -0.1 (within 0.2): helps.
+  helps = {"psnr": 21.9, "ab_auc": 0.851, "delta_colorfulness": 20.0}
+  _fake_run(study, "unet_ema", "regression", metrics=good, gray=GRAY, held_out=helps)
+  mixed = {"psnr": 22.5, "ab_auc": 0.85, "delta_colorfulness": 27.0}  # PSNR +0.5, ΔCF +2.
+  _fake_run(study, "unet_wide", "regression", metrics=good, gray=GRAY, held_out=mixed)
+  other = dict(base_held_out, psnr=30.0)  # Scored on other photos: not comparable.
+  kwargs = dict(metrics=good, gray=GRAY, held_out=other, data_path="_data/unet_flowers")
+  _fake_run(study, "unet_flowers", "regression", **kwargs)
+  for name in ("unet_ema", "unet_wide", "unet_flowers"):
+    with open(os.path.join(study, name, "study.json"), "w") as f:
+      json.dump({"recipe": name, "ablation_of": "unet", "order": 20}, f)
 
   runs = results_table.load_study(study)
   text = results_table.render(runs, str(tmp_path / "R.md"), str(tmp_path / "assets"))
@@ -341,7 +374,12 @@ def test_results_show_the_hint_curve_ablations_and_the_goal_with_verdicts(tmp_pa
   # The ablation reads against its base and is the one run meeting the goal.
   assert "| unet_ema | unet | 21.60 (-0.4) |" in text
   assert "- unet_ema: PSNR +0.60 dB, AuC +0.020 over gray, ΔCF 8.0 — **meets the goal**." in text
-  assert "Recipes that meet the goal: unet_ema." in text
+  assert "Recipes that meet the goal: unet_ema, unet_flowers, unet_wide." in text
+  # Kept or not is judged on the held-out split, against the base, at the stated margins.
+  assert "| unet_ema | unet | -0.10 | +0.001 | -5.0 | **helps** (ΔCF) |" in text
+  assert "| unet_wide | unet | +0.50 | +0.000 | +2.0 | mixed (better PSNR dB; worse ΔCF) |" in text
+  assert "| unet_flowers | unet | – | – | – | not comparable: other held-out photos |" in text
+  assert "Changes that measurably help: unet_ema." in text
   birds = text.split("## birds/val")[1].split("##")[0]
   assert "| unet_ema |" not in birds  # ablations have their own table
 
