@@ -2,6 +2,8 @@
 
   python bench/train_step.py --config=configs/unet.py
   python bench/train_step.py --config=configs/pix2pix.py --config.batch_size=16 --steps=10
+  # The CPU choices one at a time (issue 24: keep, drop or retune them on a new jaxlib):
+  python bench/train_step.py --config=configs/pix2pix.py --formulations=stock --cpu_options=default
 
 Prints images/s, time per step, GFLOP per step from XLA's cost analysis and
 the achieved GFLOP/s. The step is the loop's own (device augmentation
@@ -16,6 +18,8 @@ e.g. zero taps in the patches of inner U-Net blocks.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import time
 
 import jax
@@ -33,6 +37,20 @@ flags.DEFINE_integer("steps", 20, "Timed steps (after 2 warm-up steps).")
 flags.DEFINE_integer("repeats", 3, "Timed repetitions; the best is reported (machines are shared).")
 flags.DEFINE_float(
   "peak_tflops", 0.0, "Device peak TFLOP/s for MFU (e.g. 989 for an H100's bf16); 0: skip."
+)
+flags.DEFINE_enum(
+  "formulations",
+  "auto",
+  ["auto", "stock"],
+  "auto: the convolutions formulated for this backend (colorize_jax/models/conv.py); stock: "
+  "XLA's own convolution for every layer, as GPUs and TPUs get.",
+)
+flags.DEFINE_enum(
+  "cpu_options",
+  "project",
+  ["project", "default"],
+  "project: compile with runtime/xla_options.py's CPU options (convolutions kept from "
+  "YNNPACK); default: this jaxlib's defaults.",
 )
 flags.mark_flags_as_required(["config"])
 FLAGS = flags.FLAGS
@@ -62,14 +80,18 @@ def main(argv):
   batch = jax.device_put({"image": images}, data)
   key = jax.random.key(1)
 
-  step = xla_options.jit(
+  options = xla_options.compiler_options() if FLAGS.cpu_options == "project" else None
+  step = jax.jit(
     trainer.make_train_step(task, config),
     in_shardings=(rep, data, rep),
     out_shardings=(rep, rep),
     donate_argnums=(0,),
+    compiler_options=options,
   )
+  formulation = conv.plain_xla() if FLAGS.formulations == "stock" else contextlib.nullcontext()
   t0 = time.perf_counter()
-  compiled = step.lower(state, batch, key).compile()
+  with formulation, conv.recorded() as choices:  # Chosen while tracing: lower inside both.
+    compiled = step.lower(state, batch, key).compile()
   compile_s = time.perf_counter() - t0
   with conv.plain_xla():
     flops = flops_of(
@@ -94,6 +116,10 @@ def main(argv):
     f"model           {config.model.name} {size}x{size}, batch {config.batch_size}, "
     f"dtype {config.dtype}, params {counts}"
   )
+  print(f"jax             {jax.__version__}")
+  print(f"formulations    {FLAGS.formulations}, compiler options {options or 'jaxlib defaults'}")
+  hows = collections.Counter(c.how for c in choices)
+  print(f"convolutions    {', '.join(f'{n} {how}' for how, n in sorted(hows.items())) or 'none'}")
   print(f"compile         {compile_s:.1f} s")
   print(f"step            {best * 1000:.1f} ms (best of {FLAGS.repeats} x {FLAGS.steps})")
   print(f"images/s        {config.batch_size / best:.1f}")
