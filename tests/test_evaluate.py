@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, load_config, smoke_config, trained_run
 from PIL import Image
 
-from colorize_jax import evaluate
+from colorize_jax import color, evaluate
 from colorize_jax.data import DataPipeline
 from colorize_jax.train import resume_guard
 
@@ -56,6 +56,10 @@ def test_eval_writes_metrics_with_the_gray_baseline_and_a_grid(run):
   assert report["metrics"] == saved["metrics"]
   grid = np.asarray(Image.open(saved["grid"]))
   assert grid.shape[1] == 3 * 32 + 2 * 2  # gray | predicted | true.
+  # The predicted column is what is scored: the predicted colour on the photo's own lightness.
+  lightness = lambda x: np.asarray(color.rgb_to_lab(x.astype(np.float32) / 255.0))[..., 0]  # noqa: E731
+  predicted, true = grid[:32, 34:66], grid[:32, 68:100]
+  assert np.abs(lightness(predicted) - lightness(true)).max() < 2.0  # L* 0-100; uint8 rounding.
 
 
 def test_eval_names():

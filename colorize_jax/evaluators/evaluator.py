@@ -194,10 +194,14 @@ class Evaluator:
   def sample_grid(self, state, images: np.ndarray) -> np.ndarray:
     """gray | predicted | true for uint8 photos (padded to the device count).
 
+    The predicted column is the image that is scored and that colorize saves: the predicted
+    colour on the photo's own lightness (metrics.with_true_luminance), not the network's raw
+    RGB, whose own luminance (blurry for the dense net) no metric counts.
     Every process must call it with the same images: the prediction is one
     program over all devices.
     """
-    return grids.sample_grid(images, self.predicted_rgb(state, images))
+    predicted = metrics.with_true_luminance(images, self.predicted_rgb(state, images))
+    return grids.sample_grid(images, np.asarray(predicted))
 
   def predicted_rgb(self, state, images: np.ndarray, **extra) -> np.ndarray:
     """RGB in [0, 1] of the task's inference for uint8 photos and batch-first `extra` inputs
