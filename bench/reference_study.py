@@ -50,6 +50,7 @@ from collections.abc import Callable
 from absl import app, flags
 
 from colorize_jax.data.sources.folder import list_images
+from colorize_jax.outputs.console import format_duration
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGRESSION, ADVERSARIAL = "regression", "adversarial"
@@ -374,11 +375,6 @@ def run(argv: list[str], log_path: str) -> None:
       raise SystemExit(f"failed (exit {proc.returncode}); log: {log_path}")
 
 
-def _elapsed(seconds: float) -> str:
-  minutes = int(seconds // 60)
-  return f"{minutes // 60}h{minutes % 60:02d}m"
-
-
 def main(argv):
   del argv
   unknown = [n for n in FLAGS.recipes if n not in BY_NAME]
@@ -402,7 +398,7 @@ def main(argv):
   for index, name in enumerate(FLAGS.recipes, 1):
     recipe = BY_NAME[name]
     # Where the study stands, for a log read hours later: the recipe's place and the time so far.
-    place = f"[{index}/{len(FLAGS.recipes)}, {_elapsed(time.monotonic() - started)} in]"
+    place = f"[{index}/{len(FLAGS.recipes)}, {format_duration(time.monotonic() - started)} in]"
     why = recipe.missing()
     if why:
       print(f"=== {place} {name}: skipped, {why}", flush=True)
@@ -443,7 +439,7 @@ def main(argv):
     for key in todo:
       run(cmds[key], os.path.join(workdir, "logs", key.replace("/", "_") + ".log"))
   print(
-    f"study: {_elapsed(time.monotonic() - started)}; workdirs: {out}\n"
+    f"study: {format_duration(time.monotonic() - started)}; workdirs: {out}\n"
     f"next: python bench/results_table.py --study={out}"
   )
 
