@@ -52,7 +52,12 @@ from absl import app, flags
 from colorize_jax.data.sources.folder import list_images
 from colorize_jax.outputs.console import format_duration
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+if BENCH not in sys.path:  # Loaded by a test from its file: its neighbours import as they do.
+  sys.path.insert(0, BENCH)
+import study_records  # noqa: E402
+
 REGRESSION, ADVERSARIAL = "regression", "adversarial"
 EVALS = {"birds_val": "birds/val", "kodak24": "kodak24"}  # eval name -> folder under --data.
 
@@ -182,6 +187,13 @@ def define_flags() -> None:
   )
   flags.DEFINE_integer("adversarial_epochs", 8, "Budget of the adversarial recipes, likewise.")
   flags.DEFINE_bool("dry_run", False, "Print the commands and what would be skipped; run nothing.")
+  flags.DEFINE_string(
+    "records",
+    "",
+    "Where each finished recipe's record goes (bench/study_records.py), committed so the study "
+    "adds up over machines; a recipe with a complete record at the budget is not trained "
+    "again. Default: docs/results/records/<basename of --out>; 'none': no records.",
+  )
 
 
 def common_flags(
@@ -309,6 +321,20 @@ def evaluated(workdir: str, name: str) -> bool:
   return os.path.exists(path) and os.path.getmtime(path) > newest_checkpoint_mtime(workdir)
 
 
+def records_dir(flag: str, out: str) -> str:
+  """Absolute folder of the study's records ('' for none): --records, else
+  docs/results/records/<basename of the study's --out>."""
+  if flag == "none":
+    return ""
+  path = flag or os.path.join("docs", "results", "records", os.path.basename(os.path.normpath(out)))
+  return os.path.join(ROOT, path)
+
+
+def recorded_at_budget(record: str, epochs: int, max_steps: int = 0) -> bool:
+  """Whether a committed record holds this recipe finished at the budget, with every report."""
+  return study_records.complete(record, tuple(EVALS)) and trained(record, epochs, max_steps)
+
+
 def study_command(recipe: Recipe, *, data: str, out: str) -> str:
   """The command that reruns this recipe alone, budget flags spelled out."""
   return shlex.join(
@@ -391,6 +417,7 @@ def main(argv):
       "folder that holds birds/train, birds/val and kodak24"
     )
   epochs = {REGRESSION: FLAGS.regression_epochs, ADVERSARIAL: FLAGS.adversarial_epochs}
+  records = records_dir(FLAGS.records, out)
   info = None if FLAGS.dry_run else machine()
   if info:
     print(f"machine: {describe(info)}", flush=True)
@@ -423,10 +450,15 @@ def main(argv):
     done = trained(workdir, epochs[recipe.kind], max_steps) and all(
       evaluated(workdir, n) for n in EVALS
     )
-    todo = [] if done else ["train"]
+    record = os.path.join(records, name) if records else ""
+    recorded = bool(record) and recorded_at_budget(record, epochs[recipe.kind], max_steps)
+    todo = [] if done or recorded else ["train"]
+    status = "done, nothing to run"
+    if recorded and not done:
+      status = f"recorded in {os.path.relpath(record, ROOT)}; remove that folder to train again"
     print(
       f"=== {place} {name} ({recipe.kind}, {epochs[recipe.kind]} epochs): "
-      f"{', '.join(todo) if todo else 'done, nothing to run'}",
+      f"{', '.join(todo) if todo else status}",
       flush=True,
     )
     if FLAGS.dry_run:
@@ -438,6 +470,9 @@ def main(argv):
       write_study_json(workdir, recipe, budget, cmds, info, rerun)
     for key in todo:
       run(cmds[key], os.path.join(workdir, "logs", key.replace("/", "_") + ".log"))
+    if record and (todo or done):
+      study_records.archive(workdir, record)
+      print(f"record: {os.path.relpath(record, ROOT)}", flush=True)
   print(
     f"study: {format_duration(time.monotonic() - started)}; workdirs: {out}\n"
     f"next: python bench/results_table.py --study={out}"

@@ -132,15 +132,25 @@ def load_run(workdir: str) -> Run:
   )
 
 
-def load_study(study_dir: str) -> list[Run]:
-  """Every workdir (a folder with config.json) under the study, in the study's recipe order."""
-  dirs = sorted(
-    d
-    for d in glob.glob(os.path.join(study_dir, "*"))
-    if os.path.exists(os.path.join(d, "config.json"))
-  )
-  runs = [load_run(d) for d in dirs]
-  return sorted(runs, key=lambda r: (r.study.get("order", 1000), r.name))
+def finished(run: Run) -> bool:
+  """Trained to its end and scored on every evaluation set."""
+  return run.final is not None and all(name in run.evals for name, _ in EVALS)
+
+
+def load_study(study_dirs: str | list[str]) -> list[Run]:
+  """Every workdir (a folder with config.json) under the study's folders, in the study's recipe
+  order. A recipe in several folders (a live workdir and its committed record,
+  bench/study_records.py) is read from the first that holds it finished, else the first."""
+  by_name: dict[str, Run] = {}
+  for study_dir in [study_dirs] if isinstance(study_dirs, str) else study_dirs:
+    for d in sorted(glob.glob(os.path.join(study_dir, "*"))):
+      if not os.path.exists(os.path.join(d, "config.json")):
+        continue
+      run = load_run(d)
+      known = by_name.get(run.name)
+      if known is None or (finished(run) and not finished(known)):
+        by_name[run.name] = run
+  return sorted(by_name.values(), key=lambda r: (r.study.get("order", 1000), r.name))
 
 
 # -- claims -------------------------------------------------------------------
@@ -836,8 +846,11 @@ def kept_sections(path: str) -> str:
 
 
 def define_flags() -> None:
-  flags.DEFINE_string(
-    "study", "runs/reference_study", "The study's output folder (one workdir per recipe)."
+  flags.DEFINE_list(
+    "study",
+    ["runs/reference_study", "docs/results/records/reference_study"],
+    "The study's folders (one workdir per recipe): its --out, then its committed records "
+    "(bench/study_records.py); a recipe is read from the first that holds it finished.",
   )
   flags.DEFINE_string("output", os.path.join(ROOT, "RESULTS.md"), "Markdown file to write.")
   flags.DEFINE_string(
@@ -850,10 +863,10 @@ def main(argv):
   runs = load_study(FLAGS.study)
   if not runs:
     sys.exit(
-      f"no workdirs (folders with config.json) under {FLAGS.study}; "
+      f"no workdirs (folders with config.json) under {', '.join(FLAGS.study)}; "
       "run bench/reference_study.py first"
     )
-  text = render(runs, FLAGS.output, FLAGS.assets, study_dir=FLAGS.study)
+  text = render(runs, FLAGS.output, FLAGS.assets, study_dir=",".join(FLAGS.study))
   text += kept_sections(FLAGS.output)
   atomic.write_text(FLAGS.output, text)
   print(f"wrote {FLAGS.output} ({len(runs)} runs) and figures in {FLAGS.assets}")
