@@ -71,8 +71,10 @@ def eval_spec(config) -> specs.EvalSpec:
 
 # What --mode=eval takes from the command line: how to evaluate, never what was trained.
 EVAL_FIELDS = ("eval.", "evals.")
-# Test-time switches a run's generator offers (config.gan.test_time: pix2pix's mode).
-TEST_TIME_FIELDS = ("gan.test_time", "gan.test_time_seed")
+# Test-time switches a run's generator offers: pix2pix's mode (config.gan.test_time) and the
+# classification head's annealed-mean temperature, which only decodes the trained logits
+# (a run trained with an L1 term on the decoded ab learned under its own; eval only reads).
+TEST_TIME_FIELDS = ("gan.test_time", "gan.test_time_seed", "classification.temperature")
 
 
 def _is_eval_field(field: str) -> bool:
@@ -113,6 +115,16 @@ def run_config(config, workdir: str):
       if section in saved and name in config.get(section, {}):
         saved[section][name] = config[section][name]
   return saved
+
+
+def test_time_settings(config) -> dict:
+  """The test-time switches the run's config has, by dotted name: what a report was scored under."""
+  settings = {}
+  for field in TEST_TIME_FIELDS:
+    section, name = field.split(".")
+    if name in config.get(section, {}):
+      settings[field] = config[section][name]
+  return settings
 
 
 def reported_step(workdir: str) -> int | None:
@@ -173,6 +185,7 @@ def evaluate_run(config, workdir: str, evals: list[specs.EvalSpec] | None = None
     report, figures = named.report(
       state, step=step, checkpoint=str(config.eval.checkpoint), workdir=workdir
     )
+    report["test_time"] = test_time_settings(config)
     if jax.process_index() == 0:
       write_report(report, figures)
     logging.info(

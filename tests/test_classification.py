@@ -7,7 +7,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import assert_same_run, killed_then_resumed, step_on_1_and_8_devices
+from conftest import (
+  assert_same_run,
+  killed_then_resumed,
+  load_bench,
+  load_config,
+  step_on_1_and_8_devices,
+)
+from PIL import Image
 
 from colorize_jax import color, registry, tasks
 from colorize_jax.color import ab_bins, ab_prior, spaces
@@ -253,12 +260,55 @@ def test_prior_is_counted_once_and_reused_from_the_workdir(tmp_path, monkeypatch
   np.testing.assert_array_equal(ab_prior.for_training(Data(), str(tmp_path), max_images=6), counts)
 
 
-def test_smoke_config_trains_and_resumes_exactly(load_config, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+  """The smoke config trained once, uninterrupted: (its final metrics, its workdir)."""
+  workdir = str(tmp_path_factory.mktemp("classification") / "straight")
+  return trainer.train_and_evaluate(load_config("classification", "smoke"), workdir), workdir
+
+
+def test_smoke_config_trains_and_resumes_exactly(load_config, straight_run, tmp_path, monkeypatch):
   config = load_config("classification", "smoke")
   resumed = killed_then_resumed(config, str(tmp_path / "resumed"), monkeypatch)
-  straight = trainer.train_and_evaluate(config, str(tmp_path / "straight"))
+  straight, straight_dir = straight_run
   assert_same_run(resumed, straight)
   assert resumed["epochs"] == 2
   prior_file = tmp_path / "resumed" / ab_prior.PRIOR_FILE
   assert np.isfinite(resumed["val"]["loss/ab_ce"]) and resumed["params"].keys() == {"model"}
-  assert prior_file.read_text() == (tmp_path / "straight" / ab_prior.PRIOR_FILE).read_text()
+  with open(f"{straight_dir}/{ab_prior.PRIOR_FILE}") as f:
+    assert prior_file.read_text() == f.read()
+
+
+def test_temperature_sweep_decodes_one_run_at_each_temperature(straight_run, tmp_path, capsys):
+  """bench/temperature_sweep.py: the annealed-mean temperature only decodes the trained logits,
+  so --mode=eval takes it as a test-time field; each report records it and colder decoding
+  changes the colours (towards each pixel's most likely bin)."""
+  sweep = load_bench("temperature_sweep")
+  _, workdir = straight_run
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  for i in range(3):
+    Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 48, 3), np.uint8)).save(
+      photos / f"{i}.png"
+    )
+  results = sweep.sweep(workdir, [0.05, 1.0], [f"other={photos}"], "last")
+  assert set(results) == {"val", "other"} and set(results["other"]) == {0.05, 1.0}
+  for name, reports in results.items():
+    for temperature, report in reports.items():
+      assert report["name"] == sweep.report_name(name, temperature)
+      assert report["test_time"]["classification.temperature"] == temperature
+  assert results["other"][1.0]["examples"] == 3
+  cold, warm = (results["val"][t]["metrics"] for t in (0.05, 1.0))
+  assert cold["colorfulness"] != pytest.approx(warm["colorfulness"], rel=1e-4)
+  assert cold["psnr"] != pytest.approx(warm["psnr"], rel=1e-5)
+  rows = sweep.table_rows(results["val"])
+  assert [row.split("|")[1].strip() for row in rows] == ["0.05", "1"]
+  for row, temperature in zip(rows, (0.05, 1.0)):
+    model, gray = (results["val"][temperature][k] for k in ("metrics", "gray_baseline"))
+    met = (
+      model["psnr"] >= gray["psnr"] + 0.5
+      and model["ab_auc"] >= gray["ab_auc"] + 0.01
+      and model["delta_colorfulness"] <= 10
+    )
+    assert row.endswith("| yes |" if met else "| no |")
+    assert f"| {model['delta_colorfulness']:.1f} |" in row

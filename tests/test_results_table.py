@@ -397,3 +397,32 @@ def test_reproduce_commands_are_relative_to_the_checkout_not_the_study_machine()
     "--config.data.path=../shared/data/birds/train '--config.data.split_fractions=(0.9,0.1,0.0)' "
     "--eval_folder=kodak24=../shared/data/kodak24 --config.x=/opt/far/away"
   )
+
+
+def test_results_show_a_classification_runs_temperature_sweep(tmp_path):
+  """bench/temperature_sweep.py's reports (eval/<set>_t<T>.json): one table on the held-out
+  split and one on birds/val, gains against gray and the goal per temperature."""
+  study = str(tmp_path / "study")
+  workdir = _fake_run(
+    study, "classification", "classification", metrics=_new(0.02, 40.0, 15.0, 0.87), gray=GRAY
+  )
+  held_out_gray = {"psnr": 22.0, "ab_auc": 0.88, "delta_colorfulness": 40.0}
+  for set_name in ("val", "birds_val"):
+    for temperature, (psnr, auc, dcf) in {0.38: (21.0, 0.87, 9.0), 1.0: (22.6, 0.9, 8.0)}.items():
+      report = {
+        "name": f"{set_name}_t{temperature:g}",
+        "metrics": {"psnr": psnr, "ab_auc": auc, "delta_colorfulness": dcf, "colorfulness": 30},
+        "gray_baseline": held_out_gray if set_name == "val" else GRAY,
+        "test_time": {"classification.temperature": temperature},
+      }
+      _write(os.path.join(workdir, "eval", f"{report['name']}.json"), report)
+  runs = results_table.load_study(study)
+  text = results_table.render(runs, str(tmp_path / "R.md"), str(tmp_path / "assets"))
+  section = text.split("## Decoding temperature of the classification head")[1].split("\n## ")[0]
+  held_out = section.split("**classification on held-out 10% of birds/train**")[1]
+  held_out = held_out.split("**classification on birds/val**")[0]
+  assert "| 0.38 | -1.00 | -0.010 | 9.0 | 30.0 | no |" in held_out
+  assert "| 1 | +0.60 | +0.020 | 8.0 | 30.0 | yes |" in held_out
+  assert "**classification on birds/val**" in section
+  # The sweep's reports are not rows of the main tables.
+  assert "classification_t" not in text.split("## Decoding temperature")[0]
