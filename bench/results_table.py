@@ -39,6 +39,7 @@ for _path in (ROOT, BENCH):  # Run as a script from a checkout that is not pip-i
   if _path not in sys.path:
     sys.path.insert(0, _path)
 import temperature_sweep  # noqa: E402
+
 from colorize_jax.outputs import atomic, metric_names  # noqa: E402
 from colorize_jax.outputs.plots import plot_curves  # noqa: E402
 from colorize_jax.outputs.rundir import RunDir  # noqa: E402
