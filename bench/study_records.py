@@ -3,12 +3,13 @@
   python bench/study_records.py runs/reference_study/unet docs/results/records/reference_study/unet
 
 A study's workdirs (checkpoints, TensorBoard, logs) stay out of git and vanish with the machine
-that trained them. What bench/results_table.py reads of a finished run is a few kilobytes:
-config.json, study.json, data.json, final_metrics.json, metrics.jsonl, eval/<name>.json and the
-first rows of its gray | predicted | true grids. bench/reference_study.py copies those into
-docs/results/records/<study>/<recipe>/ as each recipe finishes, and counts a recipe whose record
-is complete as done, so a study spread over sessions on machines that do not keep their disks
-adds up in the repository rather than starting over (docs/DESIGN.md, "Study records").
+that trained them. What bench/results_table.py reads of a finished run is small: config.json,
+study.json, data.json, final_metrics.json, metrics.jsonl, eval/<name>.json (its per-image rows
+as a few rounded columns) and the first rows of its photo sets' grids, about 300 KB.
+bench/reference_study.py copies those into docs/results/records/<study>/<recipe>/ as each recipe
+finishes, and counts a recipe whose record is complete as done, so a study spread over sessions
+on machines that do not keep their disks adds up in the repository rather than starting over
+(docs/DESIGN.md, "Study records").
 """
 
 from __future__ import annotations
@@ -33,10 +34,43 @@ def _image_size(workdir: str) -> int:
 
 
 def _grids(workdir: str) -> list[str]:
-  """The grids results_table reads: each evaluation's (and its hints grid), the last sample."""
-  paths = sorted(glob.glob(os.path.join(workdir, "eval", "*.png")))
+  """The grids results_table shows: each photo set's evaluation (and its hints grid), not the
+  held-out split's (`val*`, never shown); the last training sample only when there is none."""
+  paths = [
+    p
+    for p in sorted(glob.glob(os.path.join(workdir, "eval", "*.png")))
+    if not os.path.basename(p).startswith("val")
+  ]
   final = os.path.join(workdir, "samples", "final.png")
-  return paths + ([final] if os.path.exists(final) else [])
+  return paths or ([final] if os.path.exists(final) else [])
+
+
+# Per-image values kept in a record, as columns in the report's photo order: enough for paired
+# comparisons between recipes (docs/DESIGN.md, "Judging an ablation") at a tenth of the size.
+PER_IMAGE_KEYS = ("psnr", "ssim", "ab_auc", "delta_colorfulness")
+
+
+def compact_report(report: dict) -> dict:
+  """An eval report with its per-image rows as rounded columns (`per_image_columns`)."""
+  rows = report.get("per_image") or []
+  out = {k: v for k, v in report.items() if k != "per_image"}
+  if rows:
+    out["per_image_columns"] = {
+      key: [round(float(row[key]), 4) if key in row else None for row in rows]
+      for key in PER_IMAGE_KEYS
+    }
+  return out
+
+
+def _copy(source: str, target: str) -> None:
+  os.makedirs(os.path.dirname(target), exist_ok=True)
+  shutil.copyfile(source, target)
+
+
+def _write_json(path: str, obj) -> None:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(obj, f, separators=(",", ":"))
 
 
 def copy_grid(source: str, target: str, tile: int, rows: int = GRID_ROWS) -> None:
@@ -45,28 +79,36 @@ def copy_grid(source: str, target: str, tile: int, rows: int = GRID_ROWS) -> Non
   kept = min(rows, (image.height + GRID_GAP) // (tile + GRID_GAP))
   image = image.crop((0, 0, image.width, max(1, kept * (tile + GRID_GAP) - GRID_GAP)))
   os.makedirs(os.path.dirname(target), exist_ok=True)
-  partial = target + ".partial.png"
-  image.save(partial, optimize=True)
-  os.replace(partial, target)
+  image.save(target, optimize=True)
 
 
 def archive(workdir: str, record: str) -> list[str]:
-  """Copies a workdir's record into `record` (replacing an older record of it); returns the
-  relative paths it wrote. Needs the workdir's config.json."""
+  """Writes a workdir's record to `record`, replacing any older one whole; returns the relative
+  paths it wrote. Needs the workdir's config.json."""
   if not os.path.exists(os.path.join(workdir, "config.json")):
     raise FileNotFoundError(f"{workdir}: no config.json, so not a run's workdir")
+  staging = record.rstrip(os.sep) + ".partial"
+  remove(staging)
+  written = _write_record(workdir, staging)
+  remove(record)
+  os.replace(staging, record)
+  return written
+
+
+def _write_record(workdir: str, record: str) -> list[str]:
   tile = _image_size(workdir)
   written = []
-  for name in FILES + tuple(
-    os.path.relpath(p, workdir) for p in sorted(glob.glob(os.path.join(workdir, "eval", "*.json")))
-  ):
+  for name in FILES:
     source = os.path.join(workdir, name)
     if os.path.exists(source):
-      target = os.path.join(record, name)
-      os.makedirs(os.path.dirname(target), exist_ok=True)
-      shutil.copyfile(source, target + ".partial")
-      os.replace(target + ".partial", target)  # A record is whole or absent, never half-copied.
+      _copy(source, os.path.join(record, name))
       written.append(name)
+  for source in sorted(glob.glob(os.path.join(workdir, "eval", "*.json"))):
+    with open(source) as f:
+      report = json.load(f)
+    name = os.path.relpath(source, workdir)
+    _write_json(os.path.join(record, name), compact_report(report))
+    written.append(name)
   for source in _grids(workdir):
     name = os.path.relpath(source, workdir)
     copy_grid(source, os.path.join(record, name), tile)

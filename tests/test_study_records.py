@@ -41,12 +41,19 @@ def _workdir(root, name="unet", *, epochs=8, evals=("birds_val", "kodak24"), fin
   _write(os.path.join(workdir, "metrics.jsonl"), json.dumps({"step": 1, "train/loss": 0.5}) + "\n")
   if final:
     _write(os.path.join(workdir, "final_metrics.json"), {"epochs": epochs, "step": 8 * epochs})
-  for eval_name in evals:
+  rows = [{"file": f"{i}.jpg", "psnr": 20.0 + i / 3, "gray/psnr": 19.0} for i in range(5)]
+  for eval_name in evals + ("val",):
     _write(
       os.path.join(workdir, "eval", f"{eval_name}.json"),
-      {"name": eval_name, "metrics": {"psnr": 23.0}, "gray_baseline": {"psnr": 22.0}},
+      {
+        "name": eval_name,
+        "metrics": {"psnr": 23.0},
+        "gray_baseline": {"psnr": 22.0},
+        "per_image": rows,
+      },
     )
     _grid(os.path.join(workdir, "eval", f"{eval_name}.png"), rows=16)
+  _grid(os.path.join(workdir, "samples", "final.png"), rows=4)
   _write(os.path.join(workdir, "checkpoints", "1344", "state"), "weights")
   _write(os.path.join(workdir, "logs", "train.log"), "log")
   return workdir
@@ -69,9 +76,23 @@ def test_archive_keeps_the_small_files_and_the_grids_first_rows(tmp_path):
   assert kept[(study_records.GRID_ROWS - 1) * (TILE + GAP), 0, 0] == 10 * (
     study_records.GRID_ROWS - 1
   )
+  # Per-image rows become rounded columns; the held-out split's grid and the training sample,
+  # which RESULTS.md does not show, stay behind.
+  with open(os.path.join(record, "eval", "birds_val.json")) as f:
+    report = json.load(f)
+  assert "per_image" not in report and report["metrics"] == {"psnr": 23.0}
+  assert report["per_image_columns"]["psnr"] == [20.0, 20.3333, 20.6667, 21.0, 21.3333]
+  assert report["per_image_columns"]["ab_auc"] == [None] * 5
+  assert os.path.exists(os.path.join(record, "eval", "val.json"))
+  assert not os.path.exists(os.path.join(record, "eval", "val.png"))
+  assert not os.path.exists(os.path.join(record, "samples"))
   assert study_records.complete(record, ("birds_val", "kodak24"))
   assert not study_records.complete(record, ("birds_val", "flowers"))
-  assert not [p for p in os.listdir(record) if p.endswith(".partial")]
+  # Written aside and swapped in whole: a second archive replaces the first, leaving nothing else.
+  os.remove(os.path.join(workdir, "eval", "kodak24.png"))
+  study_records.archive(workdir, record)
+  assert not os.path.exists(os.path.join(record, "eval", "kodak24.png"))
+  assert os.listdir(os.path.dirname(record)) == ["unet"]
 
 
 def test_results_table_prefers_a_finished_run_wherever_it_is(tmp_path):
