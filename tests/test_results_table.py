@@ -426,3 +426,39 @@ def test_results_show_a_classification_runs_temperature_sweep(tmp_path):
   assert "**classification on birds/val**" in section
   # The sweep's reports are not rows of the main tables.
   assert "classification_t" not in text.split("## Decoding temperature")[0]
+
+
+def test_the_recommended_recipe_is_the_nearest_to_the_goal_on_the_held_out_split(tmp_path):
+  """Ranked by the summed shortfall on held-out val against its own gray input; birds/val's
+  numbers play no part, and a run on other photos is left out."""
+  study = str(tmp_path / "study")
+  val_gray = {"psnr": 23.0, "ab_auc": 0.89, "delta_colorfulness": 40.0}
+  held = {
+    # PSNR short by 0.3 dB of +0.5 (0.6), AuC met (0), ΔCF 22 (1.2): 1.8.
+    "unet": {"psnr": 23.2, "ab_auc": 0.90, "delta_colorfulness": 22.0},
+    # PSNR short by 2.5 (5.0): far, though its birds/val numbers below are the best.
+    "classification": {"psnr": 21.0, "ab_auc": 0.90, "delta_colorfulness": 10.0},
+    # Nearest (0.2 + 0.5 + 0.5 = 1.2) but trained with flowers: left out.
+    "unet_flowers": {"psnr": 23.4, "ab_auc": 0.895, "delta_colorfulness": 15.0},
+  }
+  for name, values in held.items():
+    workdir = _fake_run(
+      study,
+      name,
+      "regression",
+      metrics=_new(0.006, 40.0, 5.0 if name == "classification" else 25.0, 0.95),
+      gray=GRAY,
+      held_out=values,
+      data_path="_data/unet_flowers" if name == "unet_flowers" else "birds/train",
+    )
+    report = {"name": "val", "metrics": values, "gray_baseline": val_gray}
+    _write(os.path.join(workdir, "eval", "val.json"), report)
+  with open(os.path.join(study, "unet_flowers", "study.json"), "w") as f:
+    json.dump({"recipe": "unet_flowers", "ablation_of": "unet"}, f)
+  runs = results_table.load_study(study)
+  text = results_table.render(runs, str(tmp_path / "R.md"), str(tmp_path / "assets"))
+  section = text.split("### Recommended recipe")[1].split("\n## ")[0]
+  assert "| unet | 1.80 | 0.60 | 0.00 | 1.20 |" in section
+  assert "| classification | 5.00 | 5.00 | 0.00 | 0.00 |" in section
+  assert "unet_flowers" not in section
+  assert "Recommended: **unet**" in section
