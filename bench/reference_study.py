@@ -190,9 +190,9 @@ def define_flags() -> None:
   flags.DEFINE_string(
     "records",
     "",
-    "Where each finished recipe's record goes (bench/study_records.py), committed so the study "
-    "adds up over machines; a recipe with a complete record at the budget is not trained "
-    "again. Default: docs/results/records/<basename of --out>; 'none': no records.",
+    "Where each finished recipe's record goes (bench/study_records.py): point it at storage "
+    "that outlives the machine; a recipe with a complete record at the budget is not trained "
+    "again. Default: runs/records/<basename of --out>; 'none': no records.",
   )
 
 
@@ -323,10 +323,10 @@ def evaluated(workdir: str, name: str) -> bool:
 
 def records_dir(flag: str, out: str) -> str:
   """Absolute folder of the study's records ('' for none): --records, else
-  docs/results/records/<basename of the study's --out>."""
+  runs/records/<basename of the study's --out> (run outputs: never committed)."""
   if flag == "none":
     return ""
-  path = flag or os.path.join("docs", "results", "records", os.path.basename(os.path.normpath(out)))
+  path = flag or os.path.join("runs", "records", os.path.basename(os.path.normpath(out)))
   return os.path.join(ROOT, path)
 
 

@@ -937,7 +937,7 @@ def kept_sections(path: str) -> str:
 def define_flags() -> None:
   flags.DEFINE_list(
     "study",
-    ["runs/reference_study", "docs/results/records/reference_study"],
+    ["runs/reference_study", "runs/records/reference_study"],
     "The study's folders (one workdir per recipe): its --out, then its committed records "
     "(bench/study_records.py); a recipe is read from the first that holds it finished.",
   )

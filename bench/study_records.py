@@ -1,15 +1,16 @@
-"""A study run's record: the small files RESULTS.md is made from, kept in the repository.
+"""A study run's record: the small files RESULTS.md is made from, apart from the bulky workdir.
 
-  python bench/study_records.py runs/reference_study/unet docs/results/records/reference_study/unet
+  python bench/study_records.py runs/reference_study/unet runs/records/reference_study/unet
 
-A study's workdirs (checkpoints, TensorBoard, logs) stay out of git and vanish with the machine
-that trained them. What bench/results_table.py reads of a finished run is small: config.json,
-study.json, data.json, final_metrics.json, metrics.jsonl, eval/<name>.json (its per-image rows
-as a few rounded columns) and the first rows of its photo sets' grids, about 300 KB.
-bench/reference_study.py copies those into docs/results/records/<study>/<recipe>/ as each recipe
-finishes, and counts a recipe whose record is complete as done, so a study spread over sessions
-on machines that do not keep their disks adds up in the repository rather than starting over
-(docs/DESIGN.md, "Study records").
+What bench/results_table.py reads of a finished run is small: config.json, study.json,
+data.json, final_metrics.json, metrics.jsonl, eval/<name>.json (its per-image rows as a few
+rounded columns) and the first rows of its photo sets' grids, about 300 KB; its checkpoints and
+TensorBoard files are not. bench/reference_study.py copies those into
+runs/records/<study>/<recipe>/ (or --records=DIR) as each recipe finishes, and counts a recipe
+whose record is complete as done. Pointed at storage that outlives the machine, a study spread
+over sessions adds up rather than starting over; the workdirs can be deleted once recorded.
+Records are run outputs, never committed: RESULTS.md carries the figures (docs/DESIGN.md,
+"Study records").
 """
 
 from __future__ import annotations

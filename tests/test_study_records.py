@@ -145,6 +145,6 @@ def test_reference_study_counts_a_complete_record_as_done(tmp_path):
 
 def test_records_dir_defaults_beside_the_results():
   assert reference_study.records_dir("", "runs/reference_study_128") == os.path.join(
-    reference_study.ROOT, "docs", "results", "records", "reference_study_128"
+    reference_study.ROOT, "runs", "records", "reference_study_128"
   )
   assert reference_study.records_dir("none", "runs/x") == ""
