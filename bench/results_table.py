@@ -38,6 +38,7 @@ ROOT = os.path.dirname(BENCH)
 for _path in (ROOT, BENCH):  # Run as a script from a checkout that is not pip-installed.
   if _path not in sys.path:
     sys.path.insert(0, _path)
+import budget_curve  # noqa: E402
 import temperature_sweep  # noqa: E402
 
 from colorize_jax.outputs import atomic, metric_names  # noqa: E402
@@ -518,7 +519,13 @@ METRICS_NOTE = (
 
 
 def render(
-  runs: list[Run], output: str, assets: str, *, study_dir: str = "runs/reference_study"
+  runs: list[Run],
+  output: str,
+  assets: str,
+  *,
+  study_dir: str = "runs/reference_study",
+  size_runs: list[Run] = (),
+  budget_runs: list[Run] = (),
 ) -> str:
   """The markdown of RESULTS.md; writes the figures into `assets` as it goes."""
   by_name = {r.name: r for r in runs}
@@ -569,7 +576,9 @@ def render(
       ]
   md += hints_section(runs, output, assets)
   md += ablation_section(runs, ablations)
+  md += budget_section(runs, budget_runs)
   md += temperature_section(runs)
+  md += size_section(size_runs, runs, output, assets)
   md += [
     "",
     "## The studies' claims",
@@ -806,31 +815,30 @@ def ablation_section(runs: list[Run], ablations: list[Run]) -> list[str]:
 
 
 def goal_shortfall(run: Run) -> tuple[float, list[float]] | None:
-  """How far a run's held-out scores fall short of the goal, each criterion in units of its
-  own threshold (0 where met): (their sum, [PSNR, AuC, ΔCF]). The gray baseline is the held-out
-  split's own (eval/val.json); None when either is missing."""
+  """How far a run's held-out scores fall short of the goal (budget_curve.shortfall): (the sum,
+  [PSNR, AuC, ΔCF]). The gray baseline is the held-out split's own (eval/val.json); None when
+  either is missing."""
   if HELD_OUT not in run.evals:
     return None
   gray = run.evals[HELD_OUT][1]
-  values = [held_out(run, k) for k in ("psnr", "ab_auc", "delta_colorfulness")]
-  if None in values or not {"psnr", "ab_auc"} <= gray.keys():
+  model = {k: held_out(run, k) for k in budget_curve.KEYS}
+  if None in model.values() or not {"psnr", "ab_auc"} <= gray.keys():
     return None
-  psnr, auc, dcf = values
-  parts = [
-    max(0.0, GOAL_PSNR_DB - (psnr - gray["psnr"])) / GOAL_PSNR_DB,
-    max(0.0, GOAL_AUC - (auc - gray["ab_auc"])) / GOAL_AUC,
-    max(0.0, dcf - GOAL_DCF) / GOAL_DCF,
-  ]
-  return sum(parts), parts
+  return budget_curve.shortfall(model, gray)
+
+
+def ranked(runs: list[Run]) -> list[tuple[Run, tuple[float, list[float]]]]:
+  """The birds-only runs by their goal shortfall on the held-out split, nearest first."""
+  base_path = lambda r: (r.config.get("data") or {}).get("path")  # noqa: E731
+  birds = {base_path(r) for r in runs if not r.study.get("ablation_of")}
+  scored = [(r, goal_shortfall(r)) for r in runs if base_path(r) in birds]
+  return sorted([(r, s) for r, s in scored if s is not None], key=lambda x: x[1][0])
 
 
 def recommendation_section(runs: list[Run]) -> list[str]:
   """The recipe to start from: the birds-only run nearest the goal on the held-out split
   (chosen where birds/val and kodak24 play no part), ranked by its summed shortfall."""
-  base_path = lambda r: (r.config.get("data") or {}).get("path")  # noqa: E731
-  birds = {base_path(r) for r in runs if not r.study.get("ablation_of")}
-  scored = [(r, goal_shortfall(r)) for r in runs if base_path(r) in birds]
-  scored = sorted([(r, s) for r, s in scored if s is not None], key=lambda x: x[1][0])
+  scored = ranked(runs)
   if not scored:
     return []
   md = ["", "### Recommended recipe", ""]
@@ -845,6 +853,125 @@ def recommendation_section(runs: list[Run]) -> list[str]:
   md += _table(["recipe", "shortfall", "PSNR", "AuC", "ΔCF"], rows)
   best = scored[0][0]
   md += ["", f"Recommended: **{best.name}**, the nearest to the goal at this budget.", ""]
+  return md
+
+
+def budget_section(runs: list[Run], budget_runs: list[Run]) -> list[str]:
+  """Issue 22's "at what budget": the goal per epoch on the held-out split, for the
+  recommended recipe of the reference study and every run of the longer-budget study
+  (bench/budget_curve.py says why one run's epochs stand for shorter runs)."""
+  nearest = ranked(runs)[:1]
+  shown = [(r, "reference study") for r, _ in nearest] + [(r, "longer budget") for r in budget_runs]
+  md = []
+  for run, where in shown:
+    if not budget_curve.passes_through_shorter_budgets(run.config):
+      md += [
+        f"- {run.name} ({where}): its learning rate decays over the run, so its epochs "
+        "are not shorter budgets.",
+        "",
+      ]
+      continue
+    points = budget_curve.curve(run.history, HELD_OUT)
+    if not points:
+      continue
+    md += [
+      f"**{run.name}** ({where}, {_image_size(run)} px, batch {run.batch_size}): "
+      f"{budget_curve.summary(points, run.batch_size)}.",
+      "",
+    ]
+    md += (
+      budget_curve.TABLE_HEADER
+      + budget_curve.table_rows(budget_curve.shown_epochs(points), run.batch_size)
+      + [""]
+    )
+  if not md:
+    return []
+  intro = (
+    "Issue 22's goal at every budget a run passed through, on the held-out 10% of "
+    "`birds/train` against its gray input: at a constant learning rate and without early "
+    "stopping, a run's weights after epoch k are those of a k-epoch run (`bench/budget_curve.py`)."
+    " Shortfall: as under Recommended recipe."
+  )
+  return ["", "## By training budget", "", intro, ""] + md
+
+
+def size_section(size_runs: list[Run], runs: list[Run], output: str, assets: str) -> list[str]:
+  """The study at another image size (issue 22: the birds study at its own 128 px): budgets,
+  both photo sets with FID, the same recipe at the reference size beside it, the claims."""
+  if not size_runs:
+    return []
+  size = _image_size(size_runs[0])
+  md = ["", f"## At {size} x {size} px", ""]
+  md += [
+    f"The study's recipes at {size} px, trained by `python bench/reference_study.py "
+    f"--image_size={size}` (each run's command below), on the same photos and metrics as above.",
+    "",
+  ]
+  md += _table(
+    ["recipe", "task", "budget", "parameters", "images", "epochs", "px", "wall time", "status"],
+    [budget_row(r) for r in size_runs],
+  )
+  for eval_name, heading in EVALS:
+    evaluated = [r for r in size_runs if eval_name in r.evals]
+    if not evaluated:
+      continue
+    md += ["", f"**{heading} at {size} px**", ""]
+    md += _table(
+      ["recipe"] + [f"{title} ({beside})" for _, title, _, beside in COLUMNS] + [FID_HEADING],
+      [metric_row(r, eval_name) for r in evaluated],
+    )
+    combined = os.path.join(assets, f"{eval_name}_all_{size}px.png")
+    if combined_grid(evaluated, eval_name, combined):
+      names = " | ".join(r.name for r in evaluated)
+      md += [
+        "",
+        f"gray | {names} | true:",
+        "",
+        f"![{eval_name} at {size} px]({_rel(combined, output)})",
+      ]
+  reference = {r.name: r for r in runs}
+  pairs = [(r, reference[r.name]) for r in size_runs if r.name in reference]
+  if pairs:
+    md += [
+      "",
+      f"Gains over the gray input on `{CLAIMS_EVAL}`, at {size} px against the "
+      f"reference {_image_size(pairs[0][1])} px:",
+      "",
+    ]
+    rows = []
+    for big, small in pairs:
+      cells = [big.name]
+      for run in (small, big):
+        psnr, auc = (run.metric(CLAIMS_EVAL, k) for k in ("psnr", "ab_auc"))
+        psnr_g, auc_g = (run.metric(CLAIMS_EVAL, k, gray=True) for k in ("psnr", "ab_auc"))
+        cells += [
+          _fmt(None if None in (psnr, psnr_g) else psnr - psnr_g, "{:+.2f}"),
+          _fmt(None if None in (auc, auc_g) else auc - auc_g, "{:+.3f}"),
+          _fmt(run.metric(CLAIMS_EVAL, "delta_colorfulness"), "{:.1f}"),
+          fid_cell(run, CLAIMS_EVAL),
+        ]
+      rows.append(cells)
+    small_px, big_px = _image_size(pairs[0][1]), size
+    md += _table(
+      ["recipe"]
+      + [f"{t} {px} px" for px in (small_px, big_px) for t in ("PSNR", "AuC", "ΔCF", "FID")],
+      rows,
+    )
+  by_name = {r.name: r for r in size_runs}
+  md += ["", f"The studies' claims at {size} px:", ""]
+  md += [
+    f"- **{c.title}** Verdict: **{c.verdict}**. {c.evidence}" for c in (f(by_name) for f in CLAIMS)
+  ]
+  checked = [(r, goal_check(r)) for r in size_runs]
+  md += [""] + [
+    f"- {r.name}: {c[1]}{' — meets the goal' if c[0] else ''}." for r, c in checked if c
+  ]
+  md += ["", "Commands:", ""]
+  md += [
+    f"- {r.name}: `{portable_command(r.study['commands']['train'])}`"
+    for r in size_runs
+    if (r.study.get("commands") or {}).get("train")
+  ]
   return md
 
 
@@ -941,6 +1068,18 @@ def define_flags() -> None:
     "The study's folders (one workdir per recipe): its --out, then its committed records "
     "(bench/study_records.py); a recipe is read from the first that holds it finished.",
   )
+  flags.DEFINE_list(
+    "size_study",
+    ["runs/reference_study_128", "runs/records/reference_study_128"],
+    "The study at another image size (reference_study.py --image_size=128), likewise; its "
+    "own section. Missing folders: no section.",
+  )
+  flags.DEFINE_list(
+    "budget_study",
+    ["runs/reference_study_long", "runs/records/reference_study_long"],
+    "Runs at a longer budget (reference_study.py --regression_epochs=32), likewise; shown "
+    "epoch by epoch under 'By training budget'.",
+  )
   flags.DEFINE_string("output", os.path.join(ROOT, "RESULTS.md"), "Markdown file to write.")
   flags.DEFINE_string(
     "assets", os.path.join(ROOT, "docs", "results"), "Folder for the PNGs it links."
@@ -955,7 +1094,14 @@ def main(argv):
       f"no workdirs (folders with config.json) under {', '.join(FLAGS.study)}; "
       "run bench/reference_study.py first"
     )
-  text = render(runs, FLAGS.output, FLAGS.assets, study_dir=",".join(FLAGS.study))
+  text = render(
+    runs,
+    FLAGS.output,
+    FLAGS.assets,
+    study_dir=",".join(FLAGS.study),
+    size_runs=load_study(FLAGS.size_study),
+    budget_runs=load_study(FLAGS.budget_study),
+  )
   text += kept_sections(FLAGS.output)
   atomic.write_text(FLAGS.output, text)
   print(f"wrote {FLAGS.output} ({len(runs)} runs) and figures in {FLAGS.assets}")

@@ -462,3 +462,92 @@ def test_the_recommended_recipe_is_the_nearest_to_the_goal_on_the_held_out_split
   assert "| classification | 5.00 | 5.00 | 0.00 | 0.00 |" in section
   assert "unet_flowers" not in section
   assert "Recommended: **unet**" in section
+
+
+def _epochs(workdir, rows):
+  """Replaces a fake run's metrics.jsonl by per-epoch held-out scores (gray logged once)."""
+  records = []
+  for epoch, (psnr, auc, dcf) in enumerate(rows, start=1):
+    record = {"step": 10 * epoch, "kind": "epoch", "epoch": epoch, "val/psnr": psnr}
+    record |= {"val/ab_auc": auc, "val/delta_colorfulness": dcf}
+    if epoch == 1:
+      record |= {"val/gray/psnr": 23.0, "val/gray/ab_auc": 0.89}
+    records.append(record)
+  _write(os.path.join(workdir, "metrics.jsonl"), "".join(json.dumps(r) + "\n" for r in records))
+
+
+def _with_config(workdir, **changes):
+  path = os.path.join(workdir, "config.json")
+  with open(path) as f:
+    config = json.load(f)
+  for key, value in changes.items():
+    config[key] = config.get(key, {}) | value if isinstance(value, dict) else value
+  _write(path, config)
+
+
+def test_results_show_the_goal_by_training_budget(tmp_path):
+  """The recommended run's epochs and a longer run's, as budgets; a decaying schedule's are not."""
+  study, long_study = str(tmp_path / "study"), str(tmp_path / "long")
+  held = {"psnr": 23.3, "ab_auc": 0.90, "delta_colorfulness": 20.0}
+  unet = _fake_run(
+    study, "unet", "regression", metrics=_new(0.006, 30, 20, 0.9), gray=GRAY, held_out=held
+  )
+  _write(
+    os.path.join(unet, "eval", "val.json"),
+    {"name": "val", "metrics": held, "gray_baseline": {"psnr": 23.0, "ab_auc": 0.89}},
+  )
+  _epochs(unet, [(23.1, 0.895, 25.0), (23.3, 0.90, 20.0)])
+  long_run = _fake_run(
+    long_study, "unet", "regression", metrics=_new(0.006, 30, 9, 0.9), gray=GRAY, epochs=4
+  )
+  _epochs(long_run, [(23.1, 0.895, 25.0), (23.3, 0.90, 20.0), (23.6, 0.901, 9.9), (23.7, 0.9, 9)])
+  cosine = _fake_run(
+    long_study, "unet_cosine", "regression", metrics=_new(0.006, 30, 9, 0.9), gray=GRAY
+  )
+  _with_config(cosine, optimizer={"schedule": "cosine"})
+  text = results_table.render(
+    results_table.load_study(study),
+    str(tmp_path / "R.md"),
+    str(tmp_path / "assets"),
+    budget_runs=results_table.load_study(long_study),
+  )
+  section = text.split("## By training budget")[1].split("\n## ")[0]
+  reference, longer = section.split("**unet** (longer budget")
+  assert "**unet** (reference study, 64 px, batch 16): does not meet the goal in 2 epochs" in (
+    reference
+  )
+  assert "| 2 | 320 | +0.30 | +0.010 | 20.0 | 1.40 | no |" in reference
+  assert "meets the goal from epoch 3 (480 images) on" in longer
+  assert "| 3 | 480 | +0.60 | +0.011 | 9.9 | 0.00 | yes |" in longer
+  assert "unet_cosine (longer budget): its learning rate decays over the run" in longer
+
+
+def test_results_show_the_study_at_128_px_beside_its_64_px_runs(tmp_path):
+  study, big = str(tmp_path / "study"), str(tmp_path / "study_128")
+  for folder, psnr in ((study, 21.2), (big, 21.8)):
+    for name in ("unet", "pix2pix"):
+      metrics = _new(0.006, 30.0, 12.0, 0.85) | {"psnr": psnr}
+      workdir = _fake_run(
+        folder, name, "regression" if name == "unet" else "adversarial", metrics=metrics, gray=GRAY
+      )
+      if folder == big:
+        _with_config(workdir, data={"image_size": 128, "path": "birds/train"})
+        command = f"python launch.py --config=configs/{name}.py --config.data.image_size=128"
+        _write(
+          os.path.join(workdir, "study.json"), {"recipe": name, "commands": {"train": command}}
+        )
+  text = results_table.render(
+    results_table.load_study(study),
+    str(tmp_path / "R.md"),
+    str(tmp_path / "assets"),
+    size_runs=results_table.load_study(big),
+  )
+  section = text.split("## At 128 x 128 px")[1].split("\n## ")[0]
+  assert "**birds/val at 128 px**" in section
+  # PSNR +0.20 over gray at 64 px and +0.80 at 128 px, AuC +0.050, ΔCF 12.0 at both.
+  assert "| unet | +0.20 | +0.050 | 12.0 | – | +0.80 | +0.050 | 12.0 | – |" in section
+  assert "The studies' claims at 128 px:" in section
+  assert "- unet: PSNR +0.80 dB, AuC +0.050 over gray, ΔCF 12.0." in section
+  assert "`python launch.py --config=configs/pix2pix.py --config.data.image_size=128`" in section
+  # The 64 px tables stay the reference study's.
+  assert "| unet | 21.20 (21.00)" in text.split("## At 128 x 128 px")[0]
