@@ -30,7 +30,7 @@ for _path in (ROOT, BENCH):  # Run as a script, or loaded by a test from its fil
     sys.path.insert(0, _path)
 
 FLAGS = flags.FLAGS
-# Issue 22's goal against the gray input (results_table.py's GOAL_*): PSNR, AuC gains; ΔCF cap.
+# Issue 22's goal against the gray input (results_goal.py's GOAL_*): PSNR, AuC gains; ΔCF cap.
 GOAL = {"psnr": 0.5, "ab_auc": 0.01, "delta_colorfulness": 10.0}
 COLUMNS = (("psnr", "PSNR dB", "{:+.2f}"), ("ab_auc", "AuC", "{:+.3f}"))
 

@@ -388,7 +388,7 @@ def snapshot(workdir: str, step: int, target: str) -> None:
 def metrics_of(report: dict) -> dict:
   """A card's scores of one set: examples, the model's headline means, the gray input's, the
   photos' colourfulness and, for a hints model, the hint-count curve."""
-  from results_table import read_eval  # pylint: disable=g-import-not-at-top
+  from study_runs import read_eval  # pylint: disable=g-import-not-at-top
 
   model, gray = read_eval(report)
   keys = [k for k, _, _ in CARD_METRICS]

@@ -12,6 +12,8 @@ from colorize_jax.outputs import metric_names
 from colorize_jax.train import trainer
 
 results_table = load_bench("results_table")
+study_claims = load_bench("study_claims")
+study_runs = load_bench("study_runs")
 reference_study = load_bench("reference_study")
 
 
@@ -106,7 +108,7 @@ def test_old_metric_names_read_as_the_agreed_vocabulary():
     {"colorfulness_diff": -10.0, "gray/colorfulness_diff": -30.0},
     {"colorfulness_diff": 6.0, "gray/colorfulness_diff": -50.0},
   ]
-  model, gray = results_table.read_eval(
+  model, gray = study_runs.read_eval(
     {
       "metrics": {
         "mae": 0.1,
@@ -159,29 +161,29 @@ def test_claims_are_computed_from_the_numbers(tmp_path):
   runs = {r.name: r for r in results_table.load_study(study)}
 
   assert runs["cnn"].metric("birds_val", "delta_colorfulness") == 25.0
-  verdicts = [claim(runs).verdict for claim in results_table.CLAIMS]
+  verdicts = [claim(runs).verdict for claim in study_claims.CLAIMS]
   assert verdicts == ["holds", "holds", "holds", "partly holds", "not measured"]
-  claim = results_table.claim_classification_beats_regression(runs)
+  claim = study_claims.claim_classification_beats_regression(runs)
   assert "ΔCF classification 15.00 against unet 22.00 (-7.00)" in claim.evidence
 
   # The same runs with the CNN's MSE below the U-Net's: claim (i) flips, and says why.
   runs["cnn"].evals["birds_val"][0]["mse"] = 0.003
-  claim = results_table.claim_unet_lowest_mse(runs)
+  claim = study_claims.claim_unet_lowest_mse(runs)
   assert claim.verdict == "does not hold" and "cnn 0.0030, unet 0.0040" in claim.evidence
   # L1 that overshoots below the photos' colourfulness (40) removes the oversaturation only.
   runs["cgan_l1"].evals["birds_val"][0]["colorfulness"] = 15.0
-  claim = results_table.claim_l1_fixes_oversaturation(runs)
+  claim = study_claims.claim_l1_fixes_oversaturation(runs)
   assert claim.verdict == "partly holds" and "cgan 60.0 (+20.0), cgan_l1 15.0 (-25.0)" in (
     claim.evidence
   )
   runs["cgan_l1"].evals["birds_val"][0]["colorfulness"] = 70.0
-  assert results_table.claim_l1_fixes_oversaturation(runs).verdict == "does not hold"
+  assert study_claims.claim_l1_fixes_oversaturation(runs).verdict == "does not hold"
   # A plain cGAN that is not oversaturated leaves nothing for L1 to fix.
   runs["cgan"].evals["birds_val"][0]["colorfulness"] = 30.0
-  assert results_table.claim_l1_fixes_oversaturation(runs).verdict == "does not hold"
+  assert study_claims.claim_l1_fixes_oversaturation(runs).verdict == "does not hold"
   # Without the PatchGAN run there is no verdict to give.
   del runs["cgan_unet_patchgan"]
-  assert results_table.claim_patchgan_colours_better(runs).verdict == "not measured"
+  assert study_claims.claim_patchgan_colours_better(runs).verdict == "not measured"
 
 
 def test_fid_column_gives_the_gray_baseline_and_the_number_of_images(tmp_path):
