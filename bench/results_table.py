@@ -160,6 +160,26 @@ METRICS_NOTE = (
 )
 
 
+def photo_set_table(
+  runs: list[Run], eval_name: str, output: str, assets: str, grid_name: str
+) -> list[str]:
+  """One photo set's metrics of every run, then the same photos colorized by each of them."""
+  md = table(
+    ["recipe"] + [f"{title} ({beside})" for _, title, _, beside in COLUMNS] + [FID_HEADING],
+    [metric_row(r, eval_name) for r in runs],
+  )
+  combined = os.path.join(assets, grid_name)
+  if combined_grid(runs, eval_name, combined):
+    names = " | ".join(r.name for r in runs)
+    md += [
+      "",
+      f"The same photos colorized by every recipe: gray | {names} | true.",
+      "",
+      f"![{eval_name}: every recipe]({relative_link(combined, output)})",
+    ]
+  return md
+
+
 def render(
   runs: list[Run],
   output: str,
@@ -203,19 +223,7 @@ def render(
     if not evaluated:
       md += [f"No run is evaluated on `{eval_name}` yet (bench/reference_study.py does it)."]
       continue
-    md += table(
-      ["recipe"] + [f"{title} ({beside})" for _, title, _, beside in COLUMNS] + [FID_HEADING],
-      [metric_row(r, eval_name) for r in evaluated],
-    )
-    combined = os.path.join(assets, f"{eval_name}_all.png")
-    if combined_grid(evaluated, eval_name, combined):
-      names = " | ".join(r.name for r in evaluated)
-      md += [
-        "",
-        f"The same photos colorized by every recipe: gray | {names} | true.",
-        "",
-        f"![{eval_name}: every recipe]({relative_link(combined, output)})",
-      ]
+    md += photo_set_table(evaluated, eval_name, output, assets, f"{eval_name}_all.png")
   md += hints_section(runs, output, assets)
   md += ablation_section(runs, ablations)
   md += budget_section(runs, budget_runs)
@@ -357,19 +365,7 @@ def size_section(size_runs: list[Run], runs: list[Run], output: str, assets: str
     if not evaluated:
       continue
     md += ["", f"**{heading} at {size} px**", ""]
-    md += table(
-      ["recipe"] + [f"{title} ({beside})" for _, title, _, beside in COLUMNS] + [FID_HEADING],
-      [metric_row(r, eval_name) for r in evaluated],
-    )
-    combined = os.path.join(assets, f"{eval_name}_all_{size}px.png")
-    if combined_grid(evaluated, eval_name, combined):
-      names = " | ".join(r.name for r in evaluated)
-      md += [
-        "",
-        f"gray | {names} | true:",
-        "",
-        f"![{eval_name} at {size} px]({relative_link(combined, output)})",
-      ]
+    md += photo_set_table(evaluated, eval_name, output, assets, f"{eval_name}_all_{size}px.png")
   reference = {r.name: r for r in runs}
   pairs = [(r, reference[r.name]) for r in size_runs if r.name in reference]
   if pairs:
