@@ -88,6 +88,13 @@ flags.DEFINE_string(
 flags.DEFINE_bool(
   "traceback", False, "Show the full traceback of an error instead of its one line."
 )
+flags.DEFINE_string(
+  "compilation_cache",
+  os.environ.get("COLORIZE_JAX_COMPILATION_CACHE", "auto"),
+  "Directory of the persistent XLA compilation cache, so a relaunch reads its compiled steps "
+  "back (colorize_jax/runtime/compile_cache.py); auto: ~/.cache/colorize_jax/xla; none: off. "
+  "Default from $COLORIZE_JAX_COMPILATION_CACHE.",
+)
 
 FLAGS = flags.FLAGS
 
@@ -182,9 +189,10 @@ def main(argv):
   logging.info("workdir: %s", os.path.abspath(workdir))
   import jax  # After flag parsing, so --help and --list are fast.
 
-  from colorize_jax.runtime import logs, parallel
+  from colorize_jax.runtime import compile_cache, logs, parallel
 
   logs.quiet_libraries()
+  cache = compile_cache.enable(FLAGS.compilation_cache)  # Before anything compiles.
   # Before any other import of ours: nothing may touch a device before this.
   parallel.initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
   from colorize_jax import evaluate, registry
@@ -219,6 +227,8 @@ def main(argv):
       )
     else:
       evaluate.evaluate_run(FLAGS.config, workdir, folder_evals or None)
+    if cache:
+      logging.info("%s", cache.summary())
   except preemption.Stopped as e:  # SIGTERM or Ctrl-C: the step is saved, the workdir released.
     line = e.line(_resume_command(workdir)) if jax.process_index() == 0 else ""
     _fail(line, code=preemption.EXIT_CODE, prefix="")
