@@ -33,6 +33,7 @@ import argparse
 import dataclasses
 import importlib.util
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -268,7 +269,10 @@ def make_mesh(devices) -> jax.sharding.Mesh:
   return jax.sharding.Mesh(np.array(devices), (parallel.DATA_AXIS,))
 
 
-def train_row(what: str, config, steps: int, peak_tflops: float, devices) -> Row:
+def train_row(
+  what: str, config, steps: int, peak_tflops: float, devices
+) -> tuple[Row, Callable | None]:
+  """The row, and a function that runs one more step (None where the step did not fit)."""
   size, batch_size, dtype = config.data.image_size, config.batch_size, config.dtype
   row = Row("train", what, dtype, batch_size)
   task, init = build_task(config)
@@ -301,7 +305,7 @@ def train_row(what: str, config, steps: int, peak_tflops: float, devices) -> Row
       seconds = time_calls(one_step, steps)
   except xla_options.DeviceOutOfMemoryError as e:
     row.note = str(e)
-    return row
+    return row, None
   row.images_per_s = batch_size / seconds
   memory = memory_of(compiled)
   row.memory_gib = None if memory is None else memory / 2**30
@@ -311,11 +315,11 @@ def train_row(what: str, config, steps: int, peak_tflops: float, devices) -> Row
     with conv.plain_xla():
       flops = flops_of(jax.jit(step_fn).lower(holder["state"], batch, key).compile())
   else:
-    return row
+    return row, one_step
   if peak_tflops and flops:
     row.mfu = flops / seconds / (peak_tflops * 1e12)
   row.note = f"{flops / 1e9 / batch_size:.1f} GFLOP/image"
-  return row
+  return row, one_step
 
 
 def infer_row(what: str, config, batch_size: int, steps: int, devices) -> Row:
@@ -418,8 +422,15 @@ def torch_row(
   dtype: str,
   steps: int,
   train_step: bool,
+  interleave_with: Callable | None = None,
+  rounds: int = 0,
 ) -> None:
-  """Fills row.torch_images_per_s: pix2pix's optimize_parameters (or G's forward), eager."""
+  """Fills row.torch_images_per_s: pix2pix's optimize_parameters (or G's forward), eager.
+
+  With `interleave_with` (the JAX row's one-step function) and `rounds`, the two are timed in
+  turns, `steps` steps each, `rounds` times, and both figures become medians: on a shared host
+  the load drifts over minutes, which separate runs of each side turn into ratio noise, while
+  neighbouring turns see the same load. The note gives the per-round ratios' median and range."""
   device = torch_device()
   if dtype == "bfloat16" and device == "cpu":
     row.note = (row.note + "; " if row.note else "") + "torch bf16 not timed on CPU"
@@ -467,6 +478,9 @@ def torch_row(
   try:
     call()
     sync()
+    if interleave_with is not None and rounds:
+      interleave(row, interleave_with, call, sync, batch, steps, rounds)
+      return
     best = float("inf")
     for _ in range(2):
       start = time.perf_counter()
@@ -481,6 +495,33 @@ def torch_row(
     g = d = opt_g = opt_d = None  # Frees the device memory before empty_cache.
     if device == "cuda":
       torch.cuda.empty_cache()
+
+
+def seconds_per_call(fn: Callable, steps: int, wait: Callable) -> float:
+  start = time.perf_counter()
+  out = None
+  for _ in range(steps):
+    out = fn()
+  wait(out)
+  return (time.perf_counter() - start) / steps
+
+
+def interleave(
+  row: Row, jax_step: Callable, torch_step: Callable, sync: Callable, batch, steps, rounds
+) -> None:
+  """Times JAX and torch in alternating turns; medians into the row, ratios into its note."""
+  jax_s, torch_s = [], []
+  for _ in range(rounds):
+    jax_s.append(seconds_per_call(jax_step, steps, jax.block_until_ready))
+    torch_s.append(seconds_per_call(torch_step, steps, lambda _: sync()))
+  row.images_per_s = batch / statistics.median(jax_s)
+  row.torch_images_per_s = batch / statistics.median(torch_s)
+  ratios = sorted(t / j for j, t in zip(jax_s, torch_s))
+  note = (
+    f"{rounds} interleaved turns of {steps} steps: ratio median "
+    f"{statistics.median(ratios):.2f}x, range {ratios[0]:.2f}-{ratios[-1]:.2f}x"
+  )
+  row.note = f"{row.note}; {note}" if row.note else note
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -541,6 +582,13 @@ def main(argv=None) -> int:
     help="Rows that would start after this many seconds are skipped.",
   )
   parser.add_argument("--no_torch", action="store_true", help="Skip the PyTorch reference rows.")
+  parser.add_argument(
+    "--interleave",
+    type=int,
+    default=0,
+    help="Train rows with torch: time JAX and torch in this many alternating turns of --steps "
+    "steps each and report medians (for shared, noisy hosts); 0: each side's best of two.",
+  )
   parser.add_argument("--skip_check", action="store_true", help="Skip the correctness rows.")
   parser.add_argument(
     "--train_rows",
@@ -603,9 +651,9 @@ def main(argv=None) -> int:
       continue
     config = pix2pix_config(size, batch, dtype, quick)
     if section == "train":
-      row = train_row(what, config, steps, args.peak_tflops, devices)
+      row, jax_step = train_row(what, config, steps, args.peak_tflops, devices)
     else:
-      row = infer_row(what, config, batch, steps, devices)
+      row, jax_step = infer_row(what, config, batch, steps, devices), None
     if use_torch and row.images_per_s:
       net = small or dict(num_downs=7 if size == 128 else 8, ngf=64, ndf=64)
       torch_row(
@@ -615,6 +663,8 @@ def main(argv=None) -> int:
         dtype=dtype,
         steps=steps,
         train_step=section == "train",
+        interleave_with=jax_step,
+        rounds=args.interleave,
         **net,
       )
     rows.append(row)
