@@ -42,6 +42,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -51,6 +52,7 @@ from absl import app, flags
 
 from colorize_jax.data.sources.folder import list_images
 from colorize_jax.outputs.console import format_duration
+from colorize_jax.train import preemption
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -400,18 +402,34 @@ def write_study_json(
 
 
 def run(argv: list[str], log_path: str) -> None:
-  """Runs one command from the repository root, its output to the console and a log file."""
+  """Runs one command from the repository root, its output to the console and a log file.
+
+  A SIGTERM to the study (a scheduler's preemption, a machine going down) is passed on to the
+  run, which saves its step and exits with preemption.EXIT_CODE; the study then stops with the
+  same code, and relaunching it resumes that run exactly."""
   print("$", shlex.join(["python"] + argv[1:]), flush=True)
   os.makedirs(os.path.dirname(log_path), exist_ok=True)
   with open(log_path, "a") as log:
     proc = subprocess.Popen(
       argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    for line in proc.stdout:
-      sys.stdout.write(line)
-      log.write(line)
-    if proc.wait():
-      raise SystemExit(f"failed (exit {proc.returncode}); log: {log_path}")
+    previous = signal.signal(signal.SIGTERM, lambda signum, _: proc.send_signal(signum))
+    try:
+      for line in proc.stdout:
+        sys.stdout.write(line)
+        log.write(line)
+      code = proc.wait()
+    finally:
+      signal.signal(signal.SIGTERM, previous)
+    if code == preemption.EXIT_CODE:
+      sys.stdout.flush()
+      sys.stderr.write(
+        "study stopped: the run saved its step; relaunch the same study command to resume it "
+        f"(log: {log_path})\n"
+      )
+      raise SystemExit(code)
+    if code:
+      raise SystemExit(f"failed (exit {code}); log: {log_path}")
 
 
 def main(argv):

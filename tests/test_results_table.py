@@ -2,10 +2,13 @@
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
-from conftest import load_bench, load_config, parse_config
+from conftest import ROOT, load_bench, load_config, parse_config
 
 from colorize_jax import evaluate
 from colorize_jax.outputs import metric_names
@@ -553,3 +556,36 @@ def test_results_show_the_study_at_128_px_beside_its_64_px_runs(tmp_path):
   assert "`python launch.py --config=configs/pix2pix.py --config.data.image_size=128`" in section
   # The 64 px tables stay the reference study's.
   assert "| unet | 21.20 (21.00)" in text.split("## At 128 x 128 px")[0]
+
+
+def test_a_sigterm_to_the_study_reaches_its_run_and_stops_the_study_resumably(tmp_path):
+  """The study passes SIGTERM on to the run it is waiting for (which saves its step and exits
+  with preemption's code) and stops with that code, saying how to resume."""
+  child = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, lambda *_: (print('run: saved step 7', flush=True), "
+    "sys.exit(75)))\n"
+    "print('run: training', flush=True)\n"
+    "time.sleep(60)\n"
+  )
+  driver = (
+    "import sys\n"
+    f"sys.path.insert(0, {str(ROOT / 'bench')!r})\n"
+    "import reference_study\n"
+    f"reference_study.run([sys.executable, '-c', {child!r}], {str(tmp_path / 'run.log')!r})\n"
+  )
+  proc = subprocess.Popen(
+    [sys.executable, "-c", driver],
+    cwd=ROOT,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.PIPE,
+    text=True,
+  )
+  assert proc.stdout.readline().startswith("$ python -c")  # The command (its script spans lines).
+  assert "run: training\n" in iter(proc.stdout.readline, "")  # Reads up to the run's first line.
+  proc.send_signal(signal.SIGTERM)
+  out, err = proc.communicate(timeout=60)
+  assert proc.returncode == 75, err
+  assert "run: saved step 7" in out
+  assert "study stopped: the run saved its step; relaunch the same study command" in err
+  assert "run: saved step 7" in (tmp_path / "run.log").read_text()
