@@ -252,17 +252,19 @@ def check_step(
 # -- (b), (c) throughput ----------------------------------------------------------------------
 
 
+def seconds_per_call(fn: Callable, steps: int, wait: Callable) -> float:
+  """Seconds per call of `steps` calls, `wait(last output)` included (the device's queue)."""
+  start = time.perf_counter()
+  out = None
+  for _ in range(steps):
+    out = fn()
+  wait(out)
+  return (time.perf_counter() - start) / steps
+
+
 def time_calls(fn, steps: int) -> float:
   """Seconds per call, the best of two timed runs of `steps` calls."""
-  best = float("inf")
-  for _ in range(2):
-    start = time.perf_counter()
-    out = None
-    for _ in range(steps):
-      out = fn()
-    jax.block_until_ready(out)
-    best = min(best, (time.perf_counter() - start) / steps)
-  return best
+  return min(seconds_per_call(fn, steps, jax.block_until_ready) for _ in range(2))
 
 
 def make_mesh(devices) -> jax.sharding.Mesh:
@@ -481,13 +483,7 @@ def torch_row(
     if interleave_with is not None and rounds:
       interleave(row, interleave_with, call, sync, batch, steps, rounds)
       return
-    best = float("inf")
-    for _ in range(2):
-      start = time.perf_counter()
-      for _ in range(steps):
-        call()
-      sync()
-      best = min(best, (time.perf_counter() - start) / steps)
+    best = min(seconds_per_call(call, steps, lambda _: sync()) for _ in range(2))
     row.torch_images_per_s = batch / best
   except torch.cuda.OutOfMemoryError:  # pragma: no cover - GPU only
     row.note = (row.note + "; " if row.note else "") + "torch: out of device memory"
@@ -495,15 +491,6 @@ def torch_row(
     g = d = opt_g = opt_d = None  # Frees the device memory before empty_cache.
     if device == "cuda":
       torch.cuda.empty_cache()
-
-
-def seconds_per_call(fn: Callable, steps: int, wait: Callable) -> float:
-  start = time.perf_counter()
-  out = None
-  for _ in range(steps):
-    out = fn()
-  wait(out)
-  return (time.perf_counter() - start) / steps
 
 
 def interleave(

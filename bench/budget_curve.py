@@ -20,20 +20,7 @@ import sys
 BENCH = os.path.dirname(os.path.abspath(__file__))
 if BENCH not in sys.path:  # Loaded by a test from its file.
   sys.path.insert(0, BENCH)
-from temperature_sweep import GOAL  # noqa: E402
-
-KEYS = ("psnr", "ab_auc", "delta_colorfulness")
-
-
-def shortfall(model: dict, gray: dict) -> tuple[float, list[float]]:
-  """How far scores fall short of the goal, each criterion in units of its own threshold (0
-  where met): (their sum, [PSNR, AuC, ΔCF])."""
-  parts = [
-    max(0.0, GOAL["psnr"] - (model["psnr"] - gray["psnr"])) / GOAL["psnr"],
-    max(0.0, GOAL["ab_auc"] - (model["ab_auc"] - gray["ab_auc"])) / GOAL["ab_auc"],
-    max(0.0, model["delta_colorfulness"] - GOAL["delta_colorfulness"]) / GOAL["delta_colorfulness"],
-  ]
-  return sum(parts), parts
+from recipe_goal import KEYS, shortfall  # noqa: E402
 
 
 def _schedules(tree) -> list[str]:

@@ -40,7 +40,7 @@ for _path in (ROOT, BENCH):  # Run as a script from a checkout that is not pip-i
 from results_goal import (  # noqa: E402
   ablation_section,
   budget_section,
-  goal_check,
+  goal_lines,
   temperature_section,
 )
 from results_markdown import (  # noqa: E402
@@ -399,10 +399,7 @@ def size_section(size_runs: list[Run], runs: list[Run], output: str, assets: str
   md += [
     f"- **{c.title}** Verdict: **{c.verdict}**. {c.evidence}" for c in (f(by_name) for f in CLAIMS)
   ]
-  checked = [(r, goal_check(r)) for r in size_runs]
-  md += [""] + [
-    f"- {r.name}: {c[1]}{' — meets the goal' if c[0] else ''}." for r, c in checked if c
-  ]
+  md += [""] + goal_lines(size_runs)
   md += ["", "Commands:", ""]
   md += [
     f"- {r.name}: `{portable_command(r.study['commands']['train'])}`"

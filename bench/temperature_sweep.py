@@ -28,10 +28,9 @@ ROOT = os.path.dirname(BENCH)
 for _path in (ROOT, BENCH):  # Run as a script, or loaded by a test from its file.
   if _path not in sys.path:
     sys.path.insert(0, _path)
+from recipe_goal import meets_goal  # noqa: E402
 
 FLAGS = flags.FLAGS
-# Issue 22's goal against the gray input (results_goal.py's GOAL_*): PSNR, AuC gains; ΔCF cap.
-GOAL = {"psnr": 0.5, "ab_auc": 0.01, "delta_colorfulness": 10.0}
 COLUMNS = (("psnr", "PSNR dB", "{:+.2f}"), ("ab_auc", "AuC", "{:+.3f}"))
 
 
@@ -48,14 +47,6 @@ def define_flags() -> None:
 
 def report_name(set_name: str, temperature: float) -> str:
   return f"{set_name}_t{temperature:g}"
-
-
-def meets_goal(model: dict, gray: dict) -> bool:
-  return (
-    model["psnr"] - gray["psnr"] >= GOAL["psnr"]
-    and model["ab_auc"] - gray["ab_auc"] >= GOAL["ab_auc"]
-    and model["delta_colorfulness"] <= GOAL["delta_colorfulness"]
-  )
 
 
 def table_rows(reports: dict[float, dict]) -> list[str]:
