@@ -48,12 +48,15 @@ flags.DEFINE_enum(
 flags.DEFINE_enum(
   "cpu_options",
   "project",
-  ["project", "default"],
+  ["project", "default", "onednn"],
   "project: compile with runtime/xla_options.py's CPU options (convolutions kept from "
-  "YNNPACK); default: this jaxlib's defaults.",
+  "YNNPACK); default: this jaxlib's defaults; onednn: the project's plus XLA:CPU's oneDNN "
+  "convolutions (xla_cpu_experimental_onednn_custom_call; jaxlibs built with oneDNN), best "
+  "with --formulations=stock.",
 )
 flags.mark_flags_as_required(["config"])
 FLAGS = flags.FLAGS
+ONEDNN_CONVOLUTIONS = {"xla_cpu_experimental_onednn_custom_call": True}
 
 
 def flops_of(compiled) -> float:
@@ -80,7 +83,11 @@ def main(argv):
   batch = jax.device_put({"image": images}, data)
   key = jax.random.key(1)
 
-  options = xla_options.compiler_options() if FLAGS.cpu_options == "project" else None
+  options = {
+    "project": xla_options.compiler_options(),
+    "default": None,
+    "onednn": (xla_options.compiler_options() or {}) | ONEDNN_CONVOLUTIONS,
+  }[FLAGS.cpu_options]
   step = jax.jit(
     trainer.make_train_step(task, config),
     in_shardings=(rep, data, rep),

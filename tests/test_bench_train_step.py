@@ -29,6 +29,8 @@ def _bench(*flags: str) -> dict[str, str]:
   [
     ((), "1 patches, 5 xla", "xla_cpu_experimental_ynn_fusion_type"),  # The project's choices.
     (("--formulations=stock", "--cpu_options=default"), "6 xla", "jaxlib defaults"),
+    # oneDNN's convolutions (kept as a choice, measured slower): an option every jaxlib accepts.
+    (("--formulations=stock", "--cpu_options=onednn"), "6 xla", "onednn_custom_call': True"),
   ],
 )
 def test_the_cpu_formulations_and_compiler_options_switch_independently(

@@ -17,6 +17,7 @@ from colorize_jax.train import trainer
 results_table = load_bench("results_table")
 study_claims = load_bench("study_claims")
 study_runs = load_bench("study_runs")
+results_markdown = load_bench("results_markdown")
 reference_study = load_bench("reference_study")
 
 
@@ -589,3 +590,14 @@ def test_a_sigterm_to_the_study_reaches_its_run_and_stops_the_study_resumably(tm
   assert "run: saved step 7" in out
   assert "study stopped: the run saved its step; relaunch the same study command" in err
   assert "run: saved step 7" in (tmp_path / "run.log").read_text()
+
+
+def test_a_run_budgeted_in_images_is_finished_at_its_step_budget_not_its_nominal_epochs(tmp_path):
+  """Mixing in flowers makes epochs longer, so the study caps such a run in steps: 1344 steps end
+  it in epoch 7 of a nominal 8. A run stopped short of either budget is still training."""
+  workdir = _fake_run(str(tmp_path), "unet_flowers", "regression", metrics={}, gray={}, epochs=7)
+  _write(os.path.join(workdir, "study.json"), {"recipe": "unet_flowers", "budget": {"epochs": 8}})
+  _with_config(workdir, max_train_steps=70)
+  assert results_markdown.status(study_runs.load_run(workdir)) == "finished"
+  _with_config(workdir, max_train_steps=80)
+  assert results_markdown.status(study_runs.load_run(workdir)) == "training: epoch 7 of 8"
