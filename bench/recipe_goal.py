@@ -7,6 +7,8 @@ curve, the ablation section and the recommended recipe of RESULTS.md.
 
 from __future__ import annotations
 
+import numpy as np
+
 GOAL = {"psnr": 0.5, "ab_auc": 0.01, "delta_colorfulness": 10.0}
 KEYS = tuple(GOAL)
 
@@ -24,3 +26,20 @@ def shortfall(model: dict, gray: dict) -> tuple[float, list[float]]:
 
 def meets_goal(model: dict, gray: dict) -> bool:
   return shortfall(model, gray)[0] == 0.0
+
+
+def colourfulness_spread(predicted: list | None, true: list | None) -> dict[str, float]:
+  """Per-image ΔCF is |CF(prediction) - CF(photo)| averaged over photos, so a model that colours
+  every photo equally vividly cannot go below the photos' mean absolute deviation from their
+  median colourfulness (the best constant). Returns that floor ('constant_dcf') and, given the
+  predictions, their correlation with the photos' colourfulness ('colourfulness_r'): what a
+  recipe must raise to go below the floor. {} without per-image colourfulness."""
+  if not true or any(t is None for t in true):
+    return {}
+  t = np.asarray(true, np.float64)
+  out = {"constant_dcf": float(np.mean(np.abs(t - np.median(t)))), "photos": float(len(t))}
+  if predicted and len(predicted) == len(t) and all(p is not None for p in predicted):
+    p = np.asarray(predicted, np.float64)
+    if len(t) > 1 and p.std() > 0 and t.std() > 0:
+      out["colourfulness_r"] = float(np.corrcoef(p, t)[0, 1])
+  return out

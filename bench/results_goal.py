@@ -34,6 +34,9 @@ def goal_check(run: Run, eval_name: str = CLAIMS_EVAL) -> tuple[bool, str] | Non
     f"PSNR {model['psnr'] - gray['psnr']:+.2f} dB, AuC {model['ab_auc'] - gray['ab_auc']:+.3f} "
     f"over gray, ΔCF {model['delta_colorfulness']:.1f}"
   )
+  r = run.metric(eval_name, "colourfulness_r")
+  if r is not None:
+    evidence += f" (colourfulness r {r:.2f})"
   return recipe_goal.meets_goal(model, gray), evidence
 
 
@@ -132,7 +135,28 @@ def goal_lines(runs: list[Run]) -> list[str]:
   checked = [(r, goal_check(r)) for r in runs]
   met = [r.name for r, c in checked if c and c[0]]
   md = [f"- {r.name}: {c[1]}{' — **meets the goal**' if c[0] else ''}." for r, c in checked if c]
-  return md + ["", f"Recipes that meet the goal: {', '.join(met) if met else 'none yet'}."]
+  md += ["", f"Recipes that meet the goal: {', '.join(met) if met else 'none yet'}."]
+  return md + constant_colourfulness_lines(runs)
+
+
+def constant_colourfulness_lines(runs: list[Run]) -> list[str]:
+  """The ΔCF floor of a recipe that colours every photo equally vividly, on the goal's photos
+  and the held-out split (recipe_goal.colourfulness_spread), beside the goal's ΔCF."""
+  floors = []
+  for eval_name, label in ((CLAIMS_EVAL, f"`{CLAIMS_EVAL}`"), (HELD_OUT, "the held-out split")):
+    floor = next((f for r in runs if (f := r.metric(eval_name, "constant_dcf", gray=True))), None)
+    if floor is not None:
+      floors.append(f"{floor:.1f} on {label}")
+  if not floors:
+    return []
+  return [
+    "",
+    f"Per-image ΔCF rewards knowing how colourful each photo is: colouring every photo at its "
+    f"set's median colourfulness (the best a recipe can do without telling vivid photos from "
+    f"dull ones) scores ΔCF {' and '.join(floors)}, against the goal's "
+    f"{GOAL_DCF:g}. Below that floor a recipe's colourfulness must follow the photos' "
+    f"(colourfulness r: the correlation of predicted and true colourfulness per photo).",
+  ]
 
 
 def goal_shortfall(run: Run) -> tuple[float, list[float]] | None:

@@ -48,7 +48,16 @@ def _grids(workdir: str) -> list[str]:
 
 # Per-image values kept in a record, as columns in the report's photo order: enough for paired
 # comparisons between recipes (docs/DESIGN.md, "Judging an ablation") at a tenth of the size.
-PER_IMAGE_KEYS = ("psnr", "ssim", "ab_auc", "delta_colorfulness")
+PER_IMAGE_KEYS = (
+  "psnr",
+  "ssim",
+  "ab_auc",
+  "delta_colorfulness",
+  # Predicted and true colourfulness: whether a recipe tells vivid photos from dull ones
+  # (recipe_goal.colourfulness_spread).
+  "colorfulness",
+  "colorfulness_true",
+)
 
 
 def compact_report(report: dict) -> dict:

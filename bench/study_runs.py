@@ -20,6 +20,8 @@ for _path in (ROOT, BENCH):  # Run as a script from a checkout that is not pip-i
   if _path not in sys.path:
     sys.path.insert(0, _path)
 
+import recipe_goal  # noqa: E402
+
 from colorize_jax.outputs import metric_names  # noqa: E402
 from colorize_jax.outputs.rundir import RunDir  # noqa: E402
 
@@ -41,7 +43,25 @@ def read_eval(report: dict) -> tuple[dict, dict]:
     gray["photos_colorfulness"] = photos
   if "fid" in model and isinstance(report.get("fid"), dict):
     model["fid_examples"] = report["fid"].get("examples")
+  spread = recipe_goal.colourfulness_spread(*_per_image_colourfulness(report))
+  if "constant_dcf" in spread:
+    gray["constant_dcf"] = spread["constant_dcf"]
+  if "colourfulness_r" in spread:
+    model["colourfulness_r"] = spread["colourfulness_r"]
   return model, gray
+
+
+def _per_image_colourfulness(report: dict) -> tuple[list | None, list | None]:
+  """(predicted, true) per-image colourfulness of a workdir's report (rows) or a record's
+  (columns); the true one from the gray image's ΔCF where not recorded (a gray image has CF 0)."""
+  columns = report.get("per_image_columns")
+  if columns is None and report.get("per_image"):
+    rows = report["per_image"]
+    columns = {k: [r.get(k) for r in rows] for k in rows[0]}
+  if not columns:
+    return None, None
+  true = columns.get("colorfulness_true") or columns.get("gray/delta_colorfulness")
+  return columns.get("colorfulness"), true
 
 
 @dataclasses.dataclass

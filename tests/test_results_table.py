@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from conftest import ROOT, load_bench, load_config, parse_config
 
@@ -131,6 +132,8 @@ def test_old_metric_names_read_as_the_agreed_vocabulary():
     "ab_auc": 0.85,
     "delta_colorfulness": 40.0,
     "photos_colorfulness": 40.0,
+    # The photos' colourfulness from the gray rows' |ΔCF| (30, 50): 10 from their median.
+    "constant_dcf": 10.0,
   }
 
 
@@ -601,3 +604,42 @@ def test_a_run_budgeted_in_images_is_finished_at_its_step_budget_not_its_nominal
   assert results_markdown.status(study_runs.load_run(workdir)) == "finished"
   _with_config(workdir, max_train_steps=80)
   assert results_markdown.status(study_runs.load_run(workdir)) == "training: epoch 7 of 8"
+
+
+def test_the_constant_colourfulness_floor_and_each_recipes_correlation(tmp_path):
+  """Per-image ΔCF of a recipe that colours every photo alike cannot go below the photos' mean
+  absolute deviation from their median colourfulness; the same figures from a workdir's report
+  and from its record."""
+  recipe_goal = load_bench("recipe_goal")
+  true = [10.0, 20.0, 30.0, 70.0]  # Median 25: |-15|, |-5|, 5, 45 -> 17.5.
+  spread = recipe_goal.colourfulness_spread([12.0, 18.0, 33.0, 60.0], true)
+  assert spread["constant_dcf"] == pytest.approx(17.5)
+  assert spread["colourfulness_r"] > 0.95
+  assert recipe_goal.colourfulness_spread([5.0] * 4, true) == {"constant_dcf": 17.5, "photos": 4}
+  assert recipe_goal.colourfulness_spread(None, [None] * 4) == {}
+
+  rows = [
+    {"psnr": 24.0, "ab_auc": 0.9, "delta_colorfulness": abs(p - t), "colorfulness": p}
+    | {"colorfulness_true": t, "gray/delta_colorfulness": t}
+    for p, t in zip([40.0, 22.0, 30.0, 18.0], true)
+  ]
+  metrics = {"psnr": 24.0, "ab_auc": 0.9, "delta_colorfulness": 17.0}
+  gray = {"psnr": 23.0, "ab_auc": 0.88, "delta_colorfulness": 32.5}
+  live = _fake_run(str(tmp_path / "live"), "unet", "regression", metrics=metrics, gray=gray)
+  _write(
+    os.path.join(live, "eval", "birds_val.json"),
+    {"name": "birds_val", "metrics": metrics, "gray_baseline": gray, "per_image": rows},
+  )
+  record = str(tmp_path / "records" / "unet")
+  load_bench("study_records").archive(live, record)
+  lines = {}
+  for workdir in (live, record):
+    run = study_runs.load_run(workdir)
+    lines[workdir] = "\n".join(load_bench("results_goal").goal_lines([run]))
+    assert run.metric("birds_val", "constant_dcf", gray=True) == pytest.approx(17.5)
+    assert run.metric("birds_val", "colourfulness_r") == pytest.approx(
+      float(np.corrcoef([40.0, 22.0, 30.0, 18.0], true)[0, 1]), abs=1e-4
+    )
+  assert lines[live] == lines[record]
+  assert "ΔCF 17.0 (colourfulness r -0.75)" in lines[live]
+  assert "scores ΔCF 17.5 on `birds_val`, against the goal's 10" in lines[live]
