@@ -121,3 +121,22 @@ def summary(points: list[Point], batch_size: int) -> str:
       f"({per_epoch:+.2f} per epoch)"
     )
   return text
+
+
+def reproduction(longer: list[Point], shorter: list[Point]) -> str | None:
+  """Checks this module's premise on two runs of one recipe and seed: the longer run's epochs
+  that the shorter one also ran should score the same. One sentence, or None without shared
+  epochs. Bit-identical on one machine; another machine's kernels may differ in the last bits."""
+  by_epoch = {p.epoch: p for p in shorter}
+  shared = [(p, by_epoch[p.epoch]) for p in longer if p.epoch in by_epoch]
+  if not shared:
+    return None
+  diffs = {k: max(abs(a.model[k] - b.model[k]) for a, b in shared) for k in KEYS}
+  epochs = f"epochs 1-{shared[-1][0].epoch}" if len(shared) > 1 else f"epoch {shared[0][0].epoch}"
+  if not any(diffs.values()):
+    return f"its {epochs} reproduce the shorter run's held-out scores exactly"
+  return (
+    f"its {epochs} differ from the shorter run's held-out scores by at most "
+    f"{diffs['psnr']:.3g} dB PSNR, {diffs['ab_auc']:.3g} AuC and "
+    f"{diffs['delta_colorfulness']:.3g} ΔCF"
+  )

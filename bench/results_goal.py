@@ -206,6 +206,7 @@ def budget_section(runs: list[Run], budget_runs: list[Run]) -> list[str]:
   recommended recipe of the reference study and every run of the longer-budget study
   (bench/budget_curve.py says why one run's epochs stand for shorter runs)."""
   nearest = ranked(runs)[:1]
+  by_name = {r.name: r for r in runs}
   shown = [(r, "reference study") for r, _ in nearest] + [(r, "longer budget") for r in budget_runs]
   md = []
   for run, where in shown:
@@ -224,6 +225,18 @@ def budget_section(runs: list[Run], budget_runs: list[Run]) -> list[str]:
       f"{budget_curve.summary(points, run.batch_size)}.",
       "",
     ]
+    reference = by_name.get(run.name)
+    if (
+      where == "longer budget"
+      and reference is not None
+      and image_size(reference) == image_size(run)
+    ):
+      check = budget_curve.reproduction(points, budget_curve.curve(reference.history, HELD_OUT))
+      md += (
+        [f"Checking the premise against the reference study's {run.name}: {check}.", ""]
+        if check
+        else []
+      )
     md += (
       budget_curve.TABLE_HEADER
       + budget_curve.table_rows(budget_curve.shown_epochs(points), run.batch_size)

@@ -527,6 +527,16 @@ def test_results_show_the_goal_by_training_budget(tmp_path):
   )
   assert "| 2 | 320 | +0.30 | +0.010 | 20.0 | 1.40 | no |" in reference
   assert "meets the goal from epoch 3 (480 images) on" in longer
+  # Its first two epochs are the reference run's: the premise of reading epochs as budgets.
+  assert "against the reference study's unet: its epochs 1-2 reproduce the shorter run's" in longer
+  _epochs(long_run, [(23.1, 0.895, 25.0), (23.35, 0.90, 20.0), (23.6, 0.901, 9.9)])
+  text = results_table.render(
+    results_table.load_study(study),
+    str(tmp_path / "R.md"),
+    str(tmp_path / "assets"),
+    budget_runs=results_table.load_study(long_study),
+  )
+  assert "epochs 1-2 differ from the shorter run's held-out scores by at most 0.05 dB PSNR" in text
   assert "| 3 | 480 | +0.60 | +0.011 | 9.9 | 0.00 | yes |" in longer
   assert "unet_cosine (longer budget): its learning rate decays over the run" in longer
 
