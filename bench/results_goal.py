@@ -16,7 +16,7 @@ for _path in (ROOT, BENCH):  # Run as a script from a checkout that is not pip-i
 import budget_curve  # noqa: E402
 import recipe_goal  # noqa: E402
 import temperature_sweep  # noqa: E402
-from results_markdown import COLUMNS, fmt, table  # noqa: E402
+from results_markdown import COLUMNS, fmt, status, table  # noqa: E402
 from study_runs import CLAIMS_EVAL, EVALS, Run, image_size  # noqa: E402
 
 # Issue 22's goal, on birds/val at the reference budget, in these (corrected) metrics.
@@ -220,8 +220,9 @@ def budget_section(runs: list[Run], budget_runs: list[Run]) -> list[str]:
     points = budget_curve.curve(run.history, HELD_OUT)
     if not points:
       continue
+    progress = "" if status(run) == "finished" else f"; {status(run)}"
     md += [
-      f"**{run.name}** ({where}, {image_size(run)} px, batch {run.batch_size}): "
+      f"**{run.name}** ({where}, {image_size(run)} px, batch {run.batch_size}{progress}): "
       f"{budget_curve.summary(points, run.batch_size)}.",
       "",
     ]

@@ -537,6 +537,16 @@ def test_results_show_the_goal_by_training_budget(tmp_path):
     budget_runs=results_table.load_study(long_study),
   )
   assert "epochs 1-2 differ from the shorter run's held-out scores by at most 0.05 dB PSNR" in text
+  # A longer run still training says how far it is.
+  os.remove(os.path.join(long_run, "final_metrics.json"))
+  _write(os.path.join(long_run, "study.json"), {"recipe": "unet", "budget": {"epochs": 32}})
+  text = results_table.render(
+    results_table.load_study(study),
+    str(tmp_path / "R.md"),
+    str(tmp_path / "assets"),
+    budget_runs=results_table.load_study(long_study),
+  )
+  assert "(longer budget, 64 px, batch 16; training: epoch 3 of 32): meets the goal" in text
   assert "| 3 | 480 | +0.60 | +0.011 | 9.9 | 0.00 | yes |" in longer
   assert "unet_cosine (longer budget): its learning rate decays over the run" in longer
 
