@@ -514,12 +514,16 @@ def test_results_show_the_goal_by_training_budget(tmp_path):
     long_study, "unet_cosine", "regression", metrics=_new(0.006, 30, 9, 0.9), gray=GRAY
   )
   _with_config(cosine, optimizer={"schedule": "cosine"})
-  text = results_table.render(
-    results_table.load_study(study),
-    str(tmp_path / "R.md"),
-    str(tmp_path / "assets"),
-    budget_runs=results_table.load_study(long_study),
-  )
+
+  def render() -> str:
+    return results_table.render(
+      results_table.load_study(study),
+      str(tmp_path / "R.md"),
+      str(tmp_path / "assets"),
+      budget_runs=results_table.load_study(long_study),
+    )
+
+  text = render()
   section = text.split("## By training budget")[1].split("\n## ")[0]
   reference, longer = section.split("**unet** (longer budget")
   assert "**unet** (reference study, 64 px, batch 16): does not meet the goal in 2 epochs" in (
@@ -530,22 +534,12 @@ def test_results_show_the_goal_by_training_budget(tmp_path):
   # Its first two epochs are the reference run's: the premise of reading epochs as budgets.
   assert "against the reference study's unet: its epochs 1-2 reproduce the shorter run's" in longer
   _epochs(long_run, [(23.1, 0.895, 25.0), (23.35, 0.90, 20.0), (23.6, 0.901, 9.9)])
-  text = results_table.render(
-    results_table.load_study(study),
-    str(tmp_path / "R.md"),
-    str(tmp_path / "assets"),
-    budget_runs=results_table.load_study(long_study),
-  )
+  text = render()
   assert "epochs 1-2 differ from the shorter run's held-out scores by at most 0.05 dB PSNR" in text
   # A longer run still training says how far it is.
   os.remove(os.path.join(long_run, "final_metrics.json"))
   _write(os.path.join(long_run, "study.json"), {"recipe": "unet", "budget": {"epochs": 32}})
-  text = results_table.render(
-    results_table.load_study(study),
-    str(tmp_path / "R.md"),
-    str(tmp_path / "assets"),
-    budget_runs=results_table.load_study(long_study),
-  )
+  text = render()
   assert "(longer budget, 64 px, batch 16; training: epoch 3 of 32): meets the goal" in text
   assert "| 3 | 480 | +0.60 | +0.011 | 9.9 | 0.00 | yes |" in longer
   assert "unet_cosine (longer budget): its learning rate decays over the run" in longer
