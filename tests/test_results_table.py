@@ -657,3 +657,19 @@ def test_the_constant_colourfulness_floor_and_each_recipes_correlation(tmp_path)
   assert lines[live] == lines[record]
   assert "ΔCF 17.0 (colourfulness r -0.75)" in lines[live]
   assert "scores ΔCF 17.5 on `birds_val`, against the goal's 10" in lines[live]
+
+
+def test_the_recommended_config_variant_is_the_recipe_the_study_measured():
+  """configs/classification.py:recommended is what RESULTS.md recommends: the same config as the
+  study's classification_l1_ema apart from the study's budget and data settings."""
+  recipe = next(r for r in reference_study.ABLATIONS if r.name == "classification_l1_ema")
+  argv = reference_study.commands(
+    recipe, data="data", out="runs", image_size=64, batch_size=16, epochs=8
+  )["train"]
+  config, *overrides = [a for a in argv if a.startswith("--config")]
+  studied = parse_config(config.split("=", 1)[1], *overrides)
+  variant = load_config("classification", "recommended")
+  assert (variant.loss, variant.ema_decay) == (studied.loss, studied.ema_decay)
+  assert variant.to_dict()["model"] == studied.to_dict()["model"]
+  assert variant.classification.to_dict() == studied.classification.to_dict()
+  assert load_config("classification").loss != variant.loss  # The plain recipe is not it.
