@@ -37,7 +37,7 @@ def colourfulness_spread(predicted: list | None, true: list | None) -> dict[str,
   if not true or any(t is None for t in true):
     return {}
   t = np.asarray(true, np.float64)
-  out = {"constant_dcf": float(np.mean(np.abs(t - np.median(t)))), "photos": float(len(t))}
+  out = {"constant_dcf": float(np.mean(np.abs(t - np.median(t))))}
   if predicted and len(predicted) == len(t) and all(p is not None for p in predicted):
     p = np.asarray(predicted, np.float64)
     if len(t) > 1 and p.std() > 0 and t.std() > 0:

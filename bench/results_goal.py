@@ -233,11 +233,8 @@ def budget_section(runs: list[Run], budget_runs: list[Run]) -> list[str]:
       and image_size(reference) == image_size(run)
     ):
       check = budget_curve.reproduction(points, budget_curve.curve(reference.history, HELD_OUT))
-      md += (
-        [f"Checking the premise against the reference study's {run.name}: {check}.", ""]
-        if check
-        else []
-      )
+      if check:
+        md += [f"Checking the premise against the reference study's {run.name}: {check}.", ""]
     md += (
       budget_curve.TABLE_HEADER
       + budget_curve.table_rows(budget_curve.shown_epochs(points), run.batch_size)

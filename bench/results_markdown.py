@@ -64,10 +64,8 @@ def status(run: Run) -> str:
   # A run budgeted in images (max_train_steps: flowers mixed in makes its epochs longer) is
   # finished at that step, short of its nominal epochs.
   step_budget = int(run.config.get("max_train_steps", 0) or 0)
-  budget_met = planned is None or run.epochs_done >= planned
-  if step_budget:
-    budget_met = budget_met or run.steps_done >= step_budget
-  if run.final and budget_met:
+  epochs_met = planned is None or run.epochs_done >= planned
+  if run.final and (epochs_met or 0 < step_budget <= run.steps_done):
     return "finished"
   return f"training: epoch {run.epochs_done} of {planned or '?'}"
 

@@ -67,7 +67,7 @@ FLAGS = flags.FLAGS
 _YNN = "xla_cpu_experimental_ynn_fusion_type"
 # Each tried on pix2pix (README's benchmark section has the figures); only 'project' is used.
 CPU_OPTION_SETS: dict[str, dict[str, object]] = {
-  "project": dict(xla_options.CPU_OPTIONS),  # What the loop compiles with (None off the CPU).
+  "project": {},  # Resolved by xla_options.compiler_options(): the loop's, None off the CPU.
   "default": {},
   # XLA:CPU's oneDNN convolutions (jaxlibs built with oneDNN: 0.12, not 0.10.2); with
   # --formulations=stock, since the CPU formulations leave few convolutions.
@@ -88,10 +88,10 @@ def option_sets(names: list[str]) -> dict[str, dict[str, object] | None]:
     raise app.UsageError(
       f"--cpu_options: unknown option set(s) {unknown}; valid: {', '.join(CPU_OPTION_SETS)}"
     )
-  chosen = {n: CPU_OPTION_SETS[n] or None for n in names}
-  if "project" in chosen:
-    chosen["project"] = xla_options.compiler_options()
-  return chosen
+  return {
+    n: xla_options.compiler_options() if n == "project" else CPU_OPTION_SETS[n] or None
+    for n in names
+  }
 
 
 def flops_of(compiled) -> float:
