@@ -21,12 +21,11 @@ this in headless Chromium). Every request logs one line: the photo, the working 
 model's milliseconds. A file that is not an image, is too large, or fails to decode gets a
 message on the page; nothing in an upload can stop the server.
 
-The colouring itself (`Demo`, `Photo`) needs no Gradio and is tested on its own
-(tests/test_demo.py); `build_app` makes the page.
+The colouring itself (`Demo` here; photos and colour points in colorize_jax/ui/photos.py) needs
+no Gradio and is tested on its own (tests/test_demo.py); colorize_jax/ui/page.py makes the page.
 """
 
 import dataclasses
-import functools
 import hashlib
 import logging as std_logging
 import os
@@ -36,39 +35,51 @@ import tempfile
 import time
 from typing import Any
 
-# Before Gradio is imported anywhere: no analytics, no version check, no Hub telemetry.
-for _key, _value in (
-  ("GRADIO_ANALYTICS_ENABLED", "False"),
-  ("HF_HUB_DISABLE_TELEMETRY", "1"),
-  ("HF_HUB_OFFLINE", "1"),
-  ("DO_NOT_TRACK", "1"),
-):
-  os.environ.setdefault(_key, _value)
+import numpy as np
+from absl import app, flags, logging
+from PIL import Image
 
-import numpy as np  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
+from colorize_jax import colorize, inference, pretrained
+from colorize_jax.data import decode, user_hints
+from colorize_jax.data.sources import sample
+from colorize_jax.data.square import to_square
 
-from colorize_jax import colorize, inference, pretrained  # noqa: E402
-from colorize_jax.data import decode, user_hints  # noqa: E402
-from colorize_jax.data.sources import sample  # noqa: E402
-from colorize_jax.data.square import to_square  # noqa: E402
+# Importing ui.page sets Gradio's offline environment (no analytics, no Hub) before Gradio loads.
+from colorize_jax.ui.page import CSS, DEFAULT_SIZE, SIZES, build_app
+from colorize_jax.ui.photos import (
+  CANVAS_SIDE,
+  HINT_COLOR,
+  MAX_MEGAPIXELS,
+  Photo,
+  PhotoError,
+  Point,
+  chroma,
+  draw_points,
+  parse_color,
+  point_side,
+  read_photo,
+  save_jpeg,
+  save_png,
+)
 
-# Working resolutions offered (the square side the network sees); DEFAULT_SIZE first shown.
-SIZES = (128, 192, 256, 320, 384, 512)
-DEFAULT_SIZE = 256
-MAX_MEGAPIXELS = 50.0
-CANVAS_SIDE = 1024  # The click canvas shows photos at most this big (clicks map back).
-# A colour point: a square of this share of the photo's longer side, and at least MIN_POINT
-# network pixels (training's hints are 1-9 px patches at 128 px).
-POINT_FRACTION = 1 / 48
-MIN_POINT = 3
-HINT_COLOR = "#d03020"
-EXAMPLES = ("chelsea", "coffee", "astronaut", "rocket", "flower", "china")
-
-
-class PhotoError(ValueError):
-  """An upload that cannot be colorized; the message (one line) is shown on the page."""
+# What tests and callers reach through the command's module.
+__all__ = [
+  "DEFAULT_SIZE",
+  "SIZES",
+  "Demo",
+  "Model",
+  "Photo",
+  "PhotoError",
+  "Point",
+  "Reply",
+  "Result",
+  "build_app",
+  "chroma",
+  "gray_of",
+  "load_models",
+  "parse_color",
+  "read_photo",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,29 +101,6 @@ class Model:
 
 
 @dataclasses.dataclass
-class Photo:
-  """A decoded photo: uint8 RGB [H, W, 3] at full resolution, its name, and a key for caches."""
-
-  image: np.ndarray
-  name: str
-  key: str
-  note: str = ""  # What decoding did (CMYK or 16-bit converted), shown on the page.
-
-  @property
-  def size_text(self) -> str:
-    return f"{self.image.shape[1]}x{self.image.shape[0]}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Point:
-  """A colour point in the photo's own pixels."""
-
-  x: float
-  y: float
-  color: str  # '#rrggbb'
-
-
-@dataclasses.dataclass
 class Result:
   model: str
   image: np.ndarray  # uint8 [H, W, 3], the photo's size.
@@ -128,99 +116,10 @@ def _slug(text: str) -> str:
   return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "photo"
 
 
-def parse_color(value: str) -> str:
-  """The picker's colour ('#rgb', '#rrggbb[aa]' or 'rgb[a](r, g, b[, a])') as '#rrggbb'."""
-  text = (value or "").strip()
-  match = re.fullmatch(
-    r"rgba?\(\s*([\d.]+)[,\s]+([\d.]+)[,\s]+([\d.]+)(?:[,\s/]+[\d.%]+)?\s*\)", text
-  )
-  if match:
-    return "#" + "".join(f"{min(255, round(float(c))):02x}" for c in match.groups())
-  match = re.fullmatch(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})", text)
-  if not match:
-    raise PhotoError(f"colour {value!r} is not a colour; pick one with the colour picker")
-  digits = match.group(1)
-  if len(digits) == 3:
-    digits = "".join(d * 2 for d in digits)
-  return "#" + digits[:6].lower()
-
-
-def _named(reason: str, path: str, name: str) -> str:
-  """A decoder's reason with the server's path of an upload replaced by its name."""
-  return reason.replace(os.fspath(path), name)
-
-
-def read_photo(path: str, name: str | None = None, max_megapixels: float = MAX_MEGAPIXELS) -> Photo:
-  """An uploaded or example file as a Photo, through the project's decoder (decode.py: any mode,
-  EXIF rotation); PhotoError in one line for a file that is no image, too big or broken."""
-  name = name or os.path.basename(path)
-  try:
-    width, height = decode.image_size(path)
-    with Image.open(path) as header:
-      mode = header.mode
-  except decode.ImageDecodeError as e:
-    reason = _named(e.reason, path, name)
-    raise PhotoError(f"{name}: not an image this demo can read ({reason})") from None
-  except OSError as e:
-    raise PhotoError(f"{name}: cannot be read ({_named(str(e), path, name)})") from None
-  megapixels = width * height / 1e6
-  if megapixels > max_megapixels:
-    raise PhotoError(
-      f"{name}: {width}x{height} is {megapixels:.0f} megapixels, more than this demo takes "
-      f"({max_megapixels:g}); shrink it, or use python -m colorize_jax.colorize"
-    )
-  try:
-    image = decode.load_image(path)
-  except decode.ImageDecodeError as e:
-    reason = _named(e.reason, path, name)
-    raise PhotoError(f"{name}: not an image this demo can read ({reason})") from None
-  except (OSError, MemoryError, ValueError) as e:
-    raise PhotoError(f"{name}: cannot be decoded ({type(e).__name__}: {e})") from None
-  note = ""
-  if mode == "CMYK":
-    note = "CMYK, converted to RGB"
-  elif mode.startswith("I") or mode == "F":
-    note = f"{mode} (high bit depth), scaled to 8 bits"
-  key = hashlib.sha1(image.tobytes()[:1_000_000] + str(image.shape).encode()).hexdigest()[:12]
-  return Photo(image, name, key, note)
-
-
 def gray_of(image: np.ndarray) -> np.ndarray:
   """The photo as the network sees it: its Lab L alone (colorize's recombination with no
   chroma), as uint8 RGB."""
   return colorize.full_resolution(image, np.zeros((1, 1, 2), np.float32))
-
-
-@functools.cache
-def _mean_chroma():
-  import jax  # pylint: disable=g-import-not-at-top
-
-  from colorize_jax import color  # pylint: disable=g-import-not-at-top
-
-  def mean_chroma(image):
-    lab = color.rgb_to_lab(color.to_unit(image))
-    return (lab[..., 1] ** 2 + lab[..., 2] ** 2) ** 0.5
-
-  return jax.jit(lambda image: mean_chroma(image).mean())
-
-
-def chroma(image: np.ndarray, side: int = 64) -> float:
-  """Mean Lab chroma of a uint8 RGB image (0 for gray), on a side x side copy (one compile)."""
-  return float(_mean_chroma()(decode.resize_image(np.ascontiguousarray(image), side, side)))
-
-
-def save_png(image: np.ndarray, path: str) -> str:
-  """The downloads: lossless, quickly compressed."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  Image.fromarray(image).save(path, compress_level=1)
-  return path
-
-
-def save_jpeg(image: np.ndarray, path: str) -> str:
-  """What is only looked at (the gray input, the click canvas, the original): small and quick."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  Image.fromarray(image).save(path, quality=92)
-  return path
 
 
 def load_models(runs: list[str], bundles: list[str], root: str | None = None) -> list[Model]:
@@ -414,303 +313,6 @@ class Demo:
     if not os.path.exists(path):
       save_jpeg(draw_points(gray, points, scale), path)
     return path, scale
-
-
-def point_side(height: int, width: int, side: int) -> float:
-  """A colour point's side in photo pixels when the network sees the photo at `side` px."""
-  longer = max(height, width)
-  return max(longer * POINT_FRACTION, MIN_POINT * longer / side)
-
-
-def draw_points(image: np.ndarray, points: list[Point], scale: float) -> np.ndarray:
-  """`image` shrunk by `scale`, each point a disc of its colour ringed white and black."""
-  height, width = image.shape[:2]
-  canvas = Image.fromarray(image)
-  if scale > 1:
-    size = (round(width / scale), round(height / scale))
-    canvas = canvas.resize(size, Image.Resampling.BILINEAR)
-  draw = ImageDraw.Draw(canvas)
-  radius = max(4.0, max(canvas.size) / 90)
-  for p in points:
-    x, y = p.x / scale, p.y / scale
-    box = (x - radius, y - radius, x + radius, y + radius)
-    draw.ellipse((box[0] - 1, box[1] - 1, box[2] + 1, box[3] + 1), fill="black")
-    draw.ellipse(box, fill=p.color, outline="white", width=2)
-  return np.asarray(canvas)
-
-
-# -- the page ----------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Session:
-  """One browser tab's state (Gradio keeps it server-side, per tab)."""
-
-  photos: list[Photo] = dataclasses.field(default_factory=list)
-  current: int = -1
-  points: list[Point] = dataclasses.field(default_factory=list)
-  scale: float = 1.0  # Photo pixels per canvas pixel.
-  reply: Reply | None = None
-  uploaded: set = dataclasses.field(default_factory=set)
-
-  @property
-  def photo(self) -> Photo | None:
-    return self.photos[self.current] if 0 <= self.current < len(self.photos) else None
-
-
-def _thumbnails(out_dir: str) -> list[tuple[str, str]]:
-  """(thumbnail path, name) of the embedded sample photos."""
-  found = []
-  for name in EXAMPLES:
-    try:
-      image = decode.open_rgb(sample.photo_path(name))
-    except (decode.ImageDecodeError, KeyError, FileNotFoundError, ImportError):
-      continue
-    image.thumbnail((256, 256))
-    path = os.path.join(out_dir, "examples", f"{name}.jpg")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    image.save(path, quality=88)
-    found.append((path, name))
-  return found
-
-
-CSS = """
-#status p { margin: 0.2em 0; }
-footer { display: none !important; }
-"""
-INTRO = (
-  "# colorize_jax\n"
-  "Upload or drop photos, or pick an example. Tick several models to compare them side by "
-  "side; the slider shows the gray input against a model's colours (click a result to put it "
-  "there); downloads are full resolution."
-)
-
-
-def build_app(demo: Demo, default_size: int = DEFAULT_SIZE):
-  """The Gradio Blocks page around `demo`."""
-  import gradio as gr  # pylint: disable=g-import-not-at-top
-
-  labels = list(demo.models)
-  hint_models = demo.hint_models
-  examples = _thumbnails(demo.out_dir)
-  model_lines = "\n".join(f"- **{m.label}**: {m.about}" for m in demo.models.values())
-  idle = "Upload a photo or pick an example."
-
-  def strip(session: Session):
-    return [(demo.assets(p)["thumb_path"], p.name) for p in session.photos]
-
-  def render(session: Session, labels_on: list[str], size, what: str, errors=()):
-    """Colorizes the current photo: (session, status, slider, results, downloads, canvas)."""
-    head = [f"**Not colorized**: {e}" for e in errors]
-    photo = session.photo
-    if photo is None or not labels_on:
-      text = idle if photo is None else "Tick at least one model."
-      return session, "\n\n".join(head + [text]), None, [], None, None
-    try:
-      reply = demo.request(photo, labels_on, int(size), session.points, what)
-    except Exception as e:  # pylint: disable=broad-except  (shown on the page, logged in full)
-      logging.exception("colorizing %s failed", photo.name)
-      return session, "\n\n".join(head + [f"**Error**: {type(e).__name__}: {e}"]), *[None] * 4
-    session.reply, session.scale = reply, reply.scale
-    results = reply.results
-    gallery = [
-      (
-        r.path,
-        f"{r.model} · {r.size} px · {r.ms:.0f} ms" + (f" · {r.hints} points" if r.hints else ""),
-      )
-      for r in results
-    ]
-    if reply.original_path:
-      gallery.append((reply.original_path, "original photo (for comparison)"))
-    notes = head + [
-      f"**{photo.name}** ({photo.size_text}{', ' + photo.note if photo.note else ''}): "
-      + ", ".join(
-        f"{r.model} {'(done before)' if r.cached else f'{r.ms:.0f} ms'} at {r.size} px"
-        for r in results
-      )
-      + (f"; {len(session.points)} colour point(s)" if session.points else "")
-    ]
-    notes += [f"{r.model} {r.note}" for r in results if r.note]
-    if session.points and not any(r.hints for r in results):
-      notes.append("Colour points steer only a hints model; tick one: " + ", ".join(hint_models))
-    return (
-      session,
-      "\n\n".join(notes),
-      (reply.gray_path, results[0].path),
-      gr.update(value=gallery, columns=min(len(gallery), 3), selected_index=None),
-      [r.path for r in results],
-      reply.canvas_path,
-    )
-
-  def add_photos(files, session: Session, labels_on, size):
-    session = session or Session()
-    errors, before = [], len(session.photos)
-    for path in files or []:
-      path = str(getattr(path, "name", path))
-      if path in session.uploaded:
-        continue
-      session.uploaded.add(path)
-      try:
-        session.photos.append(demo.photo(path))
-      except PhotoError as e:
-        errors.append(str(e))
-      except Exception as e:  # pylint: disable=broad-except  (an upload never stops the server)
-        logging.exception("reading %s failed", path)
-        errors.append(f"{os.path.basename(path)}: {type(e).__name__}: {e}")
-    for error in errors:
-      logging.warning("upload refused: %s", error)
-    if len(session.photos) > before:
-      session.current, session.points = len(session.photos) - 1, []
-    return (*render(session, labels_on, size, "upload", errors), strip(session))
-
-  def pick_example(evt: gr.SelectData, session: Session, labels_on, size):
-    session = session or Session()
-    errors = []
-    try:
-      session.photos.append(demo.example(examples[evt.index][1]))
-      session.current, session.points = len(session.photos) - 1, []
-    except PhotoError as e:
-      errors.append(str(e))
-    return (*render(session, labels_on, size, "example", errors), strip(session))
-
-  def pick_photo(evt: gr.SelectData, session: Session, labels_on, size):
-    session.current, session.points = evt.index, []
-    return render(session, labels_on, size, "photo")
-
-  def rerun(session: Session, labels_on, size):
-    return render(session or Session(), labels_on, size, "settings")
-
-  def add_point(evt: gr.SelectData, session: Session, picked, labels_on, size):
-    session = session or Session()
-    errors = []
-    if session.photo is not None:
-      try:
-        hex_color = parse_color(picked)
-        x, y = (float(v) * session.scale for v in evt.index[:2])
-        height, width = session.photo.image.shape[:2]
-        point = Point(
-          round(min(max(x, 0), width - 1)), round(min(max(y, 0), height - 1)), hex_color
-        )
-        session.points = session.points + [point]
-      except PhotoError as e:
-        errors.append(str(e))
-    return render(session, labels_on, size, "point", errors)
-
-  def undo(session: Session, labels_on, size):
-    session = session or Session()
-    session.points = session.points[:-1]
-    return render(session, labels_on, size, "undo")
-
-  def clear(session: Session, labels_on, size):
-    session = session or Session()
-    session.points = []
-    return render(session, labels_on, size, "clear")
-
-  def show_in_slider(evt: gr.SelectData, session: Session):
-    reply = session.reply if session else None
-    if reply is None or evt.index >= len(reply.results):
-      return gr.update()
-    return (reply.gray_path, reply.results[evt.index].path)
-
-  with gr.Blocks(title="colorize_jax demo", analytics_enabled=False) as page:
-    session = gr.State(Session())
-    gr.Markdown(INTRO)
-    with gr.Row():
-      with gr.Column(scale=1, min_width=380):
-        upload = gr.File(
-          label="Your photos (drop or click)",
-          file_count="multiple",
-          file_types=["image"],
-          type="filepath",
-          height=120,
-          elem_id="upload",
-        )
-        example_gallery = gr.Gallery(
-          value=examples,
-          label="Examples (click one)",
-          columns=3,
-          height=230,
-          allow_preview=False,
-          buttons=[],
-          elem_id="examples",
-        )
-        photos = gr.Gallery(
-          label="This session's photos (click to go back to one)",
-          columns=4,
-          height=130,
-          allow_preview=False,
-          fit_columns=False,
-          buttons=[],
-          elem_id="photos",
-        )
-        models_box = gr.CheckboxGroup(
-          choices=labels, value=labels[:1], label="Models", elem_id="models"
-        )
-        size_box = gr.Dropdown(
-          choices=list(SIZES),
-          value=default_size,
-          label="Working resolution (px): the square side the network sees",
-          elem_id="size",
-        )
-        gr.Markdown(model_lines)
-      with gr.Column(scale=3):
-        status = gr.Markdown(idle, elem_id="status")
-        with gr.Row():
-          hint_canvas = gr.Image(
-            label="Click to put a colour point",
-            type="filepath",
-            interactive=False,
-            visible=bool(hint_models),
-            buttons=["fullscreen"],
-            elem_id="canvas",
-            height=440,
-          )
-          slider = gr.ImageSlider(
-            label="gray input | colorized",
-            type="filepath",
-            buttons=["download", "fullscreen"],
-            elem_id="slider",
-            height=440,
-          )
-        with gr.Row(visible=bool(hint_models)):
-          picker = gr.ColorPicker(value=HINT_COLOR, label="Point colour", elem_id="picker")
-          undo_button = gr.Button("Undo last point", elem_id="undo")
-          clear_button = gr.Button("Clear points", elem_id="clear")
-          gr.Markdown(
-            f"Colour points steer the hints model{'s' if len(hint_models) > 1 else ''} "
-            f"({', '.join(hint_models) or 'none loaded'}); tick it under Models."
-          )
-        results = gr.Gallery(
-          label="Results side by side",
-          columns=2,
-          height=320,
-          allow_preview=True,
-          buttons=["download", "fullscreen"],
-          elem_id="results",
-        )
-        downloads = gr.File(
-          label="Download (full-resolution PNG)",
-          file_count="multiple",
-          interactive=False,
-          elem_id="downloads",
-        )
-
-    outputs = [session, status, slider, results, downloads, hint_canvas]
-    settings = [models_box, size_box]
-    # Every event that colorizes waits its turn in one queue, in the order the page sent them:
-    # a slow answer to an earlier event (a model ticked a moment before an upload) never lands
-    # after, and over, the answer to a later one.
-    one_at_a_time = {"concurrency_id": "colorize", "concurrency_limit": 1}
-    upload.upload(add_photos, [upload, session, *settings], [*outputs, photos], **one_at_a_time)
-    example_gallery.select(pick_example, [session, *settings], [*outputs, photos], **one_at_a_time)
-    photos.select(pick_photo, [session, *settings], outputs, **one_at_a_time)
-    models_box.change(rerun, [session, *settings], outputs, **one_at_a_time)
-    size_box.change(rerun, [session, *settings], outputs, **one_at_a_time)
-    hint_canvas.select(add_point, [session, picker, *settings], outputs, **one_at_a_time)
-    undo_button.click(undo, [session, *settings], outputs, **one_at_a_time)
-    clear_button.click(clear, [session, *settings], outputs, **one_at_a_time)
-    results.select(show_in_slider, [session], [slider])
-  return page
 
 
 # -- the command -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""The demo's work without the page (colorize_jax/demo.py: Demo, read_photo): uploads of every
-kind, working resolutions, colour points, caching and the per-request log line. No Gradio needed;
-the page itself is tested in a browser (test_demo_browser.py)."""
+"""The demo's work without the page (colorize_jax/demo.py: Demo; colorize_jax/ui/photos.py:
+read_photo, colour points, reached through the command's module): uploads of every kind, working
+resolutions, colour points, caching and the per-request log line. No Gradio needed; the page itself
+is tested in a browser (test_demo_browser.py)."""
 
 import importlib.util
 import json
