@@ -8,6 +8,9 @@ colorize_jax/pretrained.py).
   python bench/train_pretrained.py --data=../shared/data --ship_from=runs/reference_study
       # what ships now: the reference study's unet and hints runs (64 px, 21,504 images), trained
       # there by bench/reference_study.py (or resumed) when not finished, then shipped as trained
+  python bench/train_pretrained.py --data=../shared/data --only=classification_l1_ema \
+      --ship_from=runs/reference_study_long --study_epochs=32
+      # the default model: the recommended recipe's 32-epoch run (86,016 images at 64 px)
 
 For each model of MODELS (its recipe and the overrides below), at --image_size (128 px) and
 batch --batch_size (16), it trains on DATA/birds/train (--train_sets=birds,flowers adds
@@ -98,9 +101,22 @@ class Model:
 
 
 MODELS = (
-  # The best automatic recipe of the reference study; for now the U-Net (the lowest MSE of the
-  # regression recipes at 64 px, RESULTS.md). Change this row when the study at 128 px says
-  # otherwise; colorize_jax.pretrained.DEFAULT names the default model.
+  # RESULTS.md's recommended recipe (the smallest shortfall from issue 22's goal on the held-out
+  # split), shipped from its 32-epoch run; colorize_jax.pretrained.DEFAULT names it the default.
+  Model(
+    "classification_l1_ema",
+    "configs/classification.py:recommended",
+    "Automatic colorization: ab classification with L1 on the decoded colours, EMA weights "
+    "(RESULTS.md's recommended recipe)",
+    caveats=(
+      "Seen in its samples (below, and birds/val's): where the gray photo does not say which "
+      "colour, it falls back on the birds' common browns, olives and yellows, so vivid colours "
+      "(a red breast, a blue bird) come out brown or gray, and people and buildings (kodak24) "
+      "lean olive-brown. Its colours are muted, not the sepia of MSE regression: each pixel's "
+      "is the annealed mean (temperature 0.38) of 313 predicted ab bins.",
+    ),
+  ),
+  # The U-Net of the birds study (the lowest MSE of its regression recipes at 64 px).
   Model(
     "unet",
     "configs/unet.py",
@@ -160,6 +176,12 @@ def define_flags() -> None:
     "trained it (its own size, data and budget, complete when it finished), first training or "
     "resuming it there with bench/reference_study.py when it has not finished. With "
     "--ship_partial, train nothing: a run partway ships too (counted against --budget_images).",
+  )
+  flags.DEFINE_integer(
+    "study_epochs",
+    8,
+    "With --ship_from: the study's budget in epochs (8: the reference; classification_l1_ema "
+    "ships from runs/reference_study_long, trained for 32).",
   )
   flags.DEFINE_bool("dry_run", False, "Print the plan and the commands; run nothing.")
 
@@ -321,15 +343,19 @@ def study_finished(workdir: str) -> bool:
   return RunDir(workdir).read("final_metrics.json") is not None
 
 
-def study_train_command(data: str, runs: str, name: str) -> list[str]:
-  """The reference study's command that trains, or resumes, recipe `name` in RUNS/<name>."""
-  return [
+def study_train_command(data: str, runs: str, name: str, epochs: int = 8) -> list[str]:
+  """The reference study's command that trains, or resumes, recipe `name` in RUNS/<name> for
+  `epochs` (its budget: 8, the reference)."""
+  argv = [
     sys.executable,
     "bench/reference_study.py",
     f"--data={data}",
     f"--out={runs}",
     f"--recipes={name}",
   ]
+  if epochs != 8:
+    argv += [f"--regression_epochs={epochs}", f"--adversarial_epochs={epochs}"]
+  return argv
 
 
 def recorded_train_command(workdir: str) -> str | None:
@@ -431,11 +457,18 @@ def generated_caveats(card: dict) -> list[str]:
     "objects and thin stripes get no colour of their own; detail comes from the photo's own L."
   )
   if card.get("trained_by") == "study":
+    seen, size = card["images_seen"], card["image_size"]
+    times = seen / STUDY_IMAGES
+    budget = (
+      "the reference study's budget"
+      if round(times, 2) == 1
+      else f"{times:g}x the reference study's budget ({seen:,} images)"
+    )
     out.append(
-      f"Trained at the reference study's budget (bench/reference_study.py, "
-      f"{card['image_size']} px; --ship_from), which a 2-core CPU affords (the wall time "
-      f"above). This script's default run, {BUDGET_IMAGES:,} images at 128 px, is four times "
-      "the images at four times the pixels: days on such a CPU, a job for an accelerator. It "
+      f"Trained at {budget} by bench/reference_study.py at {size} px (--ship_from), which a "
+      f"2-core CPU affords (the wall time above). This script's default run, {BUDGET_IMAGES:,} "
+      f"images at 128 px, is {BUDGET_IMAGES / max(seen, 1):.3g}x the images at "
+      f"{(128 / size) ** 2:.3g}x the pixels: days on such a CPU, a job for an accelerator. It "
       "has not been trained yet."
     )
   if not card["complete"]:
@@ -796,6 +829,8 @@ def regenerate_command(model: Model) -> str:
       argv.append(f"--{name}={FLAGS[name].value}")
   if FLAGS.ship_from:
     argv.append(f"--ship_from={FLAGS.ship_from}")
+    if FLAGS.study_epochs != 8:
+      argv.append(f"--study_epochs={FLAGS.study_epochs}")
   return shlex.join(argv)
 
 
@@ -850,7 +885,7 @@ def main(argv):
       # Shipped as the study trained it: finished means at the study's budget, not at this
       # script's, and the study's own command trains or resumes it.
       done = study_finished(absolute)
-      train = study_train_command(data, runs, name)
+      train = study_train_command(data, runs, name, FLAGS.study_epochs)
     else:
       done = trained(absolute, steps)
     todo_train = not done and not FLAGS.ship_partial

@@ -22,7 +22,7 @@ import os
 import sys
 
 # The model colorize and the demo use when none is named; the first shipped one otherwise.
-DEFAULT = "unet"
+DEFAULT = "classification_l1_ema"  # RESULTS.md's recommended recipe.
 PREFIX = "pretrained:"
 ENV_DIR = "COLORIZE_JAX_PRETRAINED"
 CARD_JSON = "card.json"

@@ -184,9 +184,11 @@ def test_a_bundle_over_the_size_limit_is_refused(generated, monkeypatch, tmp_pat
 
 @pytest.fixture(scope="module")
 def two_shipped(generated, tmp_path_factory):
-  """A pretrained folder with the tiny bundle shipped as 'zeta' and as 'unet' (the default)."""
+  """A pretrained folder with the tiny bundle shipped as 'alpha' and as the default's name (which
+  sorts after 'alpha', so coming first is the default's doing)."""
   root = tmp_path_factory.mktemp("two")
-  for name in ("zeta", "unet"):
+  assert "alpha" < pretrained.DEFAULT
+  for name in ("alpha", pretrained.DEFAULT):
     shutil.copytree(os.path.join(generated[0], "tiny"), root / name)
   os.makedirs(root / "not_a_bundle")
   return str(root)
@@ -194,16 +196,17 @@ def two_shipped(generated, tmp_path_factory):
 
 def test_the_default_comes_first_and_names_resolve(two_shipped):
   models = pretrained.shipped(two_shipped)
-  assert [m.name for m in models] == ["unet", "zeta"]
-  assert pretrained.default(two_shipped).name == pretrained.DEFAULT == "unet"
-  zeta = os.path.join(two_shipped, "zeta")
-  assert pretrained.resolve_bundle("pretrained:zeta", two_shipped) == zeta
-  assert pretrained.resolve_bundle("zeta", two_shipped) == zeta
-  assert pretrained.resolve_bundle(zeta, two_shipped) == zeta
-  with pytest.raises(ValueError, match=r"no shipped model 'nope' .*; shipped: unet, zeta"):
+  default = pretrained.DEFAULT
+  assert [m.name for m in models] == [default, "alpha"]
+  assert pretrained.default(two_shipped).name == default
+  alpha = os.path.join(two_shipped, "alpha")
+  assert pretrained.resolve_bundle("pretrained:alpha", two_shipped) == alpha
+  assert pretrained.resolve_bundle("alpha", two_shipped) == alpha
+  assert pretrained.resolve_bundle(alpha, two_shipped) == alpha
+  with pytest.raises(ValueError, match=rf"no shipped model 'nope' .*; shipped: {default}, alpha"):
     pretrained.resolve_bundle("pretrained:nope", two_shipped)
   assert re.search(
-    r"unet \(regression, 32 px, [\d,]+ images seen of 86,016\)", models[0].describe()
+    rf"{default} \(regression, 32 px, [\d,]+ images seen of 86,016\)", models[0].describe()
   )
   empty = os.path.join(two_shipped, "not_a_bundle")
   assert pretrained.shipped(empty) == [] and pretrained.default(empty) is None
@@ -230,8 +233,8 @@ def test_colorize_without_a_model_uses_the_default_shipped_bundle(two_shipped, t
   proc = _colorize([], two_shipped, tmp_path)
   assert proc.returncode == 0, proc.stderr
   said = [line for line in proc.stderr.splitlines() if "the shipped model" in line]
-  assert len(said) == 1 and "unet (regression, 32 px" in said[0], proc.stderr
-  assert os.path.join(two_shipped, "unet") in said[0]
+  assert len(said) == 1 and f"{pretrained.DEFAULT} (regression, 32 px" in said[0], proc.stderr
+  assert os.path.join(two_shipped, pretrained.DEFAULT) in said[0]
   # No --output either: ./colorized, named in the log.
   assert (tmp_path / "colorized" / "photo.png").exists()
   assert f"no --output: writing to {tmp_path / 'colorized'}" in proc.stderr
@@ -246,7 +249,7 @@ def test_colorize_without_a_shipped_bundle_says_how_to_make_one(two_shipped, tmp
   assert "python bench/train_pretrained.py --data=../shared/data" in last
   proc = _colorize(["--bundle=pretrained:nope"], two_shipped, tmp_path)
   assert proc.returncode == 1
-  assert proc.stderr.strip().splitlines()[-1].endswith("shipped: unet, zeta")
+  assert proc.stderr.strip().splitlines()[-1].endswith(f"shipped: {pretrained.DEFAULT}, alpha")
 
 
 def test_the_regeneration_plan(tmp_path):
@@ -266,8 +269,9 @@ def test_the_regeneration_plan(tmp_path):
   out = proc.stdout
   assert "budget: 86,016 images = 5,376 steps of 16 at 128 px" in out
   commands = [line for line in out.splitlines() if line.startswith("$ python launch.py")]
-  assert len(commands) == 2
-  for recipe, command in zip(("configs/unet.py", "configs/hints.py"), commands):
+  recipes = ("configs/classification.py:recommended", "configs/unet.py", "configs/hints.py")
+  assert len(commands) == len(recipes)
+  for recipe, command in zip(recipes, commands):
     assert f"--config={recipe} " in command
     for flag in ("max_train_steps=5376", "image_size=128", "batch_size=16", "every_steps=200"):
       assert flag in command
@@ -363,6 +367,11 @@ def test_ship_from_ships_a_finished_study_run_as_it_was_trained(
     in out.splitlines()
   )
   assert not os.path.exists(tmp_path / "shipped" / "unet")
+  out = _train_pretrained(*flags, "--study_epochs=32", "--dry_run")
+  assert (
+    f"$ python bench/reference_study.py --data={eval_data} --out={study_runs} --recipes=unet "
+    "--regression_epochs=32 --adversarial_epochs=32" in out.splitlines()
+  )
   os.rename(tmp_path / "final_metrics.json", workdir / "final_metrics.json")
 
   out = _train_pretrained(*flags)
@@ -379,6 +388,32 @@ def test_ship_from_ships_a_finished_study_run_as_it_was_trained(
   assert card["commands"]["train"] == record["commands"]["train"]
   assert card["machines"] == ["cpu:cpu x1, a test machine"]
   assert f"--ship_from={study_runs}" in card["commands"]["regenerate"]
-  assert "Trained at the reference study's budget" in markdown
+  seen = card["images_seen"]
+  share = (
+    f"{seen / train_pretrained.STUDY_IMAGES:g}x the reference study's budget ({seen:,} images)"
+  )
+  assert f"Trained at {share}" in markdown
   assert "It has not been trained yet." in markdown
   assert record["commands"]["train"] in markdown
+
+
+@pytest.mark.parametrize(
+  "seen, size, expected",
+  [
+    (21_504, 64, "Trained at the reference study's budget by bench/reference_study.py at 64 px"),
+    (86_016, 64, "Trained at 4x the reference study's budget (86,016 images) by"),
+    (21_504, 128, "is 4x the images at 1x the pixels"),
+    (86_016, 64, "is 1x the images at 4x the pixels"),
+  ],
+)
+def test_a_study_runs_card_states_its_own_budget(seen, size, expected):
+  card = {
+    "data": {"train_sets": ["birds"], "train_images": 2_999},
+    "image_size": size,
+    "trained_by": "study",
+    "images_seen": seen,
+    "images_budget": seen,
+    "complete": True,
+    "metrics": {},
+  }
+  assert any(expected in line for line in train_pretrained.generated_caveats(card))
