@@ -394,6 +394,39 @@ def test_eval_masks_files_that_fail_to_decode(tmp_path):
   assert pipe.fixed_examples("test", 100).shape == (5, SIZE, SIZE, 3)
 
 
+def test_is_gray_allows_jpeg_noise_but_not_colour():
+  gray = np.full((50, 50, 3), 120, np.uint8)
+  assert splits.is_gray(gray)
+  specks = gray.copy()
+  specks[:2, :10, 0] += 3  # 20 of 2,500 pixels (0.8%) 3 levels off: JPEG's chroma noise.
+  assert splits.is_gray(specks)
+  tinted = gray.copy()
+  tinted[:5, :10, 2] += 3  # 2% of the pixels.
+  assert not splits.is_gray(tinted)
+  assert not splits.is_gray(np.asarray(Image.open(sample.photo_path("chelsea")).convert("RGB")))
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_gray_photos_are_left_out_of_training_and_scoring(tmp_path, caplog, skip):
+  make_colour_folder(tmp_path, 5)
+  Image.new("L", (40, 40), 99).save(tmp_path / "gray_l.png")
+  texture = np.random.default_rng(0).integers(0, 255, (40, 40), dtype=np.uint8)
+  Image.fromarray(texture).convert("RGB").save(tmp_path / "gray_rgb.jpg", quality=75)
+  cfg = make_cfg(str(tmp_path), split_fractions=(0, 0, 1), skip_gray_photos=skip)
+  with caplog.at_level("WARNING"):
+    pipe = DataPipeline(cfg, global_batch_size=4, seed=0)
+    masks = np.concatenate([b["mask"] for b in pipe.eval_batches("test")])
+  assert pipe.num_examples("test") == 7  # Listed; left out when read.
+  assert masks.sum() == (5 if skip else 7)
+  for name in ("gray_l.png", "gray_rgb.jpg"):
+    assert (f"{name} has no colour (a grayscale photo)" in caplog.text) == skip
+  cfg = make_cfg(str(tmp_path), split_fractions=(1, 0, 0), skip_gray_photos=skip)
+  epoch = next(DataPipeline(cfg, global_batch_size=5 if skip else 7, seed=0).train_iterator())
+  gray = [splits.is_gray(image) for image in epoch["image"]]
+  assert sum(gray) == (0 if skip else 2)  # One epoch: the five colour photos, and the gray?
+  assert sorted(colour_id(i) for i, g in zip(epoch["image"], gray) if not g) == list(range(5))
+
+
 # --- training ---------------------------------------------------------------
 
 

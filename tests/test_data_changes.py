@@ -166,12 +166,15 @@ def test_after_an_allowed_change_mid_epoch_the_epoch_starts_again_on_the_new_lis
 
 def test_a_run_without_a_record_records_its_list_and_old_runs_keep_their_split(tmp_path):
   saved = resume_guard.resolved_json(load_config("unet", "smoke"))
-  del saved["data"]["split_method"]  # A run begun before the field.
+  del saved["data"]["split_method"]  # A run begun before the fields.
+  del saved["data"]["skip_gray_photos"]
   (tmp_path / "config.json").write_text(json.dumps(saved))
   config = load_config("unet", "smoke")
   resume = resume_guard.check_resume(str(tmp_path), config, 3, write=False)
   assert config.data.split_method == "rank" and not resume.restart_best
-  assert inference.workdir_config(str(tmp_path)).data.split_method == "rank"
+  assert config.data.skip_gray_photos is False
+  old = inference.workdir_config(str(tmp_path)).data
+  assert (old.split_method, old.skip_gray_photos) == ("rank", False)
   fresh = load_config("unet", "smoke")
   resume_guard.check_resume(str(tmp_path / "new"), fresh, None, write=False)
-  assert fresh.data.split_method == "path"
+  assert (fresh.data.split_method, fresh.data.skip_gray_photos) == ("path", True)

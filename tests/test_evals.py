@@ -36,6 +36,8 @@ def test_a_folder_evaluator_scores_during_training_and_reports_at_the_end(
   load_config, tmp_path, monkeypatch
 ):
   kodak = _photos(tmp_path / "kodak")
+  # A photo with no colour: listed, never scored (data.skip_gray_photos, on by default).
+  Image.new("L", (48, 48), 90).convert("RGB").save(tmp_path / "kodak" / "gray.png")
   config = load_config("unet", "smoke")
   config.num_epochs = 2
   specs.add_folders(config, [f"kodak={kodak}"])
@@ -68,6 +70,7 @@ def test_a_folder_evaluator_scores_during_training_and_reports_at_the_end(
   assert final["kodak"]["examples"] == 5 and set(final["kodak_end"]) == {"psnr", "examples"}
   report = json.loads((run / "eval" / "kodak.json").read_text())
   assert report["name"] == "kodak" and report["path"] == kodak and report["examples"] == 5
+  assert report["left_out"] == 1  # gray.png
   assert report["checkpoint"] == "best" and report["step"] == result["best_step"]
   assert sorted(row["file"] for row in report["per_image"]) == [f"k{i}.png" for i in range(5)]
   assert report["metrics"]["psnr"] == pytest.approx(final["kodak"]["psnr"])
@@ -81,6 +84,12 @@ def test_a_folder_evaluator_scores_during_training_and_reports_at_the_end(
   again = evaluate.evaluate_run(eval_config, str(run), folder_specs)
   assert again["metrics"] == pytest.approx(report["metrics"], rel=1e-5)
   assert (run / "eval" / "kodak_again.json").exists()
+  # A folder of gray photos only: one error naming why nothing was scored.
+  (tmp_path / "grays").mkdir()
+  Image.new("L", (40, 40), 50).save(tmp_path / "grays" / "g.png")
+  grays = specs.add_folders(eval_config, [f"grays={tmp_path / 'grays'}"])
+  with pytest.raises(ValueError, match=r"each failed to decode or has no colour"):
+    evaluate.evaluate_run(eval_config, str(run), grays)
 
 
 def test_a_missing_eval_folder_fails_before_training_naming_the_field(load_config, tmp_path):

@@ -235,6 +235,8 @@ def test_every_study_recipe_and_ablation_loads_with_its_overrides(recipe):
 
   c = _studied_config(recipe)
   assert c.data.image_size == 64 and c.num_epochs == 8
+  # The photos of the study's first runs: the old cut, gray photos kept.
+  assert (c.data.split_method, c.data.skip_gray_photos) == ("rank", False)
   model = models.build(c.model, out_channels=color.get_color_space(c.data).target_channels)
   inputs = jax.numpy.zeros((1, 64, 64, 1))
   jax.eval_shape(lambda: model.init(jax.random.key(0), inputs, train=False))

@@ -75,7 +75,7 @@ class GanLossOptions(OptionsByName):
 # What a run's config.json means by leaving a field out, where that is not the field's default:
 # the field was added later, and its default would change what such a run learns. Resuming
 # (train/resume_guard.py) and reading a run's config (inference.config_from_json) use these.
-LEGACY_VALUES = {"data.split_method": "rank"}
+LEGACY_VALUES = {"data.split_method": "rank", "data.skip_gray_photos": False}
 
 
 def apply_legacy_values(config: ml_collections.ConfigDict, saved: dict) -> list[str]:
@@ -178,6 +178,10 @@ def base_config() -> ml_collections.ConfigDict:
       "sample_crops_per_photo": 64,
       "sample_eval_crops_per_photo": 8,
       "min_image_size": 16,  # Images with a shorter side are skipped (and counted).
+      # source=folder or tfds: photos with no colour (data/splits.py, is_gray) are left out of
+      # training and scoring, one warning each: nothing to learn, and the gray input is exact on
+      # them. Runs begun before this field keep them (LEGACY_VALUES).
+      "skip_gray_photos": True,
     }
   )
   # launch.py --mode=eval: which checkpoint, on what; writes <workdir>/eval/<name>.json and .png.

@@ -20,6 +20,20 @@ def check_split(split: str) -> None:
     raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
 
 
+# A photo with no colour (a grayscale photo saved as RGB): fewer than GRAY_SHARE of its pixels
+# have channels more than GRAY_SPREAD levels apart (room for JPEG's chroma noise). There is
+# nothing to learn from or score on one: against it the gray input is exact, so a single such
+# photo pulls a set's mean gray PSNR up by (PSNR cap - typical) / n (docs/DESIGN.md, "Gray photos").
+GRAY_SPREAD = 2
+GRAY_SHARE = 0.01
+
+
+def is_gray(image: np.ndarray) -> bool:
+  """Whether a uint8 RGB image [H, W, 3] has no colour (see GRAY_SPREAD)."""
+  spread = image.max(axis=-1).astype(np.int16) - image.min(axis=-1)
+  return np.count_nonzero(spread > GRAY_SPREAD) < GRAY_SHARE * spread.size
+
+
 def record(image: np.ndarray, valid: bool = True) -> dict[str, object]:
   """What every source's __getitem__ returns.
 
@@ -49,6 +63,17 @@ class FailedRecords:
     if first:
       logging.warning(message, *args)
     return record(np.zeros((self._size, self._size, 3), np.uint8), valid=False)
+
+  def screened(self, index: int, image: np.ndarray, skip_gray: bool, name: str):
+    """`image`'s record, or an invalid one (warned once) when `skip_gray` and it has no colour."""
+    if skip_gray and is_gray(image):
+      return self.record(
+        index,
+        "%s has no colour (a grayscale photo): left out of training and scoring "
+        "(data.skip_gray_photos)",
+        name,
+      )
+    return record(image)
 
   def __getstate__(self) -> dict[str, Any]:
     return {"_size": self._size, "_warned": set(self._warned)}

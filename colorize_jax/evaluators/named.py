@@ -105,8 +105,9 @@ class NamedEvaluator:
     seconds = time.perf_counter() - start
     if not scores.count:
       raise ValueError(
-        f"no image of the {self.split} split could be decoded for evaluator {self.name!r} "
-        f"({self.data_cfg.source} {self.data_cfg.path})"
+        f"no image of the {self.split} split could be scored by evaluator {self.name!r} "
+        f"({self.data_cfg.source} {self.data_cfg.path}): each failed to decode or has no "
+        "colour (data.skip_gray_photos leaves gray photos out; warned above)"
       )
     values = scores.values
     # Per-example means and the set-level metrics (delta_colorfulness_set), per_image has the
@@ -134,6 +135,8 @@ class NamedEvaluator:
       "image_size": int(self.data_cfg.image_size),
       "color_space": self.evaluator.task.color_space.name,
       "examples": scores.count,
+      # Listed but not scored: failed to decode, or no colour (data.skip_gray_photos).
+      "left_out": self.count - scores.count,
       "seconds": seconds,
       "metrics": {k: v for k, v in means.items() if not k.startswith("gray/")},
       "gray_baseline": {k[len("gray/") :]: v for k, v in means.items() if k.startswith("gray/")},
@@ -149,8 +152,14 @@ class NamedEvaluator:
       if self.spec.hint_counts:  # The photos with their hints drawn, beside the predictions.
         report["hints_grid"] = hint_counts.grid_path(workdir, self.name)
         figures[report["hints_grid"]] = hint_counts.grid(self.evaluator, self.spec, state, images)
+    left_out = f", {report['left_out']} left out (warned above)" if report["left_out"] else ""
     logging.info(
-      "evaluator %s (%d images, %.1f s): %s", self.name, scores.count, seconds, summary(report)
+      "evaluator %s (%d images%s, %.1f s): %s",
+      self.name,
+      scores.count,
+      left_out,
+      seconds,
+      summary(report),
     )
     return report, figures
 

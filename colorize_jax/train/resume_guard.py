@@ -58,6 +58,7 @@ _UNUSED_BY_SOURCE = {
   "sample": (
     "data.split_fractions",
     "data.split_method",
+    "data.skip_gray_photos",  # Its photos are all colour.
     "data.path",
     "data.name",
     "data.data_dir",

@@ -10,7 +10,9 @@ whose shorter side is below `min_image_size` are skipped too, and both counts
 are logged. A file that passes the header check but fails the full decode
 later (e.g. truncated pixel data) does not raise: `__getitem__` returns a
 zero image with `valid=False`; the training pipeline filters it out and
-evaluation masks it, so a bad file never stops a run.
+evaluation masks it, so a bad file never stops a run. A photo with no colour
+(data.skip_gray_photos, splits.is_gray) is left out the same way, with one
+warning naming it.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class FolderSource:
     self._split = split
     self._size = int(data_cfg.image_size)
     self._min_size = int(data_cfg.min_image_size)
+    self._skip_gray = bool(data_cfg.get("skip_gray_photos", False))
     self._fractions = tuple(float(f) for f in data_cfg.split_fractions)
     method = str(data_cfg.get("split_method", "path"))
     candidates = splits.split_by_hash(all_files, self._fractions, split, method)
@@ -141,9 +144,10 @@ class FolderSource:
   def __getitem__(self, index: int) -> dict[str, Any]:
     path = os.path.join(self._root, self._files[index])
     try:
-      return splits.record(decode.decode_square(path, self._size))
+      image = decode.decode_square(path, self._size)
     except decode.ImageDecodeError as e:
       return self._failed.record(index, "image failed to decode, leaving it out: %s", e)
+    return self._failed.screened(index, image, self._skip_gray, path)
 
   def __repr__(self) -> str:
     # Grain compares this string when restoring an iterator checkpoint.

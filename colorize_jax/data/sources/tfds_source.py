@@ -167,6 +167,7 @@ class TfdsSource:
     self._name = name
     self._split = split
     self._size = int(data_cfg.image_size)
+    self._skip_gray = bool(data_cfg.get("skip_gray_photos", False))
     self._fractions = tuple(float(f) for f in data_cfg.split_fractions)
     builder = load_builder(name, self._data_dir)
     self._path = str(builder.data_dir)
@@ -224,7 +225,7 @@ class TfdsSource:
       raise IndexError(f"index {index} out of range for {self!r}")
     try:
       image = self._data_source()[index][self._image_key]
-      return splits.record(decode.resize_square(to_rgb(np.asarray(image)), self._size))
+      square = decode.resize_square(to_rgb(np.asarray(image)), self._size)
     except Exception as e:  # pylint: disable=broad-except
       # Decoding happens inside tfds (PIL); any failure there is one bad record.
       return self._failed.record(
@@ -235,6 +236,7 @@ class TfdsSource:
         type(e).__name__,
         e,
       )
+    return self._failed.screened(index, square, self._skip_gray, f"record {index} of {self!r}")
 
   def __getstate__(self) -> dict[str, Any]:
     state = self.__dict__.copy()
