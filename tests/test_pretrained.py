@@ -23,6 +23,7 @@ from colorize_jax import color, colorize, inference, pretrained, registry
 from colorize_jax.data.sources import sample
 
 train_pretrained = load_bench("train_pretrained")
+model_card = load_bench("model_card")
 TINY = train_pretrained.Model("tiny", "configs/unet.py:smoke", "a tiny test model")
 SHIPPED = [m.name for m in pretrained.shipped()]
 
@@ -134,7 +135,7 @@ def test_a_bundle_matches_its_card(bundle):
   assert wanted == config.model.to_dict()
   assert (recipe.task, recipe.data.color_space) == (config.task, config.data.color_space)
   # MODEL_CARD.md states the same facts.
-  for key, value in train_pretrained.facts(card):
+  for key, value in model_card.facts(card):
     assert _table(markdown)[key] == value, key
   assert _table(markdown)["image size"] == f"{config.data.image_size} px"
   assert _table(markdown)["parameters"] == f"{params:,}"
@@ -283,10 +284,10 @@ def test_the_regeneration_plan(tmp_path):
 def test_the_readme_table_is_written_from_the_shipped_cards(generated):
   with open(ROOT / "README.md") as f:
     readme = f.read()
-  block = readme.split(train_pretrained.README_START)[1].split(train_pretrained.README_END)[0]
-  assert block.strip() == train_pretrained.readme_table([m.card for m in pretrained.shipped()])
+  block = readme.split(model_card.README_START)[1].split(model_card.README_END)[0]
+  assert block.strip() == model_card.readme_table([m.card for m in pretrained.shipped()])
   _, card = generated
-  table = train_pretrained.readme_table([card])
+  table = model_card.readme_table([card])
   row = table.splitlines()[2]
   assert row.startswith(f"| `tiny` | regression | {card['images_seen']:,} of 86,016 | ")
   birds = card["metrics"]["birds_val"]
