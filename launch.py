@@ -226,7 +226,10 @@ def main(argv):
         profile_steps=profile_steps,
       )
     else:
-      evaluate.evaluate_run(FLAGS.config, workdir, folder_evals or None)
+      # Test-time switches (the decoding temperature, pix2pix's test-time mode) only where the
+      # command line sets them: otherwise the run's own, not the config file's default.
+      overridden = set(config_flags.get_override_values(FLAGS["config"]))
+      evaluate.evaluate_run(FLAGS.config, workdir, folder_evals or None, test_time=overridden)
     if cache:
       logging.info("%s", cache.summary())
   except preemption.Stopped as e:  # SIGTERM or Ctrl-C: the step is saved, the workdir released.

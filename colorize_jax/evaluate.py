@@ -18,12 +18,15 @@ config.eval (checkpoint, split, path, name, batch size, grid rows, fid) and
 --eval_folder; any other field on it that differs from the run's is named in
 one warning line and ignored, so a 64 px run is never scored at the recipe's
 128 px and the report never records the command line's values as the run's.
+Test-time switches (the classification head's decoding temperature, pix2pix's
+test-time mode) come from the command line only where it sets them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Collection
 
 import jax
 from absl import logging
@@ -81,12 +84,15 @@ def _is_eval_field(field: str) -> bool:
   return field.startswith(EVAL_FIELDS)
 
 
-def run_config(config, workdir: str):
+def run_config(config, workdir: str, test_time: Collection[str] | None = None):
   """The run's own config (WORKDIR/config.json) with `config`'s evaluation fields (config.eval).
 
   Fields of `config` outside them that differ from the run's and would change what is scored
   (resume_guard's learning fields: model, data, image size, colour space, ...) are named in one
-  warning line; the run's values are used."""
+  warning line; the run's values are used. Of TEST_TIME_FIELDS, `config`'s values are used for
+  those named in `test_time` (launch.py: the ones its command line sets), the run's for the
+  rest, so a config file's default never replaces the temperature a run was trained and reported
+  at; `test_time=None` (a caller that built `config` itself) takes them all from `config`."""
   path = os.path.join(workdir, resume_guard.CONFIG_FILE)
   if not os.path.exists(path):
     inference.checkpoints_dir(workdir)  # No run here at all: say so first.
@@ -112,8 +118,18 @@ def run_config(config, workdir: str):
     saved.eval = config.eval.copy_and_resolve_references()
     for field in TEST_TIME_FIELDS:
       section, name = field.split(".")
-      if section in saved and name in config.get(section, {}):
+      if section not in saved or name not in config.get(section, {}):
+        continue
+      if test_time is None or field in test_time:
         saved[section][name] = config[section][name]
+      elif config[section][name] != saved[section].get(name):
+        logging.info(
+          "%s=%r, as the run has it (the config file's is %r; --config.%s=... scores at another)",
+          field,
+          saved[section].get(name),
+          config[section][name],
+          field,
+        )
   return saved
 
 
@@ -150,13 +166,18 @@ def warn_if_not_the_reported_weights(workdir: str, checkpoint: str, step: int) -
     )
 
 
-def evaluate_run(config, workdir: str, evals: list[specs.EvalSpec] | None = None) -> dict:
+def evaluate_run(
+  config,
+  workdir: str,
+  evals: list[specs.EvalSpec] | None = None,
+  test_time: Collection[str] | None = None,
+) -> dict:
   """Evaluates `config.eval.checkpoint` of the run in `workdir` with the evaluators `evals`
   (default: the one of config.eval) and writes their reports; returns the last report.
 
   Everything but the evaluation fields comes from the run's config.json (`run_config`)."""
   workdir = os.path.abspath(workdir)
-  config = run_config(config, workdir)
+  config = run_config(config, workdir, test_time)
   evals = [
     dataclasses.replace(
       spec,

@@ -140,6 +140,25 @@ def test_eval_takes_the_generators_test_time_mode_from_the_command_line(tmp_path
   assert not [r for r in caplog.records if "ignoring the command line" in r.message]
 
 
+def test_eval_keeps_the_runs_temperature_unless_the_command_line_sets_one(tmp_path, caplog):
+  """A run trained and reported at temperature 0.2 (configs/classification.py's cls_mix) is
+  rescored at 0.2 by `launch.py --mode=eval --config=configs/classification.py`, whose file says
+  0.38; only a temperature the command line names replaces it."""
+  saved = load_config("classification", "smoke")
+  saved.classification.temperature = 0.2
+  (tmp_path / "config.json").write_text(json.dumps(resume_guard.resolved_json(saved)))
+  cli = load_config("classification", "smoke")
+  assert cli.classification.temperature != 0.2
+  with caplog.at_level("INFO"):
+    kept = evaluate.run_config(cli, str(tmp_path), test_time={"eval.checkpoint"})
+  assert kept.classification.temperature == 0.2
+  assert "classification.temperature=0.2, as the run has it" in caplog.text
+  cli.classification.temperature = 0.6
+  named = evaluate.run_config(cli, str(tmp_path), test_time={"classification.temperature"})
+  assert named.classification.temperature == 0.6
+  assert evaluate.run_config(cli, str(tmp_path)).classification.temperature == 0.6
+
+
 def test_eval_of_other_weights_than_the_runs_own_reports_says_so(run, caplog):
   """The reference study's runs report their last weights; --mode=eval's default is 'best'. A
   checkpoint other than the one final_metrics.json scored gets one line naming the step to use."""
