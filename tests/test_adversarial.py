@@ -251,6 +251,9 @@ def test_paper_test_time_mode_samples_per_photo_and_the_default_stays_determinis
   paper = jax.jit(paper_task.generate)
   first = np.asarray(paper(variables, inputs))
   np.testing.assert_allclose(first[0], np.asarray(paper(variables, mixed))[0], atol=1e-5)
+  # Nor does its place in the batch: the sample is the photo's own.
+  swapped = np.asarray(paper(variables, inputs[::-1]))[::-1]
+  np.testing.assert_allclose(first, swapped, atol=1e-5)
   assert np.abs(first - np.asarray(running)).max() > 1e-3  # not the deterministic mode
   config.gan.test_time_seed = 1
   reseeded = np.asarray(jax.jit(tasks.build(config).generate)(variables, inputs))

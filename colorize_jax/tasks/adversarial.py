@@ -207,20 +207,21 @@ class AdversarialTask(base.BaseTask):
     if self.test_time == "running_average":
       return super().generate(variables, inputs)
     # "paper": each photo alone (batch 1, as pix2pix tests), so BatchNorm's statistics are the
-    # photo's own and padding or other photos in the batch never change its colours.
+    # photo's own, and its dropout key comes from its own pixels and the seed: neither padding
+    # nor the other photos of a batch, nor its place there, change its colours.
     key = jax.random.key(self.test_time_seed)
 
-    def one(x, index):
+    def one(x):
       pred, _ = self.generator.apply(
         variables,
         x[None],
         train=True,
-        rngs={"dropout": jax.random.fold_in(key, index)},
+        rngs={"dropout": _photo_key(key, x)},
         mutable=["batch_stats"],
       )
       return pred[0]
 
-    return jax.vmap(one)(inputs, jnp.arange(inputs.shape[0]))
+    return jax.vmap(one)(inputs)
 
   def inference_variables(self, state: GanState) -> dict:
     return state.ema if state.ema is not None else base.variables_of(state.g)
@@ -236,3 +237,11 @@ class AdversarialTask(base.BaseTask):
       "generator": layers.count_params(state.g.params),
       "discriminator": layers.count_params(state.d.params),
     }
+
+
+def _photo_key(key: jax.Array, x: jax.Array) -> jax.Array:
+  """`key` folded with a digest of one photo's input: the same photo draws the same sample
+  wherever it sits, and different photos draw independent ones."""
+  bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32).ravel()
+  weights = jnp.arange(1, bits.size + 1, dtype=jnp.uint32) * jnp.uint32(2654435761)
+  return jax.random.fold_in(key, jnp.sum(bits * weights))
