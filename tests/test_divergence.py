@@ -128,6 +128,33 @@ def test_without_skipping_the_same_run_stops(tmp_path, monkeypatch):
     trainer.train_and_evaluate(config, str(tmp_path))
 
 
+def test_a_skipped_update_keeps_batchnorm_statistics_and_a_finite_ema(monkeypatch):
+  """A non-finite forward pass gives NaN gradients and NaN BatchNorm statistics: the skipped
+  update keeps the statistics as they were, so the EMA (inference weights) stays finite."""
+  original = base.apply_gradients
+
+  def apply(state, grads, name, **changes):
+    nan = lambda tree: jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), tree)  # noqa: E731
+    return original(state, nan(grads), name, **{k: nan(v) for k, v in changes.items()})
+
+  monkeypatch.setattr(base, "apply_gradients", apply)
+  config = load_config("unet", "smoke")
+  config.optimizer.skip_nonfinite_updates = 3
+  config.ema_decay = 0.9
+  task = tasks.build(config)
+  optimizers = optim.build_all(config, task.optimizers, total_steps=4)
+  state = task.init_state(jax.random.key(0), 32, optimizers)
+  assert state.batch_stats  # The smoke U-Net normalises with BatchNorm.
+  batch = {"image": np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), np.uint8)}
+  after, metrics = jax.jit(task.train_step)(state, batch, jax.random.key(1))
+  assert float(metrics["opt/model/skipped_updates"]) == 1.0
+  leaves = lambda tree: jax.tree.leaves(tree)  # noqa: E731
+  assert all(
+    bool(jnp.all(a == b)) for a, b in zip(leaves(state.batch_stats), leaves(after.batch_stats))
+  )
+  assert all(bool(jnp.all(jnp.isfinite(x))) for x in leaves(after.ema))
+
+
 def test_each_gan_optimizer_skips_and_counts_on_its_own(monkeypatch):
   _nan_gradients_at_step(monkeypatch, 0)
   config = load_config("pix2pix", "smoke")

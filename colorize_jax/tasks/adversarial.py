@@ -187,8 +187,9 @@ class AdversarialTask(base.BaseTask):
     )
     (g_grads,) = pull_back(fake_grad)
     g, g_diagnostics = base.apply_gradients(state.g, g_grads, "g", batch_stats=g_stats)
-    # pix2pix's D also runs in train mode for G's loss, moving its running stats.
-    d = d.replace(batch_stats=d_stats)
+    # pix2pix's D also runs in train mode for G's loss, moving its running stats (unless G's
+    # update was rejected as non-finite: that pass may have filled them with NaN).
+    d = d.replace(batch_stats=base.kept_if_rejected(g.opt_state, d.batch_stats, d_stats))
 
     ema = state.ema
     if ema is not None:

@@ -346,9 +346,23 @@ def optimizer_metrics(name: str, before: TrainState, after: TrainState, grads) -
   return {f"opt/{name}/{k}": v for k, v in out.items()}
 
 
+def kept_if_rejected(opt_state, old, new):
+  """`new`, or `old` when the update that produced `opt_state` was rejected as non-finite
+  (skip_nonfinite_updates): a skipped step also leaves BatchNorm's statistics, which a
+  non-finite forward pass would fill with NaN, as they were (docs/DESIGN.md, "Divergence")."""
+  rejected = optim.update_rejected(opt_state)
+  if rejected is None:
+    return new
+  return jax.tree.map(lambda o, n: jnp.where(rejected, o, n), old, new)
+
+
 def apply_gradients(state: TrainState, grads, name: str, **changes) -> tuple[TrainState, dict]:
-  """`state.apply_gradients(grads=grads, **changes)` and the update's `optimizer_metrics`."""
+  """`state.apply_gradients(grads=grads, **changes)` and the update's `optimizer_metrics`; a
+  rejected non-finite update keeps the state's BatchNorm statistics too."""
   new = state.apply_gradients(grads=grads, **changes)
+  if "batch_stats" in changes:
+    kept = kept_if_rejected(new.opt_state, state.batch_stats, new.batch_stats)
+    new = new.replace(batch_stats=kept)
   return new, optimizer_metrics(name, state, new, grads)
 
 

@@ -79,6 +79,15 @@ def skipped_updates(opt_state) -> jax.Array | None:
   return None
 
 
+def update_rejected(opt_state) -> jax.Array | None:
+  """Whether `skip_nonfinite_updates` rejected the update that produced `opt_state` (its
+  gradients were not finite); None without it. After too many in a row optax applies one
+  anyway, and the run's divergence check stops it."""
+  if isinstance(opt_state, optax.ApplyIfFiniteState):
+    return jnp.logical_not(opt_state.last_finite)
+  return None
+
+
 def learning_rate(tx, step: jax.Array, opt_state=None) -> jax.Array | None:
   """The learning rate `tx` applies at the update that starts at `step` (the schedule's count
   before the update, as optax's scale_by_schedule reads it; skipped updates did not count,
