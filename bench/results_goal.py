@@ -4,6 +4,7 @@ temperature (docs/DESIGN.md, "Judging an ablation" and "A run's epochs as budget
 
 from __future__ import annotations
 
+import collections
 import os
 import sys
 
@@ -58,12 +59,25 @@ def held_out(run: Run, key: str) -> float | None:
   return float(value) if isinstance(value, (int, float)) else None
 
 
+def held_out_photos(run: Run) -> tuple[str | None, bool]:
+  """What a run's held-out split holds: its training folder (flowers mixed in: other photos)
+  and whether gray photos were left out (data.skip_gray_photos; runs from before the field kept
+  them; docs/DESIGN.md "Gray photos")."""
+  data = run.config.get("data") or {}
+  return data.get("path"), bool(data.get("skip_gray_photos", False))
+
+
+def reference_photos(runs: list[Run]) -> tuple[str | None, bool] | None:
+  """The held-out photos most of the study's own recipes (not its ablations) were scored on."""
+  found = [held_out_photos(r) for r in runs if not r.study.get("ablation_of")]
+  return collections.Counter(found).most_common(1)[0][0] if found else None
+
+
 def held_out_verdict(run: Run, base: Run | None) -> tuple[str, list[str]]:
   """(verdict, the deltas' cells) of an ablation against its base on the held-out split."""
   if base is None:
     return "no base run", ["–"] * len(MARGINS)
-  path = lambda r: (r.config.get("data") or {}).get("path")  # noqa: E731
-  if path(run) != path(base):  # Another training folder (flowers mixed in): another `val`.
+  if held_out_photos(run) != held_out_photos(base):
     return "not comparable: other held-out photos", ["–"] * len(MARGINS)
   cells, better, worse = [], [], []
   for key, title, margin, sign, spec in MARGINS:
@@ -143,8 +157,11 @@ def constant_colourfulness_lines(runs: list[Run]) -> list[str]:
   """The ΔCF floor of a recipe that colours every photo equally vividly, on the goal's photos
   and the held-out split (recipe_goal.colourfulness_spread), beside the goal's ΔCF."""
   floors = []
+  reference = reference_photos(runs)
   for eval_name, label in ((CLAIMS_EVAL, f"`{CLAIMS_EVAL}`"), (HELD_OUT, "the held-out split")):
-    floor = next((f for r in runs if (f := r.metric(eval_name, "constant_dcf", gray=True))), None)
+    # The held-out split's photos differ between runs on other folders: the reference ones.
+    same = [r for r in runs if eval_name != HELD_OUT or held_out_photos(r) == reference]
+    floor = next((f for r in same if (f := r.metric(eval_name, "constant_dcf", gray=True))), None)
     if floor is not None:
       floors.append(f"{floor:.1f} on {label}")
   if not floors:
@@ -173,10 +190,10 @@ def goal_shortfall(run: Run) -> tuple[float, list[float]] | None:
 
 
 def ranked(runs: list[Run]) -> list[tuple[Run, tuple[float, list[float]]]]:
-  """The birds-only runs by their goal shortfall on the held-out split, nearest first."""
-  base_path = lambda r: (r.config.get("data") or {}).get("path")  # noqa: E731
-  birds = {base_path(r) for r in runs if not r.study.get("ablation_of")}
-  scored = [(r, goal_shortfall(r)) for r in runs if base_path(r) in birds]
+  """The runs scored on the study's held-out photos (`reference_photos`) by their goal shortfall
+  there, nearest first."""
+  reference = reference_photos(runs)
+  scored = [(r, goal_shortfall(r)) for r in runs if held_out_photos(r) == reference]
   return sorted([(r, s) for r, s in scored if s is not None], key=lambda x: x[1][0])
 
 
@@ -191,7 +208,8 @@ def recommendation_section(runs: list[Run]) -> list[str]:
     "Ranked by the distance from the goal on the held-out 10% of `birds/train` (against "
     "its own gray input): the shortfall of each criterion in units of its threshold "
     f"({GOAL_PSNR_DB:g} dB, {GOAL_AUC:g} AuC, ΔCF {GOAL_DCF:g}; 0 where met), summed. Runs "
-    "trained on other photos (flowers mixed in) are left out: their held-out photos differ.",
+    "trained on other photos (flowers mixed in) or without the gray photos are left out: their "
+    "held-out photos differ.",
     "",
   ]
   rows = [[r.name, f"{total:.2f}"] + [f"{p:.2f}" for p in parts] for r, (total, parts) in scored]

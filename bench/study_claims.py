@@ -29,10 +29,22 @@ def _missing(runs: dict[str, Run], names: list[str], keys: list[str], eval_name:
   ]
 
 
+def _studied_regression(runs: dict[str, Run]) -> dict[str, Run]:
+  """The studies' regression models: the study's own RGB recipes, not issue 22's ablations (each
+  changes one thing of one of them) and not Lab recipes, whose MSE is in ab/110, not RGB."""
+  return {
+    n: r
+    for n, r in runs.items()
+    if r.task == "regression"
+    and not r.study.get("ablation_of")
+    and (r.config.get("data") or {}).get("color_space", "rgb") == "rgb"
+  }
+
+
 def claim_unet_lowest_mse(runs: dict[str, Run], eval_name: str = CLAIMS_EVAL) -> Claim:
   title = "(i) The U-Net has the lowest validation MSE of the regression models."
   regression = [
-    n for n, r in runs.items() if r.task == "regression" and r.metric(eval_name, "mse") is not None
+    n for n, r in _studied_regression(runs).items() if r.metric(eval_name, "mse") is not None
   ]
   if "unet" not in regression or len(regression) < 2:
     return Claim(
@@ -56,7 +68,7 @@ def claim_patchgan_colours_better(runs: dict[str, Run], eval_name: str = CLAIMS_
   gan = "cgan_unet_patchgan"
   keys = ("delta_colorfulness", "ab_auc")
   regression = {
-    n: [r.metric(eval_name, k) for k in keys] for n, r in runs.items() if r.task == "regression"
+    n: [r.metric(eval_name, k) for k in keys] for n, r in _studied_regression(runs).items()
   }
   regression = {n: v for n, v in regression.items() if None not in v}
   missing = _missing(runs, [gan], list(keys), eval_name)

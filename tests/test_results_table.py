@@ -1,5 +1,6 @@
 """bench/results_table.py (RESULTS.md from the study's workdirs) and the study's resume rules."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ study_claims = load_bench("study_claims")
 study_runs = load_bench("study_runs")
 results_markdown = load_bench("results_markdown")
 reference_study = load_bench("reference_study")
+results_goal = load_bench("results_goal")
 
 
 def _write(path, data):
@@ -173,6 +175,15 @@ def test_claims_are_computed_from_the_numbers(tmp_path):
   claim = study_claims.claim_classification_beats_regression(runs)
   assert "ΔCF classification 15.00 against unet 22.00 (-7.00)" in claim.evidence
 
+  # Ablations of the U-Net (a lower MSE, or MSE in Lab ab/110) are not the studies' models.
+  cnn = runs["cnn"]
+  lowest = {"birds_val": ({**cnn.evals["birds_val"][0], "mse": 0.001}, GRAY)}
+  lab = {"task": "regression", "data": {"color_space": "lab"}}
+  extra = {
+    "unet_cosine": dataclasses.replace(cnn, study={"ablation_of": "unet"}, evals=lowest),
+    "unet_lab": dataclasses.replace(cnn, config=lab, evals=lowest),
+  }
+  assert study_claims.claim_unet_lowest_mse(runs | extra).verdict == "holds"
   # The same runs with the CNN's MSE below the U-Net's: claim (i) flips, and says why.
   runs["cnn"].evals["birds_val"][0]["mse"] = 0.003
   claim = study_claims.claim_unet_lowest_mse(runs)
@@ -456,6 +467,8 @@ def test_the_recommended_recipe_is_the_nearest_to_the_goal_on_the_held_out_split
     "classification": {"psnr": 21.0, "ab_auc": 0.90, "delta_colorfulness": 10.0},
     # Nearest (0.2 + 0.5 + 0.5 = 1.2) but trained with flowers: left out.
     "unet_flowers": {"psnr": 23.4, "ab_auc": 0.895, "delta_colorfulness": 15.0},
+    # As near, but its held-out split left the gray photos out (data.skip_gray_photos).
+    "unet_gray": {"psnr": 23.4, "ab_auc": 0.895, "delta_colorfulness": 15.0},
   }
   for name, values in held.items():
     workdir = _fake_run(
@@ -469,14 +482,23 @@ def test_the_recommended_recipe_is_the_nearest_to_the_goal_on_the_held_out_split
     )
     report = {"name": "val", "metrics": values, "gray_baseline": val_gray}
     _write(os.path.join(workdir, "eval", "val.json"), report)
-  with open(os.path.join(study, "unet_flowers", "study.json"), "w") as f:
-    json.dump({"recipe": "unet_flowers", "ablation_of": "unet"}, f)
+  for name in ("unet_flowers", "unet_gray"):
+    with open(os.path.join(study, name, "study.json"), "w") as f:
+      json.dump({"recipe": name, "ablation_of": "unet"}, f)
+  config_path = os.path.join(study, "unet_gray", "config.json")
+  with open(config_path) as f:
+    config = json.load(f)
+  config["data"]["skip_gray_photos"] = True
+  _write(config_path, config)
   runs = results_table.load_study(study)
+  by_name = {r.name: r for r in runs}
+  verdict, _ = results_goal.held_out_verdict(by_name["unet_gray"], by_name["unet"])
+  assert verdict == "not comparable: other held-out photos"
   text = results_table.render(runs, str(tmp_path / "R.md"), str(tmp_path / "assets"))
   section = text.split("### Recommended recipe")[1].split("\n## ")[0]
   assert "| unet | 1.80 | 0.60 | 0.00 | 1.20 |" in section
   assert "| classification | 5.00 | 5.00 | 0.00 | 0.00 |" in section
-  assert "unet_flowers" not in section
+  assert "unet_flowers" not in section and "unet_gray" not in section
   assert "Recommended: **unet**" in section
 
 
@@ -656,7 +678,7 @@ def test_the_constant_colourfulness_floor_and_each_recipes_correlation(tmp_path)
   lines = {}
   for workdir in (live, record):
     run = study_runs.load_run(workdir)
-    lines[workdir] = "\n".join(load_bench("results_goal").goal_lines([run]))
+    lines[workdir] = "\n".join(results_goal.goal_lines([run]))
     assert run.metric("birds_val", "constant_dcf", gray=True) == pytest.approx(17.5)
     assert run.metric("birds_val", "colourfulness_r") == pytest.approx(
       float(np.corrcoef([40.0, 22.0, 30.0, 18.0], true)[0, 1]), abs=1e-4
