@@ -35,7 +35,6 @@ from colorize_jax import inference
 from colorize_jax.evaluators import fid, specs
 from colorize_jax.evaluators.evaluator import Evaluator
 from colorize_jax.evaluators.named import NamedEvaluator, summary, write_report
-from colorize_jax.outputs.rundir import RunDir
 from colorize_jax.runtime import parallel
 from colorize_jax.train import resume_guard
 
@@ -143,29 +142,6 @@ def test_time_settings(config) -> dict:
   return settings
 
 
-def reported_step(workdir: str) -> int | None:
-  """The step of the weights the run's end-of-run reports scored (final_metrics.json: its best
-  with early_stopping.restore_best, else its last); None before the run has finished."""
-  final = RunDir(workdir).final()
-  return None if final is None else final.get("step")
-
-
-def warn_if_not_the_reported_weights(workdir: str, checkpoint: str, step: int) -> None:
-  """One line when the checkpoint scored is not the one the run's own reports scored: e.g. the
-  default 'best' of a run trained with restore_best off (the reference study's), whose
-  eval/<name>.json and final_metrics.json are of its last weights."""
-  reported = reported_step(workdir)
-  if reported is not None and reported != step:
-    logging.warning(
-      "scoring checkpoint %s (step %d), but the run's own end-of-run reports scored step %d; "
-      "--config.eval.checkpoint=%d scores those weights",
-      checkpoint,
-      step,
-      reported,
-      reported,
-    )
-
-
 def evaluate_run(
   config,
   workdir: str,
@@ -193,7 +169,9 @@ def evaluate_run(
   fid.check_required(evals)  # Before restoring anything.
   mesh = parallel.make_mesh()
   task, state, step = inference.restore_state(config, workdir, config.eval.checkpoint, mesh=mesh)
-  warn_if_not_the_reported_weights(workdir, str(config.eval.checkpoint), step)
+  inference.warn_if_not_the_reported_weights(
+    workdir, str(config.eval.checkpoint), step, "--config.eval.checkpoint", doing="scoring"
+  )
   evaluator = Evaluator(task, mesh)
   report = None
   for spec in evals:

@@ -30,10 +30,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
 
 from colorize_jax import color, tasks
 from colorize_jax.config import base as config_base
 from colorize_jax.outputs import atomic
+from colorize_jax.outputs.rundir import RunDir
 from colorize_jax.runtime import parallel, xla_options
 from colorize_jax.train import checkpoint, optim
 
@@ -223,9 +225,38 @@ class Colorizer:
     return np.asarray(out)[: len(rgb_uint8)]
 
 
+def reported_step(workdir: str) -> int | None:
+  """The step of the weights the run's end-of-run reports scored (final_metrics.json: its best
+  with early_stopping.restore_best, else its last); None before the run has finished."""
+  final = RunDir(workdir).final()
+  return None if final is None else final.get("step")
+
+
+def warn_if_not_the_reported_weights(
+  workdir: str, which: str, step: int, flag: str = "--checkpoint", doing: str = "using"
+) -> None:
+  """One line when checkpoint `which` (step `step`) is not the one the run's own reports scored:
+  e.g. the default 'best' of a run trained with restore_best off (the reference study's), whose
+  eval/<name>.json, final_metrics.json and shipped bundle are of its last weights."""
+  reported = reported_step(workdir)
+  if reported is not None and reported != step:
+    logging.warning(
+      "%s checkpoint %s (step %d) of %s, but the run's own end-of-run reports scored step %d; "
+      "%s=%d uses those weights",
+      doing,
+      which,
+      step,
+      workdir,
+      reported,
+      flag,
+      reported,
+    )
+
+
 def from_workdir(workdir: str, which: str | int = "best") -> Colorizer:
   config = workdir_config(workdir)
   task, state, step = restore_state(config, workdir, which)
+  warn_if_not_the_reported_weights(workdir, str(which), step)
   return Colorizer(
     config,
     task,

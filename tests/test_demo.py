@@ -191,6 +191,17 @@ def test_a_truncated_jpeg_gets_a_message(tmp_path):
     demo.read_photo(str(cut))
 
 
+def test_photos_that_differ_only_far_down_are_two_photos(tmp_path):
+  """The caches key on the whole image: two scans with the same white top half (far more than
+  a megabyte of identical pixels) must not share results."""
+  keys = set()
+  for name, colour in (("red.png", (200, 30, 30)), ("blue.png", (30, 30, 200))):
+    image = np.full((800, 1000, 3), 255, np.uint8)
+    image[500:] = colour
+    keys.add(demo.read_photo(_save(tmp_path, name, Image.fromarray(image))).key)
+  assert len(keys) == 2
+
+
 def test_a_huge_photo_is_refused_before_it_is_decoded(tmp_path):
   path = _save(tmp_path, "huge.png", Image.new("L", (4000, 3000)))
   with pytest.raises(demo.PhotoError, match=r"4000x3000 is 12 megapixels, more than this demo"):

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, load_config, smoke_config, trained_run
 from PIL import Image
 
-from colorize_jax import color, evaluate
+from colorize_jax import color, evaluate, inference
 from colorize_jax.data import DataPipeline
 from colorize_jax.train import resume_guard
 
@@ -174,7 +174,17 @@ def test_eval_of_other_weights_than_the_runs_own_reports_says_so(run, caplog):
       assert evaluate.evaluate_run(config, run)["step"] == int(checkpoint)
     said = [r.getMessage() for r in caplog.records if "end-of-run reports" in r.getMessage()]
     expected = [
-      f"scoring checkpoint {other} (step {other}), but the run's own end-of-run reports scored "
-      f"step {reported}; --config.eval.checkpoint={reported} scores those weights"
+      f"scoring checkpoint {other} (step {other}) of {run}, but the run's own end-of-run reports "
+      f"scored step {reported}; --config.eval.checkpoint={reported} uses those weights"
+    ]
+    assert said == (expected if warned else [])
+    # colorize, export, compare and the demo load a run through inference.from_workdir: likewise.
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+      assert inference.from_workdir(run, checkpoint).step == int(checkpoint)
+    said = [r.getMessage() for r in caplog.records if "end-of-run reports" in r.getMessage()]
+    expected = [
+      f"using checkpoint {other} (step {other}) of {run}, but the run's own end-of-run reports "
+      f"scored step {reported}; --checkpoint={reported} uses those weights"
     ]
     assert said == (expected if warned else [])
