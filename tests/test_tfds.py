@@ -11,7 +11,7 @@ from PIL import Image
 
 from colorize_jax import registry
 from colorize_jax.color import ab_prior
-from colorize_jax.data import DataPipeline, prepare
+from colorize_jax.data import DataPipeline, decode, prepare
 from colorize_jax.data.sources import tfds_source
 
 SIZE = 16
@@ -144,6 +144,24 @@ def test_carved_val_from_a_train_only_data_set(tmp_path):
   assert srcs["val"].tfds_split == "train[4:6]"
   colours = [mean_colours(v) for v in srcs.values()]
   assert len(set.union(*colours)) == 8
+
+
+def test_a_16_bit_png_is_stored_as_the_8_bit_pixels_the_folder_source_reads(tmp_path):
+  """OpenCV (tfds's PNG decoder) keeps 16 bits per channel, which the source's uint8 cast would
+  cut to the low byte: such a file is stored re-encoded, never as it is."""
+  import cv2  # pylint: disable=g-import-not-at-top
+
+  deep = np.random.default_rng(0).integers(0, 65536, (32, 48, 3), dtype=np.uint16)
+  path = str(tmp_path / "deep.png")
+  cv2.imwrite(path, deep)
+  plain = str(tmp_path / "plain.png")
+  Image.fromarray((deep >> 8).astype(np.uint8)).save(plain)
+  with open(plain, "rb") as f:
+    assert prepare.encode_file(plain, 0, 16) == f.read()  # 8-bit: kept as it is.
+  stored = prepare.encode_file(path, 0, 16)
+  decoded = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_UNCHANGED)
+  assert decoded.dtype == np.uint8
+  np.testing.assert_array_equal(decoded[..., ::-1], decode.load_image(path))
 
 
 def test_grayscale_and_alpha_records_become_rgb():

@@ -62,13 +62,22 @@ def label_of(rel: str) -> str:
   return rel.split("/", 1)[0] if "/" in rel else ROOT_LABEL
 
 
-def _keeps_original_bytes(img: Image.Image) -> bool:
+def _png_bit_depth(path: str) -> int:
+  """A PNG's bits per channel, from its IHDR chunk (byte 24 of the file)."""
+  with open(path, "rb") as f:
+    header = f.read(25)
+  return header[24] if len(header) == 25 else 0
+
+
+def _keeps_original_bytes(img: Image.Image, path: str) -> bool:
   # tfds decodes stored bytes with a plain PIL open (no EXIF rotation, palette
-  # indices, CMYK channels): only files that decode to plain L/RGB pixels, the
-  # way decode.load_image sees them, may be stored as they are.
+  # indices, CMYK channels) and PNGs with OpenCV, which keeps 16 bits per channel
+  # (then cast to uint8: the low byte): only files that decode to plain 8-bit
+  # L/RGB pixels, the way decode.load_image sees them, may be stored as they are.
   return (
     img.format in ("JPEG", "PNG")
     and img.mode in ("L", "RGB")
+    and (img.format != "PNG" or _png_bit_depth(path) == 8)
     and "transparency" not in img.info
     and img.getexif().get(_ORIENTATION_TAG, 1) in (1, None)
   )
@@ -94,7 +103,7 @@ def encode_file(path: str, image_size: int, min_image_size: int) -> bytes | None
     return png_bytes(decode.decode_square(path, image_size))
   image = decode.load_image(path)  # Full decode: truncated files fail here.
   with Image.open(path) as img:
-    keep = _keeps_original_bytes(img)
+    keep = _keeps_original_bytes(img, path)
   if keep:
     with open(path, "rb") as f:
       return f.read()
