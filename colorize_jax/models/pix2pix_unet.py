@@ -10,7 +10,10 @@ transposed conv, norm, and dropout 0.5 in the three innermost decoder blocks
 (the paper's "CD512-CD1024-CD1024" decoder start). junyanz's code puts them
 one block further out and on num_downs - 5 blocks (2 in unet_128); the
 paper's placement also keeps dropout in the shallow test-sized networks.
-Convs followed by BatchNorm have no bias, as there.
+Convs followed by BatchNorm have no bias, as there. A skip carries the block's
+input before its LeakyReLU, the paper's meaning; junyanz's in-place
+LeakyReLU(0.2, True) overwrites that input before `torch.cat`, so its skips carry
+the activated input and weights converted from it would not give its outputs.
 """
 
 from __future__ import annotations
