@@ -8,7 +8,7 @@ import grain
 import jax
 import numpy as np
 import pytest
-from conftest import step_on_1_and_8_devices
+from conftest import step_on_1_and_8_devices, train_until_first_checkpoint
 
 from colorize_jax import tasks
 from colorize_jax.outputs.writer import read_metrics
@@ -202,3 +202,25 @@ def test_saves_not_ranked_as_the_best_log_no_orbax_warning(tmp_path, caplog):
   assert "checkpoint" in caplog.text.lower()  # Orbax's own logging is still captured...
   assert "did not provide metrics" not in caplog.text  # ...less the warning about no metrics.
   saved.close()
+
+
+def test_a_run_resumed_past_its_new_budget_finishes(load_config, tmp_path, monkeypatch):
+  """Stopped at step 2 of a longer budget, relaunched with a budget of 1 step: nothing more to
+  train, and the restored step is already saved (Orbax never overwrites one), so the run only
+  writes its final reports (it failed before, on every relaunch, asking to free disk space)."""
+  config = load_config("unet", "smoke")
+  config.num_epochs = 3
+  config.checkpoint.every_steps = 2
+  train_until_first_checkpoint(config, str(tmp_path), monkeypatch)  # Step 2.
+  config.max_train_steps = 1
+  result = trainer.train_and_evaluate(config, str(tmp_path))
+  assert result["step"] == 2 and (tmp_path / "final_metrics.json").exists()
+
+
+def test_an_evaluator_batch_the_devices_cannot_split_fails_before_training(load_config, tmp_path):
+  config = load_config("unet", "smoke")
+  with config.evals.unlocked():
+    config.evals.val.batch_size = 3  # 8 devices in the tests.
+  with pytest.raises(ValueError, match=r"evals.val.batch_size=3 cannot be split evenly over 8"):
+    trainer.train_and_evaluate(config, str(tmp_path))
+  assert not (tmp_path / "checkpoints").exists() or not os.listdir(tmp_path / "checkpoints")

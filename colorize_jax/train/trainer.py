@@ -117,8 +117,11 @@ class Trainer(RunSetup):
     self.checkpoints.wait()
     if not progress.finished:  # e.g. a resumed run whose new budget it had already passed.
       progress.finished = True
-      saver.save(step, state, progress)
-      self.checkpoints.wait()
+      # Orbax never overwrites a step: one restored and not trained past is already saved (a
+      # relaunch redoes only the final reports).
+      if step not in self.checkpoints.all_steps():
+        saver.save(step, state, progress)
+        self.checkpoints.wait()
     return state
 
   def _stop(self, step: int, progress, in_epoch: int, signal_name: str):
