@@ -138,7 +138,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.early_stopping = ml_collections.ConfigDict(
     {
       "enabled": True,
-      "patience": 10,
+      "patience": 10,  # Scored epochs (of the monitored evaluator) without a new best.
       "min_delta": 0.0,
       "restore_best": True,
       # What early stopping and the "best" checkpoint track, in its own direction, e.g.

@@ -249,8 +249,9 @@ def write_record(writer: RunWriter) -> Hook:
 
 
 class EarlyStopping:
-  """Tracks the best monitored value, in its direction; stops after `patience` epochs without a new
-  one."""
+  """Tracks the best monitored value, in its direction; stops after `patience` scored epochs
+  without a new one (epochs the monitored evaluator skips, evals.<name>.every_epochs > 1, do not
+  count: with every_epochs=N the patience spans about N x patience epochs)."""
 
   def __init__(self, config, monitor: str):
     self.cfg, self.metric = config.early_stopping, _metric(monitor)
