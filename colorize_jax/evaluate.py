@@ -165,7 +165,7 @@ def evaluate_run(
     for spec in evals or [eval_spec(config)]
   ]
   for spec in evals:
-    parallel.check_batch_size(spec.batch_size or config.batch_size, f"{spec.field}.batch_size")
+    parallel.check_batch_size(spec.batch_size or config.batch_size, f"{spec.where}.batch_size")
   fid.check_required(evals)  # Before restoring anything.
   mesh = parallel.make_mesh()
   task, state, step = inference.restore_state(config, workdir, config.eval.checkpoint, mesh=mesh)

@@ -132,12 +132,18 @@ def sample(ab: jax.Array, key: jax.Array, scheme: HintScheme) -> tuple[jax.Array
   return jax.vmap(one)(ab, jax.random.split(key, ab.shape[0]))
 
 
-def photo_keys(rgb_uint8: jax.Array, seed: int) -> jax.Array:
-  """One key per photo [B], from its pixels and `seed` alone: independent of the batch it is in."""
-  weights = jnp.arange(1, rgb_uint8[0].size + 1, dtype=jnp.uint32) * jnp.uint32(2654435761)
-  digests = jnp.sum(rgb_uint8.reshape(rgb_uint8.shape[0], -1).astype(jnp.uint32) * weights, axis=1)
+def content_keys(values: jax.Array, seed: int) -> jax.Array:
+  """One key per example [B] of uint32 `values` [B, ...], from its values and `seed` alone:
+  independent of the batch it is in and its place there."""
+  weights = jnp.arange(1, values[0].size + 1, dtype=jnp.uint32) * jnp.uint32(2654435761)
+  digests = jnp.sum(values.reshape(values.shape[0], -1) * weights, axis=1)
   base = jax.random.key(seed)
   return jax.vmap(lambda d: jax.random.fold_in(base, d))(digests)
+
+
+def photo_keys(rgb_uint8: jax.Array, seed: int) -> jax.Array:
+  """One key per photo [B], from its pixels and `seed` alone (`content_keys`)."""
+  return content_keys(rgb_uint8.astype(jnp.uint32), seed)
 
 
 # The batch keys of given hints (evaluation, a user's), in Lab ab units and 0/1, as the hints task

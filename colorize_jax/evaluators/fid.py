@@ -63,7 +63,7 @@ def check_required(eval_specs) -> None:
   the weights fails in one line naming the fix."""
   for spec in eval_specs:
     if spec.fid_required:
-      enabled(spec.fid, spec.field or f"evals.{spec.name}")
+      enabled(spec.fid, spec.where)
 
 
 def enabled(mode: str, where: str) -> bool:

@@ -47,7 +47,7 @@ def check(spec, task) -> None:
   if spec.hint_counts and getattr(task, "hint_scheme", None) is None:
     layout = " + ".join(f"{name}({n})" for name, n in task.input_layout)
     raise ValueError(
-      f"{spec.field or f'evals.{spec.name}'}.hint_counts={spec.hint_counts} needs a task that "
+      f"{spec.where}.hint_counts={spec.hint_counts} needs a task that "
       f"reads colour hints (task 'hints'); this one's inputs are {layout}"
     )
 

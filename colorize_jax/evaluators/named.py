@@ -52,11 +52,9 @@ class NamedEvaluator:
       int(config.num_sample_images) if spec.num_sample_images < 0 else spec.num_sample_images
     )
     if not self.count and spec.path:
-      raise ValueError(f"{spec.field or f'evals.{self.name}'}.path={spec.path!r} has no images")
+      raise ValueError(f"{spec.where}.path={spec.path!r} has no images")
     # Before training: missing weights stop a run that asks for FID, in one line.
-    self.fid_enabled = spec.keeps("fid") and fid.enabled(
-      spec.fid, spec.field or f"evals.{self.name}"
-    )
+    self.fid_enabled = spec.keeps("fid") and fid.enabled(spec.fid, spec.where)
 
   def due(self, epoch: int, last: bool) -> bool:
     return self.count > 0 and self.spec.due(epoch, last)

@@ -62,8 +62,13 @@ class EvalSpec:
   fid: str = "auto"
   field: str = ""
 
+  @property
+  def where(self) -> str:
+    """The config field or flag this evaluator came from, for messages."""
+    return self.field or f"evals.{self.name}"
+
   def __post_init__(self):
-    where = self.field or f"evals.{self.name}"
+    where = self.where
     if not self.name or "/" in self.name:
       raise ValueError(f"{where}: an evaluator name must be non-empty without '/': {self.name!r}")
     for key in ("every_epochs", "max_examples", "batch_size", "hint_seed"):

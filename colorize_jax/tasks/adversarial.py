@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from colorize_jax import color, models, registry
+from colorize_jax.data import hints
 from colorize_jax.losses import gan
 from colorize_jax.models import layers
 from colorize_jax.tasks import base
@@ -210,19 +211,16 @@ class AdversarialTask(base.BaseTask):
     # "paper": each photo alone (batch 1, as pix2pix tests), so BatchNorm's statistics are the
     # photo's own, and its dropout key comes from its own pixels and the seed: neither padding
     # nor the other photos of a batch, nor its place there, change its colours.
-    key = jax.random.key(self.test_time_seed)
+    bits = jax.lax.bitcast_convert_type(inputs.astype(jnp.float32), jnp.uint32)
+    keys = hints.content_keys(bits, self.test_time_seed)
 
-    def one(x):
+    def one(x, key):
       pred, _ = self.generator.apply(
-        variables,
-        x[None],
-        train=True,
-        rngs={"dropout": _photo_key(key, x)},
-        mutable=["batch_stats"],
+        variables, x[None], train=True, rngs={"dropout": key}, mutable=["batch_stats"]
       )
       return pred[0]
 
-    return jax.vmap(one)(inputs)
+    return jax.vmap(one)(inputs, keys)
 
   def inference_variables(self, state: GanState) -> dict:
     return state.ema if state.ema is not None else base.variables_of(state.g)
@@ -238,11 +236,3 @@ class AdversarialTask(base.BaseTask):
       "generator": layers.count_params(state.g.params),
       "discriminator": layers.count_params(state.d.params),
     }
-
-
-def _photo_key(key: jax.Array, x: jax.Array) -> jax.Array:
-  """`key` folded with a digest of one photo's input: the same photo draws the same sample
-  wherever it sits, and different photos draw independent ones."""
-  bits = jax.lax.bitcast_convert_type(x.astype(jnp.float32), jnp.uint32).ravel()
-  weights = jnp.arange(1, bits.size + 1, dtype=jnp.uint32) * jnp.uint32(2654435761)
-  return jax.random.fold_in(key, jnp.sum(bits * weights))

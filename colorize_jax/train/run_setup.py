@@ -110,10 +110,7 @@ class RunSetup:
     self.evaluator = Evaluator(self.task, mesh)
     eval_specs = specs.from_config(config)
     for spec in eval_specs:  # Before the first epoch, not at its end.
-      if spec.batch_size:
-        parallel.check_batch_size(
-          spec.batch_size, f"{spec.field or f'evals.{spec.name}'}.batch_size"
-        )
+      parallel.check_batch_size(spec.batch_size or config.batch_size, f"{spec.where}.batch_size")
     # Traced, not compiled: a bad monitor name fails before any compilation.
     self.monitor = specs.check_monitor(
       config.early_stopping.get("monitor") or self.task.monitor,
