@@ -139,9 +139,9 @@ class Killed(Exception):
   """Stands in for a run killed right after its first checkpoint."""
 
 
-def train_until_first_checkpoint(config, workdir, monkeypatch):
+def train_until_first_checkpoint(config, workdir, monkeypatch, **launch):
   """Trains `config` in `workdir` until its first checkpoint is complete, then 'dies' (raises
-  Killed)."""
+  Killed); `launch`: train_and_evaluate's flags."""
   # Deferred: XLA_FLAGS above must be set before JAX starts.
   from colorize_jax.train import checkpoint, trainer
 
@@ -155,7 +155,7 @@ def train_until_first_checkpoint(config, workdir, monkeypatch):
   with monkeypatch.context() as patch:
     patch.setattr(checkpoint.Checkpoints, "save", save_then_die)
     with pytest.raises(Killed):
-      trainer.train_and_evaluate(config, workdir)
+      trainer.train_and_evaluate(config, workdir, **launch)
 
 
 def killed_then_resumed(config, workdir, monkeypatch) -> dict:

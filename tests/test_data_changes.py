@@ -164,6 +164,33 @@ def test_after_an_allowed_change_mid_epoch_the_epoch_starts_again_on_the_new_lis
   assert result["step"] == 1 + 2 * after
 
 
+def test_a_launch_allowed_a_new_list_that_dies_before_its_first_checkpoint_records_nothing(
+  tmp_path, monkeypatch
+):
+  """Otherwise the next launch, without --allow_data_change, would resume the old iterator
+  position on the new list."""
+  root = _folder(tmp_path / "photos", [f"{i:03d}.png" for i in range(40)])
+  workdir = tmp_path / "run"
+  config = _config(root, num_epochs=2)
+  train_until_first_checkpoint(config, str(workdir), monkeypatch)
+  record = (workdir / data_guard.DATA_FILE).read_bytes()
+  listing = (workdir / data_guard.LIST_FILE).read_bytes()
+  _change(root, random.Random(2))
+
+  def die_before_the_first_step(*args, **kwargs):
+    raise KeyboardInterrupt
+
+  with monkeypatch.context() as patch:
+    patch.setattr(trainer.Trainer, "_train", die_before_the_first_step)
+    with pytest.raises(KeyboardInterrupt):
+      trainer.train_and_evaluate(config, str(workdir), allow_data_change=True)
+  assert (workdir / data_guard.DATA_FILE).read_bytes() == record
+  assert (workdir / data_guard.LIST_FILE).read_bytes() == listing
+  with pytest.raises(data_guard.DataChangedError, match="changed since its checkpoint"):
+    trainer.train_and_evaluate(config, str(workdir))
+  assert (workdir / data_guard.DATA_FILE).read_bytes() == record
+
+
 def test_a_run_without_a_record_records_its_list_and_old_runs_keep_their_split(tmp_path):
   saved = resume_guard.resolved_json(load_config("unet", "smoke"))
   del saved["data"]["split_method"]  # A run begun before the fields.

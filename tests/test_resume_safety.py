@@ -12,11 +12,18 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from conftest import load_config
+from conftest import load_config, train_until_first_checkpoint
 
 from colorize_jax import inference
 from colorize_jax.outputs.writer import read_metrics
-from colorize_jax.train import checkpoint, hooks, resume_guard, run_setup, trainer
+from colorize_jax.train import (
+  checkpoint,
+  hooks,
+  pending_change,
+  resume_guard,
+  run_setup,
+  trainer,
+)
 
 RESUMABLE = dict(
   num_epochs=2,
@@ -321,3 +328,61 @@ def test_a_new_budget_that_would_re_time_a_schedule_is_refused_unless_asked(
   (tmp_path / "config.json").write_text(json.dumps(resume_guard.resolved_json(saved)))
   resume = resume_guard.check_resume(str(tmp_path), changed, 3, write=False)
   assert [k for k, _, _ in resume.changes] == [field] and not resume.restart_best
+
+
+def _monitored(workdir):
+  return [s for s in _steps(workdir) if (workdir / "checkpoints" / str(s) / "metrics").is_dir()]
+
+
+def test_a_changed_launch_that_dies_before_its_first_checkpoint_leaves_the_records(
+  reference, tmp_path
+):
+  """Otherwise the next launch, without --allow_config_change, would resume the MSE checkpoint
+  under the L1 config, and the old best would have lost its monitored value."""
+  ref_dir, _ = reference
+  workdir = tmp_path / "run"
+  shutil.copytree(ref_dir, workdir)
+  saved, monitored = (workdir / "config.json").read_bytes(), _monitored(workdir)
+  assert monitored  # The reference's best is known by its monitored value.
+  changed = _config(num_epochs=3, loss="l1")
+  original = hooks.StepLog.__call__
+
+  def die_at_the_first_step(self, step, pending, epoch):
+    assert (workdir / pending_change.PENDING_FILE).exists()  # Written ahead of the step.
+    raise KeyboardInterrupt
+
+  hooks.StepLog.__call__ = die_at_the_first_step
+  try:
+    with pytest.raises(KeyboardInterrupt):
+      trainer.train_and_evaluate(changed, str(workdir), allow_config_change=True)
+  finally:
+    hooks.StepLog.__call__ = original
+  assert _steps(workdir)[-1] == 6
+  assert (workdir / "config.json").read_bytes() == saved and not (
+    workdir / "config.6.json"
+  ).exists()
+  assert _monitored(workdir) == monitored
+  with pytest.raises(resume_guard.ConfigChangedError, match="loss: 'mse' -> 'l1'"):
+    trainer.train_and_evaluate(changed, str(workdir))
+  assert not (workdir / pending_change.PENDING_FILE).exists()  # Dropped: it never held.
+
+
+def test_a_change_checkpointed_before_the_launch_died_is_recorded_by_the_next(
+  reference, tmp_path, monkeypatch
+):
+  """Killed between its first save and recording the change: the checkpoint of step 7 is L1's,
+  so the next launch continues it as L1 without the flag, and 'best' is among L1's steps."""
+  ref_dir, _ = reference
+  workdir = tmp_path / "run"
+  shutil.copytree(ref_dir, workdir)
+  changed = _config(num_epochs=3, loss="l1")
+  changed.early_stopping.restore_best = True
+  train_until_first_checkpoint(changed, str(workdir), monkeypatch, allow_config_change=True)
+  assert _steps(workdir)[-1] == 7
+  assert json.loads((workdir / "config.json").read_text())["loss"] == "mse"  # Not yet recorded.
+  result = trainer.train_and_evaluate(changed, str(workdir))
+  assert json.loads((workdir / "config.json").read_text())["loss"] == "l1"
+  assert json.loads((workdir / "config.6.json").read_text())["loss"] == "mse"
+  assert not (workdir / pending_change.PENDING_FILE).exists()
+  assert result["step"] == 9 and result["best_step"] > 6
+  assert all(s > 6 for s in _monitored(workdir))

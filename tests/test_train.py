@@ -147,6 +147,12 @@ def test_a_step_budget_ends_mid_epoch_with_a_validated_partial_epoch(load_config
   assert result["step"] == 4
   epochs = [r for r in read_metrics(str(tmp_path)) if r["kind"] == "epoch"]
   assert [(r["epoch"], r["step"]) for r in epochs] == [(1, 3), (2, 4)]
+  # A raised budget finishes epoch 2 as epoch 2 (it was labelled 3, and the run's last 4 of 3).
+  config.max_train_steps = 0
+  result = trainer.train_and_evaluate(config, str(tmp_path))
+  epochs = [r for r in read_metrics(str(tmp_path)) if r["kind"] == "epoch"]
+  assert [(r["epoch"], r["step"]) for r in epochs] == [(1, 3), (2, 4), (2, 6), (3, 9)]
+  assert result["step"] == 9 and result["epochs"] == 3
 
 
 @pytest.mark.parametrize("name", ["unet", "pix2pix"])

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 import grain
@@ -49,6 +50,9 @@ class Progress:
   # where the epoch in progress started again on the new list (train/data_guard.py).
   origin_step: int = 0
   origin_epoch: int = 0
+  # The step budget ended inside the last epoch counted: a resume under a larger budget
+  # finishes that epoch as the same one (RunSetup.init_or_restore).
+  partial_epoch: bool = False
 
   def add_steps(self, steps: list[dict[str, float]]) -> None:
     """Adds logged training steps' metrics to the current epoch's running sums."""
@@ -161,6 +165,16 @@ def _reload_after_process_0(manager, name: str) -> None:
   manager.reload()
 
 
+def drop_monitored(directory: str, up_to: int | None = None) -> None:
+  """Removes the monitored value of each checkpoint up to step `up_to` (None: all) from its
+  folder, so a manager opened (or reloaded) after it chooses 'best' among the others."""
+  for name in os.listdir(directory) if os.path.isdir(directory) else ():
+    if name.isdigit() and (up_to is None or int(name) <= up_to):
+      metrics = os.path.join(directory, name, "metrics")
+      if os.path.isdir(metrics):
+        shutil.rmtree(metrics)
+
+
 def latest_saved_step(directory: str) -> int | None:
   """The newest step folder under a checkpoint directory, without opening a manager (which would
   create the directory); half-written `*.orbax-checkpoint-tmp*` folders do not count."""
@@ -234,6 +248,7 @@ class Checkpoints:
       self.directory, item_names=("state", "data", "progress"), options=options
     )
     self._pending: int | None = None  # The step whose asynchronous save is not checked yet.
+    self._after_save: list[Callable[[], None]] = []  # after_next_save's, in order.
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -279,6 +294,15 @@ class Checkpoints:
         raise self._save_failed(step, now, e) from e
 
     parallel.agree_on(wait, f"writing the checkpoint of step {step}")
+    actions, self._after_save = self._after_save, []
+    for action in actions:
+      action()
+
+  def after_next_save(self, action: Callable[[], None]) -> None:
+    """Runs `action` once the next checkpoint is written (check_save sees it complete): a
+    resumed launch's change of config or data is recorded only when a checkpoint made under it
+    exists (trainer.Trainer.run)."""
+    self._after_save.append(action)
 
   def _save_failed(self, step: int, now: int | None, error: Exception) -> CheckpointSaveError:
     latest = latest_saved_step(self.directory)
@@ -362,14 +386,10 @@ class Checkpoints:
         logging.warning("moved the damaged checkpoint of step %d aside to %s", step, target)
     _reload_after_process_0(self.manager, "checkpoint_move_aside")
 
-  def forget_best(self) -> None:
-    """Drops the monitored values of existing checkpoints: 'best' restarts from the next one."""
-    if jax.process_index() == 0:
-      for step in self.all_steps():
-        metrics = os.path.join(self.directory, str(step), "metrics")
-        if os.path.isdir(metrics):
-          shutil.rmtree(metrics)
-    _reload_after_process_0(self.manager, "checkpoint_forget_best")
+  def reload(self) -> None:
+    """Re-reads the steps and their monitored values once process 0 has changed the files
+    (`drop_monitored`)."""
+    _reload_after_process_0(self.manager, "checkpoint_reload")
 
   def resolve(self, which: str | int) -> int:
     """'last', 'best' or a step number -> an existing step, or a clear error."""

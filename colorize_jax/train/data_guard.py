@@ -10,7 +10,8 @@ removals never move other files.
 
 On resume a changed list is refused in one line (the counts added and removed
 per split), unless allowed (`launch.py --allow_data_change`): then the new list
-is recorded (the old as data.<step>.json) and the epoch the checkpoint was in
+is recorded (the old as data.<step>.json) once a checkpoint trained on it
+exists (train/pending_change.py), and the epoch the checkpoint was in
 starts again on the new list, with its number of steps (RunSetup's epoch
 origin; docs/DESIGN.md, "Resuming"). A run begun before these files existed
 records them on its next launch.
@@ -117,18 +118,25 @@ class DataCheck:
   files: dict[str, list[str]]
 
   def record(self) -> None:
-    """Writes DATA_FILE and LIST_FILE when they are new or changed (the old record kept as
-    data.<step>.json); the caller runs it on process 0 once the resume holds."""
-    if self.saved is not None and not self.changed:
-      return
-    os.makedirs(self.workdir, exist_ok=True)
-    if self.changed:
-      shutil.copyfile(
-        os.path.join(self.workdir, DATA_FILE), os.path.join(self.workdir, f"data.{self.step}.json")
-      )
-    with atomic.replacing(os.path.join(self.workdir, LIST_FILE)) as tmp, open(tmp, "wb") as f:
-      f.write(gzip.compress(json.dumps(self.files).encode("utf-8"), mtime=0))
-    atomic.write_json(os.path.join(self.workdir, DATA_FILE), self.now)
+    """Writes DATA_FILE and LIST_FILE when they are new (a changed list waits for a checkpoint
+    trained on it: train/pending_change.py); the caller runs it on process 0 once the resume
+    holds."""
+    if self.saved is None:
+      write_record(self.workdir, self.now, self.files, None)
+
+
+def write_record(workdir: str, now: dict, files: dict, replaced_at: int | None) -> None:
+  """Records a data list (`fingerprint`'s `now`, `listing`'s `files`); `replaced_at`: the step
+  whose checkpoints the old record describes, kept as data.<step>.json (an existing copy is the
+  first such, kept)."""
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, DATA_FILE)
+  kept = os.path.join(workdir, f"data.{replaced_at}.json")
+  if replaced_at is not None and os.path.exists(path) and not os.path.exists(kept):
+    shutil.copyfile(path, kept)
+  with atomic.replacing(os.path.join(workdir, LIST_FILE)) as tmp, open(tmp, "wb") as f:
+    f.write(gzip.compress(json.dumps(files).encode("utf-8"), mtime=0))
+  atomic.write_json(path, now)
 
 
 def check(workdir: str, data, description: str, step: int | None, *, allow_change: bool):

@@ -12,6 +12,10 @@ resume the new config is compared with it field by field:
   data, seed, ...) changes what is learned and is refused with a diff, unless
   allowed (`launch.py --allow_config_change`); then "best" tracking restarts,
   since old and new monitored values measure different things.
+A change that restarts "best" is recorded only once a checkpoint made under it
+exists (train/pending_change.py): one that dies before would otherwise leave a
+record that lets the next launch resume the old checkpoints under the new
+config without the flag.
 Fields the saved config lacks were added by a later version of the code,
 whose defaults keep the old behaviour: they pass with a log line, so a run
 continues across an upgrade. Other unknown fields count as learning ones: a
@@ -86,6 +90,8 @@ class ConfigChangedError(ValueError):
 class Resume:
   changes: list[tuple[str, Any, Any]]  # (field, saved, new), sorted by field.
   restart_best: bool = False
+  # The config to record once a checkpoint is made under it (a change that restarts best).
+  pending_config: dict | None = None
 
 
 def resolved_json(config) -> dict:
@@ -209,10 +215,20 @@ def check_resume(
       "resuming with changed settings that do not change what is learned: %s",
       ", ".join(f"{k} {old!r} -> {new!r}" for k, old, new in safe),
     )
-  if write:
-    if changes:
-      shutil.copyfile(path, os.path.join(workdir, f"config.{step}.json"))
-    # Whole or not at all: other processes and later launches read it.
-    atomic.write_json(path, new)
   restart = bool(learning) or any(k in _BEST_FIELDS for k, _, _ in changes)
-  return Resume(changes=changes, restart_best=restart)
+  if restart:
+    return Resume(changes=changes, restart_best=True, pending_config=new if write else None)
+  if write:
+    write_config(workdir, new, step if changes else None)
+  return Resume(changes=changes)
+
+
+def write_config(workdir: str, new: dict, replaced_at: int | None) -> None:
+  """Records `new` as the workdir's config.json; `replaced_at`: the step whose checkpoints the
+  old one describes, kept as config.<step>.json (an existing copy is the first such, kept)."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  kept = os.path.join(workdir, f"config.{replaced_at}.json")
+  if replaced_at is not None and os.path.exists(path) and not os.path.exists(kept):
+    shutil.copyfile(path, kept)
+  # Whole or not at all: other processes and later launches read it.
+  atomic.write_json(path, new)

@@ -174,8 +174,11 @@ class RunSetup:
       if self.data_changed:
         progress.take_epoch_means()  # The epoch in progress starts again on the new list.
         progress.origin_step, progress.origin_epoch = self.epoch_origin
+      elif progress.partial_epoch and latest < self.total_steps:
+        # A raised budget continues the epoch the old one ended inside, under its number.
+        progress.epoch, progress.partial_epoch = progress.epoch - 1, False
       self.writer.truncate_after(latest)
       logging.info("resuming at step %d (epoch %d)", latest, progress.epoch)
     if self.is_main:  # Once the restore holds: a refused or failed resume records nothing.
-      self.data_check.record()
+      self.data_check.record()  # A changed list waits for a checkpoint (train/pending_change.py).
     return state, progress

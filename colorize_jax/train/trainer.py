@@ -23,6 +23,7 @@ from colorize_jax.runtime import parallel, xla_options
 from colorize_jax.train import (
   checkpoint,
   hooks,
+  pending_change,
   preemption,
   preflight,
   resume_guard,
@@ -51,7 +52,7 @@ class Trainer(RunSetup):
       state, progress = self.init_or_restore(train_iter)
       if resume is not None and resume.restart_best:  # Old monitored values measure another thing.
         progress.best_value, progress.best_step, progress.bad_epochs = None, None, 0
-        self.checkpoints.forget_best()
+      self._hold_change(resume, int(jax.device_get(state.step)))
       counts = self.task.param_counts(state)
       logging.info("parameters: %s", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
       state = self._train(state, progress, train_iter, stop)
@@ -59,6 +60,22 @@ class Trainer(RunSetup):
       train_iter.close()
       self.profiler.stop()  # An early stop before the range's end.
     return hooks.finish(self.context, state, progress, counts)
+
+  def _hold_change(self, resume: resume_guard.Resume | None, step: int) -> None:
+    """An allowed change (a config that restarts 'best', a new data list) is written ahead and
+    recorded once this launch's first checkpoint is (train/pending_change.py)."""
+    change = pending_change.Change.of(step, resume, self.data_check)
+    if change is None:
+      return
+    if self.is_main:
+      change.hold(self.workdir)
+
+    def apply():
+      if self.is_main:
+        change.apply(self.workdir)
+      self.checkpoints.reload()  # Every process: "best" among the checkpoints made since.
+
+    self.checkpoints.after_next_save(apply)
 
   def _train(self, state, progress, train_iter, stop=None):
     cfg = self.config
@@ -101,6 +118,7 @@ class Trainer(RunSetup):
         progress.finished = step >= self.total_steps
       if end_of_epoch:
         progress.epoch += 1
+        progress.partial_epoch = in_epoch != 0
         seconds = time.perf_counter() - epoch_start
         epoch = hooks.EpochEnd.of_progress(state, step, progress, seconds)
         hooks_start = time.perf_counter()
@@ -172,6 +190,11 @@ def train_and_evaluate(
   with stop.installed(), workdir_lock.hold(workdir, enabled=is_main, agree=taking) as lock:
     if lock is not None:
       stop.on_abort(lock.release)  # A second Ctrl-C leaves no stale run.lock either.
+    # A change a dead launch was allowed: recorded if it reached a checkpoint, else dropped.
+    parallel.agree_on(
+      lambda: pending_change.settle(os.path.abspath(workdir)) if is_main else None,
+      "settling the workdir's pending change",
+    )
     # Before any set-up: a refused resume costs nothing and writes nothing.
     resume = parallel.agree_on(
       lambda: resume_guard.check_resume(
