@@ -6,6 +6,7 @@ run records its lists, refuses a resume on a changed list in one line, and with
 """
 
 import json
+import os
 import random
 
 import pytest
@@ -189,6 +190,23 @@ def test_a_launch_allowed_a_new_list_that_dies_before_its_first_checkpoint_recor
   with pytest.raises(data_guard.DataChangedError, match="changed since its checkpoint"):
     trainer.train_and_evaluate(config, str(workdir))
   assert (workdir / data_guard.DATA_FILE).read_bytes() == record
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_best_restarts_when_the_split_the_monitor_scores_changes(tmp_path, monkeypatch, split):
+  """val/loss on other photos measures another thing: the old best must not outrank the new."""
+  root = _folder(tmp_path / "photos", [f"{i:03d}.png" for i in range(40)])
+  workdir = tmp_path / "run"
+  config = _config(root, num_epochs=2)
+  train_until_first_checkpoint(config, str(workdir), monkeypatch)  # The end of epoch 1.
+  (first,) = [int(d) for d in os.listdir(workdir / "checkpoints") if d.isdigit()]
+  assert (workdir / "checkpoints" / str(first) / "metrics").is_dir()  # The best so far.
+  names = [f"more/{i:03d}.png" for i in range(200)]
+  for i, name in enumerate([n for n in names if splits.split_of(n, (0.8, 0.1, 0.1)) == split][:3]):
+    _image(root / name, 60 + i)
+  trainer.train_and_evaluate(config, str(workdir), allow_data_change=True)
+  kept = (workdir / "checkpoints" / str(first) / "metrics").is_dir()
+  assert kept == (split == "train")
 
 
 def test_a_run_without_a_record_records_its_list_and_old_runs_keep_their_split(tmp_path):

@@ -11,10 +11,11 @@ removals never move other files.
 On resume a changed list is refused in one line (the counts added and removed
 per split), unless allowed (`launch.py --allow_data_change`): then the new list
 is recorded (the old as data.<step>.json) once a checkpoint trained on it
-exists (train/pending_change.py), and the epoch the checkpoint was in
-starts again on the new list, with its number of steps (RunSetup's epoch
-origin; docs/DESIGN.md, "Resuming"). A run begun before these files existed
-records them on its next launch.
+exists (train/pending_change.py); "best" restarts when the split the
+early-stopping monitor scores changed (its old values measured other photos);
+and the epoch the checkpoint was in starts again on the new list, with its
+number of steps (RunSetup's epoch origin; docs/DESIGN.md, "Resuming"). A run
+begun before these files existed records them on its next launch.
 """
 
 from __future__ import annotations
@@ -81,9 +82,9 @@ def _read(workdir: str) -> tuple[dict | None, dict | None]:
   return saved, files
 
 
-def changes(saved: dict, now: dict, saved_files, files) -> list[str]:
-  """'train +7 -3 (28 -> 32)' for each split whose list changed."""
-  out = []
+def changes(saved: dict, now: dict, saved_files, files) -> dict[str, str]:
+  """Split -> 'train +7 -3 (28 -> 32)' for each split whose list changed."""
+  out = {}
   for split in splits.SPLITS:
     old, new = saved.get("splits", {}).get(split, {}), now["splits"][split]
     if old.get("sha256") == new["sha256"] and old.get("count") == new["count"]:
@@ -91,9 +92,9 @@ def changes(saved: dict, now: dict, saved_files, files) -> list[str]:
     counts = f"({old.get('count', '?')} -> {new['count']})"
     if saved_files is not None and split in saved_files and new["files"]:
       before, after = set(saved_files[split]), set(files[split])
-      out.append(f"{split} +{len(after - before)} -{len(before - after)} {counts}")
+      out[split] = f"{split} +{len(after - before)} -{len(before - after)} {counts}"
     else:
-      out.append(f"{split} {counts}")
+      out[split] = f"{split} {counts}"
   return out
 
 
@@ -112,6 +113,7 @@ class DataCheck:
 
   workdir: str
   changed: bool
+  changed_splits: tuple[str, ...]
   step: int | None
   saved: dict | None
   now: dict
@@ -149,21 +151,21 @@ def check(workdir: str, data, description: str, step: int | None, *, allow_chang
   files = listing(data)
   now = fingerprint(data, files)
   saved, saved_files = _read(workdir) if step is not None else (None, None)
-  changed = changes(saved, now, saved_files, files) if saved is not None else []
+  changed = changes(saved, now, saved_files, files) if saved is not None else {}
   if changed and not allow_change:
     raise DataChangedError(
       f"the data of the run in {workdir} ({description}) changed since its checkpoint of step "
-      f"{step}: {', '.join(changed)}; existing files keep their splits. Restore the files, give "
-      "this run its own --workdir, or pass --allow_data_change to continue it on the new list "
-      "(the epoch in progress starts again on it)"
+      f"{step}: {', '.join(changed.values())}; existing files keep their splits. Restore the "
+      "files, give this run its own --workdir, or pass --allow_data_change to continue it on "
+      "the new list (the epoch in progress starts again on it)"
     )
   if changed:
     logging.warning(
       "the data changed since the checkpoint of step %d (%s); continuing on the new list "
       "(--allow_data_change), the epoch in progress starts again on it",
       step,
-      ", ".join(changed),
+      ", ".join(changed.values()),
     )
   elif step is not None and saved is None:
     logging.info("recording the data list of %s (its run began before runs recorded it)", workdir)
-  return DataCheck(workdir, bool(changed), step, saved, now, files)
+  return DataCheck(workdir, bool(changed), tuple(changed), step, saved, now, files)

@@ -42,15 +42,19 @@ class Change:
 
   @classmethod
   def of(
-    cls, step: int, resume: resume_guard.Resume | None, data_check: data_guard.DataCheck
+    cls,
+    step: int,
+    resume: resume_guard.Resume | None,
+    data_check: data_guard.DataCheck,
+    restart_best: bool,
   ) -> Change | None:
-    """The launch's change from `step`, or None when nothing waits for a checkpoint."""
-    restart = resume is not None and resume.restart_best
+    """The launch's change from `step`, or None when nothing waits for a checkpoint;
+    `restart_best`: the old monitored values measure another thing (Trainer._best_restarts)."""
     config = resume.pending_config if resume is not None else None
     data = {"now": data_check.now, "files": data_check.files} if data_check.changed else None
-    if not restart and data is None:
+    if not restart_best and data is None and config is None:
       return None
-    return cls(step=step, config=config, data=data, restart_best=restart)
+    return cls(step=step, config=config, data=data, restart_best=restart_best)
 
   def hold(self, workdir: str) -> None:
     """Writes the change ahead of the records (process 0, before any step of the launch)."""

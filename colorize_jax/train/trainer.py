@@ -50,9 +50,10 @@ class Trainer(RunSetup):
     train_iter = prefetch.DevicePrefetcher(self.data.train_iterator, self.data_sharding)
     try:
       state, progress = self.init_or_restore(train_iter)
-      if resume is not None and resume.restart_best:  # Old monitored values measure another thing.
+      restart_best = self._best_restarts(resume)
+      if restart_best:
         progress.best_value, progress.best_step, progress.bad_epochs = None, None, 0
-      self._hold_change(resume, int(jax.device_get(state.step)))
+      self._hold_change(resume, int(jax.device_get(state.step)), restart_best)
       counts = self.task.param_counts(state)
       logging.info("parameters: %s", ", ".join(f"{k} {v:,}" for k, v in counts.items()))
       state = self._train(state, progress, train_iter, stop)
@@ -61,10 +62,21 @@ class Trainer(RunSetup):
       self.profiler.stop()  # An early stop before the range's end.
     return hooks.finish(self.context, state, progress, counts)
 
-  def _hold_change(self, resume: resume_guard.Resume | None, step: int) -> None:
+  def _best_restarts(self, resume: resume_guard.Resume | None) -> bool:
+    """Whether the old checkpoints' monitored values measure another thing: the config changed
+    what is learned or monitored, or the data list of the split the monitor scores changed."""
+    if resume is not None and resume.restart_best:
+      return True
+    monitored = self.monitor.split("/", 1)[0]
+    return any(
+      ev.name == monitored and not ev.spec.path and ev.spec.split in self.data_check.changed_splits
+      for ev in self.evaluators
+    )
+
+  def _hold_change(self, resume: resume_guard.Resume | None, step: int, restart_best: bool) -> None:
     """An allowed change (a config that restarts 'best', a new data list) is written ahead and
     recorded once this launch's first checkpoint is (train/pending_change.py)."""
-    change = pending_change.Change.of(step, resume, self.data_check)
+    change = pending_change.Change.of(step, resume, self.data_check, restart_best)
     if change is None:
       return
     if self.is_main:
