@@ -215,11 +215,11 @@ def test_a_run_without_a_record_records_its_list_and_old_runs_keep_their_split(t
   del saved["data"]["skip_gray_photos"]
   (tmp_path / "config.json").write_text(json.dumps(saved))
   config = load_config("unet", "smoke")
-  resume = resume_guard.check_resume(str(tmp_path), config, 3, write=False)
+  resume = resume_guard.check_resume(str(tmp_path), config, 3)
   assert config.data.split_method == "rank" and not resume.restart_best
   assert config.data.skip_gray_photos is False
   old = inference.workdir_config(str(tmp_path)).data
   assert (old.split_method, old.skip_gray_photos) == ("rank", False)
   fresh = load_config("unet", "smoke")
-  resume_guard.check_resume(str(tmp_path / "new"), fresh, None, write=False)
+  resume_guard.check_resume(str(tmp_path / "new"), fresh, None)
   assert (fresh.data.split_method, fresh.data.skip_gray_photos) == ("path", True)

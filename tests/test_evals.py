@@ -162,6 +162,7 @@ def test_adding_or_removing_an_evaluator_is_not_a_learning_change(load_config, t
   resume = resume_guard.check_resume(str(tmp_path), config, 3)
   assert {k for k, _, _ in resume.changes} >= {"evals.kodak.path", "evals.val.every_epochs"}
   assert not resume.restart_best
+  resume.record(str(tmp_path))
   resume = resume_guard.check_resume(str(tmp_path), load_config("unet", "smoke"), 3)
   assert "evals.kodak.path" in {k for k, _, _ in resume.changes}
 

@@ -293,13 +293,13 @@ def test_options_added_by_a_later_version_pass_and_removed_ones_are_refused(tmp_
   saved["an_option_since_removed"] = 1
   (tmp_path / "config.json").write_text(json.dumps(saved))
   with pytest.raises(resume_guard.ConfigChangedError) as refused:
-    resume_guard.check_resume(str(tmp_path), _config(), 3, write=False)
+    resume_guard.check_resume(str(tmp_path), _config(), 3)
   assert "an_option_since_removed" in str(refused.value)
   # A field the run's config lacks is safe however it is named: the old code had no such option.
   assert "model.name" not in str(refused.value) and "max_examples" not in str(refused.value)
   del saved["an_option_since_removed"]
   (tmp_path / "config.json").write_text(json.dumps(saved))
-  resume = resume_guard.check_resume(str(tmp_path), _config(), 3, write=False)
+  resume = resume_guard.check_resume(str(tmp_path), _config(), 3)
   assert {k for k, _, _ in resume.changes} == {"eval.max_examples", "model.name"}
   assert not resume.restart_best
 
@@ -320,13 +320,13 @@ def test_a_new_budget_that_would_re_time_a_schedule_is_refused_unless_asked(
   with pytest.raises(
     resume_guard.ConfigChangedError, match=rf"{field} \(re-times optimizer.schedule='{schedule}'\)"
   ):
-    resume_guard.check_resume(str(tmp_path), changed, 3, write=False)
-  resume = resume_guard.check_resume(str(tmp_path), changed, 3, allow_change=True, write=False)
+    resume_guard.check_resume(str(tmp_path), changed, 3)
+  resume = resume_guard.check_resume(str(tmp_path), changed, 3, allow_change=True)
   assert resume.restart_best
   # A constant schedule has no timing: the budget stays a safe change.
   saved.optimizer.schedule = changed.optimizer.schedule = "constant"
   (tmp_path / "config.json").write_text(json.dumps(resume_guard.resolved_json(saved)))
-  resume = resume_guard.check_resume(str(tmp_path), changed, 3, write=False)
+  resume = resume_guard.check_resume(str(tmp_path), changed, 3)
   assert [k for k, _, _ in resume.changes] == [field] and not resume.restart_best
 
 

@@ -50,7 +50,7 @@ class Change:
   ) -> Change | None:
     """The launch's change from `step`, or None when nothing waits for a checkpoint;
     `restart_best`: the old monitored values measure another thing (Trainer._best_restarts)."""
-    config = resume.pending_config if resume is not None else None
+    config = resume.config if resume is not None and resume.restart_best else None
     data = {"now": data_check.now, "files": data_check.files} if data_check.changed else None
     if not restart_best and data is None and config is None:
       return None

@@ -90,8 +90,13 @@ class ConfigChangedError(ValueError):
 class Resume:
   changes: list[tuple[str, Any, Any]]  # (field, saved, new), sorted by field.
   restart_best: bool = False
-  # The config to record once a checkpoint is made under it (a change that restarts best).
-  pending_config: dict | None = None
+  config: dict | None = None  # The new config as config.json records it (resolved_json).
+  step: int | None = None  # The checkpoint resumed; its config is kept as config.<step>.json.
+
+  def record(self, workdir: str) -> None:
+    """Writes the new config.json (process 0, once every process has read the old one). A change
+    that restarts "best" waits for a checkpoint made under it instead (train/pending_change.py)."""
+    write_config(workdir, self.config, self.step if self.changes else None)
 
 
 def resolved_json(config) -> dict:
@@ -160,10 +165,8 @@ def _show(changes) -> str:
   return "\n".join(lines)
 
 
-def check_resume(
-  workdir: str, config, step: int | None, *, allow_change: bool = False, write: bool = True
-) -> Resume:
-  """Compares with the workdir's config.json, then (when `write`) records the new one.
+def check_resume(workdir: str, config, step: int | None, *, allow_change: bool = False) -> Resume:
+  """Compares with the workdir's config.json; `Resume.record` writes the new one.
 
   `step` is the checkpoint the run would resume from (None: nothing to resume,
   so any change is a fresh start). Raises ConfigChangedError on a learning
@@ -216,11 +219,7 @@ def check_resume(
       ", ".join(f"{k} {old!r} -> {new!r}" for k, old, new in safe),
     )
   restart = bool(learning) or any(k in _BEST_FIELDS for k, _, _ in changes)
-  if restart:
-    return Resume(changes=changes, restart_best=True, pending_config=new if write else None)
-  if write:
-    write_config(workdir, new, step if changes else None)
-  return Resume(changes=changes)
+  return Resume(changes=changes, restart_best=restart, config=new, step=step)
 
 
 def write_config(workdir: str, new: dict, replaced_at: int | None) -> None:

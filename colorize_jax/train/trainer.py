@@ -214,10 +214,13 @@ def train_and_evaluate(
         config,
         checkpoint.latest_saved_step(os.path.join(workdir, "checkpoints")),
         allow_change=allow_config_change,
-        write=is_main,
       ),
       "checking the config against the workdir's",
     )
+    # After every process read the old record (agree_on waits for all); a change that restarts
+    # "best" is recorded once a checkpoint is made under it (Trainer._hold_change).
+    if is_main and not resume.restart_best:
+      resume.record(os.path.abspath(workdir))
     trainer = Trainer(
       config,
       workdir,
