@@ -84,14 +84,40 @@ def test_prepare_writes_the_ab_prior_that_training_starts_from(prepared, tmp_pat
   _, data_dir, summary = prepared
   assert summary["ab_prior"] == str(pathlib.Path(summary["data_dir"]) / ab_prior.PRIOR_FILE)
   record = ab_prior.load(summary["ab_prior"])
-  assert record["images"] == summary["examples"]["train"] and record["image_size"] == 128
-  pipe = DataPipeline(make_cfg("tfds", data_dir=str(data_dir)), global_batch_size=4, seed=0)
+  cfg = make_cfg("tfds", data_dir=str(data_dir), image_size=128, skip_gray_photos=True)
+  train = tfds_source.TfdsSource(cfg, "train")
+  coloured = sum(bool(train[i]["valid"]) for i in range(len(train)))
+  assert coloured < summary["examples"]["train"]  # The gray photo is a train one: left out.
+  assert (record["images"], record["image_size"], record["skip_gray_photos"]) == (
+    coloured,
+    128,
+    True,
+  )
+  pipe = DataPipeline(cfg, global_batch_size=4, seed=0)
   monkeypatch.setattr(
     ab_prior, "estimate", lambda *a: pytest.fail("the prepared prior must be used")
   )
   counts = ab_prior.for_training(pipe, str(tmp_path), max_images=100)
   np.testing.assert_array_equal(counts, record["counts"])
   assert ab_prior.load(str(tmp_path / ab_prior.PRIOR_FILE))["counts"] == record["counts"]
+
+
+@pytest.mark.parametrize("field, value", [("image_size", SIZE), ("skip_gray_photos", False)])
+def test_a_run_reading_photos_otherwise_counts_its_own_prior(
+  prepared, tmp_path, caplog, field, value
+):
+  """The prepared prior was counted at 128 px without gray photos: a run at 16 px, or one that
+  keeps gray photos, would be weighted by another distribution."""
+  _, data_dir, summary = prepared
+  cfg = make_cfg("tfds", data_dir=str(data_dir), image_size=128, skip_gray_photos=True)
+  cfg[field] = value
+  pipe = DataPipeline(cfg, global_batch_size=4, seed=0)
+  with caplog.at_level("INFO"):
+    ab_prior.for_training(pipe, str(tmp_path), max_images=100)
+  own = ab_prior.load(str(tmp_path / ab_prior.PRIOR_FILE))
+  assert f"counted at {field}=" in caplog.text and "counting the run's own" in caplog.text
+  assert own["counts"] != ab_prior.load(summary["ab_prior"])["counts"]
+  assert (own["image_size"], own["skip_gray_photos"]) == (cfg.image_size, cfg.skip_gray_photos)
 
 
 def test_tfds_splits_equal_folder_splits(prepared):

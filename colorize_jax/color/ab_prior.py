@@ -85,6 +85,8 @@ def estimate(source: Any, max_images: int) -> dict:
     "images": len(images),
     "pixels": int(counts.sum()),
     "image_size": int(images[0].shape[0]),
+    # Whether photos without colour were left out (data.skip_gray_photos); None: not known.
+    "skip_gray_photos": getattr(source, "skip_gray_photos", None),
     "source": repr(source),
     "counts": counts.tolist(),
   }
@@ -106,6 +108,21 @@ def load(path: str) -> dict:
   return record
 
 
+def _fits(path: str, source: Any) -> bool:
+  """Whether a data set's prepared prior was counted as this run reads the photos: at its image
+  size (smaller squares average colours away) and with its choice on gray photos (a record from
+  before the field counted them). Logs why not."""
+  record = load(path)
+  wanted = {"image_size": source.image_size, "skip_gray_photos": source.skip_gray_photos}
+  counted = {"image_size": record.get("image_size"), "skip_gray_photos": False} | {
+    k: record[k] for k in ("skip_gray_photos",) if record.get(k) is not None
+  }
+  differs = [f"{k}={counted[k]!r} (the run's: {v!r})" for k, v in wanted.items() if counted[k] != v]
+  if differs:
+    logging.info("ab prior: %s was counted at %s; counting the run's own", path, ", ".join(differs))
+  return not differs
+
+
 def for_training(data, workdir: str, max_images: int) -> np.ndarray:
   """Counts [Q] for a run: its workdir's file, else the data set's prepared file, else estimated.
 
@@ -118,7 +135,7 @@ def for_training(data, workdir: str, max_images: int) -> np.ndarray:
   if os.path.exists(path):
     record = load(path)
     logging.info("ab prior: %s (%d images)", path, record["images"])
-  elif getattr(source, "data_dir", None) and os.path.exists(prepared):
+  elif getattr(source, "data_dir", None) and os.path.exists(prepared) and _fits(prepared, source):
     record = load(prepared)
     logging.info("ab prior: %s, prepared with the data set (%d images)", prepared, record["images"])
   else:

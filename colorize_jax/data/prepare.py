@@ -7,9 +7,10 @@ then train on it with
   --config.data.source=tfds --config.data.name=birds --config.data.data_dir=~/tensorflow_datasets
 
 It also counts the train split's ab bins (--prior_images of them, every
-pixel, at --image_size or 128 px) into ab_prior.json beside the data set:
-classification runs on it (configs/classification.py) start from that file
-instead of counting (colorize_jax/color/ab_prior.py).
+pixel, at --image_size or 128 px, photos without colour left out) into
+ab_prior.json beside the data set: classification runs on it
+(configs/classification.py) that read the photos that way start from that
+file instead of counting (colorize_jax/color/ab_prior.py).
 
 Splits are the folder source's (hash of the relative path, `split_fractions`),
 so source=tfds sees exactly the images source=folder sees with the same
@@ -225,6 +226,7 @@ def write_ab_prior(
       "data_dir": data_dir or "",
       "image_size": image_size or _PRIOR_IMAGE_SIZE,
       "split_fractions": tuple(split_fractions),
+      "skip_gray_photos": True,  # As runs read them by default (data.skip_gray_photos).
     }
   )
   source = tfds_source.TfdsSource(cfg, "train")

@@ -217,6 +217,14 @@ class TfdsSource:
   def tfds_split(self) -> str:
     return self._tfds_split
 
+  @property
+  def image_size(self) -> int:
+    return self._size
+
+  @property
+  def skip_gray_photos(self) -> bool:
+    return self._skip_gray
+
   def __len__(self) -> int:
     return self._len
 
