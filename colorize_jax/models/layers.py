@@ -51,7 +51,12 @@ def dtype_of(name: str | Any):
 
 
 def normalization(name: str, *, train: bool, dtype: Any, momentum: float = 0.9) -> Callable:
-  """A normalisation layer by name; 'batch' uses global-batch statistics under jit."""
+  """A normalisation layer by name; 'batch' uses global-batch statistics under jit.
+
+  'instance' is per example and channel: GroupNorm of one channel a group, with a learned scale
+  and bias and epsilon 1e-6 (flax's), unlike PyTorch's InstanceNorm2d default that pix2pix's
+  `--norm instance` uses (no affine, 1e-5). Kept so, since runs made with it resume exactly;
+  the penalties that need per-example statistics (losses/gan.py) do not depend on the affine."""
   if name == "batch":
     return nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=1e-5, dtype=dtype)
   if name == "instance":
