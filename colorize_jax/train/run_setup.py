@@ -174,6 +174,7 @@ class RunSetup:
       if self.data_changed:
         progress.take_epoch_means()  # The epoch in progress starts again on the new list.
         progress.origin_step, progress.origin_epoch = self.epoch_origin
+        progress.partial_epoch = False  # Counted whole: epochs count afresh from here.
       elif progress.partial_epoch and latest < self.total_steps:
         # A raised budget continues the epoch the old one ended inside, under its number.
         progress.epoch, progress.partial_epoch = progress.epoch - 1, False
