@@ -386,3 +386,13 @@ def test_a_change_checkpointed_before_the_launch_died_is_recorded_by_the_next(
   assert not (workdir / pending_change.PENDING_FILE).exists()
   assert result["step"] == 9 and result["best_step"] > 6
   assert all(s > 6 for s in _monitored(workdir))
+
+
+def test_a_damaged_pending_change_is_dropped_and_the_records_kept(tmp_path, caplog):
+  (tmp_path / "config.json").write_text('{"loss": "mse"}')
+  (tmp_path / pending_change.PENDING_FILE).write_text('{"step": 3, "conf')  # Cut short.
+  with caplog.at_level("WARNING"):
+    pending_change.settle(str(tmp_path))
+  assert f"{pending_change.PENDING_FILE} cannot be read" in caplog.text
+  assert not (tmp_path / pending_change.PENDING_FILE).exists()
+  assert (tmp_path / "config.json").read_text() == '{"loss": "mse"}'
