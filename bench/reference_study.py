@@ -427,8 +427,8 @@ def run(argv: list[str], log_path: str) -> None:
     if code == preemption.EXIT_CODE:
       sys.stdout.flush()
       sys.stderr.write(
-        "study stopped: the run saved its step; relaunch the same study command to resume it "
-        f"(log: {log_path})\n"
+        "study stopped by a signal (the run's line above says what it saved); relaunch the same "
+        f"study command to resume it (log: {log_path})\n"
       )
       raise SystemExit(code)
     if code:

@@ -634,7 +634,7 @@ def test_a_sigterm_to_the_study_reaches_its_run_and_stops_the_study_resumably(tm
   out, err = proc.communicate(timeout=60)
   assert proc.returncode == 75, err
   assert "run: saved step 7" in out
-  assert "study stopped: the run saved its step; relaunch the same study command" in err
+  assert "study stopped by a signal (the run's line above says what it saved); relaunch" in err
   assert "run: saved step 7" in (tmp_path / "run.log").read_text()
 
 
