@@ -108,14 +108,14 @@ def load(path: str) -> dict:
   return record
 
 
-def _fits(path: str, source: Any) -> bool:
-  """Whether a data set's prepared prior was counted as this run reads the photos: at its image
-  size (smaller squares average colours away) and with its choice on gray photos (a record from
-  before the field counted them). Logs why not."""
-  record = load(path)
+def _fits(record: dict, path: str, source: Any) -> bool:
+  """Whether a data set's prepared prior (`record`, read from `path`) was counted as this run
+  reads the photos: at its image size (smaller squares average colours away) and with its
+  choice on gray photos (a record from before the field counted them). Logs why not."""
   wanted = {"image_size": source.image_size, "skip_gray_photos": source.skip_gray_photos}
-  counted = {"image_size": record.get("image_size"), "skip_gray_photos": False} | {
-    k: record[k] for k in ("skip_gray_photos",) if record.get(k) is not None
+  counted = {
+    "image_size": record.get("image_size"),
+    "skip_gray_photos": bool(record.get("skip_gray_photos")),
   }
   differs = [f"{k}={counted[k]!r} (the run's: {v!r})" for k, v in wanted.items() if counted[k] != v]
   if differs:
@@ -132,13 +132,17 @@ def for_training(data, workdir: str, max_images: int) -> np.ndarray:
   path = os.path.join(workdir, PRIOR_FILE)
   source = data.source("train")
   prepared = os.path.join(str(getattr(source, "data_dir", "")), PRIOR_FILE)
-  if os.path.exists(path):
-    record = load(path)
+  record = load(path) if os.path.exists(path) else None
+  if record is not None:
     logging.info("ab prior: %s (%d images)", path, record["images"])
-  elif getattr(source, "data_dir", None) and os.path.exists(prepared) and _fits(prepared, source):
-    record = load(prepared)
-    logging.info("ab prior: %s, prepared with the data set (%d images)", prepared, record["images"])
-  else:
+  elif getattr(source, "data_dir", None) and os.path.exists(prepared):
+    candidate = load(prepared)
+    if _fits(candidate, prepared, source):
+      record = candidate
+      logging.info(
+        "ab prior: %s, prepared with the data set (%d images)", prepared, record["images"]
+      )
+  if record is None:
     record = estimate(source, max_images)
     logging.info(
       "ab prior: counted %d train images (%d pixels)", record["images"], record["pixels"]

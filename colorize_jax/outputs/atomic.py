@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 
 
@@ -34,3 +35,12 @@ def write_text(path: str, text: str) -> None:
 
 def write_json(path: str, obj, *, indent: int | None = 2) -> None:
   write_text(path, json.dumps(obj, indent=indent))
+
+
+def keep_old(path: str, replaced_at: int | None) -> None:
+  """Before `path` (name.json) is replaced: keeps it as name.<replaced_at>.json, the record of
+  the checkpoints up to that step. An existing copy is the first such and stays; None: none."""
+  stem, ext = os.path.splitext(path)
+  kept = f"{stem}.{replaced_at}{ext}"
+  if replaced_at is not None and os.path.exists(path) and not os.path.exists(kept):
+    shutil.copyfile(path, kept)

@@ -25,7 +25,6 @@ import gzip
 import hashlib
 import json
 import os
-import shutil
 from typing import Any
 
 from absl import logging
@@ -129,13 +128,10 @@ class DataCheck:
 
 def write_record(workdir: str, now: dict, files: dict, replaced_at: int | None) -> None:
   """Records a data list (`fingerprint`'s `now`, `listing`'s `files`); `replaced_at`: the step
-  whose checkpoints the old record describes, kept as data.<step>.json (an existing copy is the
-  first such, kept)."""
+  whose checkpoints the old record describes, kept as data.<step>.json (atomic.keep_old)."""
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, DATA_FILE)
-  kept = os.path.join(workdir, f"data.{replaced_at}.json")
-  if replaced_at is not None and os.path.exists(path) and not os.path.exists(kept):
-    shutil.copyfile(path, kept)
+  atomic.keep_old(path, replaced_at)
   with atomic.replacing(os.path.join(workdir, LIST_FILE)) as tmp, open(tmp, "wb") as f:
     f.write(gzip.compress(json.dumps(files).encode("utf-8"), mtime=0))
   atomic.write_json(path, now)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 from typing import Any
 
 from absl import logging
@@ -224,10 +223,8 @@ def check_resume(workdir: str, config, step: int | None, *, allow_change: bool =
 
 def write_config(workdir: str, new: dict, replaced_at: int | None) -> None:
   """Records `new` as the workdir's config.json; `replaced_at`: the step whose checkpoints the
-  old one describes, kept as config.<step>.json (an existing copy is the first such, kept)."""
+  old one describes, kept as config.<step>.json (atomic.keep_old)."""
   path = os.path.join(workdir, CONFIG_FILE)
-  kept = os.path.join(workdir, f"config.{replaced_at}.json")
-  if replaced_at is not None and os.path.exists(path) and not os.path.exists(kept):
-    shutil.copyfile(path, kept)
+  atomic.keep_old(path, replaced_at)
   # Whole or not at all: other processes and later launches read it.
   atomic.write_json(path, new)
