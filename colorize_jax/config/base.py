@@ -75,7 +75,11 @@ class GanLossOptions(OptionsByName):
 # What a run's config.json means by leaving a field out, where that is not the field's default:
 # the field was added later, and its default would change what such a run learns. Resuming
 # (train/resume_guard.py) and reading a run's config (inference.config_from_json) use these.
-LEGACY_VALUES = {"data.split_method": "rank", "data.skip_gray_photos": False}
+LEGACY_VALUES = {
+  "data.split_method": "rank",
+  "data.skip_gray_photos": False,
+  "data.color_management": "none",
+}
 
 
 def apply_legacy_values(config: ml_collections.ConfigDict, saved: dict) -> list[str]:
@@ -182,6 +186,10 @@ def base_config() -> ml_collections.ConfigDict:
       # training and scoring, one warning each: nothing to learn, and the gray input is exact on
       # them. Runs begun before this field keep them (LEGACY_VALUES).
       "skip_gray_photos": True,
+      # source=folder or sample: icc converts pixels tagged with a colour profile other than
+      # sRGB (Adobe RGB, Display P3, CMYK presses) to sRGB, none reads them as sRGB
+      # (data/icc.py). Runs begun before this field keep none (LEGACY_VALUES).
+      "color_management": "icc",
     }
   )
   # launch.py --mode=eval: which checkpoint, on what; writes <workdir>/eval/<name>.json and .png.

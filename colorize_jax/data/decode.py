@@ -4,9 +4,11 @@ Shared by the training sources and the "colorize new photos" command, so it
 accepts any size and any mode Pillow can open, and fails in exactly one way:
 `ImageDecodeError`.
 
-The training hot path is `decode_square`: plain JPEGs (RGB or gray, upright)
-are decoded by simplejpeg (see fast_jpeg.py), everything else by Pillow, and
-all are resized by OpenCV. On birds/train (227 px JPEGs to 128 px), timed one
+The training hot path is `decode_square`: plain JPEGs (RGB or gray, upright,
+untagged or sRGB-tagged) are decoded by simplejpeg (see fast_jpeg.py),
+everything else by Pillow, and all are resized by OpenCV. Pixels tagged with
+another colour profile are converted to sRGB (icc.py; `color_manage=False`
+reads them as sRGB). On birds/train (227 px JPEGs to 128 px), timed one
 image at a time on the 2-core development CPU, that is ~190 + ~115 us per
 image against Pillow's ~300 + ~380 us.
 """
@@ -23,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from colorize_jax.data import fast_jpeg
+from colorize_jax.data import icc as color_profiles
 
 # One image is far too small to win from OpenCV's thread pool; inside grain
 # workers and reader threads its threads only oversubscribe the host.
@@ -88,10 +91,9 @@ def _to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
   return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def _to_rgb(img: Image.Image, icc: bytes | None = None) -> Image.Image:
+  """RGB pixels of any mode; `icc`: the image's profile, to convert from (data/icc.py)."""
   mode = img.mode
-  if mode == "RGB":
-    return img
   if mode.startswith("I") or mode == "F":
     gray = _to_uint8(np.asarray(img), mode)
     return Image.fromarray(gray, mode="L").convert("RGB")
@@ -101,8 +103,18 @@ def _to_rgb(img: Image.Image) -> Image.Image:
   if has_alpha:
     rgba = img.convert("RGBA")
     background = Image.new("RGBA", rgba.size, _BACKGROUND + (255,))
-    return Image.alpha_composite(background, rgba).convert("RGB")
-  return img.convert("RGB")  # 1, L, P, CMYK, YCbCr, ...
+    opaque = Image.alpha_composite(background, rgba).convert("RGB")
+    if icc and mode in ("LA", "La"):
+      opaque = opaque.convert("L")  # Exact (R = G = B): the pixels a gray profile describes.
+  elif mode in ("RGB", "L", "CMYK") or not icc:
+    opaque = img
+  else:  # 1, P, YCbCr, ...: a profile describes the pixels they stand for.
+    opaque = img.convert("L" if mode == "1" else "RGB")
+  if icc:
+    managed = color_profiles.to_srgb(opaque, icc)
+    if managed is not None:
+      return managed
+  return opaque if opaque.mode == "RGB" else opaque.convert("RGB")  # 1, L, P, CMYK, YCbCr, ...
 
 
 def _apply_exif_orientation(img: Image.Image) -> None:
@@ -123,7 +135,11 @@ def check_pixels(name: object, width: int, height: int, max_pixels: int | None) 
 
 
 def open_rgb(
-  path_or_file: PathOrFile, min_side: int | None = None, *, max_pixels: int | None = MAX_PIXELS
+  path_or_file: PathOrFile,
+  min_side: int | None = None,
+  *,
+  max_pixels: int | None = MAX_PIXELS,
+  color_manage: bool = True,
 ) -> Image.Image:
   """Decodes to an RGB PIL image with EXIF orientation applied.
 
@@ -131,6 +147,8 @@ def open_rgb(
   width and height both stay >= min_side, which is several times faster than
   a full decode for large photos. None decodes at full size. max_pixels: the
   header's size above it is refused before decoding (`check_pixels`).
+  color_manage: pixels tagged with an ICC profile other than sRGB are converted
+  to sRGB (data/icc.py); False reads them as sRGB (data.color_management='none').
   """
   name = _name(path_or_file)
   try:
@@ -139,9 +157,10 @@ def open_rgb(
       if min_side is not None and img.format == "JPEG":
         img.draft(None, (min_side, min_side))
       img.load()
+      icc = img.info.get("icc_profile") if color_manage else None
       _apply_exif_orientation(img)
       # Pixels are in memory after load(), so closing the file is harmless.
-      return _to_rgb(img)
+      return _to_rgb(img, icc)
   except ImageDecodeError:
     raise
   except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, ...
@@ -149,7 +168,11 @@ def open_rgb(
 
 
 def load_image(
-  path_or_file: PathOrFile, min_side: int | None = None, *, max_pixels: int | None = MAX_PIXELS
+  path_or_file: PathOrFile,
+  min_side: int | None = None,
+  *,
+  max_pixels: int | None = MAX_PIXELS,
+  color_manage: bool = True,
 ) -> np.ndarray:
   """Any image file -> uint8 [H, W, 3] RGB (writable). Raises ImageDecodeError.
 
@@ -172,12 +195,14 @@ def load_image(
       if size is not None:
         check_pixels(name, *size, max_pixels)
       try:
-        rgb = fast_jpeg.decode_plain(data, min_side=None)
+        rgb = fast_jpeg.decode_plain(data, min_side=None, color_manage=color_manage)
       except ValueError as e:  # libjpeg found it corrupt or truncated.
         raise ImageDecodeError(name, f"{type(e).__name__}: {e}") from e
       if rgb is not None:
         return rgb
-  return _to_array(open_rgb(path_or_file, min_side=min_side, max_pixels=max_pixels))
+  return _to_array(
+    open_rgb(path_or_file, min_side=min_side, max_pixels=max_pixels, color_manage=color_manage)
+  )
 
 
 def _to_array(img: Image.Image, band_bytes: int = 1 << 24) -> np.ndarray:
@@ -254,7 +279,7 @@ def resize_square(img: np.ndarray | Image.Image, size: int) -> np.ndarray:
   return resize_image(img[top:bottom, left:right], size, size)
 
 
-def decode_square(path_or_file: PathOrFile, size: int) -> np.ndarray:
+def decode_square(path_or_file: PathOrFile, size: int, *, color_manage: bool = True) -> np.ndarray:
   """Any image file -> uint8 [size, size, 3]: centre square, antialiased resize.
 
   Same result as resize_square(open_rgb(path, min_side=size), size) up to
@@ -270,12 +295,12 @@ def decode_square(path_or_file: PathOrFile, size: int) -> np.ndarray:
   except OSError as e:
     raise ImageDecodeError(name, f"{type(e).__name__}: {e}") from e
   try:
-    rgb = fast_jpeg.decode_plain(data, min_side=size)
+    rgb = fast_jpeg.decode_plain(data, min_side=size, color_manage=color_manage)
   except ValueError as e:  # libjpeg found it corrupt or truncated.
     raise ImageDecodeError(name, f"{type(e).__name__}: {e}") from e
   if rgb is not None:
     return resize_square(rgb, size)
   try:
-    return resize_square(open_rgb(io.BytesIO(data), min_side=size), size)
+    return resize_square(open_rgb(io.BytesIO(data), min_side=size, color_manage=color_manage), size)
   except ImageDecodeError as e:
     raise ImageDecodeError(name, e.reason) from e  # In-memory bytes have no name.

@@ -39,7 +39,7 @@ from absl import logging
 from PIL import Image
 
 from colorize_jax.color import ab_prior
-from colorize_jax.data import decode, splits
+from colorize_jax.data import decode, icc, splits
 from colorize_jax.data.sources import folder, tfds_source
 from colorize_jax.data.tfds_lib import tfds_module
 
@@ -81,6 +81,8 @@ def _keeps_original_bytes(img: Image.Image, path: str) -> bool:
     and (img.format != "PNG" or _png_bit_depth(path) == 8)
     and "transparency" not in img.info
     and img.getexif().get(_ORIENTATION_TAG, 1) in (1, None)
+    # tfds reads no colour profile: pixels a profile would change are stored converted.
+    and not icc.converts(img.info.get("icc_profile"), img.mode)
   )
 
 

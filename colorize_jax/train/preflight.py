@@ -21,7 +21,7 @@ from absl import logging
 
 from colorize_jax import models, registry, tasks
 from colorize_jax.config import base as config_base
-from colorize_jax.data import splits
+from colorize_jax.data import icc, splits
 
 # The values each output activation can give (closed bounds; None: unbounded).
 _ACTIVATION_RANGES = {
@@ -89,6 +89,14 @@ def _split_fractions(config) -> str | None:
   method = config.data.get("split_method", "path")
   if method not in splits.SPLIT_METHODS:
     return f"data.split_method={method!r} must be one of {', '.join(splits.SPLIT_METHODS)}"
+  return None
+
+
+def _color_management(config) -> str | None:
+  try:
+    icc.check_mode(config.data.get("color_management", icc.DEFAULT))
+  except ValueError as e:
+    return str(e)
   return None
 
 
@@ -222,6 +230,7 @@ def check(
     _at_least(config, "eval.max_examples", 0),
     _batch_size(config, num_devices),
     _split_fractions(config),
+    _color_management(config),
   ]
   # A task that cannot be built (conflicting switches, a model's unknown option) is the one
   # problem with its networks: tracing them would trip on the same thing.

@@ -75,6 +75,7 @@ _UNUSED_BY_SOURCE = {
   "tfds": (
     "data.path",
     "data.split_method",  # A prepared data set's split is fixed when it is written.
+    "data.color_management",  # So are its pixels: prepare converts them (data/prepare.py).
     "data.sample_crops_per_photo",
     "data.sample_eval_crops_per_photo",
   ),

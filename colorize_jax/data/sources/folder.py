@@ -23,7 +23,7 @@ from typing import Any
 from absl import logging
 
 from colorize_jax import registry
-from colorize_jax.data import decode, splits
+from colorize_jax.data import decode, icc, splits
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -101,6 +101,8 @@ class FolderSource:
     self._size = int(data_cfg.image_size)
     self._min_size = int(data_cfg.min_image_size)
     self._skip_gray = bool(data_cfg.get("skip_gray_photos", False))
+    mode = icc.check_mode(data_cfg.get("color_management", icc.DEFAULT))
+    self._color_manage = mode == "icc"
     self._fractions = tuple(float(f) for f in data_cfg.split_fractions)
     method = str(data_cfg.get("split_method", "path"))
     candidates = splits.split_by_hash(all_files, self._fractions, split, method)
@@ -144,7 +146,7 @@ class FolderSource:
   def __getitem__(self, index: int) -> dict[str, Any]:
     path = os.path.join(self._root, self._files[index])
     try:
-      image = decode.decode_square(path, self._size)
+      image = decode.decode_square(path, self._size, color_manage=self._color_manage)
     except decode.ImageDecodeError as e:
       return self._failed.record(index, "image failed to decode, leaving it out: %s", e)
     return self._failed.screened(index, image, self._skip_gray, path)

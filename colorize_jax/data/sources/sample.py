@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from colorize_jax import registry
-from colorize_jax.data import decode, splits
+from colorize_jax.data import decode, icc, splits
 
 # Split by photo, not by crop. The two motorcycle photos are a stereo pair
 # (near-duplicates), so they stay in the same split.
@@ -54,14 +54,15 @@ def photo_path(name: str) -> str:
 
 
 @functools.cache
-def _load_photo_unlocked(name: str) -> Image.Image:
-  return decode.open_rgb(photo_path(name))
+def _load_photo_unlocked(name: str, color_manage: bool) -> Image.Image:
+  return decode.open_rgb(photo_path(name), color_manage=color_manage)
 
 
-def load_photo(name: str) -> Image.Image:
-  """Decoded once per process; reader threads share the (read-only) image."""
+def load_photo(name: str, color_manage: bool = True) -> Image.Image:
+  """Decoded once per process; reader threads share the (read-only) image. color_manage:
+  `rocket` is tagged Adobe RGB (data.color_management)."""
   with _photo_lock:
-    return _load_photo_unlocked(name)
+    return _load_photo_unlocked(name, color_manage)
 
 
 def crop_box(index: int, width: int, height: int) -> tuple[float, float, float, float]:
@@ -85,6 +86,8 @@ class SampleSource:
     self._split = split
     self._photos = PHOTOS_BY_SPLIT[split]
     self._size = int(data_cfg.image_size)
+    mode = icc.check_mode(data_cfg.get("color_management", icc.DEFAULT))
+    self._color_manage = mode == "icc"
     per_photo = (
       data_cfg.sample_crops_per_photo if split == "train" else data_cfg.sample_eval_crops_per_photo
     )
@@ -108,7 +111,7 @@ class SampleSource:
   def __getitem__(self, index: int) -> dict[str, Any]:
     if not 0 <= index < len(self):
       raise IndexError(f"index {index} out of range for {self!r}")
-    photo = load_photo(self.photo_of(index))
+    photo = load_photo(self.photo_of(index), self._color_manage)
     box = crop_box(index, *photo.size)
     out = photo.resize(
       (self._size, self._size), Image.Resampling.BILINEAR, box=box, reducing_gap=3.0
