@@ -24,9 +24,13 @@ class Claim:
 
 
 def _missing(runs: dict[str, Run], names: list[str], keys: list[str], eval_name: str) -> list[str]:
-  return [
-    f"{n} {k}" for n in names for k in keys if n not in runs or runs[n].metric(eval_name, k) is None
+  """What a claim lacks: runs the study did not make (e.g. at another image size, where it
+  ran only some recipes), then metrics a run has no value for."""
+  absent = [n for n in names if n not in runs]
+  lacking = [
+    f"{n} {k}" for n in names if n in runs for k in keys if runs[n].metric(eval_name, k) is None
   ]
+  return ([f"{' and '.join(absent)} not run in this study"] if absent else []) + lacking
 
 
 def _studied_regression(runs: dict[str, Run]) -> dict[str, Run]:

@@ -201,7 +201,9 @@ def test_claims_are_computed_from_the_numbers(tmp_path):
   assert study_claims.claim_l1_fixes_oversaturation(runs).verdict == "does not hold"
   # Without the PatchGAN run there is no verdict to give.
   del runs["cgan_unet_patchgan"]
-  assert study_claims.claim_patchgan_colours_better(runs).verdict == "not measured"
+  claim = study_claims.claim_patchgan_colours_better(runs)
+  assert claim.verdict == "not measured"
+  assert claim.evidence == "missing: cgan_unet_patchgan not run in this study."
 
 
 def test_fid_column_gives_the_gray_baseline_and_the_number_of_images(tmp_path):
