@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 import pytest
-from absl import logging as absl_logging
 from fixtures import icc_profiles
 from PIL import Image, ImageCms
 
@@ -154,7 +153,6 @@ def test_a_cmyk_photo_is_read_through_its_press_profile(tmp_path):
 
 @pytest.fixture(name="warnings")
 def _warnings(caplog):
-  absl_logging.get_absl_logger().propagate = True
   icc._profile.cache_clear()
   icc._transform.cache_clear()
   return caplog
