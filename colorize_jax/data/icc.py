@@ -42,6 +42,11 @@ def check_mode(mode: object) -> str:
   return str(mode)
 
 
+def enabled(data_cfg) -> bool:
+  """Whether a source built from `data_cfg` converts profiles (data.color_management)."""
+  return check_mode(data_cfg.get("color_management", DEFAULT)) == "icc"
+
+
 def _space(profile: ImageCms.ImageCmsProfile) -> str:
   return profile.profile.xcolor_space.strip()
 

@@ -94,7 +94,7 @@ def _split_fractions(config) -> str | None:
 
 def _color_management(config) -> str | None:
   try:
-    icc.check_mode(config.data.get("color_management", icc.DEFAULT))
+    icc.enabled(config.data)
   except ValueError as e:
     return str(e)
   return None

@@ -101,8 +101,7 @@ class FolderSource:
     self._size = int(data_cfg.image_size)
     self._min_size = int(data_cfg.min_image_size)
     self._skip_gray = bool(data_cfg.get("skip_gray_photos", False))
-    mode = icc.check_mode(data_cfg.get("color_management", icc.DEFAULT))
-    self._color_manage = mode == "icc"
+    self._color_manage = icc.enabled(data_cfg)
     self._fractions = tuple(float(f) for f in data_cfg.split_fractions)
     method = str(data_cfg.get("split_method", "path"))
     candidates = splits.split_by_hash(all_files, self._fractions, split, method)

@@ -86,8 +86,7 @@ class SampleSource:
     self._split = split
     self._photos = PHOTOS_BY_SPLIT[split]
     self._size = int(data_cfg.image_size)
-    mode = icc.check_mode(data_cfg.get("color_management", icc.DEFAULT))
-    self._color_manage = mode == "icc"
+    self._color_manage = icc.enabled(data_cfg)
     per_photo = (
       data_cfg.sample_crops_per_photo if split == "train" else data_cfg.sample_eval_crops_per_photo
     )
