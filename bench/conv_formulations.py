@@ -2,12 +2,14 @@
 
   python bench/conv_formulations.py                  # batch 16, unet_128 + PatchGAN shapes
   python bench/conv_formulations.py --batch=4 --repeats=5
+  python bench/conv_formulations.py --options=eigen,onednn   # jaxlib >= 0.12 (oneDNN)
 
 The evidence behind colorize_jax/models/conv.py and xla_options.py: for every
 distinct convolution of pix2pix at 128x128 it times output + both gradients
 under XLA:CPU's default compiler options ("ynn": YNNPACK convolutions) and
-under xla_options' ("eigen"), for each formulation, and marks the one `auto`
-picks. Milliseconds, best of --repeats; compare within one run only.
+under xla_options' ("eigen"; `--options=ynn,eigen,onednn` adds XLA:CPU's oneDNN
+custom calls), for each formulation, and marks the one `auto` picks.
+Milliseconds, best of --repeats; compare within one run only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,13 @@ from colorize_jax.runtime import xla_options
 
 flags.DEFINE_integer("batch", 16, "Batch size.")
 flags.DEFINE_integer("repeats", 3, "Timed runs per measurement; the best is printed.")
+flags.DEFINE_list(
+  "options",
+  ["ynn", "eigen"],
+  "Compiler option sets to time each formulation under: ynn (XLA:CPU's defaults), eigen "
+  "(xla_options', what the project runs), onednn (xla_options' plus XLA:CPU's oneDNN custom "
+  "calls; jaxlibs built with oneDNN only).",
+)
 FLAGS = flags.FLAGS
 
 PAD1 = ((1, 1), (1, 1))
@@ -68,10 +77,23 @@ def forward_backward(apply, options):
   return jax.jit(step, compiler_options=options)
 
 
+def option_sets() -> list[tuple[str, dict | None]]:
+  project = xla_options.compiler_options()
+  known = {
+    "ynn": None,
+    "eigen": project,
+    "onednn": {**(project or {}), "xla_cpu_experimental_onednn_custom_call": True},
+  }
+  unknown = [name for name in FLAGS.options if name not in known]
+  if unknown:
+    raise app.UsageError(f"--options: unknown {unknown}; valid: {sorted(known)}")
+  return [(name, known[name]) for name in FLAGS.options]
+
+
 def row(name, x, kernel, variants, chosen):
   cells = []
   for label, apply in variants:
-    for backend_label, options in (("ynn", None), ("eigen", xla_options.compiler_options())):
+    for backend_label, options in option_sets():
       ms = 1e3 * seconds(forward_backward(apply, options), x, kernel)
       mark = "*" if label == chosen and backend_label == "eigen" else " "
       cells.append(f"{label}/{backend_label} {ms:7.1f}{mark}")
@@ -80,6 +102,7 @@ def row(name, x, kernel, variants, chosen):
 
 def main(argv):
   del argv
+  option_sets()  # a bad --options is an error before any timing
   b = FLAGS.batch
   key = jax.random.key(0)
   load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
