@@ -54,8 +54,8 @@ def claim_unet_lowest_mse(runs: dict[str, Run], eval_name: str = CLAIMS_EVAL) ->
     return Claim(
       title,
       "not measured",
-      f"needs `unet` and another regression run with a "
-      f"{eval_name} MSE; have {regression or 'none'}.",
+      f"needs `unet` and another regression run with a {eval_name} MSE; "
+      f"this study has {', '.join(regression) or 'none'}.",
     )
   mse = {n: runs[n].metric(eval_name, "mse") for n in regression}
   ranked = sorted(mse, key=mse.get)

@@ -204,6 +204,11 @@ def test_claims_are_computed_from_the_numbers(tmp_path):
   claim = study_claims.claim_patchgan_colours_better(runs)
   assert claim.verdict == "not measured"
   assert claim.evidence == "missing: cgan_unet_patchgan not run in this study."
+  # Claim (i) with the U-Net as the only regression run: nothing to rank it against.
+  alone = {n: r for n, r in runs.items() if n != "cnn"}
+  claim = study_claims.claim_unet_lowest_mse(alone)
+  assert claim.verdict == "not measured"
+  assert claim.evidence.endswith("this study has unet.")
 
 
 def test_fid_column_gives_the_gray_baseline_and_the_number_of_images(tmp_path):
