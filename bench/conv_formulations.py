@@ -39,6 +39,9 @@ flags.DEFINE_list(
   "calls; jaxlibs built with oneDNN only).",
 )
 flags.DEFINE_bool("torch", False, "Also time each layer in PyTorch (needs torch).")
+flags.DEFINE_list(
+  "layers", [], "Only these layers, by their printed names (e.g. 'G up 8->16'); default: all."
+)
 FLAGS = flags.FLAGS
 
 PAD1 = ((1, 1), (1, 1))
@@ -137,6 +140,11 @@ def row(name, x, kernel, variants, chosen, totals, torch_layer=None, kernel_axes
 def main(argv):
   del argv
   option_sets()  # a bad --options is an error before any timing
+  names = [c[0] for c in CONVS] + [t[0] for t in TRANSPOSED]
+  unknown = [name for name in FLAGS.layers if name not in names]
+  if unknown:
+    raise app.UsageError(f"--layers: unknown {unknown}; valid: {names}")
+  wanted = lambda name: not FLAGS.layers or name in FLAGS.layers
   torch_fn = _torch_functional() if FLAGS.torch else None
   totals = collections.Counter()
   b = FLAGS.batch
@@ -147,7 +155,7 @@ def main(argv):
     f"{jax.devices()[0].platform} x{jax.device_count()}, load {load}; * = what auto runs"
   )
   print("convolutions (patches / subpixel_grad / xla):")
-  for name, size, cin, cout, k, stride, pad in CONVS:
+  for name, size, cin, cout, k, stride, pad in filter(lambda c: wanted(c[0]), CONVS):
     x = jax.random.normal(key, (b, size, size, cin))
     kernel = jax.random.normal(key, (k, k, cin, cout)) * 0.05
     chosen = conv.formulation(x.shape, kernel.shape, (stride, stride), pad, backend="cpu")
@@ -167,7 +175,7 @@ def main(argv):
 
     row(name, x, kernel, variants, chosen, totals, torch_layer, (3, 2, 0, 1))
   print("transposed convolutions (phases / merged):")
-  for name, size, cin, cout in TRANSPOSED:
+  for name, size, cin, cout in filter(lambda t: wanted(t[0]), TRANSPOSED):
     x = jax.random.normal(key, (b, size, size, cin))
     kernel = jax.random.normal(key, (4, 4, cin, cout)) * 0.05
     chosen = conv.transpose_formulation((2, 2), cout)
