@@ -69,8 +69,8 @@ _YNN = "xla_cpu_experimental_ynn_fusion_type"
 CPU_OPTION_SETS: dict[str, dict[str, object]] = {
   "project": {},  # Resolved by xla_options.compiler_options(): the loop's, None off the CPU.
   "default": {},
-  # XLA:CPU's oneDNN convolutions (jaxlibs built with oneDNN: 0.12, not 0.10.2); with
-  # --formulations=stock, since the CPU formulations leave few convolutions.
+  # XLA:CPU's oneDNN custom calls (jaxlibs built with oneDNN: 0.12, not 0.10.2); slower
+  # under either --formulations (README). bench/conv_formulations.py's 'onednn' is the same set.
   "onednn": xla_options.CPU_OPTIONS | {"xla_cpu_experimental_onednn_custom_call": True},
   "vector_width_512": xla_options.CPU_OPTIONS | {"xla_cpu_prefer_vector_width": 512},
   "concurrency_scheduler": xla_options.CPU_OPTIONS
